@@ -1,0 +1,32 @@
+# Two entry points: `make test` and `make book`. Both create .venv on first use and
+# re-install only when requirements.txt or pyproject.toml changed (.venv.stamp).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= quick
+
+.PHONY: test book book-report env clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+.venv.stamp: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch .venv.stamp
+
+env: .venv.stamp
+	$(BIN)/ftax env
+
+test: .venv.stamp
+	$(BIN)/python -m pytest -q
+
+book: .venv.stamp
+	$(BIN)/ftax book --profile $(PROFILE)
+
+book-report: .venv.stamp
+	$(BIN)/ftax book --profile $(PROFILE) --no-measure
+
+clean:
+	rm -rf _build book/_executed .pytest_cache

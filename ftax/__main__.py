@@ -1,0 +1,3 @@
+from ftax.cli import main
+
+raise SystemExit(main())

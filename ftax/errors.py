@@ -1,0 +1,14 @@
+"""Exceptions ftax raises on purpose; the CLI prints them as one line, never a traceback."""
+from __future__ import annotations
+
+
+class FtaxError(Exception):
+    """Base class of every error ftax raises deliberately."""
+
+
+class InvalidConfigError(FtaxError, ValueError):
+    """A model/backend/dtype/shape the user asked for does not exist or cannot be built."""
+
+
+class UnsupportedError(FtaxError):
+    """A valid combination that this machine or backend cannot run (recorded as `unsupported`)."""
