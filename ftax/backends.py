@@ -1,0 +1,281 @@
+"""Backends: how a built model is run (eager, TorchScript, torch.compile, CUDA graphs, ONNX Runtime).
+
+`prepare(backend, model, inputs)` does everything a backend needs before it reaches its
+steady state (trace, compile, export, capture, and the first calls that trigger lazy
+compilation) and returns a `Prepared` whose `call()` runs one forward on the bound
+inputs. The time that took is `prepare_s`; it is never mixed into the timed samples.
+
+`available(backend, device, dtype)` says up front whether a combination can run here
+and why not; an unavailable combination is never silently replaced by another.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ftax.errors import InvalidConfigError, UnsupportedError
+from ftax.models import BuiltModel, dynamic_axes, input_names
+
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+# Parity tolerance on max |backend - eager|, relative to max(1, max |eager|): reduced-precision
+# formats reorder and fuse differently, so they get room proportional to their epsilon.
+PARITY_TOLERANCE: dict[str, float] = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 1e-1}
+
+
+@dataclass
+class Prepared:
+    """A backend ready to be timed: `call()` runs one forward on the bound inputs."""
+
+    backend: str
+    call: Callable[[], object]
+    output: Callable[[], torch.Tensor]  # the last call's output, as a torch tensor on CPU
+    prepare_s: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_abs_diff: float
+    tolerance: float
+    ok: bool
+
+
+def dtype_of(name: str) -> torch.dtype:
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise InvalidConfigError(f"unknown dtype {name!r}; allowed: {', '.join(DTYPES)}") from None
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> `cuda` when a GPU is visible, else `cpu`; anything else is checked."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InvalidConfigError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N")
+    return device
+
+
+def _cuda_only(device: str, what: str) -> str | None:
+    if not device.startswith("cuda"):
+        return f"{what} needs a CUDA device (device is {device})"
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible to torch"
+    return None
+
+
+def _ort_reason(device: str, dtype: str) -> str | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "onnxruntime is not installed (pip install ftax[onnx])"
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return (f"this onnxruntime build has no CUDAExecutionProvider "
+                    f"(providers: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu")
+    elif dtype != "fp32":
+        return f"onnxruntime's CPU execution provider lacks {dtype} kernels for most transformer ops"
+    return None
+
+
+_AVAILABILITY: dict[str, Callable[[str, str], str | None]] = {
+    "eager": lambda device, dtype: None,
+    "torchscript": lambda device, dtype: None,
+    "compile": lambda device, dtype: None,
+    "compile-reduce-overhead": lambda device, dtype: _cuda_only(
+        device, "compile-reduce-overhead (it is CUDA graphs inside torch.compile)"),
+    "cudagraph": lambda device, dtype: _cuda_only(device, "cudagraph"),
+    "onnxruntime": _ort_reason,
+}
+
+
+def names() -> list[str]:
+    """Every backend name, in the order figures list them."""
+    return list(_AVAILABILITY)
+
+
+def check_name(backend: str) -> None:
+    if backend not in _AVAILABILITY:
+        raise InvalidConfigError(f"unknown backend {backend!r}; allowed: {', '.join(_AVAILABILITY)}")
+
+
+def available(backend: str, device: str, dtype: str) -> tuple[bool, str]:
+    """(True, "") if `backend` can run on `device` in `dtype` here, else (False, why not)."""
+    check_name(backend)
+    dtype_of(dtype)
+    device = resolve_device(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return False, "no CUDA device is visible to torch"
+    reason = _AVAILABILITY[backend](device, dtype)
+    return (reason is None), (reason or "")
+
+
+def check_parity(output: torch.Tensor, reference: torch.Tensor, dtype: str) -> Parity:
+    """Compare a backend's output with eager's on the same input, within the dtype's tolerance."""
+    out, ref = output.detach().float().cpu(), reference.detach().float().cpu()
+    if out.shape != ref.shape:
+        return Parity(max_abs_diff=float("inf"), tolerance=PARITY_TOLERANCE[dtype], ok=False)
+    diff = (out - ref).abs().max().item() if ref.numel() else 0.0
+    scale = max(1.0, ref.abs().max().item() if ref.numel() else 1.0)
+    tolerance = PARITY_TOLERANCE[dtype] * scale
+    return Parity(max_abs_diff=diff, tolerance=tolerance, ok=bool(diff <= tolerance))
+
+
+# --- preparers ------------------------------------------------------------------------
+
+def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple, t0: float,
+                    warm_calls: int = 0, detail: str = "") -> Prepared:
+    """Wrap a torch callable; `warm_calls` calls that trigger lazy compilation count as prepare."""
+    last: dict[str, torch.Tensor] = {}
+
+    def call() -> torch.Tensor:
+        last["out"] = fn(*inputs)
+        return last["out"]
+
+    with torch.inference_mode():
+        for _ in range(warm_calls):
+            call()
+    _sync(inputs)
+    return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail)
+
+
+def _sync(inputs: tuple) -> None:
+    if inputs and inputs[0].is_cuda:
+        torch.cuda.synchronize(inputs[0].device)
+
+
+def _prepare_eager(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
+    """One call (the cold one) counts as prepare, so every backend's output exists before timing."""
+    return _torch_prepared("eager", model.module, inputs, time.perf_counter(), warm_calls=1)
+
+
+def _prepare_torchscript(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
+    """Trace + freeze; two calls let the profiling executor specialize (counted as prepare)."""
+    t0 = time.perf_counter()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model.module, inputs, check_trace=False, strict=False)
+        frozen = torch.jit.freeze(traced.eval())
+    return _torch_prepared("torchscript", frozen, inputs, t0, warm_calls=2)
+
+
+def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: str | None = None) -> Prepared:
+    """torch.compile with static shapes; the first call compiles (prepare time, inductor cache on disk).
+
+    Dynamo's caches are reset first: reusing one module across many shapes would otherwise
+    exhaust its recompile limit and silently fall back to eager.
+    """
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "inductor"))
+    t0 = time.perf_counter()
+    torch._dynamo.reset()
+    compiled = torch.compile(model.module, mode=mode, dynamic=False)
+    name = "compile" if mode is None else f"compile-{mode}"
+    return _torch_prepared(name, compiled, inputs, t0, warm_calls=3 if mode else 1, detail=f"mode={mode or 'default'}")
+
+
+def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
+    """Manual capture into static buffers; each call copies the inputs in and replays the graph."""
+    t0 = time.perf_counter()
+    static_inputs = tuple(x.clone() for x in inputs)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.inference_mode(), torch.cuda.stream(stream):
+        for _ in range(3):
+            model.module(*static_inputs)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.inference_mode(), torch.cuda.graph(graph):
+        static_output = model.module(*static_inputs)
+
+    def replay() -> torch.Tensor:
+        for static, fresh in zip(static_inputs, inputs):
+            static.copy_(fresh)
+        graph.replay()
+        return static_output
+
+    torch.cuda.synchronize()
+    return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0)
+
+
+def onnx_path(model: BuiltModel, dtype: str, cache_dir: Path) -> Path:
+    """Cache file of the exported model: one per model, overrides, dtype, device and torch version."""
+    key = f"{model.spec.name}|{sorted(model.overrides.items())}|{dtype}|{model.device.type}|{torch.__version__}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return cache_dir / "onnx" / f"{model.spec.name}-{dtype}-{digest}.onnx"
+
+
+def _export_onnx(model: BuiltModel, inputs: tuple, path: Path) -> None:
+    """TorchScript-based exporter (dynamo=False): it needs no onnxscript; dynamic batch/seq axes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    names = list(input_names(model.spec))
+    kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.module, inputs, str(tmp), input_names=names, output_names=["output"],
+                          dynamic_axes={**dynamic_axes(model.spec), "output": {0: "batch"}},
+                          opset_version=17, **kwargs)
+    tmp.replace(path)
+
+
+def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
+    """Export once (cached), then an ORT session with as many intra-op threads as torch uses.
+
+    Inputs are bound as numpy arrays once; on CUDA the host<->device copies of inputs and
+    outputs are part of every call, as they are for a user of `session.run`.
+    """
+    import onnxruntime as ort
+
+    t0 = time.perf_counter()
+    dtype = next(k for k, v in DTYPES.items() if v == model.dtype)
+    path = onnx_path(model, dtype, cache_dir)
+    cached = path.exists()
+    if not cached:
+        _export_onnx(model, inputs, path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    providers = ["CUDAExecutionProvider"] if model.device.type == "cuda" else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    feed = {name: x.detach().cpu().numpy() for name, x in zip(input_names(model.spec), inputs)}
+    last: dict[str, object] = {}
+
+    def call() -> object:
+        last["out"] = session.run(None, feed)
+        return last["out"]
+
+    call()
+    return Prepared("onnxruntime", call, lambda: torch.from_numpy(last["out"][0]), time.perf_counter() - t0,
+                    detail=f"{'cached' if cached else 'exported'} {path.name}")
+
+
+_PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {
+    "eager": _prepare_eager,
+    "torchscript": _prepare_torchscript,
+    "compile": _prepare_compile,
+    "compile-reduce-overhead": lambda m, i, c: _prepare_compile(m, i, c, mode="reduce-overhead"),
+    "cudagraph": _prepare_cudagraph,
+    "onnxruntime": _prepare_onnxruntime,
+}
+
+
+def default_cache_dir() -> Path:
+    """Where exports and compiler caches live: $FTAX_CACHE_DIR, else ~/.cache/ftax."""
+    return Path(os.environ.get("FTAX_CACHE_DIR", Path.home() / ".cache" / "ftax"))
+
+
+def prepare(backend: str, model: BuiltModel, inputs: tuple, cache_dir: Path | None = None) -> Prepared:
+    """Prepare `backend` for `model` on `inputs`; raises UnsupportedError if it cannot run here."""
+    dtype = next(k for k, v in DTYPES.items() if v == model.dtype)
+    ok, reason = available(backend, model.device.type, dtype)
+    if not ok:
+        raise UnsupportedError(reason)
+    return _PREPARERS[backend](model, inputs, cache_dir or default_cache_dir())

@@ -1,0 +1,164 @@
+"""`ftax env | measure | sweep | book` (also `python -m ftax`).
+
+Errors the user can fix print as one line on stderr with a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ftax.errors import FtaxError
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _int_csv(value: str) -> list[int]:
+    try:
+        return [int(item) for item in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _overrides(values: list[str] | None) -> dict[str, int]:
+    result = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            raise argparse.ArgumentTypeError(f"override must look like width=512, got {item!r}")
+        result[key.strip()] = int(value)
+    return result
+
+
+def _add_stop_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("stopping rule")
+    group.add_argument("--min-iters", type=int)
+    group.add_argument("--min-time", type=float, dest="min_time_s", help="seconds")
+    group.add_argument("--max-time", type=float, dest="max_time_s", help="seconds")
+    group.add_argument("--target-ci", type=float, dest="target_rel_ci",
+                       help="stop when the median's 95%% CI is narrower than this fraction of it")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--decompose", action="store_true", help="add a profiled decomposition of the tax")
+    parser.add_argument("--trace-dir", type=Path, help="also save Chrome/Perfetto traces here (with --decompose)")
+
+
+def _stop_rule(args: argparse.Namespace, base=None):
+    from dataclasses import replace
+
+    from ftax.timing import StopRule
+
+    base = base or StopRule()
+    changes = {k: getattr(args, k) for k in ("min_iters", "min_time_s", "max_time_s", "target_rel_ci")
+               if getattr(args, k, None) is not None}
+    return replace(base, **changes)
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from ftax.env import fingerprint
+
+    env = fingerprint()
+    if args.json:
+        print(json.dumps(env, indent=2, sort_keys=True))
+    else:
+        width = max(map(len, env))
+        for key, value in env.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from ftax.results import MeasureConfig
+    from ftax.runner import MeasureOptions, measure_config, validate
+
+    config = MeasureConfig.make(args.model, args.backend, args.dtype, args.device, args.batch_size,
+                                args.seq_len, _overrides(args.override))
+    validate(config)
+    options = MeasureOptions(rule=_stop_rule(args), threads=args.threads, decompose=args.decompose,
+                             trace_dir=args.trace_dir)
+    record = measure_config(config, options)
+    if args.json:
+        print(record.to_json())
+    else:
+        print(format_record(record))
+    if record.status != "ok":
+        if args.json:
+            print(f"ftax: {record.status}: {record.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def format_record(record) -> str:
+    """A readable multi-line summary of one record."""
+    lines = [record.config.label(), f"  status       {record.status}" + (f": {record.message}" if record.message else "")]
+    if record.status == "ok":
+        s, setup = record.stats, record.setup
+        lines += [
+            f"  median       {s['median_ms']:.4g} ms  (95% CI {s['ci_low_ms']:.4g}..{s['ci_high_ms']:.4g}, n={s['n']})",
+            f"  p90 / p99    {s['p90_ms']:.4g} / {s['p99_ms']:.4g} ms   mean {s['mean_ms']:.4g} ± {s['std_ms']:.3g} ms"
+            f"   IQR {s['iqr_ms']:.3g} ms",
+            f"  pipelined    {record.pipelined_ms:.4g} ms per call",
+            f"  setup        prepare {setup['prepare_s']:.3g} s, first call {setup['first_call_ms']:.4g} ms,"
+            f" {setup['threads']} threads, stop: {setup['stop_reason']}"
+            + ("" if setup["target_met"] else " (precision target NOT met)"),
+            f"  parity       max |diff| {record.parity['max_abs_diff']:.3g} "
+            f"({'ok' if record.parity['ok'] else 'FAILED'}, tolerance {record.parity['tolerance']:.3g})",
+        ]
+        if record.flops:
+            lines.append(f"  flops        {record.flops:.4g} ({record.flops / s['median_ms'] / 1e9:.3g} TFLOP/s achieved)")
+        if record.profile:
+            p = record.profile
+            lines.append(f"  profile      {p['method']}: busy {p['busy_ms']:.4g} ms, overhead {p['overhead_ms']:.4g} ms"
+                         f" ({p['overhead_share']:.0%} of {p['wall_ms']:.4g} ms), {p['ops']} ops, {p['launches']} launches")
+    lines.append(f"  machine      {record.machine_id}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ftax", description="Measure the framework tax of model inference.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    env = sub.add_parser("env", help="print this machine's fingerprint")
+    env.add_argument("--json", action="store_true")
+    env.set_defaults(func=cmd_env)
+
+    m = sub.add_parser("measure", help="measure one config")
+    m.add_argument("--model", required=True)
+    m.add_argument("--backend", default="eager")
+    m.add_argument("--dtype", default="fp32")
+    m.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument("--seq-len", type=int, default=128)
+    m.add_argument("--override", action="append", metavar="KEY=N", help="width/depth/heads/intermediate")
+    m.add_argument("--json", action="store_true", help="print exactly one JSON record")
+    _add_stop_args(m)
+    m.set_defaults(func=cmd_measure)
+
+    for name, module in (("sweep", "ftax.sweep"), ("book", "ftax.book")):
+        try:
+            add = __import__(module, fromlist=["add_parser"]).add_parser
+        except ImportError:
+            continue
+        add(sub, _add_stop_args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except (FtaxError, ValueError, argparse.ArgumentTypeError) as exc:
+        print(f"ftax: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ftax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Record schema, the append-only JSONL store in `results/`, and the loader to pandas.
+
+One JSON object per measured config, one line each, in `results/<machine_id>.jsonl`.
+Appends are atomic per line (one `write` of the whole line on an O_APPEND file, then
+fsync), so a killed sweep leaves at most one truncated last line; the loader skips
+such a line with a warning naming the file and line. JSON only: nothing is unpickled
+or evaluated from a results file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pandas as pd
+
+# Schema versions (a loader reads every version it ever wrote):
+# 1: config, status, message, stats, samples_ms, pipelined_ms, setup, parity, model_info,
+#    flops, profile, env, machine_id, config_key, ftax_version, timestamp.
+SCHEMA_VERSION = 1
+READABLE_VERSIONS = (1,)
+STATUSES = ("ok", "unsupported", "oom", "error")
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """One point of a sweep: what to run, where, in which precision, at which shape."""
+
+    model: str
+    backend: str
+    dtype: str
+    device: str
+    batch_size: int
+    seq_len: int
+    overrides: tuple[tuple[str, int], ...] = ()
+
+    @staticmethod
+    def make(model: str, backend: str, dtype: str, device: str, batch_size: int, seq_len: int,
+             overrides: dict[str, int] | None = None) -> "MeasureConfig":
+        return MeasureConfig(model, backend, dtype, device, batch_size, seq_len,
+                             tuple(sorted((overrides or {}).items())))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["overrides"] = dict(self.overrides)
+        return data
+
+    @staticmethod
+    def from_dict(data: dict) -> "MeasureConfig":
+        return MeasureConfig.make(data["model"], data["backend"], data["dtype"], data["device"],
+                                  int(data["batch_size"]), int(data["seq_len"]), data.get("overrides") or {})
+
+    def label(self) -> str:
+        over = "".join(f" {k}={v}" for k, v in self.overrides)
+        return (f"{self.model} {self.backend} {self.dtype} {self.device} "
+                f"bs={self.batch_size} seq={self.seq_len}{over}")
+
+
+def config_key(config: MeasureConfig, machine_id: str) -> str:
+    """Stable id of a measurement: hash of the config, the machine and the schema version."""
+    payload = json.dumps([config.to_dict(), machine_id, SCHEMA_VERSION], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Record:
+    """What `ftax measure --json` prints and what a store line holds."""
+
+    config: MeasureConfig
+    status: str
+    message: str
+    env: dict
+    stats: dict | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    pipelined_ms: float | None = None
+    setup: dict = field(default_factory=dict)
+    parity: dict | None = None
+    model_info: dict = field(default_factory=dict)
+    flops: float | None = None
+    profile: dict | None = None
+    ftax_version: str = ""
+    timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+
+    @property
+    def machine_id(self) -> str:
+        return self.env.get("machine_id", "unknown")
+
+    @property
+    def config_key(self) -> str:
+        return config_key(self.config, self.machine_id)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["config"] = self.config.to_dict()
+        data["machine_id"] = self.machine_id
+        data["config_key"] = self.config_key
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
+
+    @staticmethod
+    def from_dict(data: dict) -> "Record":
+        version = data.get("schema_version")
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"unknown schema_version {version!r}; this ftax reads {READABLE_VERSIONS}")
+        known = {f for f in Record.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["config"] = MeasureConfig.from_dict(data["config"])
+        return Record(**kwargs)
+
+
+# --- the store ---------------------------------------------------------------------------
+
+def store_path(out_dir: str | Path, machine_id: str) -> Path:
+    return Path(out_dir) / f"{machine_id}.jsonl"
+
+
+def append(path: str | Path, record: Record) -> None:
+    """Append one record as one line, atomically: a single write on O_APPEND, then fsync.
+
+    If the file ends in a partial line (a writer was killed mid-line), a newline is written
+    first so that the new record starts on a line of its own.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = record.to_json() + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = "\n" + line
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    files: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            files.extend(sorted(item.glob("*.jsonl")))
+        elif item.exists():
+            files.append(item)
+    return files
+
+
+def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
+    """Every parsable record (as a dict) in the given files or directories, in file order.
+
+    A truncated or corrupt line is skipped with a warning naming the file and line.
+    """
+    for path in _files(paths):
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    if not isinstance(data, dict) or "config" not in data:
+                        raise ValueError("not a record object")
+                    Record.from_dict(data)
+                except (ValueError, KeyError, TypeError) as exc:
+                    warnings.warn(f"{path}:{lineno}: skipped unreadable record ({exc.__class__.__name__}: "
+                                  f"{str(exc)[:80]})", stacklevel=2)
+                    continue
+                yield data
+
+
+def keys_with_status(path: str | Path, statuses: Iterable[str] = ("ok",)) -> set[str]:
+    """config_keys in `path` that have a record with one of `statuses` (used to resume)."""
+    wanted = set(statuses)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {d["config_key"] for d in iter_records(path) if d.get("status") in wanted}
+
+
+def _flatten(data: dict) -> dict:
+    config = data["config"]
+    row = {key: config[key] for key in ("model", "backend", "dtype", "device", "batch_size", "seq_len")}
+    overrides = config.get("overrides") or {}
+    row["overrides"] = json.dumps(overrides, sort_keys=True)
+    for key in ("width", "depth", "heads", "intermediate"):
+        row[key] = overrides.get(key)
+    env = data.get("env") or {}
+    from ftax.env import machine_label
+
+    row.update(config_key=data["config_key"], machine_id=data.get("machine_id", env.get("machine_id")),
+               machine_label=machine_label(env, config["device"]), status=data["status"],
+               message=data.get("message", ""), pipelined_ms=data.get("pipelined_ms"), flops=data.get("flops"),
+               samples_ms=data.get("samples_ms") or [], timestamp=data.get("timestamp"),
+               ftax_version=data.get("ftax_version"), schema_version=data.get("schema_version"))
+    row.update(data.get("stats") or {})
+    row.update(data.get("setup") or {})
+    row.update(data.get("model_info") or {})
+    for prefix in ("parity", "profile"):
+        row.update({f"{prefix}_{k}": v for k, v in (data.get(prefix) or {}).items()})
+    row.update({f"env_{k}": v for k, v in env.items() if k != "machine_id"})
+    return row
+
+
+def load(paths: str | Path | Iterable[str | Path], latest_only: bool = True) -> pd.DataFrame:
+    """One tidy row per record (stats, setup, parity, profile and env flattened into columns).
+
+    With `latest_only`, each config_key keeps its newest ok record, or its newest record if
+    none is ok (a config retried after a failure shows its success, not the old failure).
+    """
+    rows = [_flatten(d) for d in iter_records(paths)]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
+    if latest_only:
+        frame["_ok"] = frame["status"] == "ok"
+        frame = (frame.reset_index().sort_values(["_ok", "index"])
+                 .drop_duplicates("config_key", keep="last").sort_values("index")
+                 .drop(columns=["_ok", "index"]).reset_index(drop=True))
+    return frame

@@ -1,0 +1,185 @@
+"""The measurement: warm-up, synchronized per-call latency samples, adaptive stopping, statistics.
+
+What is timed: one call of `fn`, bracketed by `sync()` on both sides so that a device
+that lags the host (CUDA) has finished before the clock is read. Every sample is kept.
+What is not timed: the warm-up (its first call is reported separately), the stopping
+checks between samples, and garbage collection (disabled while timing).
+
+Pipelined time is also reported: `k` calls back to back with one sync at the end,
+divided by `k` -- what `torch.utils.benchmark` and the paper's numbers measure, where
+host work of call i+1 overlaps device work of call i.
+
+This module knows nothing of models or torch; the caller passes `sync` and may pass a
+fake `clock` (tests inject both).
+"""
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import asdict, dataclass, field
+from time import perf_counter
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import stats as scistats
+
+Clock = Callable[[], float]
+
+
+def _no_sync() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When to stop sampling: at least `min_iters` and `min_time_s`, then until the 95% CI of
+    the median is narrower than `target_rel_ci` x median, or `max_time_s` (or `max_iters`) is hit."""
+
+    warmup_iters: int = 5
+    warmup_time_s: float = 0.1
+    min_iters: int = 10
+    min_time_s: float = 0.2
+    target_rel_ci: float = 0.02
+    max_time_s: float = 5.0
+    max_iters: int = 100_000
+    pipelined_calls: int = 10
+    pipelined_rounds: int = 5
+
+    def __post_init__(self) -> None:
+        if self.min_iters < 1 or self.pipelined_calls < 1 or self.pipelined_rounds < 1:
+            raise ValueError("min_iters, pipelined_calls and pipelined_rounds must be >= 1")
+        if self.max_time_s < self.min_time_s:
+            raise ValueError(f"max_time_s ({self.max_time_s}) is below min_time_s ({self.min_time_s})")
+        if not 0 < self.target_rel_ci < 1:
+            raise ValueError(f"target_rel_ci must be in (0, 1), got {self.target_rel_ci}")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Robust summary of latency samples, in milliseconds. The CI is that of the median."""
+
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    iqr_ms: float
+    ci_low_ms: float
+    ci_high_ms: float
+    n: int
+
+    @property
+    def rel_ci_width(self) -> float:
+        return (self.ci_high_ms - self.ci_low_ms) / self.median_ms if self.median_ms > 0 else math.inf
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Everything one measurement produced; samples are all kept."""
+
+    stats: Stats
+    samples_ms: list[float] = field(repr=False)
+    first_call_ms: float
+    warmup_iters: int
+    pipelined_ms: float
+    total_time_s: float
+    target_met: bool
+    stop_reason: str
+
+
+def median_ci(sorted_samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics (binomial, coverage >= confidence).
+
+    For x_(1) <= ... <= x_(n), [x_(j), x_(n-j+1)] covers the median with probability
+    1 - 2 P(B <= j-1), B ~ Binomial(n, 1/2); j is the largest index keeping that >= confidence.
+    With too few samples for any such j, the CI is the full range.
+    """
+    n = len(sorted_samples)
+    if n == 0:
+        raise ValueError("no samples")
+    j = int(scistats.binom.ppf((1 - confidence) / 2, n, 0.5))
+    j = max(j, 1)
+    return float(sorted_samples[j - 1]), float(sorted_samples[n - j])
+
+
+def summarize(samples_ms: Sequence[float]) -> Stats:
+    """Median, tail percentiles, mean/std, IQR and the median's 95% CI of `samples_ms`."""
+    arr = np.sort(np.asarray(samples_ms, dtype=float))
+    if arr.size == 0:
+        raise ValueError("no samples to summarize")
+    q25, q50, q75, q90, q99 = np.percentile(arr, [25, 50, 75, 90, 99])
+    ci_low, ci_high = median_ci(arr)
+    return Stats(median_ms=float(q50), p90_ms=float(q90), p99_ms=float(q99), mean_ms=float(arr.mean()),
+                 std_ms=float(arr.std(ddof=1)) if arr.size > 1 else 0.0, iqr_ms=float(q75 - q25),
+                 ci_low_ms=ci_low, ci_high_ms=ci_high, n=int(arr.size))
+
+
+def _timed_call(fn: Callable[[], object], sync: Callable[[], None], clock: Clock) -> float:
+    """Seconds for one synchronized call: sync, read clock, call, sync, read clock."""
+    sync()
+    start = clock()
+    fn()
+    sync()
+    return clock() - start
+
+
+def _check_every(n: int) -> int:
+    """Stopping checks sort the samples: check less often as n grows (amortized O(log n))."""
+    return max(1, n // 10)
+
+
+def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callable[[], None] = _no_sync,
+            clock: Clock = perf_counter) -> Timing:
+    """Time `fn` under `rule`: warm-up, adaptive per-call samples, then pipelined rounds."""
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        first_call_s = _timed_call(fn, sync, clock)
+        warm_start, warm_n = clock(), 1
+        while warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s:
+            _timed_call(fn, sync, clock)
+            warm_n += 1
+            if warm_n >= rule.max_iters:
+                break
+
+        samples_s: list[float] = []
+        start = clock()
+        next_check = rule.min_iters
+        stop_reason, target_met = "max_iters", False
+        while len(samples_s) < rule.max_iters:
+            samples_s.append(_timed_call(fn, sync, clock))
+            n = len(samples_s)
+            elapsed = clock() - start
+            if n >= next_check and elapsed >= rule.min_time_s:
+                if summarize(samples_s).rel_ci_width <= rule.target_rel_ci:
+                    stop_reason, target_met = "target_ci", True
+                    break
+                next_check = n + _check_every(n)
+            if elapsed >= rule.max_time_s and n >= rule.min_iters:
+                stop_reason = "max_time"
+                break
+        total_s = clock() - start
+
+        rounds_ms = []
+        for _ in range(rule.pipelined_rounds):
+            sync()
+            t0 = clock()
+            for _ in range(rule.pipelined_calls):
+                fn()
+            sync()
+            rounds_ms.append((clock() - t0) * 1e3 / rule.pipelined_calls)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+    samples_ms = [s * 1e3 for s in samples_s]
+    stats = summarize(samples_ms)
+    if not target_met and stats.rel_ci_width <= rule.target_rel_ci:
+        target_met = True
+    return Timing(stats=stats, samples_ms=samples_ms, first_call_ms=first_call_s * 1e3, warmup_iters=warm_n,
+                  pipelined_ms=float(np.median(rounds_ms)), total_time_s=total_s, target_met=target_met,
+                  stop_reason=stop_reason)
