@@ -135,7 +135,7 @@ def append(path: str | Path, record: Record) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = record.to_json() + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":

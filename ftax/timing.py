@@ -33,10 +33,17 @@ def _no_sync() -> None:
 @dataclass(frozen=True)
 class StopRule:
     """When to stop sampling: at least `min_iters` and `min_time_s`, then until the 95% CI of
-    the median is narrower than `target_rel_ci` x median, or `max_time_s` (or `max_iters`) is hit."""
+    the median is narrower than `target_rel_ci` x median, or `max_time_s` (or `max_iters`) is hit.
+
+    Warm-up runs `warmup_iters` calls and `warmup_time_s`, but stops after `warmup_max_s` (at
+    least two calls) so that a one-second forward does not spend minutes warming up. Pipelined
+    time uses `pipelined_rounds` rounds of up to `pipelined_calls` calls, fewer when the rounds
+    would take longer than `pipelined_max_s` (never fewer than one call a round).
+    """
 
     warmup_iters: int = 5
     warmup_time_s: float = 0.1
+    warmup_max_s: float = 2.0
     min_iters: int = 10
     min_time_s: float = 0.2
     target_rel_ci: float = 0.02
@@ -44,6 +51,7 @@ class StopRule:
     max_iters: int = 100_000
     pipelined_calls: int = 10
     pipelined_rounds: int = 5
+    pipelined_max_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.min_iters < 1 or self.pipelined_calls < 1 or self.pipelined_rounds < 1:
@@ -131,6 +139,14 @@ def _check_every(n: int) -> int:
     return max(1, n // 10)
 
 
+def _pipelined_calls(rule: StopRule, median_s: float) -> int:
+    """Calls per pipelined round: `pipelined_calls`, fewer if the rounds would exceed their budget."""
+    if median_s <= 0:
+        return rule.pipelined_calls
+    affordable = int(rule.pipelined_max_s / (median_s * rule.pipelined_rounds))
+    return max(1, min(rule.pipelined_calls, affordable))
+
+
 def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callable[[], None] = _no_sync,
             clock: Clock = perf_counter) -> Timing:
     """Time `fn` under `rule`: warm-up, adaptive per-call samples, then pipelined rounds."""
@@ -143,7 +159,7 @@ def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callabl
         while warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s:
             _timed_call(fn, sync, clock)
             warm_n += 1
-            if warm_n >= rule.max_iters:
+            if warm_n >= 2 and clock() - warm_start >= rule.warmup_max_s:
                 break
 
         samples_s: list[float] = []
@@ -164,14 +180,16 @@ def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callabl
                 break
         total_s = clock() - start
 
+        median_s = float(np.median(samples_s))
+        calls = _pipelined_calls(rule, median_s)
         rounds_ms = []
         for _ in range(rule.pipelined_rounds):
             sync()
             t0 = clock()
-            for _ in range(rule.pipelined_calls):
+            for _ in range(calls):
                 fn()
             sync()
-            rounds_ms.append((clock() - t0) * 1e3 / rule.pipelined_calls)
+            rounds_ms.append((clock() - t0) * 1e3 / calls)
     finally:
         if gc_was_enabled:
             gc.enable()
