@@ -167,12 +167,15 @@ def study_grids(study: str, profile: str = "quick", device: str = "auto", models
         raise InvalidConfigError(f"unknown study {study!r}; allowed: {', '.join(STUDIES)}")
     if profile not in PROFILES:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
-    changes = {key: tuple(value) for key, value in (("models", models), ("backends", backends), ("dtypes", dtypes),
-                                                     ("batch_sizes", batch_sizes), ("seq_lens", seq_lens))
-               if value is not None}
-    for key, value in changes.items():
-        if isinstance(value, str) or not isinstance(value, tuple):
+    given = {"models": models, "backends": backends, "dtypes": dtypes, "batch_sizes": batch_sizes,
+             "seq_lens": seq_lens}
+    changes = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise InvalidConfigError(f"{key} must be a list, got {value!r}")
+        changes[key] = tuple(value)
     grids = [replace(g, device=device, rule=RULES[profile], **changes) for g in _grids(profile, study)]
     for grid in grids:
         grid.validate()

@@ -1,0 +1,212 @@
+"""Sweeps: resume after SIGKILL, failures as rows, grid validation, model reuse."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ftax import backends, models, results, sweep
+from ftax.backends import Prepared
+from ftax.errors import InvalidConfigError
+from ftax.profiles import RULES, Grid
+from ftax.runner import MeasureOptions
+
+SMOKE = MeasureOptions(rule=RULES["smoke"], count_flops=False)
+
+
+def _raiser(exc: Exception):
+    def prepare(model, inputs, cache_dir):
+        raise exc
+    return prepare
+
+
+def _wrong_output(model, inputs, cache_dir):
+    out = model.module(*inputs) + 1.0
+    return Prepared("test-wrong", lambda: out, lambda: out, prepare_s=0.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_backends():
+    backends.register("test-oom", _raiser(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")))
+    backends.register("test-error", _raiser(RuntimeError("boom in a native kernel")))
+    backends.register("test-unavailable", _raiser(AssertionError("never prepared")),
+                      availability=lambda device, dtype: "test backend is never available")
+    backends.register("test-wrong", _wrong_output)
+    yield
+
+
+def _grid(**kw) -> Grid:
+    base = dict(name="t", models=("bert-tiny",), backends=("eager",), batch_sizes=(1,), seq_lens=(8,), device="cpu",
+                rule=RULES["smoke"])
+    base.update(kw)
+    return Grid(**base)
+
+
+def test_each_failure_kind_becomes_a_row_and_the_sweep_goes_on(tmp_path):
+    grid = _grid(backends=("test-oom", "test-error", "test-unavailable", "test-wrong", "eager"))
+    summary = sweep.run(grid.configs(), tmp_path, SMOKE, progress=False)
+    frame = results.load(tmp_path).set_index("backend")
+    assert summary.counts == {"oom": 1, "error": 1, "unsupported": 1, "ok": 2}
+    assert frame.loc["test-oom", "status"] == "oom" and "out of memory" in frame.loc["test-oom", "message"]
+    assert frame.loc["test-error", "status"] == "error"
+    assert frame.loc["test-error", "message"] == "RuntimeError: boom in a native kernel"
+    assert frame.loc["test-unavailable", "message"] == "test backend is never available"
+    assert frame.loc["test-wrong", "status"] == "ok" and not frame.loc["test-wrong", "parity_ok"]
+    assert "parity failed" in frame.loc["test-wrong", "message"]
+    assert frame.loc["eager", "status"] == "ok" and frame.loc["eager", "parity_ok"]
+
+
+def test_resume_skips_stored_and_retry_failed_reruns(tmp_path):
+    configs = _grid(backends=("test-error", "eager"), batch_sizes=(1, 2)).configs()
+    first = sweep.run(configs, tmp_path, SMOKE, progress=False)
+    assert sum(first.counts.values()) == 4
+    again = sweep.run(configs, tmp_path, SMOKE, progress=False)
+    assert sum(again.counts.values()) == 0 and again.skipped == 4 and "nothing to measure" in str(again)
+    retried = sweep.run(configs, tmp_path, SMOKE, retry_failed=True, progress=False)
+    assert retried.counts == {"error": 2}
+
+
+def test_model_is_built_once_per_model_dtype_overrides(tmp_path, monkeypatch):
+    calls = []
+    real_build = models.build
+    monkeypatch.setattr(models, "build", lambda *a, **k: calls.append(a[0]) or real_build(*a, **k))
+    grid = _grid(backends=("eager", "torchscript"), batch_sizes=(1, 2), seq_lens=(8, 16),
+                 overrides=((), (("depth", 1),)))
+    sweep.run(grid.configs(), tmp_path, SMOKE, progress=False)
+    assert calls == ["bert-tiny", "bert-tiny"]
+    assert len(results.load(tmp_path)) == 16
+
+
+def test_grid_order_is_stable_and_model_major():
+    configs = _grid(models=("bert-tiny", "synthetic-linear"), batch_sizes=(1, 2), backends=("eager", "torchscript"))\
+        .configs()
+    assert configs == _grid(models=("bert-tiny", "synthetic-linear"), batch_sizes=(1, 2),
+                            backends=("eager", "torchscript")).configs()
+    assert [c.model for c in configs] == ["bert-tiny"] * 4 + ["synthetic-linear"] * 4
+
+
+@pytest.mark.parametrize("text, message", [
+    ("models: [bert-tiny]\nbogus: [1]\n", "unknown key(s) ['bogus']"),
+    ("models: [bert-tinyy]\n", "Did you mean bert-tiny"),
+    ("models: [bert-tiny]\nbatch_sizes: [1, two]\n", "batch_sizes must be a list of int"),
+    ("models: bert-tiny\n", "models must be a list of str"),
+    ("models: [bert-tiny]\nbackends: [eagre]\n", "unknown backend 'eagre'"),
+    ("- just\n- a list\n", "must hold a mapping"),
+])
+def test_bad_grid_files_fail_before_anything_runs(tmp_path, text, message):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(text)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "ftax", "sweep", "--grid", str(grid_file), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def _ok_keys(path: Path) -> list[str]:
+    return [d["config_key"] for d in results.iter_records(path) if d["status"] == "ok"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_config(tmp_path):
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "ftax", "sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager",
+           "--batch-sizes", "1,2,4,8", "--seq-lens", "8,16", "--device", "cpu", "--profile", "smoke",
+           "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    store = None
+    while time.time() < deadline:
+        files = list(out.glob("*.jsonl")) if out.exists() else []
+        if files and len(files[0].read_text().splitlines()) >= 3:
+            store = files[0]
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert store is not None and proc.returncode == -signal.SIGKILL
+    lines_at_kill = len(store.read_text().splitlines())
+    assert lines_at_kill < 16, "the sweep finished before it was killed; make the grid bigger"
+    with open(store, "a") as fh:  # what a kill in the middle of a write would leave behind
+        fh.write('{"config": {"model": "bert-ti')
+    with pytest.warns(UserWarning, match=r"\.jsonl:\d+: skipped unreadable record"):
+        assert len(results.load(out)) == lines_at_kill
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    keys = _ok_keys(store)
+    assert len(keys) == len(set(keys)) == 16
+    final = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "nothing to measure" in final.stdout
+    assert _ok_keys(store) == keys
+
+
+def test_load_reads_several_machines_and_skips_corrupt_lines(tmp_path):
+    grid = _grid(backends=("eager",), batch_sizes=(1, 2))
+    sweep.run(grid.configs(), tmp_path, SMOKE, progress=False)
+    [mine] = list(tmp_path.glob("*.jsonl"))
+    other = tmp_path / "other-gpu-16c-abcdef.jsonl"
+    for line in mine.read_text().splitlines():
+        data = json.loads(line)
+        data["env"].update(machine_id="other-gpu-16c-abcdef", gpu_name="Other GPU")
+        data["config"]["device"] = "cuda"
+        record = results.Record.from_dict(data)
+        results.append(other, record)
+    with open(other, "a") as fh:
+        fh.write("not json at all\n")
+    with pytest.warns(UserWarning, match="other-gpu-16c-abcdef.jsonl:3"):
+        frame = results.load(tmp_path)
+    assert sorted(frame["machine_id"].unique()) == sorted([mine.stem, "other-gpu-16c-abcdef"])
+    assert len(frame) == 4 and frame["config_key"].is_unique
+    assert set(frame.loc[frame.machine_id == "other-gpu-16c-abcdef", "machine_label"]) == {"Other GPU (GPU)"}
+
+
+def test_append_after_a_truncated_line_starts_a_new_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    record = results.Record(config=results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8),
+                            status="error", message="x", env={"machine_id": "m"})
+    path.write_text('{"partial": ')
+    results.append(path, record)
+    with pytest.warns(UserWarning, match="m.jsonl:1"):
+        rows = list(results.iter_records(path))
+    assert [r["config_key"] for r in rows] == [record.config_key]
+
+
+def test_record_round_trips_and_refuses_unknown_schema():
+    record = results.Record(config=results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8,
+                                                              {"width": 64}),
+                            status="ok", message="", env={"machine_id": "m"}, stats={"median_ms": 1.0})
+    data = json.loads(record.to_json())
+    assert results.Record.from_dict(data) == record
+    data["schema_version"] = 999
+    with pytest.raises(ValueError, match="schema_version"):
+        results.Record.from_dict(data)
+    with pytest.raises(ValueError, match="status"):
+        results.Record(config=record.config, status="great", message="", env={})
+
+
+def test_config_key_depends_on_config_and_machine_only():
+    a = results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8, {"width": 64, "depth": 2})
+    b = results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8, {"depth": 2, "width": 64})
+    assert results.config_key(a, "m") == results.config_key(b, "m")
+    assert results.config_key(a, "m") != results.config_key(a, "n")
+
+
+def test_study_validation_is_clear():
+    from ftax import profiles
+
+    with pytest.raises(InvalidConfigError, match="unknown study"):
+        profiles.study_grids("nope")
+    with pytest.raises(InvalidConfigError, match="batch_sizes must hold positive integers"):
+        profiles.study_grids("paradigms", "smoke", "cpu", batch_sizes=[0])
+    with pytest.raises(InvalidConfigError, match="models must be a list"):
+        profiles.study_grids("paradigms", "smoke", "cpu", models="bert-tiny")
