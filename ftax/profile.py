@@ -10,23 +10,29 @@ math) and *overhead* (everything else: Python, dispatch, allocation, kernel laun
   arithmetic or move tensor data (`CPU_COMPUTE_OPS`), and every other op's self time
   (views, reshapes, allocation, composite wrappers' dispatch) counts as host work.
 
-The profiled run is separate from the timed run (the profiler slows every op down), and
-`wall_ms` comes from unprofiled synchronized calls made just before it; the profiled
-wall is reported as `profiled_wall_ms` so the profiler's own cost stays visible.
+The profiled run is separate from the timed run: the profiler costs ~1-3 us per op, which
+lands mostly in parents and Python, little in a leaf op's self time. So busy comes from
+the profiled steps, while `wall_ms` is the median of unprofiled synchronized calls made
+just before and after them; `profiled_wall_ms` (and `host_ms`, which includes the
+profiler's cost) keep that perturbation visible. Per-step medians, not means, because a
+shared machine's other processes hit single steps.
 
-Known blind spots: onnxruntime runs outside the torch dispatcher (method "unavailable");
-torch.compile on CPU runs its fused C++ kernels without aten events, so only its extern
-kernels (addmm, mm, sdpa...) count as busy and its overhead is an upper bound.
+Known blind spots: onnxruntime runs outside the torch dispatcher (method "unavailable" on
+CPU; on CUDA its kernels are still seen). torch.compile on CPU runs fused C++ kernels with
+no profiler event unless compiled with TORCHINDUCTOR_CPP_ENABLE_KERNEL_PROFILE=1, so by
+default only its extern kernels (addmm, sdpa...) count as busy and its overhead is an
+upper bound.
 
 Event parsing lives in small pure functions over plain tuples so tests feed hand-built events.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
 
@@ -61,15 +67,16 @@ CPU_COMPUTE_OPS: frozenset[str] = frozenset({
     "adaptive_max_pool2d", "avg_pool2d", "mkldnn_max_pool2d", "mkldnn_adaptive_avg_pool2d",
     # data movement (on a GPU these are kernels or memcpys, so they count as busy here too)
     "copy_", "cat", "index_select", "gather", "index", "scatter", "scatter_add", "fill_", "zero_",
-    "tril", "triu", "flip", "roll", "embedding_dense_backward", "_embedding_bag",
+    "tril", "triu", "flip", "roll", "_embedding_bag",
 })
 
 DEVICE_ACTIVITIES = ("kernel", "gpu_memcpy", "gpu_memset")
 LAUNCH_EVENTS = frozenset({"cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
                            "cudaLaunchCooperativeKernel", "cudaGraphLaunch"})
 WARM_CALLS = 2
+STEP_NAME = "ftax_step"
 RESULT_KEYS = ("method", "wall_ms", "profiled_wall_ms", "busy_ms", "host_ms", "overhead_ms", "overhead_share",
-               "ops", "launches")
+               "profiled_overhead_share", "ops", "launches", "steps")
 
 
 def count_flops(module: torch.nn.Module, inputs: tuple) -> float | None:
@@ -138,22 +145,74 @@ def count_launches(runtime_names: Iterable[str]) -> int:
     return sum(1 for name in runtime_names if name in LAUNCH_EVENTS)
 
 
-def summarize(method: str, wall_ms: float, busy_ms: float, host_ms: float, ops: int, launches: int,
-              steps: int, profiled_wall_ms: float) -> dict:
-    """Per-step dict from totals over `steps` profiled steps (`wall_ms` is already per step).
+class Event(NamedTuple):
+    """The few fields of a profiler event that the decomposition reads (times in microseconds)."""
 
-    Overhead is clamped at 0: profiled busy time can exceed an unprofiled wall by noise.
+    name: str
+    start_us: float
+    end_us: float
+    self_us: float = 0.0
+    on_device: bool = False
+    activity: str = "cpu_op"
+
+
+class StepParts(NamedTuple):
+    """One profiled step, in microseconds and counts."""
+
+    wall_us: float
+    busy_us: float
+    host_us: float
+    ops: int
+    launches: int
+
+
+def step_parts(events: Sequence[Event], cuda: bool, step_name: str = STEP_NAME) -> list[StepParts]:
+    """Split events into the steps marked by host annotations named `step_name` and decompose each.
+
+    An event belongs to the step whose window contains its start (device kernels of a step
+    start inside it because every step ends with a synchronize). CUDA: busy is the union of
+    the step's kernel/memcpy/memset intervals. CPU: busy is the self time of compute ops.
     """
-    busy, host = busy_ms / steps, host_ms / steps
+    windows = sorted((e.start_us, e.end_us) for e in events if e.name == step_name and not e.on_device)
+    starts = [w[0] for w in windows]
+    members: list[list[Event]] = [[] for _ in windows]
+    for event in events:
+        if event.name == step_name:
+            continue
+        i = bisect.bisect_right(starts, event.start_us) - 1
+        if i >= 0 and event.start_us <= windows[i][1]:
+            members[i].append(event)
+    parts = []
+    for (start, end), step in zip(windows, members):
+        host_events = [e for e in step if not e.on_device]
+        cpu_busy, host, ops = split_cpu_ops((e.name, e.self_us) for e in host_events)
+        if cuda:
+            busy = union_ms((e.start_us, e.end_us) for e in step if e.on_device and e.activity in DEVICE_ACTIVITIES)
+            launches = count_launches(e.name for e in host_events)
+        else:
+            busy, launches = cpu_busy, 0
+        parts.append(StepParts(end - start, busy, host, ops, launches))
+    return parts
+
+
+def summarize(method: str, wall_ms: float, parts: Sequence[StepParts]) -> dict:
+    """Per-call result: medians over the profiled steps (robust to a step hit by another process).
+
+    `wall_ms` is the unprofiled wall; overhead = wall - busy, clamped at 0 because a profiled
+    busy time can exceed an unprofiled wall by noise. The profiler's cost inflates busy a little
+    (children's callbacks land in a compute op's self time), so `overhead_share` leans low;
+    `profiled_overhead_share` (everything from the profiled steps) carries the profiler's cost
+    as overhead and leans high: on CPU the truth lies between them.
+    """
+    busy = statistics.median(p.busy_us for p in parts) / 1e3
+    profiled_wall = statistics.median(p.wall_us for p in parts) / 1e3
     overhead = max(wall_ms - busy, 0.0)
-    return {"method": method, "wall_ms": wall_ms, "profiled_wall_ms": profiled_wall_ms, "busy_ms": busy,
-            "host_ms": host, "overhead_ms": overhead, "overhead_share": overhead / wall_ms if wall_ms > 0 else math.nan,
-            "ops": _per_step(ops, steps), "launches": _per_step(launches, steps), "steps": steps}
-
-
-def _per_step(count: int, steps: int) -> float | int:
-    """Counts per step stay integers when every step did the same (the usual case)."""
-    return count // steps if count % steps == 0 else count / steps
+    return {"method": method, "wall_ms": wall_ms, "profiled_wall_ms": profiled_wall, "busy_ms": busy,
+            "host_ms": statistics.median(p.host_us for p in parts) / 1e3, "overhead_ms": overhead,
+            "overhead_share": overhead / wall_ms if wall_ms > 0 else math.nan,
+            "profiled_overhead_share": max(profiled_wall - busy, 0.0) / profiled_wall if profiled_wall > 0 else math.nan,
+            "ops": statistics.median_low(p.ops for p in parts),
+            "launches": statistics.median_low(p.launches for p in parts), "steps": len(parts)}
 
 
 def not_measured(method: str, message: str, **known: float) -> dict:
@@ -172,43 +231,46 @@ def _sync_for(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def _unprofiled_wall_ms(call: Callable[[], object], sync: Callable[[], None], steps: int) -> float:
-    """Median of `steps` synchronized calls without the profiler: the wall that overhead is taken from."""
+def _timed_calls_ms(call: Callable[[], object], sync: Callable[[], None], n: int) -> list[float]:
     samples = []
-    for _ in range(max(steps, 5)):
+    for _ in range(n):
         sync()
         start = time.perf_counter()
         call()
         sync()
         samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    return samples
 
 
-def _profiled_run(call: Callable[[], object], sync: Callable[[], None], cuda: bool, steps: int):
+def _profiled_events(call: Callable[[], object], sync: Callable[[], None], cuda: bool, steps: int,
+                     trace: Path | None) -> list[Event]:
     from torch.profiler import ProfilerActivity, profile, record_function
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    walls = []
     with profile(activities=activities) as prof:
         for _ in range(steps):
             sync()
-            start = time.perf_counter()
-            with record_function("ftax_step"):
+            with record_function(STEP_NAME):
                 call()
                 sync()
-            walls.append((time.perf_counter() - start) * 1e3)
-    return prof, sum(walls) / len(walls)
+    if trace is not None:
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(trace))
+    cpu = torch.autograd.DeviceType.CPU
+    return [Event(e.name, e.time_range.start, e.time_range.end, e.self_cpu_time_total, e.device_type != cpu,
+                  e.activity_type or "") for e in prof.events()]
 
 
 def decompose(call: Callable[[], object], device: str, steps: int = 5, trace_dir: Path | None = None,
               trace_name: str = "trace") -> dict:
     """Profile `steps` warm calls of `call` on `device` and split wall time into busy and overhead.
 
-    Returns per-call averages: method, wall_ms (unprofiled median), profiled_wall_ms, busy_ms,
-    host_ms (self time of all aten ops), overhead_ms = wall - busy, overhead_share, ops (aten
-    calls), launches (CUDA kernel/graph launches; 0 on CPU). Never raises: a failure returns
-    {"method": "failed", "message": ...} so it cannot kill the measurement it decorates.
-    Runs under inference_mode, like the timed run (the runner calls it outside that block).
+    Returns per-call medians over the steps: method, wall_ms (median of unprofiled synchronized
+    calls made just before and after the profiled ones), profiled_wall_ms, busy_ms, host_ms,
+    overhead_ms = wall - busy, overhead_share, ops (aten calls), launches (CUDA kernel/graph
+    launches; 0 on CPU). Runs under inference_mode like the timed run (the runner calls this
+    outside that block). Never raises: a failure returns method "failed" with a message, so
+    it cannot kill the measurement it decorates.
     """
     wall_ms = math.nan
     try:
@@ -216,31 +278,22 @@ def decompose(call: Callable[[], object], device: str, steps: int = 5, trace_dir
             raise ValueError(f"steps must be >= 1, got {steps}")
         cuda = device.startswith("cuda")
         sync = _sync_for(device)
+        trace = Path(trace_dir) / f"{trace_name}.json" if trace_dir is not None else None
+        n_wall = max(steps, 5)
         with torch.inference_mode():
-            for _ in range(WARM_CALLS):
-                call()
-            sync()
-            wall_ms = _unprofiled_wall_ms(call, sync, steps)
-            prof, profiled_wall_ms = _profiled_run(call, sync, cuda, steps)
-        if trace_dir is not None:
-            Path(trace_dir).mkdir(parents=True, exist_ok=True)
-            prof.export_chrome_trace(str(Path(trace_dir) / f"{trace_name}.json"))
-        events = prof.events()
-        cpu_events = [e for e in events if e.device_type == torch.autograd.DeviceType.CPU]
-        _, host_us, ops = split_cpu_ops((e.name, e.self_cpu_time_total) for e in cpu_events)
-        if cuda:
-            intervals = [(e.time_range.start, e.time_range.end) for e in events
-                         if e.device_type != torch.autograd.DeviceType.CPU and e.activity_type in DEVICE_ACTIVITIES]
-            busy_us = union_ms(intervals)
-            launches = count_launches(e.name for e in cpu_events)
-            method = "cuda-busy"
-        else:
-            busy_us, _, _ = split_cpu_ops((e.name, e.self_cpu_time_total) for e in cpu_events)
-            launches, method = 0, "cpu-compute-ops"
-        if ops == 0 and not (cuda and busy_us > 0):
-            return not_measured("unavailable", "the profiler saw no aten ops (the callable runs outside the "
-                                "torch dispatcher, e.g. onnxruntime)", wall_ms=wall_ms,
-                                profiled_wall_ms=profiled_wall_ms, ops=0, launches=launches)
-        return summarize(method, wall_ms, busy_us / 1e3, host_us / 1e3, ops, launches, steps, profiled_wall_ms)
+            _timed_calls_ms(call, sync, WARM_CALLS)
+            walls = _timed_calls_ms(call, sync, n_wall)
+            events = _profiled_events(call, sync, cuda, steps, trace)
+            walls += _timed_calls_ms(call, sync, n_wall)
+        wall_ms = statistics.median(walls)
+        parts = step_parts(events, cuda)
+        if not parts:
+            return not_measured("failed", "the profiler recorded no steps", wall_ms=wall_ms)
+        result = summarize("cuda-busy" if cuda else "cpu-compute-ops", wall_ms, parts)
+        if result["ops"] == 0 and not (cuda and result["busy_ms"] > 0):
+            return not_measured("unavailable", "the profiler saw no aten ops: the callable runs outside the "
+                                "torch dispatcher (e.g. onnxruntime)", wall_ms=wall_ms,
+                                profiled_wall_ms=result["profiled_wall_ms"], ops=0, launches=result["launches"])
+        return result
     except Exception as exc:  # noqa: BLE001 -- a decomposition failure must not kill the measurement
         return not_measured("failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}", wall_ms=wall_ms)
