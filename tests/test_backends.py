@@ -99,6 +99,14 @@ def test_parity_check_catches_a_wrong_output(bert_tiny_bs1_seq16):
     assert not wrong_shape.ok and wrong_shape.max_abs_diff == float("inf")
 
 
+@pytest.mark.xfail(strict=True, reason="bug: check_parity scales the tolerance by max(1, max|eager|), so an "
+                                       "output much smaller than 1 (mobilenet-v2's random-init output is ~1e-21) "
+                                       "passes parity even when it is wrong by 100%")
+def test_parity_catches_a_wrong_output_of_small_magnitude():
+    reference = torch.full((2, 8), 1e-6)
+    assert not backends.check_parity(2 * reference, reference, "fp32").ok
+
+
 def test_parity_tolerance_grows_as_precision_drops():
     tol = backends.PARITY_TOLERANCE
     assert tol["fp32"] < tol["fp16"] < tol["bf16"]
@@ -115,6 +123,19 @@ def test_onnx_export_is_cached(tmp_path, bert_tiny):
     with torch.inference_mode():
         reference = bert_tiny.module(*later_inputs)
     assert backends.check_parity(later.output(), reference, "fp32").ok
+
+
+@pytest.mark.xfail(strict=True, reason="bug: onnx_path keys the export by name/overrides/dtype/device/torch "
+                                       "version only, so a model built with another seed (or a changed registry "
+                                       "config) silently reuses stale weights")
+def test_onnx_cache_is_not_reused_for_different_weights(tmp_path, bert_tiny):
+    inputs = bert_tiny.inputs(1, 8)
+    backends.prepare("onnxruntime", bert_tiny, inputs, cache_dir=tmp_path)
+    other = models.build("bert-tiny", seed=1)
+    prepared = backends.prepare("onnxruntime", other, inputs, cache_dir=tmp_path)
+    with torch.inference_mode():
+        reference = other.module(*inputs)
+    assert backends.check_parity(prepared.output(), reference, "fp32").ok
 
 
 # --- bad names -------------------------------------------------------------------------
@@ -152,17 +173,20 @@ def test_runner_validate_rejects_each_bad_config(changes, says):
 def test_static_runtimes_beat_eager_when_framework_bound(bert_tiny_bs1_seq16):
     """bert-tiny bs1 seq16 on CPU is framework-bound: removing Python/dispatch overhead must win.
 
-    Only the ratio is asserted; the better of the two static runtimes is used so that one
-    unlucky run on a shared machine does not fail the test.
+    Only the ratio is asserted. On a shared machine a neighbour can steal the cores for a
+    while, which only ever adds time: so backends are measured in interleaved rounds, each
+    keeps its best median, and the better of the two static runtimes is compared with eager.
     """
     model, inputs, _ = bert_tiny_bs1_seq16
-    rule = StopRule(min_time_s=0.2, max_time_s=1.0)
-    medians = {}
-    for backend in ("eager", "torchscript", "onnxruntime"):
-        prepared = backends.prepare(backend, model, inputs)
-        with torch.inference_mode():
-            medians[backend] = measure(prepared.call, rule).stats.median_ms
-    assert min(medians["torchscript"], medians["onnxruntime"]) < medians["eager"], medians
+    rule = StopRule(min_iters=5, min_time_s=0.1, max_time_s=0.5, pipelined_calls=1, pipelined_rounds=1)
+    prepared = {b: backends.prepare(b, model, inputs) for b in ("eager", "torchscript", "onnxruntime")}
+    best: dict[str, float] = {}
+    for _ in range(3):
+        for backend, ready in prepared.items():
+            with torch.inference_mode():
+                median_ms = measure(ready.call, rule).stats.median_ms
+            best[backend] = min(best.get(backend, float("inf")), median_ms)
+    assert min(best["torchscript"], best["onnxruntime"]) < best["eager"], best
 
 
 # --- CUDA (skipped without a GPU) ----------------------------------------------------------
