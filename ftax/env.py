@@ -68,7 +68,7 @@ def machine_id(cpu_model: str, cpu_count: int, gpu_name: str | None) -> str:
     """Readable and stable: `<gpu or cpu slug>-<cores>c-<6 hex of the full hardware string>`."""
     hardware = f"{cpu_model}|{cpu_count}|{gpu_name or ''}"
     digest = hashlib.sha256(hardware.encode()).hexdigest()[:6]
-    name = _slug(gpu_name) if gpu_name else _slug(cpu_model)
+    name = (_slug(gpu_name) if gpu_name else _slug(cpu_model)) or ("gpu" if gpu_name else "cpu")
     return f"{name}-{cpu_count}c-{digest}"
 
 

@@ -13,6 +13,7 @@ tokens for text, the image side in pixels for vision, and feature frames (20 ms 
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -57,6 +58,7 @@ class BuiltModel:
     dtype: torch.dtype
     device: torch.device
     info: dict  # effective sizes: params, hidden_size, num_layers
+    weights_id: str = ""  # what determines the weights: config and seed (keys export caches)
 
     def inputs(self, batch_size: int, seq_len: int) -> tuple[torch.Tensor, ...]:
         return make_inputs(self, batch_size, seq_len)
@@ -223,11 +225,9 @@ def validate_overrides(spec: ModelSpec, overrides: Mapping[str, int] | None) -> 
     for key, value in overrides.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InvalidConfigError(f"override {key} must be a positive integer, got {value!r}")
-    width, heads = overrides.get("width"), overrides.get("heads")
-    if width is not None or heads is not None:
-        default = _default_sizes(spec)
-        width = width or default["width"]
-        heads = heads or (max(1, width // 64) if "width" in overrides else default["heads"])
+    if "width" in overrides or "heads" in overrides:
+        sizes = {**_default_sizes(spec), **implied_overrides(spec, overrides)}
+        width, heads = sizes["width"], sizes["heads"]
         if width % heads:
             raise InvalidConfigError(f"width {width} is not divisible by heads {heads} for {spec.name}; "
                                      f"choose heads that divide the width")
@@ -255,14 +255,18 @@ def _seq_meaning(spec: ModelSpec) -> str:
     return {"vision": "image side in pixels", "audio": "feature frames of 20 ms"}.get(spec.modality, "tokens")
 
 
-def _apply_overrides(spec: ModelSpec, config: object, overrides: Mapping[str, int]) -> None:
-    """Set override values on the config; a new width without heads/FFN size keeps 64-d heads and 4x FFN."""
+def implied_overrides(spec: ModelSpec, overrides: Mapping[str, int]) -> dict[str, int]:
+    """The overrides plus what a new width implies: 64-dimensional heads and a 4x FFN, unless given."""
     values = dict(overrides)
     if "width" in values:
         values.setdefault("heads", max(1, values["width"] // 64))
         if "intermediate" in spec.config_fields:
             values.setdefault("intermediate", 4 * values["width"])
-    for key, value in values.items():
+    return values
+
+
+def _apply_overrides(spec: ModelSpec, config: object, overrides: Mapping[str, int]) -> None:
+    for key, value in implied_overrides(spec, overrides).items():
         setattr(config, spec.config_fields[key], value)
 
 
@@ -273,10 +277,11 @@ def build(name: str, overrides: Mapping[str, int] | None = None, dtype: torch.dt
     overrides = validate_overrides(spec, overrides)
     torch.manual_seed(seed)
     if spec.build_module is not None:
-        sizes = {**_SYNTH_DEFAULTS, **overrides}
+        sizes = {**_SYNTH_DEFAULTS, **implied_overrides(spec, overrides)}
         inner = spec.build_module(sizes)
         module: nn.Module = inner
         info = {"hidden_size": sizes["width"], "num_layers": sizes["depth"]}
+        described = repr(sorted(sizes.items()))
     else:
         import transformers
         from transformers import AutoModel
@@ -287,12 +292,14 @@ def build(name: str, overrides: Mapping[str, int] | None = None, dtype: torch.dt
         inner = AutoModel.from_config(config)
         input_names = _input_names(spec)
         module = _FirstTensor(inner, input_names, dict(spec.forward_kwargs))
+        described = config.to_json_string(use_diff=False)
         info = {"hidden_size": _first_attr(config, "hidden_size", "dim", "n_embd"),
                 "num_layers": _first_attr(config, "num_hidden_layers", "n_layers", "n_layer")}
     info["params"] = sum(p.numel() for p in module.parameters())
     module = module.to(device=device, dtype=dtype).eval()
+    weights_id = hashlib.sha256(f"{spec.name}|{described}|seed={seed}|{torch.__version__}".encode()).hexdigest()
     return BuiltModel(spec=spec, module=module, overrides=overrides, dtype=dtype,
-                      device=torch.device(device), info=info)
+                      device=torch.device(device), info=info, weights_id=weights_id[:16])
 
 
 def _first_attr(config: object, *attrs: str) -> int | None:

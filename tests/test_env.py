@@ -62,8 +62,6 @@ def test_machine_id_separates_different_hardware():
     assert len(ids) == 5
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a CPU name made only of words _slug strips gives an id with a "
-                                       "leading '-' (env.py machine_id)")
 def test_machine_id_is_a_slug_even_for_a_generic_cpu_name():
     assert SLUG.match(env.machine_id("Processor", 4, None))
 

@@ -105,10 +105,6 @@ def test_synthetic_overrides_set_width_and_depth():
     assert model.info == {"hidden_size": 64, "num_layers": 3, "params": 3 * (64 * 64 + 64)}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: validate_overrides assumes heads=width//64 for a new width, but build() of "
-                          "synthetic stacks keeps the default 12 heads (models.py build: sizes = {**_SYNTH_DEFAULTS,"
-                          " **overrides})")
 def test_synthetic_mha_width_override_without_heads_builds():
     models.build("synthetic-mha", {"width": 128, "depth": 1})
 
