@@ -5,6 +5,7 @@
 - Failures are rows (see ftax.runner); one config never stops the sweep.
 - `isolate` runs each model's configs in a child process: a crash in a native library then
   becomes an `error` row for the config in flight, and the sweep goes on with the rest.
+- `ftax sweep --engine ray` hands the same grids to `ftax.ray_engine` (a Ray cluster, one device per task).
 """
 from __future__ import annotations
 
@@ -261,10 +262,20 @@ def cmd_sweep(args) -> int:
     from ftax.cli import _stop_rule
 
     grids = grids_from_args(args)
+    if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
+        raise InvalidConfigError("--address, --per-node and --accelerator-type need --engine ray")
+    jobs = [(grid, MeasureOptions(rule=_stop_rule(args, grid.rule), threads=args.threads,
+                                  decompose=args.decompose or grid.decompose, trace_dir=args.trace_dir))
+            for grid in grids]
+    if args.engine == "ray":
+        from ftax import ray_engine
+
+        print(ray_engine.run(jobs, args.out, address=args.address, per_node=args.per_node,
+                             accelerator_type=args.accelerator_type, retry_failed=args.retry_failed,
+                             progress=not args.quiet))
+        return 0
     total = SweepSummary(path=Path(args.out), total=0, skipped=0)
-    for grid in grids:
-        options = MeasureOptions(rule=_stop_rule(args, grid.rule), threads=args.threads,
-                                 decompose=args.decompose or grid.decompose, trace_dir=args.trace_dir)
+    for grid, options in jobs:
         part = run(grid.configs(), args.out, options, retry_failed=args.retry_failed, isolate=args.isolate,
                    progress=not args.quiet)
         total = replace(total, path=part.path, total=total.total + part.total, skipped=total.skipped + part.skipped,
@@ -290,5 +301,11 @@ def add_parser(sub, add_stop_args) -> None:
     p.add_argument("--retry-failed", action="store_true", help="re-run configs stored with a non-ok status")
     p.add_argument("--isolate", action="store_true", help="one child process per model: native crashes become rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = p.add_argument_group("cluster (see book/cluster.md)")
+    cluster.add_argument("--engine", choices=("local", "ray"), default="local",
+                         help="local (default) or ray: one task per model group, one device per task")
+    cluster.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: RAY_ADDRESS or local)")
+    cluster.add_argument("--per-node", action="store_true", help="every alive Ray node runs the whole grid (RQ4)")
+    cluster.add_argument("--accelerator-type", help="only GPUs of this Ray accelerator type, e.g. A100, H100, L4")
     add_stop_args(p)
     p.set_defaults(func=cmd_sweep)

@@ -1,0 +1,167 @@
+"""Sweeps on Ray: install hint, placement, strikes, resume keys, and a real local Ray with a killed worker."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ftax import cli, ray_engine, results
+from ftax.env import fingerprint
+from ftax.results import MeasureConfig, Record
+from ftax.runner import MeasureOptions
+
+GRID = ["sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager", "--batch-sizes", "1,2,4,8",
+        "--seq-lens", "8,16", "--device", "cpu", "--profile", "smoke", "--threads", "1", "--quiet"]
+
+
+def _node(node_id: str, cpus: float, gpus: float = 0, kind: str | None = None, alive: bool = True) -> dict:
+    resources = {"CPU": cpus, **({"GPU": gpus} if gpus else {}), **({f"accelerator_type:{kind}": 1.0} if kind else {})}
+    return {"NodeID": node_id, "Alive": alive, "Resources": resources}
+
+
+def test_ftax_never_imports_ray_by_itself():
+    code = "import sys, ftax.cli, ftax.sweep, ftax.ray_engine; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_engine_ray_without_ray_is_one_line_with_the_install_hint(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    assert cli.main(GRID + ["--engine", "ray", "--out", str(tmp_path / "out")]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [f"ftax: error: {ray_engine.INSTALL_HINT}"] and "pip install 'ftax[ray]'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cluster_flags_without_engine_ray_are_an_error(capsys, tmp_path):
+    assert cli.main(GRID + ["--per-node", "--out", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "need --engine ray" in capsys.readouterr().err
+
+
+def test_each_task_owns_one_device():
+    gpu_cluster = [_node("a", 16, 2, "A100"), _node("b", 8, 1, "L4"), _node("head", 4), _node("dead", 4, alive=False)]
+    gpu = {"num_gpus": 1, "num_cpus": 1}
+    assert ray_engine.placements(gpu_cluster, False, None) == [(None, gpu)]
+    assert ray_engine.placements(gpu_cluster, False, "L4") == [(None, {**gpu, "accelerator_type": "L4"})]
+    assert ray_engine.placements(gpu_cluster, True, None) == [("a", gpu), ("b", gpu), ("head", {"num_cpus": 4})]
+    assert ray_engine.placements(gpu_cluster, True, "A100") == [("a", {**gpu, "accelerator_type": "A100"})]
+    assert ray_engine.placements([_node("x", 2), _node("y", 8)], False, None) == [(None, {"num_cpus": 8})]
+    with pytest.raises(ray_engine.RayEngineError, match=r"'H100'; this cluster has: A100, L4"):
+        ray_engine.placements(gpu_cluster, True, "H100")
+
+
+def test_tasks_are_model_groups_with_each_config_once_and_the_device_left_to_the_worker():
+    from ftax.profiles import RULES, Grid
+
+    base = dict(backends=("eager", "torchscript"), batch_sizes=(1, 2), seq_lens=(8,), device="auto",
+                rule=RULES["smoke"])
+    first = Grid("a", models=("bert-tiny", "synthetic-linear"), overrides=((), (("depth", 1),)), **base)
+    second = Grid("b", models=("bert-tiny",), dtypes=("fp32", "fp16"), **base)
+    plain, profiled = MeasureOptions(), MeasureOptions(decompose=True)
+    groups = ray_engine.split([(first, plain), (second, plain), (second, profiled)])
+    keys = [(g[0].model, g[0].overrides, g[0].dtype, o.decompose) for g, o in groups]
+    assert keys == [("bert-tiny", (), "fp32", False), ("bert-tiny", (("depth", 1),), "fp32", False),
+                    ("synthetic-linear", (), "fp32", False), ("synthetic-linear", (("depth", 1),), "fp32", False),
+                    ("bert-tiny", (), "fp16", False), ("bert-tiny", (), "fp32", True), ("bert-tiny", (), "fp16", True)]
+    assert all(len(g) == 4 and {c.device for c in g} == {"auto"} for g, _ in groups)
+
+
+def _config(batch_size: int, device: str = "auto") -> MeasureConfig:
+    return MeasureConfig.make("bert-tiny", "eager", "fp32", device, batch_size, 8)
+
+
+def test_the_config_in_flight_is_retried_once_then_recorded_as_worker_lost_twice():
+    strikes: Counter = Counter()
+    env = {"machine_id": "gpu-box", "gpu_count": 1}
+    lost = RuntimeError("The worker died unexpectedly")
+    first = ray_engine.Task([_config(1), _config(2)], MeasureOptions(), target=0, env=env)
+    assert ray_engine.after_loss(first, strikes, {}, lost) is None
+    assert first.configs == [_config(1), _config(2)]
+    again = ray_engine.Task(first.configs, MeasureOptions(), target=0)  # died before reporting its machine
+    record = ray_engine.after_loss(again, strikes, {0: env}, lost)
+    assert record.status == "error" and record.message.startswith(ray_engine.LOST_TWICE)
+    assert record.machine_id == "gpu-box" and record.config == _config(1, "cuda")
+    assert again.configs == [_config(2)]
+    elsewhere = ray_engine.Task([_config(1)], MeasureOptions(), target=1)  # another node: its own strikes
+    assert ray_engine.after_loss(elsewhere, strikes, {}, lost) is None
+    with pytest.raises(ray_engine.RayEngineError, match="died twice before it started"):
+        ray_engine.after_loss(elsewhere, strikes, {}, lost)
+    with pytest.raises(ray_engine.RayEngineError, match="its node left the cluster"):
+        ray_engine.after_loss(ray_engine.Task([_config(4)], MeasureOptions(), 2), strikes, {}, lost, node_alive=False)
+
+
+def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
+    def store(machine: str, batch_size: int, status: str, profile: dict | None = None) -> str:
+        record = Record(config=_config(batch_size, "cpu"), status=status, message="", env={"machine_id": machine},
+                        profile=profile)
+        results.append(results.store_path(tmp_path, machine), record)
+        return record.config_key
+
+    ok, failed, profiled = store("m1", 1, "ok"), store("m1", 2, "error"), store("m2", 1, "ok", {"busy_ms": 1.0})
+    assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, False, False).items()} == \
+        {"m1": {ok, failed}, "m2": {profiled}}
+    assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, True, True).items()} == {"m2": {profiled}}
+
+
+def _ok_keys(path: Path) -> list[str]:
+    return [d["config_key"] for d in results.iter_records(path) if d["status"] == "ok"]
+
+
+def _kill_a_measuring_worker(store: Path, killed: list, min_lines: int = 3, timeout_s: float = 60) -> None:
+    """SIGKILL the Ray worker of a `GroupMeasurer` actor once `store` holds `min_lines` records."""
+    import psutil
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        lines = len(store.read_text().splitlines()) if store.exists() else 0
+        if lines >= min_lines:
+            for proc in psutil.Process().children(recursive=True):
+                try:
+                    title = proc.cmdline()
+                except psutil.Error:
+                    continue
+                if title and title[0].startswith("ray::GroupMeasurer"):
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed.append((proc.pid, lines))
+                    return
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, logging_level="warning", include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_sweep_survives_a_killed_worker_and_matches_the_local_sweep(local_ray, tmp_path, capsys):
+    out, local = tmp_path / "ray", tmp_path / "local"
+    store = results.store_path(out, fingerprint()["machine_id"])
+    killed: list = []
+    killer = threading.Thread(target=_kill_a_measuring_worker, args=(store, killed), daemon=True)
+    killer.start()
+    assert cli.main(GRID + ["--engine", "ray", "--per-node", "--out", str(out)]) == 0
+    killer.join()
+    assert killed, "no measuring Ray worker was found to kill"
+    assert killed[0][1] < 16, "the sweep finished before the worker was killed; make the grid bigger"
+    rows = [json.loads(line) for line in store.read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["ok"] * 16 and {r["machine_id"] for r in rows} == {store.stem}
+    keys = _ok_keys(store)
+    assert len(keys) == len(set(keys)) == 16
+    pid = killed[0][0]
+    assert f"ftax: Ray worker lost (pid {pid}, ActorDiedError); resubmitting" in capsys.readouterr().err
+
+    assert cli.main(GRID + ["--engine", "ray", "--per-node", "--out", str(out)]) == 0
+    assert "nothing to measure" in capsys.readouterr().out
+    assert cli.main(GRID + ["--out", str(local)]) == 0
+    assert sorted(_ok_keys(results.store_path(local, store.stem))) == sorted(keys)
