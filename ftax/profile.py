@@ -12,10 +12,10 @@ math) and *overhead* (everything else: Python, dispatch, allocation, kernel laun
 
 The profiled run is separate from the timed run: the profiler costs ~1-3 us per op, which
 lands mostly in parents and Python, little in a leaf op's self time. So busy comes from
-the profiled steps, while `wall_ms` is the median of unprofiled synchronized calls made
-just before and after them; `profiled_wall_ms` (and `host_ms`, which includes the
-profiler's cost) keep that perturbation visible. Per-step medians, not means, because a
-shared machine's other processes hit single steps.
+profiled steps, and each is paired with an unprofiled synchronized call made just before
+it, whose wall time the overhead is taken from; `profiled_wall_ms` (and `host_ms`, which
+includes the profiler's cost) keep that perturbation visible. Medians over steps, not
+means, because a shared machine's other processes hit single steps.
 
 Known blind spots: onnxruntime runs outside the torch dispatcher (method "unavailable" on
 CPU; on CUDA its kernels are still seen). torch.compile on CPU runs fused C++ kernels with
@@ -195,22 +195,25 @@ def step_parts(events: Sequence[Event], cuda: bool, step_name: str = STEP_NAME) 
     return parts
 
 
-def summarize(method: str, wall_ms: float, parts: Sequence[StepParts]) -> dict:
-    """Per-call result: medians over the profiled steps (robust to a step hit by another process).
+def summarize(method: str, walls_ms: Sequence[float], parts: Sequence[StepParts]) -> dict:
+    """Per-call result from paired steps: `walls_ms[i]` is an unprofiled call made right before profiled step i.
 
-    `wall_ms` is the unprofiled wall; overhead = wall - busy, clamped at 0 because a profiled
-    busy time can exceed an unprofiled wall by noise. The profiler's cost inflates busy a little
-    (children's callbacks land in a compute op's self time), so `overhead_share` leans low;
-    `profiled_overhead_share` (everything from the profiled steps) carries the profiler's cost
-    as overhead and leans high: on CPU the truth lies between them.
+    Every quantity is a median over steps (robust to a step hit by another process); overhead
+    is paired, wall_i - busy_i, clamped at 0 because a profiled busy time can exceed an
+    unprofiled wall by noise. The profiler's cost inflates busy a little (children's callbacks
+    land in a compute op's self time), so `overhead_share` leans low; `profiled_overhead_share`
+    (all from the profiled steps) counts the profiler's cost as overhead and leans high.
     """
-    busy = statistics.median(p.busy_us for p in parts) / 1e3
-    profiled_wall = statistics.median(p.wall_us for p in parts) / 1e3
-    overhead = max(wall_ms - busy, 0.0)
-    return {"method": method, "wall_ms": wall_ms, "profiled_wall_ms": profiled_wall, "busy_ms": busy,
-            "host_ms": statistics.median(p.host_us for p in parts) / 1e3, "overhead_ms": overhead,
-            "overhead_share": overhead / wall_ms if wall_ms > 0 else math.nan,
-            "profiled_overhead_share": max(profiled_wall - busy, 0.0) / profiled_wall if profiled_wall > 0 else math.nan,
+    def med(values: Iterable[float]) -> float:
+        return float(statistics.median(values))
+
+    overheads = [max(w - p.busy_us / 1e3, 0.0) for w, p in zip(walls_ms, parts)]
+    return {"method": method, "wall_ms": med(walls_ms), "profiled_wall_ms": med(p.wall_us / 1e3 for p in parts),
+            "busy_ms": med(p.busy_us / 1e3 for p in parts), "host_ms": med(p.host_us / 1e3 for p in parts),
+            "overhead_ms": med(overheads),
+            "overhead_share": med(o / w if w > 0 else math.nan for o, w in zip(overheads, walls_ms)),
+            "profiled_overhead_share": med(max(p.wall_us - p.busy_us, 0.0) / p.wall_us if p.wall_us > 0 else math.nan
+                                           for p in parts),
             "ops": statistics.median_low(p.ops for p in parts),
             "launches": statistics.median_low(p.launches for p in parts), "steps": len(parts)}
 
@@ -231,28 +234,25 @@ def _sync_for(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def _timed_calls_ms(call: Callable[[], object], sync: Callable[[], None], n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        sync()
-        start = time.perf_counter()
-        call()
-        sync()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return samples
+def _timed_call_ms(call: Callable[[], object], sync: Callable[[], None]) -> float:
+    sync()
+    start = time.perf_counter()
+    call()
+    sync()
+    return (time.perf_counter() - start) * 1e3
 
 
-def _profiled_events(call: Callable[[], object], sync: Callable[[], None], cuda: bool, steps: int,
-                     trace: Path | None) -> list[Event]:
+def _profiled_step(call: Callable[[], object], sync: Callable[[], None], cuda: bool,
+                   trace: Path | None) -> list[Event]:
+    """One synchronized call under its own profiler, annotated as a step; plain events out."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    sync()
     with profile(activities=activities) as prof:
-        for _ in range(steps):
+        with record_function(STEP_NAME):
+            call()
             sync()
-            with record_function(STEP_NAME):
-                call()
-                sync()
     if trace is not None:
         trace.parent.mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(trace))
@@ -265,35 +265,42 @@ def decompose(call: Callable[[], object], device: str, steps: int = 5, trace_dir
               trace_name: str = "trace") -> dict:
     """Profile `steps` warm calls of `call` on `device` and split wall time into busy and overhead.
 
-    Returns per-call medians over the steps: method, wall_ms (median of unprofiled synchronized
-    calls made just before and after the profiled ones), profiled_wall_ms, busy_ms, host_ms,
-    overhead_ms = wall - busy, overhead_share, ops (aten calls), launches (CUDA kernel/graph
-    launches; 0 on CPU). Runs under inference_mode like the timed run (the runner calls this
-    outside that block). Never raises: a failure returns method "failed" with a message, so
-    it cannot kill the measurement it decorates.
+    Each profiled step is paired with an unprofiled synchronized call made just before it,
+    so a burst of load from another process hits both alike. Returns medians over the steps:
+    method, wall_ms (unprofiled), profiled_wall_ms, busy_ms, host_ms (self time of aten ops),
+    overhead_ms = wall - busy, overhead_share, profiled_overhead_share, ops (aten calls),
+    launches (CUDA kernel/graph launches; 0 on CPU). The Chrome trace of the last step goes to
+    `trace_dir/<trace_name>.json`. Runs under inference_mode like the timed run (the runner
+    calls this outside that block). Never raises: a failure returns method "failed" with a
+    message, so it cannot kill the measurement it decorates.
     """
-    wall_ms = math.nan
+    walls: list[float] = []
     try:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         cuda = device.startswith("cuda")
         sync = _sync_for(device)
         trace = Path(trace_dir) / f"{trace_name}.json" if trace_dir is not None else None
-        n_wall = max(steps, 5)
+        parts: list[StepParts] = []
         with torch.inference_mode():
-            _timed_calls_ms(call, sync, WARM_CALLS)
-            walls = _timed_calls_ms(call, sync, n_wall)
-            events = _profiled_events(call, sync, cuda, steps, trace)
-            walls += _timed_calls_ms(call, sync, n_wall)
-        wall_ms = statistics.median(walls)
-        parts = step_parts(events, cuda)
-        if not parts:
-            return not_measured("failed", "the profiler recorded no steps", wall_ms=wall_ms)
-        result = summarize("cuda-busy" if cuda else "cpu-compute-ops", wall_ms, parts)
-        if result["ops"] == 0 and not (cuda and result["busy_ms"] > 0):
-            return not_measured("unavailable", "the profiler saw no aten ops: the callable runs outside the "
-                                "torch dispatcher (e.g. onnxruntime)", wall_ms=wall_ms,
-                                profiled_wall_ms=result["profiled_wall_ms"], ops=0, launches=result["launches"])
-        return result
+            for _ in range(WARM_CALLS):
+                _timed_call_ms(call, sync)
+            for i in range(steps):
+                walls.append(_timed_call_ms(call, sync))
+                events = _profiled_step(call, sync, cuda, trace if i == steps - 1 else None)
+                parts += step_parts(events, cuda)
+        if len(parts) != steps:
+            return not_measured("failed", f"the profiler recorded {len(parts)} of {steps} steps",
+                                wall_ms=statistics.median(walls))
+        result = summarize("cuda-busy" if cuda else "cpu-compute-ops", walls, parts)
+        if cuda and result["busy_ms"] == 0:
+            reason = "the profiler recorded no device kernels (is CUPTI available to torch.profiler?)"
+        elif not cuda and result["ops"] == 0:
+            reason = "the profiler saw no aten ops: the callable runs outside the torch dispatcher (e.g. onnxruntime)"
+        else:
+            return result
+        return not_measured("unavailable", reason, wall_ms=result["wall_ms"], profiled_wall_ms=result["profiled_wall_ms"],
+                            ops=result["ops"], launches=result["launches"])
     except Exception as exc:  # noqa: BLE001 -- a decomposition failure must not kill the measurement
-        return not_measured("failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}", wall_ms=wall_ms)
+        return not_measured("failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                            wall_ms=statistics.median(walls) if walls else math.nan)

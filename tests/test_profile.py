@@ -89,13 +89,15 @@ def test_cuda_step_parts_union_and_launches():
     assert part.launches == 2 and part.ops == 2 and part.host_us == pytest.approx(5.0)
 
 
-def test_summarize_takes_medians_and_clamps():
-    parts = [StepParts(1000, 400, 600, 10, 0), StepParts(1200, 500, 700, 10, 0), StepParts(9000, 8000, 700, 10, 0)]
-    result = summarize("cpu-compute-ops", 0.8, parts)
-    assert result["busy_ms"] == pytest.approx(0.5) and result["profiled_wall_ms"] == pytest.approx(1.2)
-    assert result["overhead_ms"] == pytest.approx(0.3) and result["overhead_share"] == pytest.approx(0.375)
-    assert result["profiled_overhead_share"] == pytest.approx(0.7 / 1.2)
-    assert summarize("cpu-compute-ops", 0.3, parts)["overhead_share"] == 0.0
+def test_summarize_pairs_steps_takes_medians_and_clamps():
+    parts = [StepParts(1000, 400, 600, 10, 0), StepParts(1200, 500, 700, 10, 0), StepParts(9000, 8000, 700, 12, 0)]
+    result = summarize("cpu-compute-ops", [0.8, 1.0, 2.0], parts)
+    assert result["wall_ms"] == pytest.approx(1.0) and result["profiled_wall_ms"] == pytest.approx(1.2)
+    assert result["busy_ms"] == pytest.approx(0.5) and result["host_ms"] == pytest.approx(0.7)
+    assert result["overhead_ms"] == pytest.approx(0.4)              # paired: 0.4, 0.5, 0 (clamped)
+    assert result["overhead_share"] == pytest.approx(0.4 / 0.8)     # shares 0.5, 0.5, 0
+    assert result["profiled_overhead_share"] == pytest.approx(0.7 / 1.2)  # 0.6, 0.583, 0.111
+    assert result["ops"] == 10 and result["steps"] == 3
 
 
 # --- decompose on real callables -----------------------------------------------------------

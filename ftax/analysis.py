@@ -1,0 +1,246 @@
+"""Analysis over the DataFrame of `ftax.results.load`: regimes, inflection (knee) fits, speedups, FLOP/s.
+
+Pure functions: they never measure and never mutate their input (they return copies or new
+frames). Only rows with status "ok" carry latencies; the others are ignored or left
+unlabelled. Groups never span machines: every grouping includes `machine_id`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+# Regime thresholds. Batch elasticity e = d log L / d log b: framework-bound when e < 0.3
+# (latency barely follows batch), compute-bound when e > 0.7. Measured overhead share: if
+# busy time were proportional to batch, e would equal 1 - share, but busy time has a fixed
+# per-kernel floor (a CPU op or a GPU kernel on a tiny tensor costs microseconds regardless
+# of batch), so a framework-bound config still shows much busy time. Hence for the share:
+# framework-bound when overhead is the majority (>= 0.5), compute-bound when it is <= 0.2.
+FRAMEWORK_BOUND_MAX_ELASTICITY = 0.3
+COMPUTE_BOUND_MIN_ELASTICITY = 0.7
+FRAMEWORK_BOUND_MIN_SHARE = 0.5
+COMPUTE_BOUND_MAX_SHARE = 0.2
+REGIMES = ("framework-bound", "transitional", "compute-bound")
+SERIES_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
+INFLECTION_KEYS = ("machine_id", "machine_label", "model", "backend", "dtype", "device", "seq_len", "overrides")
+SPEEDUP_KEYS = ("machine_id", "model", "dtype", "device", "batch_size", "seq_len", "overrides")
+
+
+@dataclass(frozen=True)
+class Inflection:
+    """Fit of latency = max(flat_ms, slope_ms_per_item * batch): where a model stops being framework-bound.
+
+    `batch` is the knee flat_ms / slope_ms_per_item; `low`..`high` its 95% residual-bootstrap
+    interval (None on a side where the bootstrap reaches the edge of the grid). `reached` is
+    False, and `batch` None, when the fitted curve has not risen by `min_rise` at the largest
+    batch (the knee lies beyond the grid, or there is no rise), or when only the largest
+    batch lies past the knee (one point cannot tell a knee from noise).
+    """
+
+    batch: float | None
+    low: float | None
+    high: float | None
+    flat_ms: float
+    slope_ms_per_item: float | None
+    reached: bool
+    message: str
+
+
+def _fit_log(x: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact least squares of y = alpha + max(0, x - t) for each row of `ys` (x = log batch).
+
+    For t between two neighbouring grid points the set of points past the knee is fixed, so
+    the loss is a quadratic in t with a closed-form minimum; clip it to the segment and keep
+    the best segment. t below the grid is the same model as t at its first point, and t past
+    the grid the same as t at its last point, so t in [min x, max x] loses nothing.
+    Returns (t, alpha, sse), one per row.
+    """
+    grid = np.unique(x)
+    best_t = np.full(ys.shape[0], grid[-1])
+    best_sse = ((ys - ys.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    for lo, hi in zip(grid[:-1], grid[1:]):
+        past = (x >= hi).astype(float)
+        centred_past = past - past.mean()
+        z = ys - past * x
+        zc = z - z.mean(axis=1, keepdims=True)
+        t = np.clip(-(zc @ centred_past) / (centred_past @ centred_past), lo, hi)
+        sse = ((zc + t[:, None] * centred_past) ** 2).sum(axis=1)
+        better = sse < best_sse - 1e-12
+        best_t, best_sse = np.where(better, t, best_t), np.where(better, sse, best_sse)
+    alpha = (ys - np.maximum(0.0, x[None, :] - best_t[:, None])).mean(axis=1)
+    return best_t, alpha, best_sse
+
+
+def fit_inflection(batch_sizes: Sequence[float], latencies_ms: Sequence[float], min_rise: float = 0.2,
+                   n_boot: int = 200, seed: int = 0) -> Inflection:
+    """Fit the two-regime model latency = max(a, c * batch) in log space; the knee is a / c.
+
+    The paper's RQ1 shape: flat while framework-bound, linear once compute-bound. Log space
+    because latencies span decades and noise is multiplicative. The interval comes from a
+    residual bootstrap (fixed `seed`, residuals inflated by sqrt(n / (n - 2)) for the two
+    fitted parameters), so it is deterministic and says how well the grid pins the knee.
+    """
+    b = np.asarray(batch_sizes, dtype=float)
+    lat = np.asarray(latencies_ms, dtype=float)
+    keep = np.isfinite(b) & np.isfinite(lat) & (b > 0) & (lat > 0)
+    order = np.lexsort((lat[keep], b[keep]))
+    x, y = np.log(b[keep][order]), np.log(lat[keep][order])
+    if np.unique(x).size < 3:
+        flat = float(np.exp(y.mean())) if y.size else math.nan
+        return Inflection(None, None, None, flat, None, False, f"need 3 or more batch sizes, got {np.unique(x).size}")
+    (t,), (alpha,), _ = _fit_log(x, y[None, :])
+    grid = np.unique(x)
+    flat_ms, x_min, x_max = float(np.exp(alpha)), float(grid[0]), float(grid[-1])
+    rise = math.exp(x_max - t) - 1.0
+    if rise < min_rise:
+        return Inflection(None, None, None, flat_ms, None, False,
+                          f"not reached: latency rises {rise:.0%} by batch {math.exp(x_max):g} (< {min_rise:.0%})")
+    if t >= grid[-2]:
+        return Inflection(None, None, None, flat_ms, None, False,
+                          f"not reached: only the largest batch ({math.exp(x_max):g}) lies past the fitted knee")
+    fitted = alpha + np.maximum(0.0, x - t)
+    residuals = (y - fitted) * math.sqrt(x.size / max(x.size - 2, 1))
+    rng = np.random.default_rng(seed)
+    boot_t, _, _ = _fit_log(x, fitted[None, :] + rng.choice(residuals, size=(n_boot, x.size)))
+    lo_t, hi_t = np.percentile(boot_t, [2.5, 97.5])
+    low = None if lo_t <= x_min + 1e-9 else float(np.exp(lo_t))
+    high = None if hi_t >= x_max - 1e-9 else float(np.exp(hi_t))
+    message = "knee at or below the smallest batch" if t <= x_min + 1e-9 else ""
+    return Inflection(float(np.exp(t)), low, high, flat_ms, float(np.exp(alpha - t)), True, message)
+
+
+def first_rise(batch_sizes: Sequence[float], latencies_ms: Sequence[float], threshold: float = 0.2) -> int | None:
+    """First batch size whose latency exceeds the smallest batch's (batch 1 in every sweep) by `threshold`.
+
+    A model-free companion to the knee fit, for captions ("latency rises 20% by batch 16").
+    Repeated batch sizes are reduced to their median latency.
+    """
+    series = (pd.Series(np.asarray(latencies_ms, dtype=float), index=np.asarray(batch_sizes)).dropna()
+              .groupby(level=0).median().sort_index())
+    if series.empty:
+        return None
+    risen = series[series > series.iloc[0] * (1.0 + threshold)]
+    return int(risen.index[0]) if len(risen) else None
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    return ok[pd.to_numeric(ok["median_ms"], errors="coerce") > 0]
+
+
+def _keys(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """The grouping keys this frame has (a hand-built frame may lack e.g. overrides)."""
+    return [k for k in keys if k in df.columns]
+
+
+def _elasticity(group: pd.DataFrame) -> pd.Series:
+    """d log L / d log b at each row's batch: central difference between neighbouring batches, one-sided at the ends."""
+    per_batch = group.groupby("batch_size")["median_ms"].median().sort_index()
+    x, y = np.log(per_batch.index.to_numpy(float)), np.log(per_batch.to_numpy(float))
+    if x.size < 2:
+        return pd.Series(np.nan, index=group.index)
+    i = np.arange(x.size)
+    left, right = np.maximum(i - 1, 0), np.minimum(i + 1, x.size - 1)
+    slope = pd.Series((y[right] - y[left]) / (x[right] - x[left]), index=per_batch.index)
+    return group["batch_size"].map(slope)
+
+
+def _regime(elasticity: float, share: float) -> str | None:
+    """Regime from the measured overhead share when there is one, else from the elasticity."""
+    if np.isfinite(share):
+        framework, compute = share >= FRAMEWORK_BOUND_MIN_SHARE, share <= COMPUTE_BOUND_MAX_SHARE
+    elif np.isfinite(elasticity):
+        framework, compute = elasticity < FRAMEWORK_BOUND_MAX_ELASTICITY, elasticity > COMPUTE_BOUND_MIN_ELASTICITY
+    else:
+        return None
+    return REGIMES[0] if framework else REGIMES[2] if compute else REGIMES[1]
+
+
+def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` with `elasticity`, `regime` and `regime_source` columns.
+
+    The regime comes from the measured `profile_overhead_share` where there is one
+    (framework-bound >= 0.5, compute-bound <= 0.2), else from the batch elasticity within the
+    row's series (same machine_id, model, backend, dtype, device, seq_len, overrides):
+    framework-bound below 0.3, compute-bound above 0.7; transitional in between (the module
+    constants say why). Rows that are not ok, or alone in their series without a profile,
+    get a missing value.
+    """
+    if not df.index.is_unique:
+        raise ValueError("label_regimes needs a frame with a unique index (results.load gives one)")
+    out = df.copy()
+    out["elasticity"], out["regime"], out["regime_source"] = np.nan, None, None
+    ok = _ok(df)
+    if ok.empty:
+        return out
+    keys = _keys(ok, SERIES_KEYS)
+    for _, group in (ok.groupby(keys, dropna=False) if keys else [(None, ok)]):
+        out.loc[group.index, "elasticity"] = _elasticity(group)
+    share = pd.to_numeric(out.get("profile_overhead_share", pd.Series(np.nan, index=out.index)), errors="coerce")
+    share = share.where(out.index.isin(ok.index))
+    measured = share.notna()
+    out["regime"] = [_regime(e, s) if i in ok.index else None
+                     for i, e, s in zip(out.index, out["elasticity"], share)]
+    out["regime_source"] = np.where(measured, "profile", np.where(out["regime"].notna(), "elasticity", None))
+    return out
+
+
+def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
+    """One row per batch series (machine, model, backend, dtype, device, seq_len, overrides) with its knee fit.
+
+    Overrides are part of the series so that a width x depth grid (RQ3) is never fitted as one curve.
+    """
+    ok = _ok(df)
+    keys = _keys(ok, INFLECTION_KEYS)
+    rows = []
+    for values, group in (ok.groupby(keys, dropna=False, sort=True) if keys and not ok.empty else []):
+        b, lat = group["batch_size"].to_numpy(float), group["median_ms"].to_numpy(float)
+        fit = fit_inflection(b, lat, min_rise=min_rise)
+        rows.append({**dict(zip(keys, values)), "inflection_batch": fit.batch, "inflection_low": fit.low,
+                     "inflection_high": fit.high, "flat_ms": fit.flat_ms, "slope_ms_per_item": fit.slope_ms_per_item,
+                     "reached": fit.reached, "message": fit.message, "first_rise_batch": first_rise(b, lat),
+                     "n_batches": int(np.unique(b).size), "max_batch": int(b.max())})
+    columns = keys + ["inflection_batch", "inflection_low", "inflection_high", "flat_ms", "slope_ms_per_item",
+                      "reached", "message", "first_rise_batch", "n_batches", "max_batch"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def speedups(df: pd.DataFrame, baseline: str = "eager") -> pd.DataFrame:
+    """Each backend against `baseline` on the same machine, model, dtype, device, shape and overrides.
+
+    speedup = baseline median / backend median. The interval is conservative, from the
+    medians' 95% CIs: baseline ci_low / backend ci_high .. baseline ci_high / backend ci_low.
+    """
+    ok = _ok(df)
+    keys = _keys(ok, SPEEDUP_KEYS)
+    cols = ["median_ms", "ci_low_ms", "ci_high_ms"]
+    ok = ok.assign(**{c: pd.to_numeric(ok[c], errors="coerce") if c in ok else np.nan for c in cols})
+    ok = ok.drop_duplicates(keys + ["backend"], keep="last")
+    base = ok[ok["backend"] == baseline][keys + cols]
+    extra = [c for c in ("machine_label", "parity_ok") if c in ok.columns]
+    other = ok[ok["backend"] != baseline][keys + ["backend"] + extra + cols]
+    merged = other.merge(base, on=keys, suffixes=("", "_base"))
+    out = merged[keys + ["backend"] + extra].copy()
+    out["baseline"] = baseline
+    out["baseline_ms"], out["backend_ms"] = merged["median_ms_base"], merged["median_ms"]
+    out["speedup"] = merged["median_ms_base"] / merged["median_ms"]
+    out["speedup_low"] = merged["ci_low_ms_base"] / merged["ci_high_ms"]
+    out["speedup_high"] = merged["ci_high_ms_base"] / merged["ci_low_ms"]
+    return out.reset_index(drop=True)
+
+
+def achieved_tflops(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` with `achieved_tflops` = flops / median latency / 1e12 (NaN without FLOPs or not ok).
+
+    FLOPs are those of one eager forward (torch.utils.flop_counter), so a backend that fuses
+    or skips work is still credited with the eager count: this is useful work per second.
+    """
+    out = df.copy()
+    flops = pd.to_numeric(out.get("flops", pd.Series(np.nan, index=out.index)), errors="coerce")
+    median_s = pd.to_numeric(out["median_ms"], errors="coerce") * 1e-3
+    ok = (out["status"] == "ok") if "status" in out else pd.Series(True, index=out.index)
+    out["achieved_tflops"] = (flops / median_s / 1e12).where(ok & (flops > 0) & (median_s > 0))
+    return out
