@@ -40,6 +40,7 @@ class Prepared:
     output: Callable[[], torch.Tensor]  # the last call's output, as a torch tensor on CPU
     prepare_s: float
     detail: str = ""
+    first_call_ms: float | None = None  # the first call after building: cold (or compiling)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def check_parity(output: torch.Tensor, reference: torch.Tensor, dtype: str) -> P
 
 def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple, t0: float,
                     warm_calls: int = 0, detail: str = "") -> Prepared:
-    """Wrap a torch callable; `warm_calls` calls that trigger lazy compilation count as prepare."""
+    """Wrap a torch callable; `warm_calls` (>= 1) calls that trigger lazy compilation count as prepare,
+    and the first of them is timed as the cold first call."""
     last: dict[str, torch.Tensor] = {}
 
     def call() -> torch.Tensor:
@@ -142,10 +144,21 @@ def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple
         return last["out"]
 
     with torch.inference_mode():
-        for _ in range(warm_calls):
+        first_call_ms = _timed_ms(call, inputs)
+        for _ in range(warm_calls - 1):
             call()
     _sync(inputs)
-    return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail)
+    return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail,
+                    first_call_ms)
+
+
+def _timed_ms(call: Callable[[], object], inputs: tuple) -> float:
+    """One synchronized call, in ms (the cold call a preparer makes)."""
+    _sync(inputs)
+    t0 = time.perf_counter()
+    call()
+    _sync(inputs)
+    return (time.perf_counter() - t0) * 1e3
 
 
 def _sync(inputs: tuple) -> None:
@@ -210,8 +223,9 @@ def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Pre
         graph.replay()
         return static_output
 
-    torch.cuda.synchronize()
-    return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0)
+    first_call_ms = _timed_ms(replay, inputs)
+    return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0,
+                    first_call_ms=first_call_ms)
 
 
 def onnx_path(model: BuiltModel, dtype: str, cache_dir: Path) -> Path:
@@ -261,9 +275,9 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
         last["out"] = session.run(None, feed)
         return last["out"]
 
-    call()
+    first_call_ms = _timed_ms(call, ())
     return Prepared("onnxruntime", call, lambda: torch.from_numpy(last["out"][0]), time.perf_counter() - t0,
-                    detail=f"{'cached' if cached else 'exported'} {path.name}")
+                    detail=f"{'cached' if cached else 'exported'} {path.name}", first_call_ms=first_call_ms)
 
 
 _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {

@@ -86,8 +86,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     else:
         print(format_record(record))
     if record.status != "ok":
-        if args.json:
-            print(f"ftax: {record.status}: {record.message}", file=sys.stderr)
+        print(f"ftax: {record.status}: {record.message}", file=sys.stderr)
         return EXIT_FAILED
     return 0
 
@@ -102,7 +101,7 @@ def format_record(record) -> str:
             f"  p90 / p99    {s['p90_ms']:.4g} / {s['p99_ms']:.4g} ms   mean {s['mean_ms']:.4g} ± {s['std_ms']:.3g} ms"
             f"   IQR {s['iqr_ms']:.3g} ms",
             f"  pipelined    {record.pipelined_ms:.4g} ms per call",
-            f"  setup        prepare {setup['prepare_s']:.3g} s, first call {setup['first_call_ms']:.4g} ms,"
+            f"  setup        prepare {setup['prepare_s']:.3g} s, cold first call {setup['first_call_ms']:.4g} ms,"
             f" {setup['threads']} threads, stop: {setup['stop_reason']}"
             + ("" if setup["target_met"] else " (precision target NOT met)"),
             f"  parity       max |diff| {record.parity['max_abs_diff']:.3g} "
@@ -115,6 +114,9 @@ def format_record(record) -> str:
             lines.append(f"  profile      {p['method']}: busy {p['busy_ms']:.4g} ms, overhead {p['overhead_ms']:.4g} ms"
                          f" ({p['overhead_share']:.0%} of {p['wall_ms']:.4g} ms), {p['ops']} ops, {p['launches']} launches")
     lines.append(f"  machine      {record.machine_id}")
+    load, cores = record.env.get("load_avg_1m"), record.env.get("cpu_count")
+    if load is not None and cores and load > cores:
+        lines.append(f"  warning      load average {load:.1f} exceeds {cores} cores: timings are inflated by other work")
     return "\n".join(lines)
 
 

@@ -92,9 +92,17 @@ def _static_fingerprint() -> dict:
     }
 
 
+def _load_avg_1m() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def fingerprint() -> dict:
-    """The fingerprint of this machine now (torch threads can change between calls)."""
-    return {**_static_fingerprint(), "torch_threads": torch.get_num_threads()}
+    """The fingerprint of this machine now: threads and load can change between calls, and a load
+    above the core count (a shared, oversubscribed machine) explains outliers that nothing else would."""
+    return {**_static_fingerprint(), "torch_threads": torch.get_num_threads(), "load_avg_1m": _load_avg_1m()}
 
 
 def machine_label(env: dict, device: str) -> str:

@@ -20,7 +20,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import groupby
@@ -84,18 +83,10 @@ class GroupMeasurer:
 
 
 def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[str]]:
-    """Per machine_id, the config keys not to measure again: `sweep._todo`'s rule, over every file."""
-    best: dict[str, dict] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for data in results.iter_records(out_dir):
-            previous = best.get(data["config_key"])
-            if previous is None or previous.get("status") != "ok" or data.get("status") == "ok":
-                best[data["config_key"]] = data
+    """Per machine_id, the config keys not to measure again: the local sweep's rule, over every file."""
     skip: dict[str, list[str]] = {}
-    for key, data in best.items():
-        done = bool(data.get("profile")) or not decompose if data["status"] == "ok" else not retry_failed
-        if done:
+    for key, data in results.best_records(out_dir).items():
+        if results.is_done(data, retry_failed, decompose):
             skip.setdefault(data.get("machine_id") or data["env"]["machine_id"], []).append(key)
     return skip
 

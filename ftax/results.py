@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -107,7 +108,8 @@ class Record:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
+        """Strict JSON: a non-finite float (e.g. parity of mismatched shapes) is written as null."""
+        return json.dumps(_finite(self.to_dict()), sort_keys=True, allow_nan=False)
 
     @staticmethod
     def from_dict(data: dict) -> "Record":
@@ -118,6 +120,16 @@ class Record:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["config"] = MeasureConfig.from_dict(data["config"])
         return Record(**kwargs)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 # --- the store ---------------------------------------------------------------------------
@@ -177,6 +189,26 @@ def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
                                   f"{str(exc)[:80]})", stacklevel=2)
                     continue
                 yield data
+
+
+def best_records(paths: str | Path | Iterable[str | Path]) -> dict[str, dict]:
+    """Per config_key, the record that counts: the newest ok one, else the newest (silently skips bad lines)."""
+    best: dict[str, dict] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for data in iter_records(paths):
+            previous = best.get(data["config_key"])
+            if previous is None or previous.get("status") != "ok" or data.get("status") == "ok":
+                best[data["config_key"]] = data
+    return best
+
+
+def is_done(data: dict, retry_failed: bool = False, decompose: bool = False) -> bool:
+    """The resume rule: a stored record means "do not measure again" unless it failed and failures
+    are retried, or a decomposition is wanted and the ok record has none."""
+    if data["status"] == "ok":
+        return bool(data.get("profile")) or not decompose
+    return not retry_failed
 
 
 def keys_with_status(path: str | Path, statuses: Iterable[str] = ("ok",)) -> set[str]:

@@ -49,26 +49,10 @@ class SweepSummary:
 def _todo(configs: Sequence[MeasureConfig], path: Path, machine_id: str, retry_failed: bool,
           decompose: bool) -> list[MeasureConfig]:
     """Configs without a stored record (or with a failed one, if retrying; or ok but unprofiled)."""
-    stored: dict[str, dict] = {}
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for data in results.iter_records(path):
-            previous = stored.get(data["config_key"])
-            if previous is None or previous.get("status") != "ok" or data.get("status") == "ok":
-                stored[data["config_key"]] = data
-    todo = []
-    for config in configs:
-        data = stored.get(results.config_key(config, machine_id))
-        if data is None:
-            todo.append(config)
-        elif data["status"] != "ok":
-            if retry_failed:
-                todo.append(config)
-        elif decompose and not data.get("profile"):
-            todo.append(config)
-    return todo
+    stored = results.best_records(path)
+    return [c for c in configs
+            if (data := stored.get(results.config_key(c, machine_id))) is None
+            or not results.is_done(data, retry_failed, decompose)]
 
 
 def _group_key(config: MeasureConfig) -> tuple:

@@ -56,6 +56,8 @@ class StopRule:
     def __post_init__(self) -> None:
         if self.min_iters < 1 or self.pipelined_calls < 1 or self.pipelined_rounds < 1:
             raise ValueError("min_iters, pipelined_calls and pipelined_rounds must be >= 1")
+        if self.max_iters < self.min_iters:
+            raise ValueError(f"max_iters ({self.max_iters}) is below min_iters ({self.min_iters})")
         if self.max_time_s < self.min_time_s:
             raise ValueError(f"max_time_s ({self.max_time_s}) is below min_time_s ({self.min_time_s})")
         if not 0 < self.target_rel_ci < 1:

@@ -161,3 +161,10 @@ def test_override_on_a_model_without_overrides_names_the_models_that_take_them()
 def test_override_values_must_be_positive_integers(value):
     with pytest.raises(InvalidConfigError, match="override depth must be a positive integer"):
         models.validate_overrides(models.get_spec("bert-tiny"), {"depth": value})
+
+
+def test_vision_outputs_are_of_order_one_so_fp16_parity_means_something():
+    model = models.build("mobilenet-v2")
+    with torch.inference_mode():
+        out = model.module(*model.inputs(1, 64))
+    assert out.abs().max().item() > 1e-3

@@ -210,3 +210,20 @@ def test_study_validation_is_clear():
         profiles.study_grids("paradigms", "smoke", "cpu", batch_sizes=[0])
     with pytest.raises(InvalidConfigError, match="models must be a list"):
         profiles.study_grids("paradigms", "smoke", "cpu", models="bert-tiny")
+
+
+def test_record_json_is_strict_even_with_non_finite_values():
+    record = results.Record(config=results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8),
+                            status="ok", message="", env={"machine_id": "m"},
+                            parity={"max_abs_diff": float("inf"), "tolerance": 1e-3, "ok": False})
+    data = json.loads(record.to_json(), parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
+    assert data["parity"]["max_abs_diff"] is None
+
+
+def test_unknown_names_raise_but_impossible_sizes_are_rows():
+    from ftax.runner import measure_config
+
+    with pytest.raises(InvalidConfigError, match="unknown model"):
+        measure_config(results.MeasureConfig.make("bert-tinyy", "eager", "fp32", "cpu", 1, 8), SMOKE)
+    record = measure_config(results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 4096), SMOKE)
+    assert record.status == "unsupported" and "outside bert-tiny's range" in record.message

@@ -245,3 +245,10 @@ def test_real_clock_gives_positive_samples():
     timing = measure(lambda: sum(range(200)), _rule(min_iters=20, max_time_s=0.5))
     assert timing.stats.n >= 20 and min(timing.samples_ms) > 0 and timing.first_call_ms > 0
     assert timing.stats.ci_low_ms <= timing.stats.median_ms <= timing.stats.ci_high_ms
+
+
+def test_stop_rule_refuses_max_iters_below_min_iters():
+    from ftax.timing import StopRule
+
+    with pytest.raises(ValueError, match="max_iters"):
+        StopRule(min_iters=10, max_iters=5)
