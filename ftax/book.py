@@ -244,13 +244,23 @@ def grid_table(grids: Sequence) -> str:
     return "\n".join(lines)
 
 
+RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "message", "model", "backend", "dtype",
+                  "device", "batch_size", "seq_len", "overrides", "width", "depth", "median_ms", "ci_low_ms",
+                  "ci_high_ms", "flops", "parity_ok", "prepare_s")
+
+
+def with_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame`, or when it is empty (no records yet, so no columns) an empty frame with the record columns."""
+    return pd.DataFrame(columns=list(RECORD_COLUMNS)) if frame.empty else frame
+
+
 def focus(frame: pd.DataFrame, machine_id: str, device: str = "auto") -> tuple[pd.DataFrame, str | None]:
     """The rows of the one machine a page shows, and its label: this machine on `device` if it has
     records there, else the machine label with the most ok records. Machines are never mixed."""
     from ftax.backends import resolve_device
 
     if frame.empty:
-        return frame, None
+        return with_columns(frame), None
     kind = resolve_device(device).split(":")[0]
     mine = frame[(frame["machine_id"] == machine_id) & (frame["device"].str.split(":").str[0] == kind)]
     if not mine.empty:
@@ -268,7 +278,7 @@ def rows_of(frame: pd.DataFrame, grids: Sequence, names: Sequence[str] | None = 
     wanted = {(c.model, c.backend, c.dtype, c.batch_size, c.seq_len, _over(dict(c.overrides)))
               for g in chosen for c in g.configs()}
     if frame.empty or not wanted:
-        return frame.iloc[0:0]
+        return with_columns(frame).iloc[0:0]
     keys = zip(frame["model"], frame["backend"], frame["dtype"], frame["batch_size"], frame["seq_len"],
                frame["overrides"])
     return frame[[k in wanted for k in keys]].reset_index(drop=True)
@@ -310,18 +320,23 @@ def where(machine: str | None, profile: str) -> str:
     return f"**{machine or 'no machine yet'}** (profile `{profile}`)"
 
 
-def loaded(data, frame: pd.DataFrame, machine: str | None) -> str:
+def loaded(data, frame: pd.DataFrame, machine: str | None, results_dir: str | Path) -> str:
     """Markdown: how many records the study has, on how many machines, which one the page shows."""
     machines = data.frame["machine_label"].nunique() if not data.frame.empty else 0
-    head = (f"{len(data.frame)} records in `{Path(str(data.summary.path)).parent if data.summary else 'results'}` "
-            f"match this study's grids, from {machines} machine{'s' if machines != 1 else ''}; "
+    head = (f"{len(data.frame)} records in `{results_dir}` match this study's grids, from {machines} "
+            f"machine{'s' if machines != 1 else ''}; "
             f"the figures below show {where(machine, data.profile)}.")
     return head + "\n\n" + not_ok(frame)
 
 
-def _curves(rows: pd.DataFrame, by: Sequence[str]):
+def _curves(rows: pd.DataFrame, by: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(name, rows) per curve of the ok rows; a name mentions only the `by` columns that vary
+    (all of them when none does), so one machine's pages do not repeat its name in every phrase."""
     ok = rows[rows["status"] == "ok"] if "status" in rows else rows
-    return [] if ok.empty else list(ok.groupby(list(by), sort=True))
+    if ok.empty:
+        return []
+    shown = [c for c in by if ok[c].nunique() > 1] or list(by)
+    return [(_name(tuple(part[c].iloc[0] for c in shown)), part) for _, part in ok.groupby(list(by), sort=True)]
 
 
 def _name(keys) -> str:
@@ -343,12 +358,11 @@ def rise_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
 
     label = "batch" if x == "batch_size" else "length"
     phrases = []
-    for keys, curve in _curves(rows, by):
+    for name, curve in _curves(rows, by):
         if curve[x].nunique() < 2:
             continue
         rise = first_rise(curve[x], curve["median_ms"])
-        phrases.append(f"{_name(keys)} at {label} {rise}" if rise is not None
-                       else f"{_name(keys)} not up to {label} {curve[x].max()}")
+        phrases.append(f"{name} at {label} {rise}" if rise is not None else f"{name} not up to {label} {curve[x].max()}")
     return phrases
 
 
@@ -356,27 +370,36 @@ def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
     """'bert-tiny fp32: 64x the batch costs 3.1x the latency' per curve (largest vs smallest `x`)."""
     noun = "batch" if x == "batch_size" else "sequence length"
     phrases = []
-    for keys, curve in _curves(rows, by):
+    for name, curve in _curves(rows, by):
         curve = curve.sort_values(x)
         if curve[x].nunique() < 2:
             continue
         first, last = curve.iloc[0], curve.iloc[-1]
-        phrases.append(f"{_name(keys)}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs "
+        phrases.append(f"{name}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs "
                        f"{sig(last['median_ms'] / first['median_ms'])}x the latency "
                        f"({sig(first['median_ms'])} to {sig(last['median_ms'])} ms)")
     return phrases
 
 
+def latency_phrases(rows: pd.DataFrame, batch_size: int, by: Sequence[str]) -> list[str]:
+    """'onnxruntime 0.21 ms' per row at one batch size, fastest first (named as in `_curves`)."""
+    ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)] if not rows.empty else rows
+    return [f"{name} {sig(part['median_ms'].median())} ms"
+            for name, part in sorted(_curves(ok, by), key=lambda item: item[1]["median_ms"].median())]
+
+
 def knee_phrases(fits: pd.DataFrame, by: Sequence[str]) -> list[str]:
     """'bert-tiny fp32: inflection at batch 12 (95% interval 8 to 20)' per fitted curve."""
     phrases = []
-    for _, fit in fits.sort_values(list(by)).iterrows() if not fits.empty else []:
-        name = _name(tuple(fit[c] for c in by))
+    for name, fit in ((n, part.iloc[0]) for n, part in _curves(fits, by)):
         if fit["reached"]:
             low, high = fit["inflection_low"], fit["inflection_high"]
             span = (f" (95% interval {sig(low)} to {sig(high)})" if pd.notna(low) and pd.notna(high)
                     else " (interval open at the edge of the grid)")
-            phrases.append(f"{name}: inflection at batch {sig(fit['inflection_batch'])}{span}")
+            if "at or below the smallest batch" in str(fit.get("message", "")):
+                phrases.append(f"{name}: compute-bound from the smallest batch measured")
+            else:
+                phrases.append(f"{name}: inflection at batch {sig(fit['inflection_batch'])}{span}")
         elif fit["n_batches"] >= 3:
             phrases.append(f"{name}: still framework-bound at batch {fit['max_batch']}")
     return phrases
@@ -386,19 +409,20 @@ def speedup_phrases(speedups: pd.DataFrame, batch_size: int, by: Sequence[str] =
     """'bert-tiny fp32: onnxruntime 2.1x, torchscript 1.3x' at one batch size, fastest first."""
     rows = speedups[speedups["batch_size"] == batch_size] if not speedups.empty else speedups
     phrases = []
-    for keys, part in _curves(rows, by):
-        part = part.sort_values("speedup", ascending=False)
-        listed = ", ".join(f"{r.backend} {sig(r.speedup, 2)}x" for r in part.itertuples())
-        phrases.append(f"{_name(keys)}: {listed}")
+    curves = _curves(rows, by)
+    for name, part in curves:
+        listed = ", ".join(f"{r.backend} {sig(r.speedup, 2)}x" for r in part.sort_values("speedup", ascending=False)
+                           .itertuples())
+        phrases.append(listed if len(curves) == 1 else f"{name}: {listed}")
     return phrases
 
 
-def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int) -> float | None:
-    """Latency multiplier per doubling of `along` (width or depth) at one batch size: 2 ** the mean
-    slope of log2 latency on log2 `along`, fitted at each value of the other dimension."""
+def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str = "median_ms") -> float | None:
+    """Multiplier of `value` (latency, or flops) per doubling of `along` (width or depth) at one batch
+    size: 2 ** the mean slope of log2 `value` on log2 `along`, fitted at each value of the other one."""
     other = "depth" if along == "width" else "width"
-    ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)].dropna(subset=[along, other])
-    slopes = [np.polyfit(np.log2(part[along].astype(float)), np.log2(part["median_ms"].astype(float)), 1)[0]
+    ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)].dropna(subset=[along, other, value])
+    slopes = [np.polyfit(np.log2(part[along].astype(float)), np.log2(part[value].astype(float)), 1)[0]
               for _, part in ok.groupby(other) if part[along].nunique() >= 2]
     return float(2 ** np.mean(slopes)) if slopes else None
 
@@ -434,11 +458,24 @@ def precision_phrases(rows: pd.DataFrame, baseline: str = "fp32") -> list[str]:
 
 
 def growth_phrases(grid: pd.DataFrame) -> list[str]:
-    """'at batch 1, latency x1.1 per doubling of width and x1.9 per doubling of depth' per batch size."""
+    """'at batch 1, doubling width multiplies latency by 1.1 (FLOPs by 3.6), doubling depth by 1.9
+    (FLOPs by 2)' per batch size, each factor fitted over the grid (see `doubling_factor`)."""
     phrases = []
     for batch in sorted(grid[grid["status"] == "ok"]["batch_size"].unique()) if not grid.empty else []:
-        width, depth = doubling_factor(grid, "width", batch), doubling_factor(grid, "depth", batch)
-        if width and depth:
-            phrases.append(f"at batch {batch}, latency x{sig(width)} per doubling of width and "
-                           f"x{sig(depth)} per doubling of depth")
+        factors = {(along, value): doubling_factor(grid, along, batch, value)
+                   for along in ("width", "depth") for value in ("median_ms", "flops")}
+        if all(factors.values()):
+            phrases.append(f"at batch {batch}, doubling width multiplies latency by "
+                           f"{sig(factors['width', 'median_ms'])} (FLOPs by {sig(factors['width', 'flops'])}) and "
+                           f"doubling depth by {sig(factors['depth', 'median_ms'])} "
+                           f"(FLOPs by {sig(factors['depth', 'flops'])})")
     return phrases
+
+
+def no_data(rows: pd.DataFrame, here: str) -> str | None:
+    """The sentence a caption or finding becomes when none of its rows measured ok (else None)."""
+    if not rows.empty and (rows["status"] == "ok").any():
+        return None
+    return (f"Nothing to show here: no config of this figure measured ok on {here}. Either the profile does "
+            f"not include it, or it failed (the table under *Load* lists failures and why), or it was not "
+            f"measured yet (run the page with `measure=True`).")

@@ -175,8 +175,9 @@ def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, pan
     varying = {c for c in (hue, style) if c and rows[c].nunique(dropna=False) > 1} or {hue}
     hue_values = list(rows[hue].unique())
     legend: dict = {}
+    regimes: dict = {}
     for ax, (panel_value, part) in zip(axes, groups):
-        shaded = False
+        longest = None
         for curve_keys, curve in part.groupby([c for c in (hue, style) if c], sort=True, dropna=False):
             curve_keys = curve_keys if isinstance(curve_keys, tuple) else (curve_keys,)
             keys = dict(zip([c for c in (hue, style) if c], curve_keys))
@@ -193,14 +194,15 @@ def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, pan
             if fit is not None and x == "batch_size" and _fitted(fit):
                 if bool(fit.get("reached")):
                     ax.axvline(float(fit["inflection_batch"]), color=color, ls=":", lw=1.2)
-                if not shaded:
-                    _shade_regimes(ax, fit, float(part[x].min()), float(part[x].max()), legend)
-                    shaded = True
+                if longest is None or curve[x].nunique() > longest[0]:
+                    longest = (curve[x].nunique(), fit)
+        if longest is not None:
+            _shade_regimes(ax, longest[1], float(part[x].min()), float(part[x].max()), regimes)
         _log2_axis(ax, part[x].unique(), AXIS_LABELS.get(x, x))
         _log_latency_axis(ax)
         if panel:
             ax.set_title(str(panel_value), fontsize=10)
-    _legend(fig, legend)
+    _legend(fig, {**legend, **regimes})
     fig.suptitle(title, fontsize=11)
     return fig
 
@@ -210,7 +212,7 @@ def latency_vs_batch(frame: pd.DataFrame, hue: str = "model", style: str | None 
     """Median latency vs batch size, one line per `hue` x `style` (paper Fig. 2 / Fig. 5 shape).
 
     `fits` (from `ftax.analysis.inflections`) marks each curve's inflection with a dotted line and
-    shades the first fitted curve's framework-bound and compute-bound regimes in each panel (a
+    shades the framework-bound and compute-bound regimes of each panel's longest fitted curve (a
     curve of fewer than three batch sizes is not fitted, so it is drawn without regimes).
     """
     return _latency_lines(frame, "batch_size", hue, style, panel, fits, title, sharey)
@@ -383,7 +385,7 @@ def inflection_by_machine(fits: pd.DataFrame, hue: str = "model", title: str = "
                 if pd.notna(r.get("inflection_low")) and pd.notna(r.get("inflection_high")):
                     err = [[max(x - float(r["inflection_low"]), 0)], [max(float(r["inflection_high"]) - x, 0)]]
                 handle = ax.errorbar([x], [y], xerr=err, marker="o", color=color, capsize=3, ls="none")
-                ax.annotate(f"{x:g}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+                ax.annotate(f"{x:.3g}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
             else:
                 x = float(r["max_batch"])
                 handle = ax.plot([x], [y], marker=">", mfc="none", color=color, ms=9, ls="none")[0]

@@ -136,6 +136,19 @@ def test_bad_parameter_fails_before_measuring_and_names_the_cell(tmp_path):
     assert "study_grids" in [c for c in nb.cells if c.cell_type == "code"][1].source
 
 
+@pytest.mark.slow
+def test_report_only_build_without_records_says_so(tmp_path):
+    """`make book-report` on a fresh clone: nothing measured, nothing stored; every page still builds
+    strictly and says that there is nothing to show instead of drawing invented data."""
+    result = book.build(profile="smoke", device="cpu", results_dir=tmp_path / "none", measure=False, out=tmp_path,
+                        strict=True, root=ROOT, log=lambda _: None)
+    assert not (tmp_path / "none").exists()
+    for name in CASE_STUDIES:
+        text = _article(tmp_path / "_build" / "html" / "book" / "_executed" / f"{name}.html").get_text(" ", strip=True)
+        assert "Nothing to show here" in text and "No records yet" in text, name
+    assert result.html.is_file()
+
+
 def test_list_parameters_accept_what_papermill_passes():
     assert book.list_param("batch_sizes", "[1, 3]") == [1, 3]
     assert book.list_param("batch_sizes", "1,3") == [1, 3]
