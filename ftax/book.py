@@ -250,8 +250,10 @@ RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "messag
 
 
 def with_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame`, or when it is empty (no records yet, so no columns) an empty frame with the record columns."""
-    return pd.DataFrame(columns=list(RECORD_COLUMNS)) if frame.empty else frame
+    """`frame` with every record column present: a loader only creates the columns its records have,
+    so no records, or only failed ones, leave e.g. `median_ms` out."""
+    missing = [c for c in RECORD_COLUMNS if c not in frame.columns]
+    return frame.assign(**{c: None for c in missing}) if missing else frame
 
 
 def focus(frame: pd.DataFrame, machine_id: str, device: str = "auto") -> tuple[pd.DataFrame, str | None]:
@@ -259,15 +261,15 @@ def focus(frame: pd.DataFrame, machine_id: str, device: str = "auto") -> tuple[p
     records there, else the machine label with the most ok records. Machines are never mixed."""
     from ftax.backends import resolve_device
 
+    frame = with_columns(frame)
     if frame.empty:
-        return with_columns(frame), None
+        return frame, None
     kind = resolve_device(device).split(":")[0]
     mine = frame[(frame["machine_id"] == machine_id) & (frame["device"].str.split(":").str[0] == kind)]
     if not mine.empty:
-        label = mine["machine_label"].mode().iloc[0]
-    else:
-        counts = frame[frame["status"] == "ok"]["machine_label"].value_counts()
-        label = counts.index[0] if len(counts) else frame["machine_label"].mode().iloc[0]
+        return mine.reset_index(drop=True), mine["machine_label"].mode().iloc[0]
+    counts = frame[frame["status"] == "ok"]["machine_label"].value_counts()
+    label = counts.index[0] if len(counts) else frame["machine_label"].mode().iloc[0]
     return frame[frame["machine_label"] == label].reset_index(drop=True), label
 
 
@@ -277,8 +279,9 @@ def rows_of(frame: pd.DataFrame, grids: Sequence, names: Sequence[str] | None = 
               and (varying is None or len(getattr(g, varying)) > 1)]
     wanted = {(c.model, c.backend, c.dtype, c.batch_size, c.seq_len, _over(dict(c.overrides)))
               for g in chosen for c in g.configs()}
+    frame = with_columns(frame)
     if frame.empty or not wanted:
-        return with_columns(frame).iloc[0:0]
+        return frame.iloc[0:0]
     keys = zip(frame["model"], frame["backend"], frame["dtype"], frame["batch_size"], frame["seq_len"],
                frame["overrides"])
     return frame[[k in wanted for k in keys]].reset_index(drop=True)
