@@ -29,4 +29,4 @@ book-report: .venv.stamp
 	$(BIN)/ftax book --profile $(PROFILE) --no-measure
 
 clean:
-	rm -rf _build book/_executed .pytest_cache
+	rm -rf _build .pytest_cache

@@ -107,6 +107,7 @@ def fingerprint() -> dict:
 
 def machine_label(env: dict, device: str) -> str:
     """What a figure calls the machine a record came from: the device that did the work."""
-    if device.startswith("cuda") and env.get("gpu_name"):
-        return f"{env['gpu_name']} (GPU)"
-    return f"{env.get('cpu_model', 'unknown CPU')} x{env.get('cpu_count', '?')} (CPU)"
+    cpu = f"{env.get('cpu_model', 'unknown CPU')} x{env.get('cpu_count', '?')}"
+    if device.startswith("cuda"):
+        return f"{env['gpu_name']} (GPU)" if env.get("gpu_name") else f"no visible GPU on {cpu}"
+    return f"{cpu} (CPU)"
