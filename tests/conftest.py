@@ -56,3 +56,20 @@ def bert_tiny_bs1_seq16(bert_tiny):
     with torch.inference_mode():
         reference = bert_tiny.module(*inputs)
     return bert_tiny, inputs, reference
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """The whole book at profile=smoke on CPU into a tmp dir, strict, built once per session.
+
+    Returns (BuildResult, out dir, results dir, log lines). Every test that reads the built HTML
+    or the smoke records shares this one build (it measures for about a minute on 2 cores).
+    """
+    from ftax import book
+
+    out = tmp_path_factory.mktemp("book")
+    results_dir = out / "results"
+    lines: list[str] = []
+    result = book.build(profile="smoke", device="cpu", results_dir=results_dir, out=out, strict=True,
+                        root=Path(__file__).resolve().parents[1], log=lines.append)
+    return result, out, results_dir, lines

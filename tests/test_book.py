@@ -28,13 +28,8 @@ def _sources() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    results_dir = out / "results"
-    lines: list[str] = []
-    result = book.build(profile="smoke", device="cpu", results_dir=results_dir, out=out, strict=True,
-                        root=ROOT, log=lines.append)
-    return result, out, results_dir, lines
+def built(smoke_book):
+    return smoke_book
 
 
 def _article(html: Path) -> BeautifulSoup:
@@ -163,39 +158,3 @@ def test_list_parameters_accept_what_papermill_passes():
 def test_cli_registers_book_and_rejects_unknown_profile():
     done = subprocess.run([sys.executable, "-m", "ftax", "book", "--profile", "nope"], capture_output=True, text=True)
     assert done.returncode != 0 and "nope" in done.stderr
-
-
-def _rows(**common):
-    import pandas as pd
-
-    base = dict(status="ok", machine_id="a", machine_label="CPU A (CPU)", device="cpu", model="bert-tiny",
-                backend="eager", dtype="fp32", seq_len=16, overrides="{}", message="")
-    return pd.DataFrame([{**base, **common, "batch_size": b, "median_ms": m} for b, m in ((1, 1.0), (4, 1.1), (16, 2.0))])
-
-
-def test_focus_shows_one_machine_this_one_first():
-    import pandas as pd
-
-    frame = pd.concat([_rows(), _rows(machine_id="b", machine_label="GPU B (GPU)", device="cuda"),
-                       _rows(machine_id="c", machine_label="GPU C (GPU)", device="cuda")])
-    rows, label = book.focus(frame, "b", "cpu")
-    assert label == "CPU A (CPU)" and set(rows.machine_id) == {"a"}  # b has no cpu rows: most ok rows wins
-    rows, label = book.focus(frame[frame.machine_id != "a"], "a", "cpu")
-    assert label in {"GPU B (GPU)", "GPU C (GPU)"} and rows.machine_label.nunique() == 1
-    rows, label = book.focus(pd.DataFrame(), "a", "cpu")
-    assert label is None and "median_ms" in rows.columns and rows.empty
-
-
-def test_phrases_state_measured_values_and_name_only_what_varies():
-    import pandas as pd
-
-    frame = pd.concat([_rows(), _rows(model="bert-mini")])
-    assert book.rise_phrases(frame, "batch_size", ["model", "dtype"]) == ["bert-mini at batch 16",
-                                                                          "bert-tiny at batch 16"]
-    assert book.scaling_phrases(_rows(), "batch_size", ["model"]) == [
-        "bert-tiny: 16x the batch (1 to 16) costs 2x the latency (1 to 2 ms)"]
-    assert book.latency_phrases(frame, 4, ["model"]) == ["bert-mini 1.1 ms", "bert-tiny 1.1 ms"]
-    assert book.sig(1234.5) == "1,230" and book.sig(0.012345) == "0.0123" and book.sig(float("nan")) == "n/a"
-    assert book.no_data(frame, "here") is None
-    assert "Nothing to show" in book.no_data(frame.assign(status="unsupported"), "**X**")
-    assert book.join(["a", "b", "c"]) == "a, b and c" and book.join([], "none") == "none"

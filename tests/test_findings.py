@@ -1,0 +1,93 @@
+"""Sentences and tables from hand-built frames: each states the values it was given, names only what varies."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ftax import analysis, findings
+from ftax.profiles import Grid
+
+
+def _rows(**common) -> pd.DataFrame:
+    base = dict(status="ok", machine_id="a", machine_label="CPU A (CPU)", device="cpu", model="bert-tiny",
+                backend="eager", dtype="fp32", seq_len=16, overrides="{}", message="")
+    return pd.DataFrame([{**base, **common, "batch_size": b, "median_ms": m} for b, m in ((1, 1.0), (4, 1.1), (16, 2.0))])
+
+
+def test_focus_shows_one_machine_this_one_first():
+    frame = pd.concat([_rows(), _rows(machine_id="b", machine_label="GPU B (GPU)", device="cuda"),
+                       _rows(machine_id="c", machine_label="GPU C (GPU)", device="cuda")])
+    rows, label = findings.focus(frame, "b", "cpu")
+    assert label == "CPU A (CPU)" and set(rows.machine_id) == {"a"}  # b has no cpu rows: most ok rows wins
+    rows, label = findings.focus(frame[frame.machine_id != "a"], "a", "cpu")
+    assert label in {"GPU B (GPU)", "GPU C (GPU)"} and rows.machine_label.nunique() == 1
+    rows, label = findings.focus(pd.DataFrame(), "a", "cpu")
+    assert label is None and "median_ms" in rows.columns and rows.empty
+
+
+def test_phrases_state_measured_values_and_name_only_what_varies():
+    frame = pd.concat([_rows(), _rows(model="bert-mini")])
+    assert findings.rise_phrases(frame, "batch_size", ["model", "dtype"]) == ["bert-mini at batch 16",
+                                                                              "bert-tiny at batch 16"]
+    assert findings.scaling_phrases(_rows(), "batch_size", ["model"]) == [
+        "bert-tiny: 16x the batch (1 to 16) costs 2x the latency (1 to 2 ms)"]
+    assert findings.latency_phrases(frame, 4, ["model"]) == ["bert-mini 1.1 ms", "bert-tiny 1.1 ms"]
+    assert findings.sig(1234.5) == "1,230" and findings.sig(0.012345) == "0.0123"
+    assert findings.sig(float("nan")) == "n/a"
+    assert findings.no_data(frame, "here") is None
+    assert "Nothing to show" in findings.no_data(frame.assign(status="unsupported"), "**X**")
+    assert findings.join(["a", "b", "c"]) == "a, b and c" and findings.join([], "none") == "none"
+
+
+def test_not_ok_lists_each_failure_reason_once():
+    frame = pd.concat([_rows(), _rows(backend="cudagraph", status="unsupported", message="needs CUDA | a GPU")])
+    text = findings.not_ok(frame)
+    assert text.startswith("3 of 6 configs did not measure ok")
+    assert "| unsupported | bert-tiny | cudagraph | fp32 | 1, 4, 16 | needs CUDA / a GPU |" in text
+    assert findings.not_ok(_rows()) == "All 3 configs shown measured ok."
+    assert findings.not_ok(pd.DataFrame()).startswith("No records yet")
+
+
+def test_rows_of_keeps_the_configs_of_the_named_grids():
+    grids = [Grid("batch", models=("bert-tiny",), batch_sizes=(1, 4), seq_lens=(16,), device="cpu"),
+             Grid("one", models=("bert-mini",), batch_sizes=(1,), seq_lens=(16,), device="cpu")]
+    frame = pd.concat([_rows(), _rows(model="bert-mini")])
+    assert set(findings.rows_of(frame, grids, names=["batch"]).batch_size) == {1, 4}
+    assert set(findings.rows_of(frame, grids, varying="batch_sizes").model) == {"bert-tiny"}
+    assert findings.rows_of(pd.DataFrame(), grids).empty
+    table = findings.grid_table(grids)
+    assert "| batch | bert-tiny | eager | fp32 | 1, 4 | 16 | 2 |" in table
+
+
+def test_with_columns_adds_what_a_loader_left_out():
+    frame = findings.with_columns(pd.DataFrame([{"status": "error", "model": "bert-tiny"}]))
+    assert {"median_ms", "batch_size", "machine_label"} <= set(frame.columns)
+    assert frame.loc[0, "status"] == "error"
+
+
+def test_knee_and_speedup_phrases_come_from_the_fits():
+    rows = pd.DataFrame([{**_rows().iloc[0].to_dict(), "batch_size": b, "median_ms": max(1.0, b / 8)}
+                         for b in (1, 2, 4, 8, 16, 32, 64)])
+    phrases = findings.knee_phrases(analysis.inflections(rows), ["model"])
+    assert len(phrases) == 1 and phrases[0].startswith("bert-tiny: inflection at batch ")
+    flat = rows.assign(median_ms=1.0)
+    assert findings.knee_phrases(analysis.inflections(flat), ["model"]) == [
+        "bert-tiny: still framework-bound at batch 64"]
+    both = pd.concat([rows, rows.assign(backend="onnxruntime", median_ms=rows.median_ms / 2)])
+    speedups = analysis.speedups(both)
+    assert findings.speedup_phrases(speedups, 1) == ["onnxruntime 2x"]
+
+
+def test_ratio_precision_and_growth_phrases():
+    base = _rows().iloc[[0]].assign(flops=100.0)
+    frame = pd.concat([base.assign(model="bert-base"), base.assign(model="distilbert", median_ms=0.5, flops=50.0)])
+    assert findings.ratio_phrases(frame, "bert-base", 1) == ["distilbert: 0.5x the latency, 0.5x the FLOPs"]
+    half = pd.concat([_rows(), _rows(dtype="fp16", median_ms=None).assign(median_ms=[2.0, 2.2, 2.0])])
+    assert findings.precision_phrases(half) == ["bert-tiny at batch 1: fp16 2x the fp32 latency",
+                                                "bert-tiny at batch 16: fp16 1x the fp32 latency"]
+    grid = pd.DataFrame([{**_rows().iloc[0].to_dict(), "width": w, "depth": d, "median_ms": float(d),
+                          "flops": float(w * w * d)} for w in (64, 128) for d in (1, 2)])
+    assert findings.doubling_factor(grid, "depth", 1) == pytest.approx(2.0)
+    assert findings.doubling_factor(grid, "width", 1) == pytest.approx(1.0)
+    assert findings.growth_phrases(grid) == ["at batch 1, doubling width multiplies latency by 1 (FLOPs by 4) and "
+                                             "doubling depth by 2 (FLOPs by 2)"]
