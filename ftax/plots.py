@@ -400,3 +400,159 @@ def inflection_by_machine(fits: pd.DataFrame, hue: str = "model", title: str = "
     _legend(fig, legend)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+# --- where the time goes: the profiled decomposition (`ftax.profile`) ----------------------
+
+BUSY_LABELS = {"cuda-busy": "busy: device kernels and copies", "cpu-compute-ops": "busy: CPU compute-kernel self time"}
+CURVE_KEYS = ("model", "dtype", "seq_len")
+_CURVE_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))
+_GRAY = "#888888"
+
+
+def profiled_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ok rows that carry a decomposition (a busy time and an overhead share; not onnxruntime on a CPU)."""
+    return ok_rows(frame, "profile_busy_ms", "profile_overhead_ms", "profile_overhead_share")
+
+
+def _profile_panels(rows: pd.DataFrame, panel: str | None, keys: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(title, rows) per panel: one per `panel` value and combination of `keys`, titled by what varies."""
+    by = ([panel] if panel else []) + [k for k in keys if k in rows]
+    varying = [c for c in by if rows[c].nunique(dropna=False) > 1] or by[:1]
+    return [(" ".join(_g(v) if isinstance(v, float) else str(v) for c, v in zip(by, values) if c in varying), part)
+            for values, part in rows.groupby(by, sort=True, dropna=False)]
+
+
+def _legend_below(fig: Figure, entries: dict) -> None:
+    """`_legend` with as many columns as the figure's width holds (long labels in a narrow figure)."""
+    if entries:
+        ncols = max(1, min(len(entries), int(fig.get_figwidth() // 2.7)))
+        fig.legend(list(entries.values()), list(entries.keys()), loc="outside lower center", fontsize=9,
+                   ncols=ncols, frameon=False)
+
+
+def _backend_rank(backend: str) -> tuple[int, str]:
+    """Backends in the book's order (eager first, as in `BACKEND_COLORS`), unknown ones after, by name."""
+    order = list(BACKEND_COLORS)
+    return (order.index(backend) if backend in order else len(order), str(backend))
+
+
+def _busy_label(rows: pd.DataFrame) -> str:
+    """What busy means in this figure; one label for all panels, naming each method present."""
+    methods = sorted(set(rows.get("profile_method", pd.Series(dtype=object)).dropna()))
+    named = [BUSY_LABELS.get(m, m).removeprefix("busy: ") for m in methods]
+    return "busy: " + " or ".join(named) if named else "busy"
+
+
+NOT_PROFILED = "No ok records with a profiled decomposition (measure with --decompose)."
+
+
+def overhead_bars(frame: pd.DataFrame, panel: str | None = None, title: str = "",
+                  missing: str = NOT_PROFILED) -> Figure:
+    """Where one call's time goes: busy time (solid) and overhead (hatched) stacked per backend and batch size.
+
+    Busy is the profiler's device-busy time on a GPU and the self time of aten compute kernels on
+    a CPU; overhead is the paired median of wall - busy (`ftax.profile.summarize`), so a bar is as
+    tall as the decomposition's wall time. A black tick marks the config's timed median latency,
+    from the separate timing run, to show how well the profiled pairs represent it. One panel per
+    `panel` value and model x dtype x sequence length; bars are grouped by batch size on a log2
+    axis, one per backend. The latency axis is linear from zero: stacked lengths on a log axis
+    would not add up. Without profiled rows the figure states `missing`.
+    """
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    rows = profiled_rows(frame)
+    if rows.empty:
+        return empty_figure(title, missing)
+    panels = _profile_panels(rows, panel, CURVE_KEYS)
+    fig, axes = _panels([t for t, _ in panels])
+    legend: dict = {}
+    parts: dict = {}
+    for ax, (name, part) in zip(axes, panels):
+        batches = sorted(part["batch_size"].unique())
+        gaps = np.diff(np.log2(np.asarray(batches, dtype=float)))
+        group = 0.8 * (gaps.min() if gaps.size else 1.0)
+        names = sorted(part["backend"].unique(), key=_backend_rank)
+        step = group / len(names)
+        for k, backend in enumerate(names):
+            color = color_for("backend", backend, names)
+            bars = part[part["backend"] == backend].groupby("batch_size")[
+                ["profile_busy_ms", "profile_overhead_ms", "median_ms"]].median()
+            left = bars.index.to_numpy(float) * 2.0 ** (-group / 2 + k * step)
+            width = left * (2.0 ** step - 1.0)
+            busy = ax.bar(left, bars["profile_busy_ms"], width, align="edge", color=color, edgecolor=color, lw=0.6)
+            ax.bar(left, bars["profile_overhead_ms"], width, bottom=bars["profile_busy_ms"], align="edge",
+                   color=color, alpha=0.3, hatch="///", edgecolor=color, lw=0.6)
+            tick = ax.hlines(bars["median_ms"], left, left + width, color="k", lw=1.6)
+            legend.setdefault(str(backend), busy)
+            parts.setdefault(_busy_label(rows), Patch(facecolor=_GRAY, edgecolor=_GRAY))
+            parts.setdefault("overhead: wall - busy", Patch(facecolor=(*to_rgb(_GRAY), 0.3), hatch="///",
+                                                            edgecolor=_GRAY))
+            parts.setdefault("timed median latency", tick)
+        _log2_axis(ax, batches, AXIS_LABELS["batch_size"])
+        ax.set_xlim(batches[0] * 2.0 ** (-group / 2 - 0.3), batches[-1] * 2.0 ** (group / 2 + 0.3))
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("time per call (ms, median)")
+        ax.grid(True, axis="y", alpha=0.3)
+        if panel or len(panels) > 1:
+            ax.set_title(name, fontsize=10)
+    _legend_below(fig, {**legend, **parts})
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def overhead_share_vs_batch(frame: pd.DataFrame, panel: str | None = None, fits: pd.DataFrame | None = None,
+                            title: str = "", missing: str = NOT_PROFILED) -> Figure:
+    """Overhead share of wall time (%) vs batch size, one line per backend x model x dtype x sequence length.
+
+    Bands mark the regimes `ftax.analysis.label_regimes` reads from the share (framework-bound at
+    or above FRAMEWORK_BOUND_MIN_SHARE, compute-bound at or below COMPUTE_BOUND_MAX_SHARE), and
+    `fits` (from `ftax.analysis.inflections`) adds each curve's fitted latency inflection as a
+    dotted line, so the profiler's view and the latency curve's knee can be compared. Without
+    profiled rows the figure states `missing`.
+    """
+    from matplotlib.lines import Line2D
+
+    from ftax.analysis import COMPUTE_BOUND_MAX_SHARE, FRAMEWORK_BOUND_MIN_SHARE
+
+    rows = profiled_rows(frame)
+    if rows.empty:
+        return empty_figure(title, missing)
+    groups = _groups(rows, panel)
+    fig, axes = _panels([k for k, _ in groups], sharey=True)
+    keys = [k for k in ("backend",) + CURVE_KEYS if k in rows]
+    varying = {c for c in keys if rows[c].nunique(dropna=False) > 1} or {"backend"}
+    others = sorted({tuple(r) for r in rows[keys[1:]].itertuples(index=False)}, key=str)
+    backends_seen = list(rows["backend"].unique())
+    legend: dict = {}
+    bands = {f"framework-bound (overhead ≥ {FRAMEWORK_BOUND_MIN_SHARE:.0%})": (100 * FRAMEWORK_BOUND_MIN_SHARE, 100),
+             f"compute-bound (overhead ≤ {COMPUTE_BOUND_MAX_SHARE:.0%})": (0, 100 * COMPUTE_BOUND_MAX_SHARE)}
+    regimes: dict = {}
+    for ax, (panel_value, part) in zip(axes, groups):
+        for (label, (low, high)), color in zip(bands.items(), REGIME_COLORS.values()):
+            regimes.setdefault(label, ax.axhspan(low, high, color=color, alpha=0.15, lw=0, zorder=0))
+        curves = sorted(part.groupby(keys, sort=True, dropna=False), key=lambda kv: _backend_rank(kv[0][0]))
+        for values, curve in curves:
+            named = dict(zip(keys, values))
+            curve = curve.groupby("batch_size")[["profile_overhead_share"]].median().sort_index()
+            color = color_for("backend", named["backend"], backends_seen)
+            line_style, marker = _CURVE_STYLES[others.index(tuple(values[1:])) % len(_CURVE_STYLES)]
+            (line,) = ax.plot(curve.index, 100 * curve["profile_overhead_share"], color=color, ls=line_style,
+                              marker=marker, ms=4)
+            legend.setdefault(_label(list(named.items()), varying), line)
+            fit = _fit_for(fits, {**named, **({panel: panel_value} if panel else {})})
+            if fit is not None and bool(fit.get("reached")) and pd.notna(fit.get("inflection_batch")):
+                ax.axvline(float(fit["inflection_batch"]), color=color, ls=":", lw=1.2)
+                regimes.setdefault("latency inflection (fitted)", Line2D([], [], color=_GRAY, ls=":", lw=1.2))
+        _log2_axis(ax, part["batch_size"].unique(), AXIS_LABELS["batch_size"])
+        ax.set_ylim(-4, 104)
+        ax.yaxis.set_major_locator(FixedLocator([0, 20, 40, 60, 80, 100]))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+        ax.set_ylabel("overhead share of wall time")
+        ax.grid(True, alpha=0.3)
+        if panel:
+            ax.set_title(str(panel_value), fontsize=10)
+    _legend_below(fig, {**legend, **regimes})
+    fig.suptitle(title, fontsize=11)
+    return fig

@@ -19,7 +19,7 @@ from bs4 import BeautifulSoup
 from ftax import book, results
 
 ROOT = Path(__file__).resolve().parents[1]
-CASE_STUDIES = ("01-framework-bound", "02-framework-paradigms", "03-model-design", "04-hardware")
+CASE_STUDIES = ("01-framework-bound", "02-framework-paradigms", "03-model-design", "04-hardware", "05-where-time-goes")
 PAPERMILL = str(Path(sys.executable).with_name("papermill"))
 
 
