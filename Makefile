@@ -26,7 +26,7 @@ book: .venv.stamp
 	$(BIN)/ftax book --profile $(PROFILE)
 
 book-report: .venv.stamp
-	$(BIN)/ftax book --profile $(PROFILE) --no-measure
+	$(BIN)/ftax book --profile $(PROFILE) --no-measure --strict
 
 clean:
 	rm -rf _build .pytest_cache
