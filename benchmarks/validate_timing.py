@@ -17,7 +17,7 @@ import sys
 
 import pandas as pd
 
-from ftax import validation
+from ftax import validation, validation_report
 from ftax.profiles import PROFILES
 
 
@@ -32,15 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     pd.set_option("display.width", 200)
     study = validation.run(validation.plan(args.profile, args.device, args.rounds),
                            progress=lambda s: print(s, file=sys.stderr))
-    table = validation.agreement(study.frame)
-    tables = {"agreement": table, "harness overhead": validation.overhead(table),
-              "explanations (ratio off 1 by more than 5%)": validation.explain(table).drop(columns="sentence"),
-              "repeatability": validation.repeatability(study.frame),
-              "sensitivity": validation.sensitivity_summary(study.sensitivity), "cuda sync": study.cuda}
+    table = validation_report.agreement(study.frame)
+    tables = {"agreement": table, "harness overhead": validation_report.overhead(table),
+              "explanations (ratio off 1 by more than 5%)": validation_report.explain(table).drop(columns="sentence"),
+              "repeatability": validation_report.repeatability(study.frame),
+              "sensitivity": validation_report.sensitivity_summary(study.sensitivity), "cuda sync": study.cuda}
     for name, frame in tables.items():
         if not frame.empty:
             print(f"\n== {name} ==\n{frame.to_string(index=False, float_format=lambda x: f'{x:.4g}')}")
-    for sentence in validation.explain(table)["sentence"]:
+    for sentence in validation_report.explain(table)["sentence"]:
         print(f"- {sentence}")
     print(f"\n{study.seconds:.0f} s; load average (1 min) {study.load_1m[0]:.2f} at start, {study.load_1m[1]:.2f} at end"
           + "".join(f"; skipped {name}: {why}" for name, why in study.skipped))

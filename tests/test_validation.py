@@ -15,7 +15,7 @@ import torch
 from bs4 import BeautifulSoup
 from matplotlib.figure import Figure
 
-from ftax import plots, validation
+from ftax import validation, validation_plots, validation_report
 from ftax.errors import InvalidConfigError
 from ftax.profiles import RULES
 
@@ -46,7 +46,7 @@ BASE = {
 
 def test_agreement_ratios_order_and_ranges():
     frame = _frame({**BASE, ("model", "timeit-loop"): [12.0, 12.0, 12.0]})
-    table = validation.agreement(frame)
+    table = validation_report.agreement(frame)
     assert list(table["target"]) == ["empty", "empty", "model", "model", "model", "model"]
     assert list(table[table.target == "model"]["method"]) == ["ftax", "torch-benchmark", "timeit-loop", "subprocess"]
     assert (table[table.method == "ftax"]["ratio_to_ftax"] == 1).all()
@@ -57,7 +57,7 @@ def test_agreement_ratios_order_and_ranges():
 
 
 def test_repeatability_leaves_out_single_rounds_and_is_zero_when_constant():
-    rep = validation.repeatability(_frame(BASE)).set_index(["target", "method"])
+    rep = validation_report.repeatability(_frame(BASE)).set_index(["target", "method"])
     assert ("model", "subprocess") not in rep.index
     assert rep.loc[("empty", "ftax"), "cv_of_medians"] == pytest.approx(0)
     values = np.array(BASE[("model", "ftax")])
@@ -65,9 +65,9 @@ def test_repeatability_leaves_out_single_rounds_and_is_zero_when_constant():
 
 
 def test_overhead_is_the_empty_callable_in_microseconds():
-    cost = validation.overhead(validation.agreement(_frame(BASE))).set_index("method")["per_call_us"]
+    cost = validation_report.overhead(validation_report.agreement(_frame(BASE))).set_index("method")["per_call_us"]
     assert cost["ftax"] == pytest.approx(0.2) and cost["torch-benchmark"] == pytest.approx(0.1)
-    assert validation.overhead(validation.agreement(_frame({("model", "ftax"): [1.0]}))).empty
+    assert validation_report.overhead(validation_report.agreement(_frame({("model", "ftax"): [1.0]}))).empty
 
 
 def test_explain_picks_the_measured_cause():
@@ -76,8 +76,8 @@ def test_explain_picks_the_measured_cause():
             ("model", "torch-benchmark"): [10.3, 10.3, 10.3],  # within 5%: not a disagreement
             ("slow", "ftax"): [1.0, 1.0, 1.0],
             ("slow", "subprocess"): [3.0]}                    # nothing measured predicts 3x
-    table = validation.agreement(_frame(rows, model={"pipelined_ms": 8.0, "mean_ms": 10.0}))
-    explained = validation.explain(table).set_index(["target", "method"])
+    table = validation_report.agreement(_frame(rows, model={"pipelined_ms": 8.0, "mean_ms": 10.0}))
+    explained = validation_report.explain(table).set_index(["target", "method"])
     assert ("model", "torch-benchmark") not in explained.index
     assert explained.loc[("model", "timeit-loop"), "cause"] == "back-to-back calls"
     assert explained.loc[("model", "timeit-loop"), "explained"]
@@ -86,28 +86,28 @@ def test_explain_picks_the_measured_cause():
     assert "not explained" in explained.loc[("slow", "subprocess"), "sentence"]
     for target, method in explained.index:  # every sentence states the ratio it explains
         assert f"{target}, {method} at " in explained.loc[(target, method), "sentence"]
-    text = validation.explain_markdown(validation.explain(table))
+    text = validation_report.explain_markdown(validation_report.explain(table))
     assert text.count("\n- ") == len(explained) and "1 remains unexplained" in text
 
 
 def test_a_cause_that_predicts_no_difference_explains_none():
     rows = {("model", "ftax"): [10.0, 10.0, 10.0], ("model", "timeit-loop"): [10.6, 10.6, 10.6]}
-    explained = validation.explain(validation.agreement(_frame(rows, model={"mean_ms": 10.1})))
+    explained = validation_report.explain(validation_report.agreement(_frame(rows, model={"mean_ms": 10.1})))
     assert list(explained.explained) == [False]  # mean/median predicts 1.01x, not the 1.06x seen
 
 
 def test_fresh_process_cause_uses_ftax_measured_inside_it():
     frame = _frame({("model", "ftax"): [10.0, 10.0, 10.0], ("model", "subprocess"): [8.0]})
     frame.loc[frame.method == "subprocess", "ftax_fresh_ms"] = 8.1
-    explained = validation.explain(validation.agreement(frame))
+    explained = validation_report.explain(validation_report.agreement(frame))
     assert list(explained.cause) == ["fresh process"] and explained.explained.all()
 
 
 def test_explain_falls_back_to_round_to_round_variation():
     rows = {("model", "ftax"): [8.0, 10.0, 12.0], ("model", "subprocess"): [8.5]}
-    explained = validation.explain(validation.agreement(_frame(rows)))
+    explained = validation_report.explain(validation_report.agreement(_frame(rows)))
     assert list(explained.cause) == ["round-to-round variation"] and explained.explained.all()
-    assert validation.explain(validation.agreement(_frame({("model", "ftax"): [1.0]}))).empty
+    assert validation_report.explain(validation_report.agreement(_frame({("model", "ftax"): [1.0]}))).empty
 
 
 def test_sensitivity_summary_and_finding():
@@ -115,13 +115,13 @@ def test_sensitivity_summary_and_finding():
                          for r in range(3)
                          for f, s, c in (("threads", "2 threads", 10.0 + r), ("threads", "1 thread", 30.0),
                                          ("gc", "disabled (ftax)", 10.0 + r), ("gc", "enabled", 10.5))])
-    summary = validation.sensitivity_summary(rows).set_index(["factor", "setting"])
+    summary = validation_report.sensitivity_summary(rows).set_index(["factor", "setting"])
     assert summary.loc[("threads", "2 threads"), "ratio"] == 1
     assert summary.loc[("threads", "1 thread"), "ratio"] == pytest.approx(np.median([30 / 10, 30 / 11, 30 / 12]))
-    finding = validation.sensitivity_finding(validation.sensitivity_summary(rows))
+    finding = validation_report.sensitivity_finding(validation_report.sensitivity_summary(rows))
     effects, noise = finding.split("Within that range")
     assert "1 thread" in effects and "enabled" in noise
-    assert validation.sensitivity_summary(pd.DataFrame()).empty
+    assert validation_report.sensitivity_summary(pd.DataFrame()).empty
 
 
 def test_plan_checks_parameters_and_profiles_choose_sizes():
@@ -138,44 +138,44 @@ def test_plan_checks_parameters_and_profiles_choose_sizes():
     assert smoke.rule == RULES["smoke"] and quick.rule == RULES["quick"]
     assert {t.name for t in smoke.targets} < {t.name for t in quick.targets}
     assert all(t.device == "cpu" for t in quick.targets if t.model)
-    assert "| bert-tiny eager |" in validation.plan_markdown(smoke)
+    assert "| bert-tiny eager |" in validation_report.plan_markdown(smoke)
 
 
 def test_sig_never_uses_exponents():
     for value in (0.000161, 1.105, 12345.6, 0.5):
-        assert "e" not in validation._sig(value)
-    assert validation._sig(0.000161) == "0.000161" and validation._sig(float("nan")) == "n/a"
+        assert "e" not in validation_report._sig(value)
+    assert validation_report._sig(0.000161) == "0.000161" and validation_report._sig(float("nan")) == "n/a"
 
 
 def test_unmeasured_page_states_nothing_and_draws_empty_figures():
     study = validation.run(validation.plan("smoke", "cpu"), measure=False)
     assert not study.measured and study.frame.empty
     here = "**a machine** (profile `smoke`)"
-    assert "measure=False" in validation.nothing(study, here) and "measure=False" in validation.summary_markdown(
+    assert "measure=False" in validation_report.nothing(study, here) and "measure=False" in validation_report.summary_markdown(
         study, here)
-    table = validation.agreement(study.frame)
-    assert table.empty and validation.explain(table).empty
-    figures = [plots.validation_methods(table), plots.validation_ratios(table), plots.validation_cost(table),
-               plots.validation_repeatability(validation.repeatability(study.frame)),
-               plots.validation_sensitivity(validation.sensitivity_summary(study.sensitivity)),
-               plots.validation_cuda_sync(study.cuda)]
+    table = validation_report.agreement(study.frame)
+    assert table.empty and validation_report.explain(table).empty
+    figures = [validation_plots.validation_methods(table), validation_plots.validation_ratios(table), validation_plots.validation_cost(table),
+               validation_plots.validation_repeatability(validation_report.repeatability(study.frame)),
+               validation_plots.validation_sensitivity(validation_report.sensitivity_summary(study.sensitivity)),
+               validation_plots.validation_cuda_sync(study.cuda)]
     for fig in figures:
         assert isinstance(fig, Figure) and not fig.axes[0].axison  # empty_figure: text only
 
 
 def test_figures_draw_hand_built_tables():
     frame = _frame({**BASE, ("model", "timeit-loop"): [8.0, 8.0, 8.0]})
-    table = validation.agreement(frame)
-    methods = plots.validation_methods(table, title="t")
+    table = validation_report.agreement(frame)
+    methods = validation_plots.validation_methods(table, title="t")
     assert len([ax for ax in methods.axes if ax.get_visible()]) == 2  # one panel per callable
-    ratios = plots.validation_ratios(table)
+    ratios = validation_plots.validation_ratios(table)
     assert len(ratios.axes[0].get_yticklabels()) == 2
-    assert len(plots.validation_cost(table).axes) == 2
-    plots.validation_repeatability(validation.repeatability(frame))
+    assert len(validation_plots.validation_cost(table).axes) == 2
+    validation_plots.validation_repeatability(validation_report.repeatability(frame))
     cuda = pd.DataFrame([{"batch_size": 1, "sync_wall_ms": 5.0, "cuda_events_ms": 4.9, "pipelined_ms": 3.0,
                           "no_sync_ms": 0.5}])
-    assert len(plots.validation_cuda_sync(cuda).axes) == 1
-    assert "10%" in validation.cuda_phrase(cuda)  # no_sync / sync wall
+    assert len(validation_plots.validation_cuda_sync(cuda).axes) == 1
+    assert "10%" in validation_report.cuda_phrase(cuda)  # no_sync / sync wall
 
 
 def test_sleep_is_timed_at_least_its_length_and_methods_agree():
@@ -183,7 +183,7 @@ def test_sleep_is_timed_at_least_its_length_and_methods_agree():
     targets = tuple(t for t in validation.TARGETS if t.model is None)
     frame, skipped = validation.compare_methods(targets, RULES["smoke"], rounds=1)
     assert not skipped and set(frame.method) == set(validation.METHODS)
-    table = validation.agreement(frame)
+    table = validation_report.agreement(frame)
     sleep = table[table.target == "sleep-1ms"].set_index("method")
     assert sleep.loc["ftax", "center_ms"] >= validation.SLEEP_S * 1e3
     assert (sleep.center_ms >= validation.SLEEP_S * 1e3 * 0.99).all()
