@@ -149,6 +149,13 @@ def build_html(source: Path, out: Path, strict: bool) -> Path:
     return out / "_build" / "html" / "index.html"
 
 
+def _shown_path(path: Path, root: Path) -> str:
+    """`path` as the pages receive (and print) it: relative to the repository root when inside it, where
+    papermill runs them, so a reader sees `results`, not the builder's absolute checkout path."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
+
+
 def build(profile: str = "quick", device: str = "auto", results_dir: str | Path = "results", measure: bool = True,
           out: str | Path | None = None, strict: bool = False, root: Path | None = None,
           log: Callable[[str], None] = print) -> BuildResult:
@@ -162,7 +169,7 @@ def build(profile: str = "quick", device: str = "auto", results_dir: str | Path 
     source = out / "_build" / "source"
     pages = notebooks(root, log)
     assemble(root, source)
-    parameters = {"profile": profile, "device": device, "results_dir": str(Path(results_dir).resolve()),
+    parameters = {"profile": profile, "device": device, "results_dir": _shown_path(Path(results_dir), root),
                   "measure": measure}
     result = BuildResult(html=out / "_build" / "html" / "index.html")
     for i, notebook in enumerate(pages, start=1):
