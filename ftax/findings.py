@@ -109,7 +109,27 @@ def loaded(data, frame: pd.DataFrame, machine: str | None, results_dir: str | Pa
     head = (f"{len(data.frame)} records in `{results_dir}` match this study's grids, from {machines} "
             f"machine{'s' if machines != 1 else ''}; "
             f"the figures below show {where(machine, data.profile)}.")
-    return head + "\n\n" + not_ok(frame)
+    return head + "\n\n" + not_ok(frame) + loaded_machine_note(frame)
+
+
+def loaded_machine_note(frame: pd.DataFrame) -> str:
+    """Markdown: a warning when ok records were measured while the machine was overloaded.
+
+    The fingerprint stores the 1-minute load average at measuring time. Above the core count,
+    other processes competed for the CPU (ftax's own threads alone stay at or below it), so
+    those latencies may be inflated; on a shared 2-core machine we saw up to tens of times."""
+    needed = {"env_load_avg_1m", "env_cpu_count", "status"}
+    if frame.empty or not needed <= set(frame.columns):
+        return ""
+    ok = frame[frame["status"] == "ok"]
+    load = pd.to_numeric(ok["env_load_avg_1m"], errors="coerce")
+    busy = ok[load > pd.to_numeric(ok["env_cpu_count"], errors="coerce")]
+    if busy.empty:
+        return ""
+    return (f"\n\n**Caution:** {len(busy)} of {len(ok)} ok records were measured while the machine's 1-minute "
+            f"load average (up to {load[busy.index].max():.1f}) exceeded its {int(busy['env_cpu_count'].max())} "
+            f"cores: other processes competed for the CPU, so those latencies may be inflated. A sweep skips "
+            f"configs stored ok, so remeasure them on an idle machine into a fresh `--out` directory.")
 
 
 def _curves(rows: pd.DataFrame, by: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:

@@ -91,3 +91,13 @@ def test_ratio_precision_and_growth_phrases():
     assert findings.doubling_factor(grid, "width", 1) == pytest.approx(1.0)
     assert findings.growth_phrases(grid) == ["at batch 1, doubling width multiplies latency by 1 (FLOPs by 4) and "
                                              "doubling depth by 2 (FLOPs by 2)"]
+
+
+def test_loaded_warns_only_about_records_measured_on_an_overloaded_machine():
+    calm = _rows().assign(env_load_avg_1m=[0.5, 1.9, 2.0], env_cpu_count=2)
+    assert findings.loaded_machine_note(calm) == ""
+    assert findings.loaded_machine_note(_rows()) == ""  # records without a load average
+    busy = calm.assign(env_load_avg_1m=[0.5, 3.5, 2.5])
+    note = findings.loaded_machine_note(busy)
+    assert "2 of 3 ok records" in note and "up to 3.5" in note and "2 cores" in note
+    assert findings.loaded_machine_note(busy.assign(status="error")) == ""
