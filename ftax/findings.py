@@ -90,6 +90,12 @@ def not_ok(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table: one header row, one row per item (cells already formatted)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
 def join(items: Sequence[str], empty: str = "none") -> str:
     """'a', 'a and b', 'a, b and c'."""
     items = list(items)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ftax.findings import join
+from ftax.findings import join, markdown_table
 from ftax.timing import StopRule
 from ftax.validation import _BACK_TO_BACK, KNOWN, METHODS, SLEEP_S, TOLERANCE, Plan, Study
 
@@ -180,12 +180,10 @@ def summary_markdown(study: Study, here: str) -> str:
 def agreement_markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "Nothing measured, so there is no agreement table."
-    lines = ["| callable | method | central value (ms) | spread, IQR (ms) | ratio to ftax | calls | seconds | rounds |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        lines.append(f"| {r.target} | {r.method} | {_sig(r.center_ms)} | {_sig(r.spread_ms, 2)} | "
-                     f"{_sig(r.ratio_to_ftax)} | {int(r.n)} | {_sig(r.time_s, 2)} | {r.rounds} |")
-    return "\n".join(lines)
+    return markdown_table(
+        ["callable", "method", "central value (ms)", "spread, IQR (ms)", "ratio to ftax", "calls", "seconds", "rounds"],
+        [(r.target, r.method, _sig(r.center_ms), _sig(r.spread_ms, 2), _sig(r.ratio_to_ftax), int(r.n),
+          _sig(r.time_s, 2), r.rounds) for r in table.itertuples()])
 
 
 def overhead_markdown(table: pd.DataFrame) -> str:
@@ -273,12 +271,10 @@ def repeatability_phrase(rep: pd.DataFrame) -> str:
 def sensitivity_markdown(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "Nothing measured, so no sensitivity table."
-    lines = ["| factor | setting | ftax median (ms) | range over rounds (ms) | ratio to ftax's setting |",
-             "|---|---|---|---|---|"]
-    for r in summary.itertuples():
-        lines.append(f"| {r.factor} | {r.setting} | {_sig(r.center_ms)} | {_sig(r.low_ms)} to {_sig(r.high_ms)} | "
-                     f"{_sig(r.ratio)} |")
-    return "\n".join(lines)
+    return markdown_table(
+        ["factor", "setting", "ftax median (ms)", "range over rounds (ms)", "ratio to ftax's setting"],
+        [(r.factor, r.setting, _sig(r.center_ms), f"{_sig(r.low_ms)} to {_sig(r.high_ms)}", _sig(r.ratio))
+         for r in summary.itertuples()])
 
 
 def sensitivity_phrase(summary: pd.DataFrame) -> str:
