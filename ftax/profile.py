@@ -29,8 +29,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
+import re
 import statistics
+import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
@@ -243,6 +248,35 @@ def _timed_call_ms(call: Callable[[], object], sync: Callable[[], None]) -> floa
     return (time.perf_counter() - start) * 1e3
 
 
+_KINETO_CHATTER = re.compile(r"^(USDT|STAGE):\S+ \S+ \d+:\d+ \S+\.cpp:\d+\] ")
+
+
+@contextmanager
+def _without_kineto_chatter():
+    """Drop the line libkineto writes to fd 2 at every profiler start and stop.
+
+    (`USDT:... profiler_start`, `STAGE:... Completed Stage: Warm Up`; KINETO_LOG_LEVEL does not
+    silence them in torch 2.13.) A sweep with --decompose would print dozens between its progress
+    lines. fd 2 goes to a temporary file meanwhile; every other line is passed on afterwards.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _KINETO_CHATTER.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def _profiled_step(call: Callable[[], object], sync: Callable[[], None], cuda: bool,
                    trace: Path | None) -> list[Event]:
     """One synchronized call under its own profiler, annotated as a step; plain events out."""
@@ -286,7 +320,7 @@ def decompose(call: Callable[[], object], device: str, steps: int = 5, trace_dir
         sync = _sync_for(device)
         trace = Path(trace_dir) / f"{trace_name}.json" if trace_dir is not None else None
         parts: list[StepParts] = []
-        with torch.inference_mode():
+        with torch.inference_mode(), _without_kineto_chatter():
             for _ in range(WARM_CALLS):
                 _timed_call_ms(call, sync)
             for i in range(steps):

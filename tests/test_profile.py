@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -150,3 +151,15 @@ def test_measure_with_decompose(backend):
         assert p["method"] == "cpu-compute-ops", p
         assert 0 <= p["overhead_share"] <= 1 and 0 <= p["profiled_overhead_share"] <= 1
         assert p["ops"] > 0 and p["busy_ms"] > 0 and p["launches"] == 0
+
+
+def test_decompose_keeps_stderr_free_of_kineto_chatter_but_passes_other_lines(capfd):
+    layer = torch.nn.Linear(8, 8)
+    x = torch.randn(2, 8)
+    profile.decompose(lambda: torch.relu(layer(x)), "cpu", steps=2)
+    with profile._without_kineto_chatter():
+        os.write(2, b"USDT:2026-01-01 00:00:00 1:1 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
+        os.write(2, b"a real warning\n")
+    err = capfd.readouterr().err
+    assert "profiler_start" not in err and "Completed Stage" not in err
+    assert "a real warning" in err
