@@ -14,12 +14,10 @@ strings, with `-p`). What a page states about its records is `ftax.findings`.
 from __future__ import annotations
 
 import ast
-import os
 import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,6 +25,7 @@ from typing import Callable
 import yaml
 
 from ftax.errors import FtaxError, InvalidConfigError
+from ftax.redirect import stderr_fd_to
 
 EXECUTED_DIR = "book/_executed"
 COPIED = ("_config.yml", "_toc.yml", "book")
@@ -96,22 +95,6 @@ def assemble(root: Path, source: Path) -> None:
     (source / EXECUTED_DIR).mkdir(parents=True, exist_ok=True)
 
 
-@contextmanager
-def _stderr_to(path: Path):
-    """Send fd 2 (and so the kernel's stderr, which it inherits) to `path` for the duration."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "w") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def execute(notebook: Path, output: Path, parameters: dict, cwd: Path, log: Path) -> float:
     """Run one notebook with papermill into `output`; seconds taken. A failing cell raises BookError.
 
@@ -122,7 +105,8 @@ def execute(notebook: Path, output: Path, parameters: dict, cwd: Path, log: Path
     declared = papermill.inspect_notebook(str(notebook))
     start = time.perf_counter()
     try:
-        with _stderr_to(log):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as kernel_log, stderr_fd_to(kernel_log):
             papermill.execute_notebook(str(notebook), str(output), cwd=str(cwd), kernel_name="python3",
                                        parameters={k: v for k, v in parameters.items() if k in declared},
                                        progress_bar=False, log_output=False)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import os
 import re
 import statistics
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
+
+from ftax.redirect import stderr_fd_to
 
 # Self time of these aten ops is CPU "busy" time: they read or write tensor data.
 # Composites that only dispatch (linear, matmul, conv2d, layer_norm, dropout, to,
@@ -259,16 +260,11 @@ def _without_kineto_chatter():
     silence them in torch 2.13.) A sweep with --decompose would print dozens between its progress
     lines. fd 2 goes to a temporary file meanwhile; every other line is passed on afterwards.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
         try:
-            yield
+            with stderr_fd_to(captured):
+                yield
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
             captured.seek(0)
             kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
                     if not _KINETO_CHATTER.match(line)]
