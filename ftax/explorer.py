@@ -25,6 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ftax import analysis, plots
+from ftax.findings import join
 
 X_AXES = {"batch_size": "batch size", "seq_len": "sequence length"}
 OTHER = {"batch_size": "seq_len", "seq_len": "batch_size"}
@@ -266,7 +267,7 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
     backends = sorted(rows["backend"].unique())  # the legend's order
     text = (f"Median latency (95% CI as band) of **{_named(selection)}** in {selection.dtype} against "
             f"{X_AXES[selection.x]} at {_at_phrase(selection)}, from {len(rows)} ok record"
-            f"{'s' if len(rows) != 1 else ''}: {_join(backends)} on {_join([f'**{m}**' for m in machines])}"
+            f"{'s' if len(rows) != 1 else ''}: {join(backends)} on {join([f'**{m}**' for m in machines])}"
             f"{' (one panel per machine)' if len(machines) > 1 else ''}.")
     if selection.x == "batch_size" and selection.fit:
         fits = analysis.inflections(rows)
@@ -280,11 +281,6 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
     return text
 
 
-def _join(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else "none"
-
-
 def summary(frame: pd.DataFrame, results_dir: str | Path) -> str:
     """Markdown: how many records `results_dir` holds and from which machines."""
     if frame is None or frame.empty:
@@ -294,7 +290,7 @@ def summary(frame: pd.DataFrame, results_dir: str | Path) -> str:
     labels = sorted(frame["machine_label"].dropna().unique())
     return (f"{len(frame)} records in `{results_dir}` ({len(ok)} ok), {ok['model'].nunique() if not ok.empty else 0} "
             f"models, from {len(labels)} machine{'s' if len(labels) != 1 else ''}: "
-            f"{_join([f'**{m}**' for m in labels])}.")
+            f"{join([f'**{m}**' for m in labels])}.")
 
 
 def png_output(fig: Figure, dpi: int = 100) -> dict:

@@ -18,13 +18,13 @@ import pandas as pd
 
 def grid_table(grids: Sequence) -> str:
     """Markdown table of what a study will measure: one row per grid."""
-    lines = ["| grid | models | backends | dtypes | batch sizes | seq lens | configs |", "|---|---|---|---|---|---|---|"]
-    for g in grids:
-        over = f" ({len(g.overrides)} width x depth)" if any(g.overrides) else ""
-        lines.append(f"| {g.name} | {', '.join(g.models)}{over} | {', '.join(g.backends)} | {', '.join(g.dtypes)} | "
-                     f"{', '.join(map(str, g.batch_sizes))} | {', '.join(map(str, g.seq_lens))} | "
-                     f"{len(g.configs())} |")
-    return "\n".join(lines)
+    def over(g) -> str:
+        return f" ({len(g.overrides)} width x depth)" if any(g.overrides) else ""
+
+    return markdown_table(["grid", "models", "backends", "dtypes", "batch sizes", "seq lens", "configs"],
+                          [(g.name, ", ".join(g.models) + over(g), ", ".join(g.backends), ", ".join(g.dtypes),
+                            ", ".join(map(str, g.batch_sizes)), ", ".join(map(str, g.seq_lens)), len(g.configs()))
+                           for g in grids])
 
 
 RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "message", "model", "backend", "dtype",
@@ -81,13 +81,12 @@ def not_ok(frame: pd.DataFrame) -> str:
     bad = frame[frame["status"] != "ok"]
     if bad.empty:
         return f"All {len(frame)} configs shown measured ok."
-    lines = [f"{len(bad)} of {len(frame)} configs did not measure ok:", "",
-             "| status | model | backend | dtype | batch sizes | reason |", "|---|---|---|---|---|---|"]
-    for (status, model, backend, dtype, message), part in bad.groupby(
-            ["status", "model", "backend", "dtype", "message"], sort=True):
-        batches = ", ".join(map(str, sorted(part["batch_size"].unique())))
-        lines.append(f"| {status} | {model} | {backend} | {dtype} | {batches} | {message.replace('|', '/')} |")
-    return "\n".join(lines)
+    rows = [(status, model, backend, dtype, ", ".join(map(str, sorted(part["batch_size"].unique()))),
+             message.replace("|", "/"))
+            for (status, model, backend, dtype, message), part in bad.groupby(
+                ["status", "model", "backend", "dtype", "message"], sort=True)]
+    return (f"{len(bad)} of {len(frame)} configs did not measure ok:\n\n"
+            + markdown_table(["status", "model", "backend", "dtype", "batch sizes", "reason"], rows))
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

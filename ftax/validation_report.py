@@ -151,12 +151,10 @@ def _sig(value: float, digits: int = 3) -> str:
 def plan_markdown(the_plan: Plan) -> str:
     """What the page will measure: targets, methods, rounds and the profile's stopping rule."""
     r = the_plan.rule
-    lines = ["| callable | model | runtime | batch | seq len | device |", "|---|---|---|---|---|---|"]
-    for t in the_plan.targets:
-        lines.append(f"| {t.name} | {t.model or '-'} | {t.backend if t.model else 'Python'} | "
-                     f"{t.batch_size if t.model else '-'} | {t.seq_len if t.model else '-'} | "
-                     f"{t.device if t.model else 'host'} |")
-    return "\n".join(lines) + (
+    table = markdown_table(["callable", "model", "runtime", "batch", "seq len", "device"],
+                           [(t.name, t.model or "-", t.backend if t.model else "Python", t.batch_size if t.model else "-",
+                             t.seq_len if t.model else "-", t.device if t.model else "host") for t in the_plan.targets])
+    return table + (
         f"\n\nMethods: {join(METHODS)}; {the_plan.rounds} rounds, each visiting every callable with the "
         f"in-process methods in a rotating order (the subprocess once, after the first round). "
         f"Profile `{the_plan.profile}` stops ftax when the 95% CI of the median is within "
@@ -191,13 +189,11 @@ def overhead_markdown(table: pd.DataFrame) -> str:
     if cost.empty:
         return "Nothing measured on the empty callable, so no harness overhead to report."
     models_ = table[(table.method == "ftax") & ~table.target.isin(KNOWN)]
-    lines = ["| method | harness cost per call (µs) |" + (" share of the fastest model call |" if len(models_) else ""),
-             "|---|---|" + ("---|" if len(models_) else "")]
     fastest = models_.center_ms.min() if len(models_) else None
-    for r in cost.itertuples():
-        share = f" {_sig(r.per_call_us / 1e3 / fastest * 100, 2)}% |" if fastest else ""
-        lines.append(f"| {r.method} | {_sig(r.per_call_us)} |{share}")
-    return "\n".join(lines)
+    header = ["method", "harness cost per call (µs)"] + (["share of the fastest model call"] if fastest else [])
+    return markdown_table(header, [(r.method, _sig(r.per_call_us))
+                                   + ((f"{_sig(r.per_call_us / 1e3 / fastest * 100, 2)}%",) if fastest else ())
+                                   for r in cost.itertuples()])
 
 
 def agreement_phrase(table: pd.DataFrame, tolerance: float = TOLERANCE) -> str:
