@@ -18,7 +18,7 @@ import sys
 import pandas as pd
 
 from ftax import validation, validation_report
-from ftax.profiles import PROFILES
+from ftax.studies import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pd.set_option("display.width", 200)
-    study = validation.run(validation.plan(args.profile, args.device, args.rounds),
-                           progress=lambda s: print(s, file=sys.stderr))
+    study = validation.run_validation(validation.plan(args.profile, args.device, args.rounds),
+                                      progress=lambda s: print(s, file=sys.stderr))
     table = validation_report.agreement(study.frame)
     tables = {"agreement": table, "harness overhead": validation_report.overhead(table),
               "explanations (ratio off 1 by more than 5%)": validation_report.explain(table).drop(columns="sentence"),

@@ -162,11 +162,11 @@ def _regime(elasticity: float, share: float) -> str | None:
 def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of `df` with `elasticity`, `regime` and `regime_source` columns.
 
-    The regime comes from the measured `profile_overhead_share` where there is one
+    The regime comes from the measured `decomposition_overhead_share` where there is one
     (framework-bound >= 0.5, compute-bound <= 0.2), else from the batch elasticity within the
     row's series (same machine_id, model, backend, dtype, device, seq_len, overrides):
     framework-bound below 0.3, compute-bound above 0.7; transitional in between (the module
-    constants say why). Rows that are not ok, or alone in their series without a profile,
+    constants say why). Rows that are not ok, or alone in their series without a decomposition,
     get a missing value.
     """
     if not df.index.is_unique:
@@ -179,12 +179,12 @@ def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
     keys = _keys(ok, SERIES_KEYS)
     for _, group in (ok.groupby(keys, dropna=False) if keys else [(None, ok)]):
         out.loc[group.index, "elasticity"] = _elasticity(group)
-    share = pd.to_numeric(out.get("profile_overhead_share", pd.Series(np.nan, index=out.index)), errors="coerce")
+    share = pd.to_numeric(out.get("decomposition_overhead_share", pd.Series(np.nan, index=out.index)), errors="coerce")
     share = share.where(out.index.isin(ok.index))
     measured = share.notna()
     out["regime"] = [_regime(e, s) if i in ok.index else None
                      for i, e, s in zip(out.index, out["elasticity"], share)]
-    out["regime_source"] = np.where(measured, "profile", np.where(out["regime"].notna(), "elasticity", None))
+    out["regime_source"] = np.where(measured, "decomposition", np.where(out["regime"].notna(), "elasticity", None))
     return out
 
 

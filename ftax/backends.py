@@ -20,8 +20,10 @@ from typing import Callable
 
 import torch
 
+from ftax.devices import resolve_device, sync_for
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.models import BuiltModel, dynamic_axes, input_names
+from ftax.timing import timed_call
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -55,15 +57,6 @@ def dtype_of(name: str) -> torch.dtype:
         return DTYPES[name]
     except KeyError:
         raise InvalidConfigError(f"unknown dtype {name!r}; allowed: {', '.join(DTYPES)}") from None
-
-
-def resolve_device(device: str) -> str:
-    """`auto` -> `cuda` when a GPU is visible, else `cpu`; anything else is checked."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise InvalidConfigError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N")
-    return device
 
 
 def _cuda_only(device: str, what: str) -> str | None:
@@ -143,27 +136,19 @@ def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple
         last["out"] = fn(*inputs)
         return last["out"]
 
+    sync = sync_for(inputs[0].device if inputs else "cpu")
     with torch.inference_mode():
-        first_call_ms = _timed_ms(call, inputs)
+        first_call_ms = timed_call(call, sync) * 1e3
         for _ in range(warm_calls - 1):
             call()
-    _sync(inputs)
+    sync()
     return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail,
                     first_call_ms)
 
 
-def _timed_ms(call: Callable[[], object], inputs: tuple) -> float:
-    """One synchronized call, in ms (the cold call a preparer makes)."""
-    _sync(inputs)
-    t0 = time.perf_counter()
-    call()
-    _sync(inputs)
-    return (time.perf_counter() - t0) * 1e3
-
-
-def _sync(inputs: tuple) -> None:
-    if inputs and inputs[0].is_cuda:
-        torch.cuda.synchronize(inputs[0].device)
+def _cold_call_ms(call: Callable[[], object], device: torch.device) -> float:
+    """The first call after building, synchronized and timed like a sample (ms)."""
+    return timed_call(call, sync_for(device)) * 1e3
 
 
 def _prepare_eager(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
@@ -223,7 +208,7 @@ def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Pre
         graph.replay()
         return static_output
 
-    first_call_ms = _timed_ms(replay, inputs)
+    first_call_ms = _cold_call_ms(replay, model.device)
     return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0,
                     first_call_ms=first_call_ms)
 
@@ -275,7 +260,7 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
         last["out"] = session.run(None, feed)
         return last["out"]
 
-    first_call_ms = _timed_ms(call, ())
+    first_call_ms = _cold_call_ms(call, torch.device("cpu"))
     return Prepared("onnxruntime", call, lambda: torch.from_numpy(last["out"][0]), time.perf_counter() - t0,
                     detail=f"{'cached' if cached else 'exported'} {path.name}", first_call_ms=first_call_ms)
 
@@ -290,11 +275,22 @@ _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {
 }
 
 
+_BUILTIN = frozenset(_PREPARERS)
+
+
 def register(name: str, preparer: Callable[[BuiltModel, tuple, Path], Prepared],
              availability: Callable[[str, str], str | None] = lambda device, dtype: None) -> None:
     """Add a backend: one preparer and one availability check (tests register failing backends)."""
     _PREPARERS[name] = preparer
     _AVAILABILITY[name] = availability
+
+
+def unregister(name: str) -> None:
+    """Remove a backend added by `register` (tests clean up after themselves); built-ins cannot be removed."""
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in backend")
+    _PREPARERS.pop(name, None)
+    _AVAILABILITY.pop(name, None)
 
 
 def default_cache_dir() -> Path:

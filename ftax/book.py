@@ -8,12 +8,11 @@ repository root. `jupyter-book build` then renders that tree (execution off: the
 already executed) to `<out>/_build/html/`. Pages that only summarize (`00-*`) run last, so
 they see everything the case studies just measured.
 
-The pages also call `overrides` here, to read the list parameters papermill passes (as
-strings, with `-p`). What a page states about its records is `ftax.findings`.
+A page parses its own parameters (`ftax.studies.open_study`); what it states about its
+records is the read layer's (`ftax.findings` and the page modules). `ftax book` is `ftax.cli`.
 """
 from __future__ import annotations
 
-import ast
 import shutil
 import subprocess
 import sys
@@ -144,7 +143,7 @@ def build(profile: str = "quick", device: str = "auto", results_dir: str | Path 
           out: str | Path | None = None, strict: bool = False, root: Path | None = None,
           log: Callable[[str], None] = print) -> BuildResult:
     """Execute every page the toc names, then build the HTML; see the module docstring for the layout."""
-    from ftax.profiles import PROFILES
+    from ftax.studies import PROFILES
 
     if profile not in PROFILES:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
@@ -170,53 +169,3 @@ def build(profile: str = "quick", device: str = "auto", results_dir: str | Path 
     result.seconds["jupyter-book"] = time.perf_counter() - start
     log(f"built in {result.seconds['jupyter-book']:.1f} s; open {result.html}")
     return result
-
-
-def cmd_book(args) -> int:
-    try:
-        build(args.profile, args.device, args.results_dir, not args.no_measure, args.out, args.strict)
-    except BookError as exc:
-        print(f"ftax book: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def add_parser(sub, add_stop_args) -> None:
-    """Register `ftax book` (stopping rules come from the profile, so `add_stop_args` is not used)."""
-    from ftax.profiles import PROFILES
-
-    p = sub.add_parser("book", help="run the case-study notebooks (papermill) and build the Jupyter Book")
-    p.add_argument("--profile", choices=PROFILES, default="quick", help="grids and stopping rules (default quick)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto)")
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read and extend")
-    p.add_argument("--no-measure", action="store_true", help="only report what results/ already holds")
-    p.add_argument("--out", type=Path, help="build under OUT/_build (default: the repository root)")
-    p.add_argument("--strict", action="store_true", help="warnings fail the build (-W --keep-going)")
-    p.set_defaults(func=cmd_book)
-
-
-# --- papermill parameters (what `-p` passes arrives as a string) ----------------------------
-
-def list_param(name: str, value) -> list | None:
-    """A papermill list parameter: a list, None, or the string `-p` passes ("[1, 3]", "1,3", "bert-tiny")."""
-    if value is None or isinstance(value, (list, tuple)):
-        return None if value is None else list(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [value]
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            parsed = [item.strip().strip("'\"") for item in text.strip("[]()").split(",") if item.strip()]
-        if isinstance(parsed, (list, tuple)):
-            return list(parsed)
-        if isinstance(parsed, (int, str)):
-            return [parsed]
-    raise InvalidConfigError(f"parameter {name} must be a list such as [1, 4] or None, got {value!r}")
-
-
-def overrides(**values) -> dict:
-    """The notebook's list parameters that are set, as lists (None keeps the profile's value)."""
-    parsed = {name: list_param(name, value) for name, value in values.items()}
-    return {name: value for name, value in parsed.items() if value is not None}

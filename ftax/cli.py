@@ -1,6 +1,7 @@
-"""`ftax env | measure | sweep | book` (also `python -m ftax`).
+"""`ftax env | measure | sweep | book` (also `python -m ftax`): every command, registered here.
 
 Errors the user can fix print as one line on stderr with a non-zero exit, never a traceback.
+Heavy modules (torch, papermill, Ray) are imported inside the commands, so `ftax --help` is quick.
 """
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from ftax.errors import FtaxError
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
-def _csv(value: str) -> list[str]:
+def csv_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _int_csv(value: str) -> list[int]:
+def int_csv_list(value: str) -> list[int]:
     try:
-        return [int(item) for item in _csv(value)]
+        return [int(item) for item in csv_list(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
 
@@ -72,15 +73,17 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
+    from ftax.errors import InvalidConfigError
     from ftax.results import MeasureConfig
-    from ftax.runner import MeasureOptions, measure_config, validate
+    from ftax.runner import MeasureOptions, check, measure_config
 
-    config = MeasureConfig.make(args.model, args.backend, args.dtype, args.device, args.batch_size,
-                                args.seq_len, _overrides(args.override))
-    validate(config)
+    checked = check(MeasureConfig.make(args.model, args.backend, args.dtype, args.device, args.batch_size,
+                                       args.seq_len, _overrides(args.override)))
+    if checked.invalid_size:
+        raise InvalidConfigError(checked.invalid_size)
     options = MeasureOptions(rule=_stop_rule(args), threads=args.threads, decompose=args.decompose,
                              trace_dir=args.trace_dir)
-    record = measure_config(config, options)
+    record = measure_config(checked, options)
     if args.json:
         print(record.to_json())
     else:
@@ -109,15 +112,102 @@ def format_record(record) -> str:
         ]
         if record.flops:
             lines.append(f"  flops        {record.flops:.4g} ({record.flops / s['median_ms'] / 1e9:.3g} TFLOP/s achieved)")
-        if record.profile:
-            p = record.profile
-            lines.append(f"  profile      {p['method']}: busy {p['busy_ms']:.4g} ms, overhead {p['overhead_ms']:.4g} ms"
+        if record.decomposition:
+            p = record.decomposition
+            lines.append(f"  decomposed   {p['method']}: busy {p['busy_ms']:.4g} ms, overhead {p['overhead_ms']:.4g} ms"
                          f" ({p['overhead_share']:.0%} of {p['wall_ms']:.4g} ms), {p['ops']} ops, {p['launches']} launches")
     lines.append(f"  machine      {record.machine_id}")
     load, cores = record.env.get("load_avg_1m"), record.env.get("cpu_count")
     if load is not None and cores and load > cores:
         lines.append(f"  warning      load average {load:.1f} exceeds {cores} cores: timings are inflated by other work")
     return "\n".join(lines)
+
+
+def grids_from_args(args: argparse.Namespace) -> list:
+    """The grids a `ftax sweep` invocation asks for: a study, a grid file, or flags (flags win)."""
+    from ftax.studies import GRID_FIELDS, grids_from_spec, load_grid_file
+
+    spec = load_grid_file(args.grid) if args.grid else {}
+    spec.update({k: getattr(args, k) for k in GRID_FIELDS if getattr(args, k) is not None})
+    return grids_from_spec(spec, args.profile, args.device, args.study)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ftax.errors import InvalidConfigError
+    from ftax.runner import MeasureOptions
+    from ftax.sweep import SweepSummary, run_sweep
+
+    grids = grids_from_args(args)
+    if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
+        raise InvalidConfigError("--address, --per-node and --accelerator-type need --engine ray")
+    jobs = [(grid, MeasureOptions(rule=_stop_rule(args, grid.rule), threads=args.threads,
+                                  decompose=args.decompose or grid.decompose, trace_dir=args.trace_dir))
+            for grid in grids]
+    if args.engine == "ray":
+        from ftax.ray_engine import run_ray_sweep
+
+        print(run_ray_sweep(jobs, args.out, address=args.address, per_node=args.per_node,
+                            accelerator_type=args.accelerator_type, retry_failed=args.retry_failed,
+                            progress=not args.quiet))
+        return 0
+    total = SweepSummary(path=Path(args.out), total=0, skipped=0)
+    for grid, options in jobs:
+        total = total + run_sweep(grid.configs(), args.out, options, retry_failed=args.retry_failed,
+                                  isolate=args.isolate, progress=not args.quiet)
+    print(total)
+    return 0
+
+
+def _add_sweep_parser(sub) -> None:
+    from ftax.studies import PROFILES, STUDIES
+
+    p = sub.add_parser("sweep", help="measure a grid of configs into results/<machine_id>.jsonl (resumable)")
+    p.add_argument("--models", type=csv_list)
+    p.add_argument("--backends", type=csv_list)
+    p.add_argument("--dtypes", type=csv_list)
+    p.add_argument("--batch-sizes", type=int_csv_list)
+    p.add_argument("--seq-lens", type=int_csv_list)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
+    p.add_argument("--grid", type=Path, help="YAML file with the same keys (flags override it)")
+    p.add_argument("--study", choices=STUDIES, help="measure a case study's grids")
+    p.add_argument("--profile", choices=PROFILES, help="stopping rule and study grids (default quick)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results/)")
+    p.add_argument("--retry-failed", action="store_true", help="re-run configs stored with a non-ok status")
+    p.add_argument("--isolate", action="store_true", help="one child process per model: native crashes become rows")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = p.add_argument_group("cluster (see book/cluster.md)")
+    cluster.add_argument("--engine", choices=("local", "ray"), default="local",
+                         help="local (default) or ray: one task per model group, one device per task")
+    cluster.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: RAY_ADDRESS or local)")
+    cluster.add_argument("--per-node", action="store_true", help="every alive Ray node runs the whole grid (RQ4)")
+    cluster.add_argument("--accelerator-type", help="only GPUs of this Ray accelerator type, e.g. A100, H100, L4")
+    _add_stop_args(p)
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from ftax.book import BookError, build
+
+    try:
+        build(args.profile, args.device, args.results_dir, not args.no_measure, args.out, args.strict)
+    except BookError as exc:
+        print(f"ftax book: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _add_book_parser(sub) -> None:
+    """`ftax book`: stopping rules come from the profile, so it takes no stop arguments."""
+    from ftax.studies import PROFILES
+
+    p = sub.add_parser("book", help="run the case-study notebooks (papermill) and build the Jupyter Book")
+    p.add_argument("--profile", choices=PROFILES, default="quick", help="grids and stopping rules (default quick)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read and extend")
+    p.add_argument("--no-measure", action="store_true", help="only report what results/ already holds")
+    p.add_argument("--out", type=Path, help="build under OUT/_build (default: the repository root)")
+    p.add_argument("--strict", action="store_true", help="warnings fail the build (-W --keep-going)")
+    p.set_defaults(func=cmd_book)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,12 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stop_args(m)
     m.set_defaults(func=cmd_measure)
 
-    for name, module in (("sweep", "ftax.sweep"), ("book", "ftax.book")):
-        try:
-            add = __import__(module, fromlist=["add_parser"]).add_parser
-        except ImportError:
-            continue
-        add(sub, _add_stop_args)
+    _add_sweep_parser(sub)
+    _add_book_parser(sub)
     return parser
 
 

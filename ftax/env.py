@@ -92,7 +92,8 @@ def _static_fingerprint() -> dict:
     }
 
 
-def _load_avg_1m() -> float | None:
+def load_avg_1m() -> float | None:
+    """The 1-minute load average now (None where the OS has none): above the core count, other work competes."""
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
@@ -102,7 +103,7 @@ def _load_avg_1m() -> float | None:
 def fingerprint() -> dict:
     """The fingerprint of this machine now: threads and load can change between calls, and a load
     above the core count (a shared, oversubscribed machine) explains outliers that nothing else would."""
-    return {**_static_fingerprint(), "torch_threads": torch.get_num_threads(), "load_avg_1m": _load_avg_1m()}
+    return {**_static_fingerprint(), "torch_threads": torch.get_num_threads(), "load_avg_1m": load_avg_1m()}
 
 
 def machine_label(env: dict, device: str) -> str:

@@ -8,6 +8,9 @@ lists each control's options, `figure_for` draws with the book's own `ftax.plots
 `caption_for` says what is drawn. The widget layer, `Explorer`, only reads its controls into a
 `Selection`, resolves it, writes the options back and shows `figure_for`'s figure as a PNG, so
 every behaviour can be tested without a browser. Machines are never mixed in one panel.
+
+The two layers stay in one module (about 390 lines): the widget is a thin shell over the pure
+functions, and both describe the one page, 06-explorer.
 """
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ftax import analysis, plots
-from ftax.findings import join
+from ftax.plot_style import backend_order, color_for, empty_figure
+from ftax.rows import ok_rows
+from ftax.text import join, plural
 
 X_AXES = {"batch_size": "batch size", "seq_len": "sequence length"}
 OTHER = {"batch_size": "seq_len", "seq_len": "batch_size"}
@@ -83,7 +88,7 @@ def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
     needed = {"status", "median_ms", "model", "backend", "dtype", "machine_label"}
     if frame is None or frame.empty or not needed <= set(frame.columns):
         return pd.DataFrame()
-    rows = plots.ok_rows(frame, "batch_size", "seq_len")
+    rows = ok_rows(frame, "batch_size", "seq_len")
     overrides = rows["overrides"].fillna("{}") if "overrides" in rows else "{}"
     rows = rows.assign(overrides=overrides)
     if "machine_id" in rows and not rows.empty:
@@ -96,11 +101,6 @@ def variant_label(overrides: str) -> str:
     """'default' for a model's own config, else its overrides: 'depth=4 width=256'."""
     values = json.loads(overrides or "{}")
     return " ".join(f"{k}={v}" for k, v in sorted(values.items())) or "default"
-
-
-def _ordered_backends(values) -> tuple[str, ...]:
-    known = list(plots.BACKEND_COLORS)
-    return tuple(sorted(set(values), key=lambda b: (known.index(b) if b in known else len(known), b)))
 
 
 def _mode(values: pd.Series):
@@ -133,8 +133,8 @@ def choices(frame: pd.DataFrame, model: str | None, dtype: str | None = None, va
     models = tuple(sorted(ok["model"].unique()))
     mine = ok[ok["model"] == model]
     shaped = mine[(mine["dtype"] == dtype) & (mine["overrides"] == variant)]
-    busy = pd.to_numeric(shaped.get("profile_busy_ms", pd.Series(dtype=float)), errors="coerce")
-    return Choices(models=models, backends=_ordered_backends(mine["backend"]),
+    busy = pd.to_numeric(shaped.get("decomposition_busy_ms", pd.Series(dtype=float)), errors="coerce")
+    return Choices(models=models, backends=tuple(backend_order(mine["backend"])),
                    dtypes=tuple(sorted(mine["dtype"].unique())), machines=tuple(sorted(mine["machine_label"].unique())),
                    variants=tuple(sorted(mine["overrides"].unique(), key=lambda v: (v != "{}", v))),
                    ats=tuple(sorted(int(v) for v in shaped[OTHER[x]].unique())),
@@ -208,7 +208,7 @@ def figure_for(frame: pd.DataFrame, selection: Selection | None) -> Figure:
     """The explorer's figure: `plots.latency_vs_batch` (with fits) or `plots.latency_vs_seq`, one
     panel per machine, one line per backend; then the y scale and, if asked, the busy time."""
     if selection is None:
-        return plots.empty_figure("", "No ok records to explore yet: run a sweep or point results_dir at one.")
+        return empty_figure("", "No ok records to explore yet: run a sweep or point results_dir at one.")
     rows = rows_for(frame, selection)
     title = title_for(selection)
     if selection.x == "batch_size":
@@ -231,10 +231,10 @@ def figure_for(frame: pd.DataFrame, selection: Selection | None) -> Figure:
 
 def _draw_busy(fig: Figure, axes: list, rows: pd.DataFrame, x: str) -> None:
     """Dashed busy-time line under each latency curve (busy = device kernels on a GPU, compute ops on a
-    CPU; see `ftax.profile`), and one legend entry for all of them."""
-    if "profile_busy_ms" not in rows:
+    CPU; see `ftax.decompose`), and one legend entry for all of them."""
+    if "decomposition_busy_ms" not in rows:
         return
-    busy = rows.assign(busy_ms=pd.to_numeric(rows["profile_busy_ms"], errors="coerce"))
+    busy = rows.assign(busy_ms=pd.to_numeric(rows["decomposition_busy_ms"], errors="coerce"))
     busy = busy[np.isfinite(busy["busy_ms"])]
     drawn = False
     for ax in axes:
@@ -242,7 +242,7 @@ def _draw_busy(fig: Figure, axes: list, rows: pd.DataFrame, x: str) -> None:
         for backend, curve in panel.groupby("backend", sort=True):
             curve = curve.sort_values(x)
             ax.plot(curve[x], curve["busy_ms"], ls="--", marker="x", ms=4, lw=1.2,
-                    color=plots.color_for("backend", backend, rows["backend"].unique()))
+                    color=color_for("backend", backend, rows["backend"].unique()))
             drawn = True
     if drawn:
         old = fig.legends[0] if fig.legends else None
@@ -289,7 +289,7 @@ def summary(frame: pd.DataFrame, results_dir: str | Path) -> str:
     ok = ok_records(frame)
     labels = sorted(frame["machine_label"].dropna().unique())
     return (f"{len(frame)} records in `{results_dir}` ({len(ok)} ok), {ok['model'].nunique() if not ok.empty else 0} "
-            f"models, from {len(labels)} machine{'s' if len(labels) != 1 else ''}: "
+            f"models, from {plural(len(labels), 'machine')}: "
             f"{join([f'**{m}**' for m in labels])}.")
 
 
@@ -387,9 +387,14 @@ class Explorer:
         self.output.outputs = (self.show(self.figure),)
 
 
-def default_view(frame: pd.DataFrame) -> tuple[Figure, str, Selection | None]:
-    """The figure, caption and selection the explorer opens with (what a static page shows)."""
+def default_view(frame: pd.DataFrame, results_dir: str | Path | None = None,
+                 profile: str | None = None) -> tuple[Figure, str, Selection | None]:
+    """The figure, caption and selection the explorer opens with (what a static page shows); the caption
+    ends by naming the records' folder and the book's profile when they are given."""
     selection = resolve(frame)
-    return figure_for(frame, selection), caption_for(frame, selection), selection
+    caption = caption_for(frame, selection)
+    if results_dir is not None:
+        caption += f" Records from `{results_dir}`; profile `{profile}`."
+    return figure_for(frame, selection), caption, selection
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ftax.errors import InvalidConfigError
+from ftax.synthetic import SYNTHETIC_DEFAULTS, SYNTHETIC_LAYERS
 
 OVERRIDE_KEYS = ("width", "depth", "heads", "intermediate")
 AUDIO_SAMPLES_PER_FRAME = 320
@@ -116,58 +117,6 @@ def _kaiming_fan_in_convs(module: nn.Module) -> None:
             nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
 
 
-# --- synthetic stacks: the same op repeated, a floor for what one op costs ---------------
-
-class _Stack(nn.Module):
-    def __init__(self, layers: list[nn.Module]):
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-
-class _Conv1dBlock(nn.Module):
-    """Conv over the sequence axis of a (batch, seq, width) tensor."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.conv = nn.Conv1d(width, width, kernel_size=3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x.transpose(1, 2)).transpose(1, 2)
-
-
-class _MhaBlock(nn.Module):
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.attn(x, x, x, need_weights=False)[0]
-
-
-class _Lstm(nn.Module):
-    def __init__(self, width: int, depth: int):
-        super().__init__()
-        self.lstm = nn.LSTM(width, width, num_layers=depth, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lstm(x)[0]
-
-
-_SYNTH_LAYER: dict[str, Callable[[dict], nn.Module]] = {
-    "synthetic-linear": lambda c: _Stack([nn.Linear(c["width"], c["width"]) for _ in range(c["depth"])]),
-    "synthetic-conv": lambda c: _Stack([_Conv1dBlock(c["width"]) for _ in range(c["depth"])]),
-    "synthetic-layernorm": lambda c: _Stack([nn.LayerNorm(c["width"]) for _ in range(c["depth"])]),
-    "synthetic-mha": lambda c: _Stack([_MhaBlock(c["width"], c["heads"]) for _ in range(c["depth"])]),
-    "synthetic-lstm": lambda c: _Lstm(c["width"], c["depth"]),
-}
-_SYNTH_DEFAULTS = {"width": 768, "depth": 12, "heads": 12}
-
-
 def _spec(name: str, modality: str, config: Callable[[], object] | None, max_seq: int, **kw) -> ModelSpec:
     return ModelSpec(name=name, modality=modality, build_config=config, max_seq_len=max_seq, **kw)
 
@@ -200,7 +149,7 @@ _SPECS: list[ModelSpec] = [
     _spec("bert-medium", "text", _bert(8, 512), 512, config_fields=_BERT_FIELDS),
 ] + [
     _spec(name, "synthetic", None, 4096, config_fields=_SYNTH_FIELDS, build_module=builder)
-    for name, builder in _SYNTH_LAYER.items()
+    for name, builder in SYNTHETIC_LAYERS.items()
 ]
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -247,7 +196,7 @@ def validate_overrides(spec: ModelSpec, overrides: Mapping[str, int] | None) -> 
 
 def _default_sizes(spec: ModelSpec) -> dict[str, int]:
     if spec.build_config is None:
-        return dict(_SYNTH_DEFAULTS)
+        return dict(SYNTHETIC_DEFAULTS)
     config = spec.build_config()
     return {key: getattr(config, attr) for key, attr in spec.config_fields.items() if key in ("width", "heads")}
 
@@ -285,10 +234,15 @@ def build(name: str, overrides: Mapping[str, int] | None = None, dtype: torch.dt
           device: str | torch.device = "cpu", seed: int = 0) -> BuiltModel:
     """Build `name` with random weights (fixed `seed`), in eval mode, on `device` in `dtype`."""
     spec = get_spec(name)
-    overrides = validate_overrides(spec, overrides)
+    return build_validated(spec, validate_overrides(spec, overrides), dtype, device, seed)
+
+
+def build_validated(spec: ModelSpec, overrides: dict[str, int], dtype: torch.dtype = torch.float32,
+                    device: str | torch.device = "cpu", seed: int = 0) -> BuiltModel:
+    """`build` for overrides that `validate_overrides` already returned (the runner checks a config once)."""
     torch.manual_seed(seed)
     if spec.build_module is not None:
-        sizes = {**_SYNTH_DEFAULTS, **implied_overrides(spec, overrides)}
+        sizes = {**SYNTHETIC_DEFAULTS, **implied_overrides(spec, overrides)}
         inner = spec.build_module(sizes)
         module: nn.Module = inner
         info = {"hidden_size": sizes["width"], "num_layers": sizes["depth"]}

@@ -8,7 +8,7 @@ ftax does not schedule across machines; Ray does. What ftax adds keeps the numbe
   and is appended (`results.append`, atomic per line) to `<out>/<machine_id>.jsonl` of the
   machine that measured it, named by the worker's own fingerprint.
 - Resume is decided on the worker, because only the worker knows which machine it is: the
-  driver passes the keys already stored per machine_id (the rule of `sweep._todo`).
+  driver passes the keys already stored per machine_id (the rule of `results.is_done`).
 - A lost worker (killed, out of memory, node gone) costs the config in flight a strike and the
   rest of the group is resubmitted; a config struck twice becomes an `error` record
   ("worker lost twice"). Ray's own retries are off, so a returned record is never re-measured.
@@ -30,10 +30,10 @@ import ftax
 from ftax import results
 from ftax.env import fingerprint
 from ftax.errors import FtaxError
-from ftax.profiles import Grid
+from ftax.studies import Grid
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, measure_config
-from ftax.sweep import SweepSummary, _group_key
+from ftax.sweep import SweepSummary, group_key
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'ftax[ray]' (or pip install ray)"
 LOST_TWICE = "worker lost twice"
@@ -126,7 +126,7 @@ def split(jobs: Sequence[tuple[Grid, MeasureOptions]]) -> list[tuple[list[Measur
         configs = [replace(c, device=grid.device) for c in replace(grid, device="cpu").configs()]
         configs = [c for c in dict.fromkeys(configs) if c not in seen or (options.decompose and not seen[c])]
         seen.update({c: options.decompose for c in configs})
-        groups += [(list(group), options) for _, group in groupby(configs, key=_group_key)]
+        groups += [(list(group), options) for _, group in groupby(configs, key=group_key)]
     return groups
 
 
@@ -168,7 +168,7 @@ def after_loss(task: Task, strikes: Counter, known_env: dict[int, dict], exc: Ba
                   message=f"{LOST_TWICE} while measuring this config ({cause})", ftax_version=ftax.__version__)
 
 
-def run(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Path = "results", address: str | None = None,
+def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Path = "results", address: str | None = None,
         per_node: bool = False, accelerator_type: str | None = None, retry_failed: bool = False,
         progress: bool = True) -> SweepSummary:
     """Measure every (grid, options) job on Ray, into `<out_dir>/<machine_id>.jsonl` per measuring machine.

@@ -20,11 +20,17 @@ from typing import Iterable, Iterator
 
 import pandas as pd
 
-# Schema versions (a loader reads every version it ever wrote):
+# Schema versions (a loader reads every version it ever wrote; older ones are upgraded on load):
 # 1: config, status, message, stats, samples_ms, pipelined_ms, setup, parity, model_info,
 #    flops, profile, env, machine_id, config_key, ftax_version, timestamp.
-SCHEMA_VERSION = 1
-READABLE_VERSIONS = (1,)
+# 2: `profile` (the profiler decomposition) renamed `decomposition`, so "profile" means only
+#    smoke/quick/full; `setup.first_call_ms` is still the cold call after building.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# What config_key hashes besides the config and the machine. It changes only when a config's
+# identity changes (not when the record gains or renames fields), so a sweep resumes over
+# records written by earlier schema versions.
+CONFIG_KEY_VERSION = 1
 STATUSES = ("ok", "unsupported", "oom", "error")
 
 
@@ -63,8 +69,8 @@ class MeasureConfig:
 
 
 def config_key(config: MeasureConfig, machine_id: str) -> str:
-    """Stable id of a measurement: hash of the config, the machine and the schema version."""
-    payload = json.dumps([config.to_dict(), machine_id, SCHEMA_VERSION], sort_keys=True)
+    """Stable id of a measurement: hash of the config, the machine and CONFIG_KEY_VERSION."""
+    payload = json.dumps([config.to_dict(), machine_id, CONFIG_KEY_VERSION], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -83,7 +89,7 @@ class Record:
     parity: dict | None = None
     model_info: dict = field(default_factory=dict)
     flops: float | None = None
-    profile: dict | None = None
+    decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
     ftax_version: str = ""
     timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
@@ -113,13 +119,25 @@ class Record:
 
     @staticmethod
     def from_dict(data: dict) -> "Record":
-        version = data.get("schema_version")
-        if version not in READABLE_VERSIONS:
-            raise ValueError(f"unknown schema_version {version!r}; this ftax reads {READABLE_VERSIONS}")
+        data = upgrade(data)
         known = {f for f in Record.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["config"] = MeasureConfig.from_dict(data["config"])
         return Record(**kwargs)
+
+
+def upgrade(data: dict) -> dict:
+    """A stored record dict in the current schema's shape (a copy if it had to change).
+
+    Raises ValueError for a version this ftax does not know (written by a newer one).
+    """
+    version = data.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"unknown schema_version {version!r}; this ftax reads {READABLE_VERSIONS}")
+    if version == 1:
+        data = {**{k: v for k, v in data.items() if k != "profile"}, "decomposition": data.get("profile"),
+                "schema_version": SCHEMA_VERSION}
+    return data
 
 
 def _finite(value):
@@ -170,7 +188,8 @@ def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
-    """Every parsable record (as a dict) in the given files or directories, in file order.
+    """Every parsable record (as a dict, upgraded to the current schema) in the given files or
+    directories, in file order.
 
     A truncated or corrupt line is skipped with a warning naming the file and line.
     """
@@ -183,6 +202,7 @@ def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
                     data = json.loads(line)
                     if not isinstance(data, dict) or "config" not in data:
                         raise ValueError("not a record object")
+                    data = upgrade(data)
                     Record.from_dict(data)
                 except (ValueError, KeyError, TypeError) as exc:
                     warnings.warn(f"{path}:{lineno}: skipped unreadable record ({exc.__class__.__name__}: "
@@ -207,7 +227,7 @@ def is_done(data: dict, retry_failed: bool = False, decompose: bool = False) -> 
     """The resume rule: a stored record means "do not measure again" unless it failed and failures
     are retried, or a decomposition is wanted and the ok record has none."""
     if data["status"] == "ok":
-        return bool(data.get("profile")) or not decompose
+        return bool(data.get("decomposition")) or not decompose
     return not retry_failed
 
 
@@ -223,7 +243,7 @@ def _flatten(data: dict) -> dict:
     config = data["config"]
     row = {key: config[key] for key in ("model", "backend", "dtype", "device", "batch_size", "seq_len")}
     overrides = config.get("overrides") or {}
-    row["overrides"] = json.dumps(overrides, sort_keys=True)
+    row["overrides"] = overrides_json(overrides)
     for key in ("width", "depth", "heads", "intermediate"):
         row[key] = overrides.get(key)
     env = data.get("env") or {}
@@ -237,7 +257,7 @@ def _flatten(data: dict) -> dict:
     row.update(data.get("stats") or {})
     row.update(data.get("setup") or {})
     row.update(data.get("model_info") or {})
-    for prefix in ("parity", "profile"):
+    for prefix in ("parity", "decomposition"):
         row.update({f"{prefix}_{k}": v for k, v in (data.get(prefix) or {}).items()})
     row.update({f"env_{k}": v for k, v in env.items() if k != "machine_id"})
     return row
@@ -260,3 +280,23 @@ def load(paths: str | Path | Iterable[str | Path], latest_only: bool = True) -> 
                  .drop_duplicates("config_key", keep="last").sort_values("index")
                  .drop(columns=["_ok", "index"]).reset_index(drop=True))
     return frame
+
+
+def overrides_json(overrides: dict) -> str:
+    """The `overrides` column of a loaded frame: the config's overrides as sorted JSON."""
+    return json.dumps(overrides, sort_keys=True)
+
+
+def rows_matching(frame: pd.DataFrame, configs: Iterable[MeasureConfig]) -> pd.DataFrame:
+    """Rows of a loaded frame whose config is one of `configs`, on any machine and device.
+
+    Device is left out on purpose: a grid's `auto` device resolves differently per machine, and a
+    study shows every machine's records of the same configs.
+    """
+    wanted = {(c.model, c.backend, c.dtype, c.batch_size, c.seq_len, overrides_json(dict(c.overrides)))
+              for c in configs}
+    if frame.empty or not wanted:
+        return frame.iloc[0:0]
+    keys = zip(frame["model"], frame["backend"], frame["dtype"], frame["batch_size"], frame["seq_len"],
+               frame["overrides"])
+    return frame[[key in wanted for key in keys]].reset_index(drop=True)

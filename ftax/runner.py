@@ -4,7 +4,8 @@ Per-config failures never escape as exceptions: an unavailable combination or a 
 model cannot take becomes an `unsupported` record, running out of memory an `oom` record
 (memory is freed first), anything else an `error` record with the exception type and
 message. Only names that do not exist (unknown model/backend/dtype/device) raise, because
-they are the caller's bug and a sweep validates them before it starts.
+they are the caller's bug and a sweep validates them before it starts. A config is checked
+once, by `check`, at the entry of this layer; what it found travels down as a CheckedConfig.
 
 `setup.first_call_ms` is the backend's first call after it was built, i.e. the cold call
 (for compiled backends it includes compilation); `setup.first_timed_call_ms` is the first
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 import ftax
-from ftax import backends, models
+from ftax import backends, decompose, models
+from ftax.devices import resolve_device, sync_for
 from ftax.env import fingerprint
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.results import MeasureConfig, Record
@@ -42,14 +44,41 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def validate(config: MeasureConfig) -> None:
-    """Raise InvalidConfigError for names that do not exist or sizes the model cannot take."""
+@dataclass(frozen=True)
+class CheckedConfig:
+    """A config whose names exist, with what checking it found, passed down so nothing checks it again.
+
+    `invalid_size` (a size or override the model cannot take) and `unavailable` (a backend this
+    machine cannot run) are properties of the config: a sweep stores them as `unsupported` rows,
+    while `ftax measure` refuses an invalid size as a usage error.
+    """
+
+    config: MeasureConfig  # device resolved (`auto` -> cpu/cuda)
+    spec: models.ModelSpec
+    dtype: torch.dtype
+    overrides: dict[str, int]
+    invalid_size: str | None = None
+    unavailable: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        return self.invalid_size or self.unavailable
+
+
+def check(config: MeasureConfig) -> CheckedConfig:
+    """The entry of the run layer: names that do not exist raise InvalidConfigError (the caller's bug,
+    and a sweep checks its grids before it starts); sizes and availability become `problem`."""
     spec = models.get_spec(config.model)
     backends.check_name(config.backend)
-    backends.dtype_of(config.dtype)
-    backends.resolve_device(config.device)
-    models.validate_overrides(spec, dict(config.overrides))
-    models.validate_shape(spec, config.batch_size, config.seq_len)
+    dtype = backends.dtype_of(config.dtype)
+    config = replace(config, device=resolve_device(config.device))
+    try:
+        overrides = models.validate_overrides(spec, dict(config.overrides))
+        models.validate_shape(spec, config.batch_size, config.seq_len)
+    except InvalidConfigError as exc:
+        return CheckedConfig(config, spec, dtype, dict(config.overrides), invalid_size=str(exc))
+    ok, reason = backends.available(config.backend, config.device, config.dtype)
+    return CheckedConfig(config, spec, dtype, overrides, unavailable=None if ok else reason)
 
 
 @dataclass
@@ -60,44 +89,37 @@ class ModelCache:
     model: models.BuiltModel | None = None
     build_s: float = 0.0
 
-    def get(self, config: MeasureConfig) -> models.BuiltModel:
+    def get(self, checked: CheckedConfig) -> models.BuiltModel:
+        config = checked.config
         key = (config.model, config.dtype, config.overrides, config.device)
         if key != self.key:
             self.key, self.model = None, None
             free_memory()
             t0 = time.perf_counter()
-            self.model = models.build(config.model, dict(config.overrides), backends.dtype_of(config.dtype),
-                                      config.device)
+            self.model = models.build_validated(checked.spec, checked.overrides, checked.dtype, config.device)
             self.build_s, self.key = time.perf_counter() - t0, key
         return self.model
 
 
-def _sync_for(device: str):
-    if device.startswith("cuda"):
-        dev = torch.device(device)
-        return lambda: torch.cuda.synchronize(dev)
-    return lambda: None
-
-
 @dataclass
 class MeasureOptions:
-    """How to measure (not what): stopping rule, threads, profiling, cache location."""
+    """How to measure (not what): stopping rule, threads, decomposition and its traces."""
 
     rule: StopRule = field(default_factory=StopRule)
     threads: int | None = None
     decompose: bool = False
     count_flops: bool = True
     trace_dir: Path | None = None
-    cache_dir: Path | None = None
 
 
-def measure_config(config: MeasureConfig, options: MeasureOptions | None = None,
+def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOptions | None = None,
                    cache: ModelCache | None = None) -> Record:
-    """Measure one config and return its Record (status ok/unsupported/oom/error)."""
-    options = options or MeasureOptions()
-    device = backends.resolve_device(config.device)
-    config = MeasureConfig(config.model, config.backend, config.dtype, device, config.batch_size,
-                           config.seq_len, config.overrides)
+    """Measure one config and return its Record (status ok/unsupported/oom/error).
+
+    Pass a CheckedConfig (from `check`) when the caller already checked it; a MeasureConfig is checked here.
+    """
+    checked = config if isinstance(config, CheckedConfig) else check(config)
+    config, options = checked.config, options or MeasureOptions()
     if options.threads:
         torch.set_num_threads(options.threads)
     env = fingerprint()
@@ -106,34 +128,20 @@ def measure_config(config: MeasureConfig, options: MeasureOptions | None = None,
         return Record(config=config, status=status, message=message, env=env, ftax_version=ftax.__version__,
                       **fields)
 
-    spec = models.get_spec(config.model)  # unknown names raise: they are the caller's bug
-    backends.check_name(config.backend)
-    backends.dtype_of(config.dtype)
-    try:  # a size this model cannot take is a property of the config: a row, not a crash
-        models.validate_overrides(spec, dict(config.overrides))
-        models.validate_shape(spec, config.batch_size, config.seq_len)
-    except InvalidConfigError as exc:
-        return record("unsupported", str(exc))
-    ok, reason = backends.available(config.backend, device, config.dtype)
-    if not ok:
-        return record("unsupported", reason)
-
+    if checked.problem is not None:
+        return record("unsupported", checked.problem)
     cache = cache or ModelCache()
     prepared = None
     try:
-        model = cache.get(config)
+        model = cache.get(checked)
         inputs = model.inputs(config.batch_size, config.seq_len)
-        prepared = backends.prepare(config.backend, model, inputs, options.cache_dir)
-        with torch.inference_mode():  # after prepare, so that prepare's first call is the cold one
-            reference = prepared.output() if config.backend == "eager" else model.module(*inputs)
-        parity = backends.check_parity(prepared.output(), reference, config.dtype)
-        del reference
-        sync = _sync_for(device)
+        prepared = backends.prepare(config.backend, model, inputs)
+        parity = _parity(config, model, inputs, prepared)
         with torch.inference_mode():
-            timing = measure(prepared.call, options.rule, sync=sync)
-        extra = _profile_fields(config, model, inputs, prepared, options)
+            timing = measure(prepared.call, options.rule, sync=sync_for(config.device))
+        extra = _decomposition_fields(config, model, inputs, prepared, options)
         setup = {"prepare_s": prepared.prepare_s, "first_call_ms": prepared.first_call_ms,
-                 "first_timed_call_ms": timing.first_call_ms,
+                 "first_timed_call_ms": timing.first_timed_call_ms,
                  "warmup_iters": timing.warmup_iters, "model_build_s": cache.build_s,
                  "total_time_s": timing.total_time_s, "target_met": timing.target_met,
                  "stop_reason": timing.stop_reason, "target_rel_ci": options.rule.target_rel_ci,
@@ -157,20 +165,27 @@ def measure_config(config: MeasureConfig, options: MeasureOptions | None = None,
         del prepared
 
 
+def _parity(config: MeasureConfig, model: models.BuiltModel, inputs: tuple,
+            prepared: backends.Prepared) -> backends.Parity:
+    """The backend's output against eager's on the same inputs (after prepare, so that prepare's
+    first call stays the cold one)."""
+    with torch.inference_mode():
+        reference = prepared.output() if config.backend == "eager" else model.module(*inputs)
+    return backends.check_parity(prepared.output(), reference, config.dtype)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:500] if text else ""
 
 
-def _profile_fields(config: MeasureConfig, model: models.BuiltModel, inputs: tuple, prepared,
-                    options: MeasureOptions) -> dict:
+def _decomposition_fields(config: MeasureConfig, model: models.BuiltModel, inputs: tuple, prepared,
+                          options: MeasureOptions) -> dict:
     """FLOPs of one eager forward and, if asked, the profiled decomposition (a separate run)."""
-    from ftax import profile
-
     fields: dict = {}
     if options.count_flops:
-        fields["flops"] = profile.count_flops(model.module, inputs)
+        fields["flops"] = decompose.count_flops(model.module, inputs)
     if options.decompose:
-        fields["profile"] = profile.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
-                                              trace_name=config.label().replace(" ", "_"))
+        fields["decomposition"] = decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
+                                                      trace_name=config.label().replace(" ", "_"))
     return fields

@@ -92,7 +92,7 @@ class Timing:
 
     stats: Stats
     samples_ms: list[float] = field(repr=False)
-    first_call_ms: float
+    first_timed_call_ms: float  # the loop's first call, before its warm-up (not the cold call after building)
     warmup_iters: int
     pipelined_ms: float
     total_time_s: float
@@ -127,8 +127,12 @@ def summarize(samples_ms: Sequence[float]) -> Stats:
                  ci_low_ms=ci_low, ci_high_ms=ci_high, n=int(arr.size))
 
 
-def _timed_call(fn: Callable[[], object], sync: Callable[[], None], clock: Clock) -> float:
-    """Seconds for one synchronized call: sync, read clock, call, sync, read clock."""
+def timed_call(fn: Callable[[], object], sync: Callable[[], None] = _no_sync, clock: Clock = perf_counter) -> float:
+    """Seconds for one synchronized call: sync, read clock, call, sync, read clock.
+
+    The one timed step of ftax: the samples here, a backend's cold first call and the unprofiled
+    calls of the decomposition all go through it, with `sync` from `ftax.devices.sync_for`.
+    """
     sync()
     start = clock()
     fn()
@@ -156,10 +160,10 @@ def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callabl
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        first_call_s = _timed_call(fn, sync, clock)
+        first_call_s = timed_call(fn, sync, clock)
         warm_start, warm_n = clock(), 1
         while warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s:
-            _timed_call(fn, sync, clock)
+            timed_call(fn, sync, clock)
             warm_n += 1
             if warm_n >= 2 and clock() - warm_start >= rule.warmup_max_s:
                 break
@@ -169,7 +173,7 @@ def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callabl
         next_check = rule.min_iters
         stop_reason, target_met = "max_iters", False
         while len(samples_s) < rule.max_iters:
-            samples_s.append(_timed_call(fn, sync, clock))
+            samples_s.append(timed_call(fn, sync, clock))
             n = len(samples_s)
             elapsed = clock() - start
             if n >= next_check and elapsed >= rule.min_time_s:
@@ -200,6 +204,6 @@ def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callabl
     stats = summarize(samples_ms)
     if not target_met and stats.rel_ci_width <= rule.target_rel_ci:
         target_met = True
-    return Timing(stats=stats, samples_ms=samples_ms, first_call_ms=first_call_s * 1e3, warmup_iters=warm_n,
+    return Timing(stats=stats, samples_ms=samples_ms, first_timed_call_ms=first_call_s * 1e3, warmup_iters=warm_n,
                   pipelined_ms=float(np.median(rounds_ms)), total_time_s=total_s, target_met=target_met,
                   stop_reason=stop_reason)

@@ -14,19 +14,19 @@ Callables: an empty function (harness overhead), a sleep of known length, bert-t
 bert-base eager and bert-tiny onnxruntime. Sensitivity runs vary threads, warm-up and GC on
 bert-tiny eager, interleaved in rounds too. On CUDA a study compares synchronized wall time,
 CUDA events, pipelined and unsynchronized timing. Everything is measured live (`run`); nothing
-is stored in results/. `ftax.validation_report` turns the rows into the tables and sentences the
+is stored in results/. What is measured and the result's shape are `ftax.validation_spec`
+(shared with the read layer); `ftax.validation_report` turns the rows into the tables and sentences the
 book's appendix states; `ftax.validation_plots` draws its figures.
 """
 from __future__ import annotations
 
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Callable
 
 import numpy as np
@@ -34,52 +34,13 @@ import pandas as pd
 import torch
 
 from ftax import backends, models
+from ftax.devices import resolve_device, sync_for
+from ftax.env import load_avg_1m
 from ftax.errors import InvalidConfigError, UnsupportedError
-from ftax.profiles import PROFILES, RULES
+from ftax.studies import PROFILES, RULES
 from ftax.timing import StopRule, measure
-
-SLEEP_S = 0.001
-TOLERANCE = 0.05  # a method "disagrees" with ftax when its ratio to ftax's median is off 1 by more
-METHODS = ("ftax", "torch-benchmark", "timeit-loop", "subprocess")
-_BACK_TO_BACK = ("torch-benchmark", "timeit-loop")  # time blocks of calls and report a per-call mean
-KNOWN = ("empty", "sleep-1ms")  # the callables whose answer is known; the others run a model
-
-
-@dataclass(frozen=True)
-class Target:
-    """A callable to validate on: a name and how to build it (also inside a fresh process)."""
-
-    name: str
-    model: str | None = None  # None: a plain Python callable (empty / sleep)
-    backend: str = "eager"
-    batch_size: int = 1
-    seq_len: int = 16
-    device: str = "cpu"
-
-
-TARGETS = (
-    Target("empty"),
-    Target("sleep-1ms"),
-    Target("bert-tiny eager", "bert-tiny"),
-    Target("bert-tiny onnxruntime", "bert-tiny", "onnxruntime"),
-    Target("bert-base eager", "bert-base"),
-)
-# Profiles choose sizes only: smoke leaves out bert-base (seconds to build and to call on a 2-core CPU).
-PROFILE_TARGETS = {"smoke": TARGETS[:4], "quick": TARGETS, "full": TARGETS}
-SENSITIVITY_TARGET = TARGETS[2]
-CUDA_BATCH_SIZES = {"smoke": (1, 8), "quick": (1, 64), "full": (1, 8, 64, 256)}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What `run` measures: the profile's targets and stopping rule on one device, `rounds` times."""
-
-    profile: str
-    device: str
-    rounds: int
-    rule: StopRule
-    targets: tuple[Target, ...]
-
+from ftax.validation_spec import (CUDA_BATCH_SIZES, PROFILE_TARGETS, SENSITIVITY_TARGET, SLEEP_S, TARGETS, Plan,
+                                  Target, ValidationRun)
 
 def plan(profile: str = "quick", device: str = "auto", rounds: int = 3) -> Plan:
     """Check the page's parameters and resolve them; raises before anything is measured."""
@@ -87,18 +48,11 @@ def plan(profile: str = "quick", device: str = "auto", rounds: int = 3) -> Plan:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise InvalidConfigError(f"rounds must be a positive integer (3 or more for repeatability), got {rounds!r}")
-    device = backends.resolve_device(device)
+    device = resolve_device(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidConfigError(f"device {device!r} asked for, but torch sees no CUDA device here; use cpu or auto")
     targets = tuple(replace(t, device=device) if t.model else t for t in PROFILE_TARGETS[profile])
     return Plan(profile, device, rounds, RULES[profile], targets)
-
-
-def sync_for(device: str) -> Callable[[], None]:
-    """What makes the host wait for the device before a clock is read (nothing on a CPU)."""
-    if device.startswith("cuda"):
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
 
 
 def build_callable(target: Target) -> Callable[[], object]:
@@ -117,10 +71,8 @@ def build_callable(target: Target) -> Callable[[], object]:
 
 
 def _load_1m() -> float:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return float("nan")
+    load = load_avg_1m()
+    return float("nan") if load is None else load
 
 
 # --- the methods -------------------------------------------------------------------------------
@@ -176,7 +128,9 @@ for spec, iters in jobs:
     if spec["model"] is not None:
         import torch, transformers
         from ftax.timing import StopRule, measure
-        from ftax.validation import Target, build_callable, sync_for
+        from ftax.devices import sync_for
+        from ftax.validation import build_callable
+        from ftax.validation_spec import Target
         torch.set_num_threads(threads)
     start = time.perf_counter()
     if spec["model"] is None:
@@ -342,24 +296,11 @@ def cuda_sync_study(batch_sizes=(1, 64), seq_len: int = 128, iters: int = 50, de
     return pd.DataFrame(rows)
 
 
-@dataclass
-class Study:
-    """Everything `run` measured (empty frames when it measured nothing)."""
-
-    plan: Plan
-    measured: bool
-    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
-    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
-    cuda: pd.DataFrame = field(default_factory=pd.DataFrame)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    load_1m: tuple[float, float] = (float("nan"), float("nan"))  # at start and at end
-
-
-def run(the_plan: Plan, measure: bool = True, progress: Callable[[str], None] = lambda s: None) -> Study:
+def run_validation(the_plan: Plan, measure: bool = True, progress: Callable[[str], None] = lambda s: None
+                   ) -> ValidationRun:
     """Measure the plan live: methods on every target, sensitivity, and on CUDA the sync study."""
     if not measure:
-        return Study(the_plan, measured=False)
+        return ValidationRun(the_plan, measured=False)
     start, load = time.perf_counter(), _load_1m()
     frame, skipped = compare_methods(the_plan.targets, the_plan.rule, the_plan.rounds, progress=progress)
     sens = sensitivity(replace(SENSITIVITY_TARGET, device=the_plan.device), the_plan.rule, the_plan.rounds,
@@ -369,5 +310,5 @@ def run(the_plan: Plan, measure: bool = True, progress: Callable[[str], None] = 
         progress("cuda sync study")
         cuda = cuda_sync_study(CUDA_BATCH_SIZES[the_plan.profile], device=the_plan.device,
                                iters=20 if the_plan.profile == "smoke" else 50)
-    return Study(the_plan, True, frame, sens, cuda, skipped, time.perf_counter() - start, (load, _load_1m()))
+    return ValidationRun(the_plan, True, frame, sens, cuda, skipped, time.perf_counter() - start, (load, _load_1m()))
 

@@ -1,4 +1,4 @@
-"""The validation appendix's figures: one function per figure kind, same conventions as `ftax.plots`.
+"""The validation appendix's figures: one function per figure kind, same conventions as `ftax.plots` (`ftax.plot_style`).
 
 Each takes a table of `ftax.validation_report` and returns a `matplotlib.figure.Figure` built
 without pyplot; an empty table gives a figure that says nothing was measured.
@@ -12,7 +12,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from ftax.plots import _OTHER, _legend, _log_latency_axis, _log_ticks, _panels, _si, empty_figure
+from ftax.plot_style import (OTHER_COLORS, empty_figure, legend_below, log_latency_axis, log_ticks, panels,
+                             si_number)
+from ftax.validation_spec import TOLERANCE
 
 METHOD_COLORS = {"ftax": "#222222", "torch-benchmark": "#d95f02", "timeit-loop": "#7570b3", "subprocess": "#1b9e77"}
 NOT_MEASURED = "Nothing measured: this page measures live (measure=True) and stores nothing."
@@ -32,7 +34,7 @@ def _grouped_barh(ax, rows: pd.DataFrame, category: str, hue: str, value: str, c
     for k, h in enumerate(hues):
         part = rows[rows[hue] == h]
         ys = [categories.index(c) + (k - (len(hues) - 1) / 2) * height for c in part[category]]
-        color = colors.get(h, _OTHER[k % len(_OTHER)])
+        color = colors.get(h, OTHER_COLORS[k % len(OTHER_COLORS)])
         if dots:
             ax.hlines(ys, 0, part[value], color=color, lw=0.8, alpha=0.35)
             handle = ax.plot(part[value], ys, "o", color=color, ms=6)[0]
@@ -52,7 +54,7 @@ def _validation_time_axis(ax, label: str) -> None:
     labeled ticks); the right end leaves room for the labels drawn past the data."""
     low, high = ax.get_xlim()
     if high / max(low, 1e-12) >= 3:
-        _log_latency_axis(ax, label, axis="x")
+        log_latency_axis(ax, label, axis="x")
         low, high = ax.get_xlim()
         ax.set_xlim(low, high * (high / low) ** 0.3)
     else:
@@ -65,11 +67,11 @@ def validation_methods(table: pd.DataFrame, title: str = "", missing: str = NOT_
     """Each method's central value per callable (one panel each, log latency axis): a dot at the median
     over rounds, a thick bar over the range of the rounds' values, a capped whisker one IQR wide (the
     median over rounds of each measurement's IQR) centered on the dot; each labeled with its ratio to
-    ftax's median. `table` is `ftax.validation.agreement`."""
+    ftax's median. `table` is `ftax.validation_report.agreement`."""
     if table is None or table.empty:
         return empty_figure(title, missing)
     targets = list(dict.fromkeys(table["target"]))
-    fig, axes = _panels(targets, width=4.4, height=2.3)
+    fig, axes = panels(targets, width=4.4, height=2.3)
     legend: dict = {}
     for ax, target in zip(axes, targets):
         part = table[table["target"] == target]
@@ -78,7 +80,7 @@ def validation_methods(table: pd.DataFrame, title: str = "", missing: str = NOT_
         methods = _method_order(part["method"])
         for y, method in enumerate(methods):
             r = part[part["method"] == method].iloc[0]
-            color = METHOD_COLORS.get(method, _OTHER[y % len(_OTHER)])
+            color = METHOD_COLORS.get(method, OTHER_COLORS[y % len(OTHER_COLORS)])
             span = ax.plot([r["low_ms"], r["high_ms"]], [y, y], color=color, lw=7, alpha=0.25,
                            solid_capstyle="butt")[0]
             half = r["spread_ms"] / 2
@@ -93,15 +95,15 @@ def validation_methods(table: pd.DataFrame, title: str = "", missing: str = NOT_
         ax.set_ylim(len(methods) - 0.5, -0.5)
         _validation_time_axis(ax, f"time per call ({unit})")
         ax.set_title(target, fontsize=10)
-    _legend(fig, legend)
+    legend_below(fig, legend)
     fig.suptitle(title, fontsize=11)
     return fig
 
 
-def validation_ratios(table: pd.DataFrame, tolerance: float = 0.05, title: str = "",
+def validation_ratios(table: pd.DataFrame, tolerance: float = TOLERANCE, title: str = "",
                       missing: str = NOT_MEASURED) -> Figure:
     """Each method's ratio to ftax's median per callable (log2 axis), the band of +-`tolerance` shaded;
-    a point outside the band is a disagreement that `ftax.validation.explain` accounts for."""
+    a point outside the band is a disagreement that `ftax.validation_report.explain` accounts for."""
     rows = table[table["method"] != "ftax"] if table is not None and not table.empty else pd.DataFrame()
     if rows.empty:
         return empty_figure(title, missing)
@@ -116,7 +118,7 @@ def validation_ratios(table: pd.DataFrame, tolerance: float = 0.05, title: str =
     for k, method in enumerate(methods):
         part = rows[rows["method"] == method]
         ys = [targets.index(t) + (k - (len(methods) - 1) / 2) * step for t in part["target"]]
-        color = METHOD_COLORS.get(method, _OTHER[k % len(_OTHER)])
+        color = METHOD_COLORS.get(method, OTHER_COLORS[k % len(OTHER_COLORS)])
         legend[method] = ax.plot(part["ratio_to_ftax"], ys, "o", color=color, ms=6)[0]
         for x, y in zip(part["ratio_to_ftax"], ys):
             ax.annotate(f"{x:.3g}x", (x, y), textcoords="offset points", xytext=(6, -3), fontsize=7, color=color)
@@ -130,7 +132,7 @@ def validation_ratios(table: pd.DataFrame, tolerance: float = 0.05, title: str =
     ax.set_ylim(len(targets) - 0.5, -0.5)
     ax.set_xlabel("method's central value / ftax's median (each the median over rounds)")
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    _legend(fig, legend)
+    legend_below(fig, legend)
     fig.suptitle(title, fontsize=11)
     return fig
 
@@ -145,17 +147,17 @@ def validation_cost(table: pd.DataFrame, title: str = "", missing: str = NOT_MEA
     axes = fig.subplots(1, 2, sharey=True)
     legend: dict = {}
     for ax, (column, label, fmt) in zip(axes, (("time_s", "seconds per measurement", lambda r: f"{r['time_s']:.2g}"),
-                                               ("n", "calls per measurement", lambda r: _si(float(f"{r['n']:.3g}"))))):
+                                               ("n", "calls per measurement", lambda r: si_number(float(f"{r['n']:.3g}"))))):
         _grouped_barh(ax, table, "target", "method", column, METHOD_COLORS, targets, methods, legend, fmt, dots=True)
         ax.set_xscale("log")
-        _log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
         if column == "n":
-            ax.xaxis.set_major_formatter(FuncFormatter(_si))
+            ax.xaxis.set_major_formatter(FuncFormatter(si_number))
         low, high = table[column].min(), table[column].max()
         ax.set_xlim(low / 2, high * 6)
         ax.set_xlabel(label)
         ax.grid(True, axis="x", alpha=0.3)
-    _legend(fig, legend)
+    legend_below(fig, legend)
     fig.suptitle(title, fontsize=11)
     return fig
 
@@ -173,11 +175,11 @@ def validation_repeatability(rep: pd.DataFrame, title: str = "", missing: str = 
     _grouped_barh(ax, rows, "target", "method", "cv_pct", METHOD_COLORS, targets, _method_order(rows["method"]),
                   legend, lambda r: f"{r['cv_pct']:.2g}%", dots=True)
     ax.set_xscale("log")
-    _log_ticks(ax.xaxis)
+    log_ticks(ax.xaxis)
     ax.set_xlim(rows["cv_pct"].min() / 2, rows["cv_pct"].max() * 4)
     ax.set_xlabel(f"coefficient of variation over {int(rows['runs'].max())} rounds (%)")
     ax.grid(True, axis="x", alpha=0.3)
-    _legend(fig, legend)
+    legend_below(fig, legend)
     fig.suptitle(title, fontsize=11)
     return fig
 
@@ -188,7 +190,7 @@ def validation_sensitivity(summary: pd.DataFrame, title: str = "", missing: str 
     if summary is None or summary.empty:
         return empty_figure(title, missing)
     factors = list(dict.fromkeys(summary["factor"]))
-    fig, axes = _panels(factors, width=4.2, height=2.0, sharey=False)
+    fig, axes = panels(factors, width=4.2, height=2.0, sharey=False)
     for ax, factor in zip(axes, factors):
         part = summary[summary["factor"] == factor].reset_index(drop=True)
         colors = [METHOD_COLORS["ftax"] if i == 0 else "#a8b5c8" for i in range(len(part))]
@@ -217,10 +219,10 @@ def validation_cuda_sync(cuda: pd.DataFrame, title: str = "",
     from zero, so a bar's length compares: the unsynchronized one shows how much a clock read misses)."""
     if cuda is None or cuda.empty:
         return empty_figure(title, missing)
-    fig, axes = _panels(list(cuda["batch_size"]), width=4.2, height=2.2)
+    fig, axes = panels(list(cuda["batch_size"]), width=4.2, height=2.2)
     for ax, (_, r) in zip(axes, cuda.iterrows()):
         values = [r[k] for k in CUDA_TIMINGS]
-        ax.barh(range(len(values)), values, color=_OTHER[: len(values)], height=0.6)
+        ax.barh(range(len(values)), values, color=OTHER_COLORS[: len(values)], height=0.6)
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:.3g} ms", va="center", fontsize=8)
         ax.set_yticks(range(len(values)), list(CUDA_TIMINGS.values()))

@@ -12,9 +12,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from ftax.findings import join, markdown_table
+from ftax.text import join, markdown_table, sig
 from ftax.timing import StopRule
-from ftax.validation import _BACK_TO_BACK, KNOWN, METHODS, SLEEP_S, TOLERANCE, Plan, Study
+from ftax.validation_spec import BACK_TO_BACK, KNOWN, METHODS, SLEEP_S, TOLERANCE, Plan, ValidationRun
 
 # --- analysis: from rows to tables ---------------------------------------------------------------
 
@@ -76,20 +76,20 @@ def _causes(row: pd.Series, ftax: pd.Series, cost_ms: pd.Series) -> dict[str, tu
     method, target, c = row.method, row.target, ftax.center_ms
     causes = {}
     if method in cost_ms and "ftax" in cost_ms:
-        evidence = (f"on the empty callable {method} costs {_sig(cost_ms[method] * 1e3)} µs per call and ftax "
-                    f"{_sig(cost_ms['ftax'] * 1e3)} µs")
+        evidence = (f"on the empty callable {method} costs {sig(cost_ms[method] * 1e3)} µs per call and ftax "
+                    f"{sig(cost_ms['ftax'] * 1e3)} µs")
         if target == "empty":  # it times nothing but the harness: the ratio is the overhead's, by construction
             return {"harness overhead": (row.ratio_to_ftax, evidence + ", and it times nothing else")}
         causes["harness overhead"] = (1 + (cost_ms[method] - cost_ms["ftax"]) / c, evidence)
-    if method in _BACK_TO_BACK and pd.notna(ftax.get("pipelined_ms")):
+    if method in BACK_TO_BACK and pd.notna(ftax.get("pipelined_ms")):
         causes["back-to-back calls"] = (ftax.pipelined_ms / c, f"ftax's own pipelined time is "
-                                        f"{_sig(ftax.pipelined_ms)} ms against its per-call median {_sig(c)} ms")
-    if method in _BACK_TO_BACK and pd.notna(ftax.get("mean_ms")):
-        causes["mean, not median"] = (ftax.mean_ms / c, f"ftax's own samples have mean {_sig(ftax.mean_ms)} ms "
-                                      f"and median {_sig(c)} ms")
+                                        f"{sig(ftax.pipelined_ms)} ms against its per-call median {sig(c)} ms")
+    if method in BACK_TO_BACK and pd.notna(ftax.get("mean_ms")):
+        causes["mean, not median"] = (ftax.mean_ms / c, f"ftax's own samples have mean {sig(ftax.mean_ms)} ms "
+                                      f"and median {sig(c)} ms")
     if pd.notna(row.get("ftax_fresh_ms")):
         causes["fresh process"] = (row.ftax_fresh_ms / c, f"ftax's own measurement inside the fresh process gives "
-                                   f"{_sig(row.ftax_fresh_ms)} ms against {_sig(c)} ms here")
+                                   f"{sig(row.ftax_fresh_ms)} ms against {sig(c)} ms here")
     return causes
 
 
@@ -121,32 +121,23 @@ def explain(table: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.DataFrame:
         accounts = best is not None and fits[best] <= np.log1p(tolerance) and \
             np.log(causes[best][0]) / np.log(ratio) >= 0.5
         low, high = ftax.low_ms / ftax.center_ms, ftax.high_ms / ftax.center_ms
-        spanned = (f"ftax's own medians over {int(ftax.rounds)} rounds spanned {_sig(ftax.low_ms)} to "
-                   f"{_sig(ftax.high_ms)} ms, {_sig(low)}x to {_sig(high)}x")
-        head = f"{r.target}, {r.method} at {_sig(ratio)}x ftax"
+        spanned = (f"ftax's own medians over {int(ftax.rounds)} rounds spanned {sig(ftax.low_ms)} to "
+                   f"{sig(ftax.high_ms)} ms, {sig(low)}x to {sig(high)}x")
+        head = f"{r.target}, {r.method} at {sig(ratio)}x ftax"
         if accounts:
             predicted, evidence = causes[best]
-            row = [best, predicted, True, f"{head}: {best}; {evidence}, which predicts {_sig(predicted)}x"]
+            row = [best, predicted, True, f"{head}: {best}; {evidence}, which predicts {sig(predicted)}x"]
         elif low <= ratio <= high:
             row = ["round-to-round variation", ratio, True, f"{head}: round-to-round variation; {spanned}"]
         else:
             predicted, evidence = causes[best] if best else (np.nan, "")
-            closest = f"; the closest measured cause, {best} ({evidence}), predicts {_sig(predicted)}x" if best else ""
+            closest = f"; the closest measured cause, {best} ({evidence}), predicts {sig(predicted)}x" if best else ""
             row = [best or "none", predicted, False, f"{head}: not explained{closest}; {spanned}"]
         rows.append([r.target, r.method, ratio, *row])
     return pd.DataFrame(rows, columns=columns)
 
 
 # --- statements: tables and sentences the appendix prints -----------------------------------------
-
-def _sig(value: float, digits: int = 3) -> str:
-    """A measured value to `digits` significant digits, never in exponent notation (unlike
-    `findings.sig`, which switches to it below 1e-4: the empty callable's times are that small)."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    rounded = float(f"{value:.{digits}g}")
-    return f"{rounded:,.0f}" if abs(rounded) >= 10 ** (digits - 1) else f"{rounded:.{digits + 6}f}".rstrip("0").rstrip(".")
-
 
 def plan_markdown(the_plan: Plan) -> str:
     """What the page will measure: targets, methods, rounds and the profile's stopping rule."""
@@ -158,20 +149,20 @@ def plan_markdown(the_plan: Plan) -> str:
         f"\n\nMethods: {join(METHODS)}; {the_plan.rounds} rounds, each visiting every callable with the "
         f"in-process methods in a rotating order (the subprocess once, after the first round). "
         f"Profile `{the_plan.profile}` stops ftax when the 95% CI of the median is within "
-        f"{_sig(r.target_rel_ci * 100)}% of it, after at least {r.min_iters} calls and {_sig(r.min_time_s)} s, "
-        f"or at {_sig(r.max_time_s)} s; torch.utils.benchmark gets the same threshold and time limits.")
+        f"{sig(r.target_rel_ci * 100)}% of it, after at least {r.min_iters} calls and {sig(r.min_time_s)} s, "
+        f"or at {sig(r.max_time_s)} s; torch.utils.benchmark gets the same threshold and time limits.")
 
 
-def summary_markdown(study: Study, here: str) -> str:
+def summary_markdown(run: ValidationRun, here: str) -> str:
     """One paragraph: what was measured, how long it took, the machine's load; or why nothing was."""
-    if not study.measured:
+    if not run.measured:
         return (f"`measure=False`: this page only measures live and stores nothing in `results_dir`, so there "
                 f"is nothing to show on {here}. Every table and figure below says so instead of showing numbers.")
     cores = os.cpu_count() or 1
-    skipped = "".join(f" {name} was skipped: {why}." for name, why in study.skipped)
-    return (f"Measured {study.frame['target'].nunique()} callables with {study.frame['method'].nunique()} methods "
-            f"and {len(study.sensitivity)} sensitivity runs in {_sig(study.seconds)} s on {here}. The load average "
-            f"(1 min) was {_sig(study.load_1m[0], 2)} at the start and {_sig(study.load_1m[1], 2)} at the end, "
+    skipped = "".join(f" {name} was skipped: {why}." for name, why in run.skipped)
+    return (f"Measured {run.frame['target'].nunique()} callables with {run.frame['method'].nunique()} methods "
+            f"and {len(run.sensitivity)} sensitivity runs in {sig(run.seconds)} s on {here}. The load average "
+            f"(1 min) was {sig(run.load_1m[0], 2)} at the start and {sig(run.load_1m[1], 2)} at the end, "
             f"on {cores} cores: a load above the core count means other processes competed for the CPU.{skipped}")
 
 
@@ -180,8 +171,8 @@ def agreement_markdown(table: pd.DataFrame) -> str:
         return "Nothing measured, so there is no agreement table."
     return markdown_table(
         ["callable", "method", "central value (ms)", "spread, IQR (ms)", "ratio to ftax", "calls", "seconds", "rounds"],
-        [(r.target, r.method, _sig(r.center_ms), _sig(r.spread_ms, 2), _sig(r.ratio_to_ftax), int(r.n),
-          _sig(r.time_s, 2), r.rounds) for r in table.itertuples()])
+        [(r.target, r.method, sig(r.center_ms), sig(r.spread_ms, 2), sig(r.ratio_to_ftax), int(r.n),
+          sig(r.time_s, 2), r.rounds) for r in table.itertuples()])
 
 
 def overhead_markdown(table: pd.DataFrame) -> str:
@@ -191,8 +182,8 @@ def overhead_markdown(table: pd.DataFrame) -> str:
     models_ = table[(table.method == "ftax") & ~table.target.isin(KNOWN)]
     fastest = models_.center_ms.min() if len(models_) else None
     header = ["method", "harness cost per call (µs)"] + (["share of the fastest model call"] if fastest else [])
-    return markdown_table(header, [(r.method, _sig(r.per_call_us))
-                                   + ((f"{_sig(r.per_call_us / 1e3 / fastest * 100, 2)}%",) if fastest else ())
+    return markdown_table(header, [(r.method, sig(r.per_call_us))
+                                   + ((f"{sig(r.per_call_us / 1e3 / fastest * 100, 2)}%",) if fastest else ())
                                    for r in cost.itertuples()])
 
 
@@ -205,8 +196,8 @@ def agreement_phrase(table: pd.DataFrame, tolerance: float = TOLERANCE) -> str:
     within = others[(others.ratio_to_ftax - 1).abs() <= tolerance]
     return (f"{len(within)} of {len(others)} comparisons on the models {'agrees' if len(within) == 1 else 'agree'} "
             f"with ftax's median within "
-            f"{_sig(tolerance * 100)}%, with ratios from {_sig(others.ratio_to_ftax.min())}x to "
-            f"{_sig(others.ratio_to_ftax.max())}x")
+            f"{sig(tolerance * 100)}%, with ratios from {sig(others.ratio_to_ftax.min())}x to "
+            f"{sig(others.ratio_to_ftax.max())}x")
 
 
 def sleep_phrase(table: pd.DataFrame) -> str:
@@ -214,8 +205,8 @@ def sleep_phrase(table: pd.DataFrame) -> str:
     sleep = table[table.target == "sleep-1ms"] if not table.empty else table
     if sleep.empty:
         return "The sleep callable was not measured."
-    listed = join([f"{r.method} {_sig(r.center_ms)} ms" for r in sleep.itertuples()])
-    return (f"Every method must time the {_sig(SLEEP_S * 1e3)} ms sleep at {_sig(SLEEP_S * 1e3)} ms or more (the OS "
+    listed = join([f"{r.method} {sig(r.center_ms)} ms" for r in sleep.itertuples()])
+    return (f"Every method must time the {sig(SLEEP_S * 1e3)} ms sleep at {sig(SLEEP_S * 1e3)} ms or more (the OS "
             f"may wake the thread late, never early): {listed}.")
 
 
@@ -224,12 +215,12 @@ def overhead_phrase(table: pd.DataFrame) -> str:
     models_ = table[(table.method == "ftax") & ~table.target.isin(KNOWN)] if not table.empty else table
     if cost.empty or "ftax" not in cost:
         return "The empty callable was not measured, so the harness overhead is unknown."
-    text = (f"ftax's harness (two clock reads, the synchronization and the call) costs {_sig(cost['ftax'])} µs per "
-            f"sample; " + join([f"{m} {_sig(v)} µs" for m, v in cost.drop('ftax').items()]))
+    text = (f"ftax's harness (two clock reads, the synchronization and the call) costs {sig(cost['ftax'])} µs per "
+            f"sample; " + join([f"{m} {sig(v)} µs" for m, v in cost.drop('ftax').items()]))
     if len(models_):
         fastest = models_.loc[models_.center_ms.idxmin()]
-        text += (f". That is {_sig(cost['ftax'] / 1e3 / fastest.center_ms * 100, 2)}% of the fastest model call "
-                 f"measured ({fastest.target}, {_sig(fastest.center_ms)} ms)")
+        text += (f". That is {sig(cost['ftax'] / 1e3 / fastest.center_ms * 100, 2)}% of the fastest model call "
+                 f"measured ({fastest.target}, {sig(fastest.center_ms)} ms)")
     return text + "."
 
 
@@ -240,9 +231,9 @@ def cost_phrase(table: pd.DataFrame, frame: pd.DataFrame, rule: StopRule) -> str
         return "Nothing measured."
     met = int(ftax.target_met.astype(bool).sum())
     per = (table.groupby("method", sort=False)[["time_s", "n"]].median() if not table.empty else pd.DataFrame())
-    spent = join([f"{m} {_sig(r.time_s, 2)} s" for m, r in per.iterrows()])
-    return (f"ftax reached its target (95% CI of the median within {_sig(rule.target_rel_ci * 100)}%) in {met} of "
-            f"{len(ftax)} measurements, stopping at the {_sig(rule.max_time_s)} s limit otherwise. The median "
+    spent = join([f"{m} {sig(r.time_s, 2)} s" for m, r in per.iterrows()])
+    return (f"ftax reached its target (95% CI of the median within {sig(rule.target_rel_ci * 100)}%) in {met} of "
+            f"{len(ftax)} measurements, stopping at the {sig(rule.max_time_s)} s limit otherwise. The median "
             f"seconds per measurement over all callables: {spent}.")
 
 
@@ -250,14 +241,14 @@ def repeatability_phrase(rep: pd.DataFrame) -> str:
     ftax = rep[rep.method == "ftax"] if not rep.empty else rep
     if ftax.empty:
         return "Repeatability needs two rounds or more; none were measured."
-    listed = join([f"{r.target} {_sig(r.cv_of_medians * 100, 2)}%" for r in ftax.sort_values("cv_of_medians")
+    listed = join([f"{r.target} {sig(r.cv_of_medians * 100, 2)}%" for r in ftax.sort_values("cv_of_medians")
                    .itertuples()])
     text = f"The coefficient of variation of ftax's medians over {int(ftax.runs.max())} rounds: {listed}."
     models_ = rep[~rep.target.isin(KNOWN)]
     if not models_.empty:
         worst = models_.loc[models_.cv_of_medians.idxmax()]
         text += (f" On the models, the least repeatable method is {worst.method} on {worst.target} "
-                 f"({_sig(worst.cv_of_medians * 100, 2)}%).")
+                 f"({sig(worst.cv_of_medians * 100, 2)}%).")
     if "empty" in set(ftax.target):
         text += (" The empty callable's times are a tenth of a microsecond, close to the cost of reading the "
                  "clock, so their variation says little about the models'.")
@@ -269,7 +260,7 @@ def sensitivity_markdown(summary: pd.DataFrame) -> str:
         return "Nothing measured, so no sensitivity table."
     return markdown_table(
         ["factor", "setting", "ftax median (ms)", "range over rounds (ms)", "ratio to ftax's setting"],
-        [(r.factor, r.setting, _sig(r.center_ms), f"{_sig(r.low_ms)} to {_sig(r.high_ms)}", _sig(r.ratio))
+        [(r.factor, r.setting, sig(r.center_ms), f"{sig(r.low_ms)} to {sig(r.high_ms)}", sig(r.ratio))
          for r in summary.itertuples()])
 
 
@@ -277,7 +268,7 @@ def sensitivity_phrase(summary: pd.DataFrame) -> str:
     """'threads: 1 thread gives 0.12x the median of 2 threads; ...' for each setting not ftax's own."""
     phrases = []
     for factor, part in (summary.groupby("factor", sort=False) if not summary.empty else []):
-        phrases += [f"{factor}: {r.setting} gives {_sig(r.ratio)}x the median of {part.setting.iloc[0]}"
+        phrases += [f"{factor}: {r.setting} gives {sig(r.ratio)}x the median of {part.setting.iloc[0]}"
                     for r in part.iloc[1:].itertuples()]
     return "; ".join(phrases) if phrases else "No setting measured"
 
@@ -289,12 +280,12 @@ def sensitivity_finding(summary: pd.DataFrame, tolerance: float = TOLERANCE) -> 
     for factor, part in (summary.groupby("factor", sort=False) if not summary.empty else []):
         base = part.iloc[0]
         for r in part.iloc[1:].itertuples():
-            phrase = f"{r.setting} ({factor}, {_sig(r.ratio)}x)"
+            phrase = f"{r.setting} ({factor}, {sig(r.ratio)}x)"
             outside = r.center_ms < base.low_ms or r.center_ms > base.high_ms
             (effects if abs(r.ratio - 1) > tolerance and outside else noise).append(phrase)
     if not effects and not noise:
         return "No setting measured."
-    return (f"Moving the median by more than {_sig(tolerance * 100)}% and outside the range of ftax's own setting "
+    return (f"Moving the median by more than {sig(tolerance * 100)}% and outside the range of ftax's own setting "
             f"over the rounds: {join(effects)}. Within that range or that tolerance, so not distinguishable from "
             f"the machine's noise here: {join(noise)}.")
 
@@ -303,41 +294,41 @@ def cuda_phrase(cuda: pd.DataFrame) -> str:
     if cuda.empty:
         return ("This section needs a CUDA device: on a CPU there is no asynchronous device to synchronize, so "
                 "synchronized, pipelined and unsynchronized timing cannot differ for that reason.")
-    listed = join([f"batch {r.batch_size}: synchronized {_sig(r.sync_wall_ms)} ms, CUDA events "
-                    f"{_sig(r.cuda_events_ms)} ms, pipelined {_sig(r.pipelined_ms)} ms, without a sync "
-                    f"{_sig(r.no_sync_ms)} ms ({_sig(r.no_sync_ms / r.sync_wall_ms * 100, 2)}% of the real time)"
+    listed = join([f"batch {r.batch_size}: synchronized {sig(r.sync_wall_ms)} ms, CUDA events "
+                    f"{sig(r.cuda_events_ms)} ms, pipelined {sig(r.pipelined_ms)} ms, without a sync "
+                    f"{sig(r.no_sync_ms)} ms ({sig(r.no_sync_ms / r.sync_wall_ms * 100, 2)}% of the real time)"
                     for r in cuda.itertuples()])
     return f"Median per-call time of bert-base: {listed}."
 
 
-def nothing(study: Study, here: str) -> str | None:
+def nothing(run: ValidationRun, here: str) -> str | None:
     """The sentence a caption or finding becomes when the page measured nothing (else None)."""
-    if study.measured and not study.frame.empty:
+    if run.measured and not run.frame.empty:
         return None
-    why = "it ran with `measure=False`" if not study.measured else "no callable could be built here"
+    why = "it ran with `measure=False`" if not run.measured else "no callable could be built here"
     return f"Nothing to show on {here}: this page only shows what it measures live, and {why}."
 
 
 def explain_markdown(explained: pd.DataFrame, tolerance: float = TOLERANCE) -> str:
     """A bullet per disagreement beyond `tolerance`, then how many a measured cause accounts for."""
     if explained.empty:
-        return f"No method differs from ftax's median by more than {_sig(tolerance * 100)}% on any callable."
-    head = f"Where a method differs from ftax's median by more than {_sig(tolerance * 100)}%, the measured cause:\n\n"
+        return f"No method differs from ftax's median by more than {sig(tolerance * 100)}% on any callable."
+    head = f"Where a method differs from ftax's median by more than {sig(tolerance * 100)}%, the measured cause:\n\n"
     counts = explained[explained.explained].groupby("cause", sort=False).size()
     tally = join([f"{cause} {n}" for cause, n in counts.items()], "none")
     unexplained = int((~explained.explained).sum())
     return (head + "\n".join(f"- {s}." for s in explained.sentence) +
-            f"\n\nOf {len(explained)} disagreements beyond {_sig(tolerance * 100)}%, a measured cause accounts for "
+            f"\n\nOf {len(explained)} disagreements beyond {sig(tolerance * 100)}%, a measured cause accounts for "
             f"{len(explained) - unexplained} ({tally}); {unexplained} "
             f"{'remains' if unexplained == 1 else 'remain'} unexplained by the causes measured here.")
 
 
-def verdict(table: pd.DataFrame, explained: pd.DataFrame, rep: pd.DataFrame, study: Study,
+def verdict(table: pd.DataFrame, explained: pd.DataFrame, rep: pd.DataFrame, run: ValidationRun,
             tolerance: float = TOLERANCE) -> str:
     """The page's conclusion, from its own numbers: the known-answer check, how many comparisons agree,
     how many disagreements stay unexplained, and the noise floor a reader should apply to the book."""
     sleep = table[table.target == "sleep-1ms"]
-    sleep_ok = (f"every method timed the {_sig(SLEEP_S * 1e3)} ms sleep at or above it"
+    sleep_ok = (f"every method timed the {sig(SLEEP_S * 1e3)} ms sleep at or above it"
                 if not sleep.empty and (sleep.center_ms >= SLEEP_S * 1e3).all() else
                 "the sleep check failed or was not measured")
     unexplained = int((~explained.explained).sum()) if not explained.empty else 0
@@ -345,10 +336,10 @@ def verdict(table: pd.DataFrame, explained: pd.DataFrame, rep: pd.DataFrame, stu
     floor = ""
     if not models_.empty:
         worst = models_.loc[models_.cv_of_medians.idxmax()]
-        floor = (f" ftax's median of a model moved by up to {_sig(worst.cv_of_medians * 100, 2)}% (CV, "
-                 f"{worst.target}) between rounds here, with the load average at {_sig(max(study.load_1m), 2)} "
+        floor = (f" ftax's median of a model moved by up to {sig(worst.cv_of_medians * 100, 2)}% (CV, "
+                 f"{worst.target}) between rounds here, with the load average at {sig(max(run.load_1m), 2)} "
                  f"on {os.cpu_count() or 1} cores: on this machine, differences between configs smaller than "
                  f"that are not findings.")
     return (f"**In short.** On this run, {sleep_ok}; {agreement_phrase(table, tolerance)}; {unexplained} "
-            f"disagreement{'s' if unexplained != 1 else ''} beyond {_sig(tolerance * 100)}% "
+            f"disagreement{'s' if unexplained != 1 else ''} beyond {sig(tolerance * 100)}% "
             f"{'remain' if unexplained != 1 else 'remains'} without a measured cause.{floor}")

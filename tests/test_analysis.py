@@ -101,18 +101,18 @@ def test_label_regimes_from_elasticity():
     assert "regime" not in df.columns  # input untouched
 
 
-def test_label_regimes_prefers_the_profile_and_skips_failures():
+def test_label_regimes_prefers_the_decomposition_and_skips_failures():
     df = _frame({("bert-tiny", "eager"): np.full(BATCHES.size, 2.0)})
-    df["profile_overhead_share"] = np.nan
-    df.loc[0, "profile_overhead_share"] = 0.1   # a flat curve, but the profile says compute
-    df.loc[1, "profile_overhead_share"] = 0.4
+    df["decomposition_overhead_share"] = np.nan
+    df.loc[0, "decomposition_overhead_share"] = 0.1   # a flat curve, but the decomposition says compute
+    df.loc[1, "decomposition_overhead_share"] = 0.4
     df.loc[2, "status"] = "oom"
-    df.loc[4, "profile_overhead_share"] = 0.6
+    df.loc[4, "decomposition_overhead_share"] = 0.6
     labelled = analysis.label_regimes(df)
     regime, source = list(labelled["regime"][:4]), list(labelled["regime_source"][:4])
     assert regime[:2] + regime[3:] == ["compute-bound", "transitional", "framework-bound"] and pd.isna(regime[2])
-    assert source[:2] + source[3:] == ["profile", "profile", "elasticity"] and pd.isna(source[2])
-    assert labelled.loc[4, "regime"] == "framework-bound" and labelled.loc[4, "regime_source"] == "profile"
+    assert source[:2] + source[3:] == ["decomposition", "decomposition", "elasticity"] and pd.isna(source[2])
+    assert labelled.loc[4, "regime"] == "framework-bound" and labelled.loc[4, "regime_source"] == "decomposition"
 
 
 def test_label_regimes_groups_series_apart():

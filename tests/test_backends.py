@@ -1,13 +1,15 @@
 """Backends: parity with eager, honest availability, no silent substitution, and the framework tax."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
-from ftax import backends, models
+from ftax import backends, devices, models
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.results import MeasureConfig
-from ftax.runner import MeasureOptions, measure_config, validate
+from ftax.runner import MeasureOptions, check, measure_config
 from ftax.timing import StopRule, measure
 
 QUICK = StopRule(warmup_iters=2, warmup_time_s=0.0, min_iters=5, min_time_s=0.02, max_time_s=0.2)
@@ -140,8 +142,8 @@ def test_unknown_backend_dtype_device_say_what_is_allowed():
     with pytest.raises(InvalidConfigError, match="unknown dtype 'fp8'; allowed: fp32, fp16, bf16"):
         backends.dtype_of("fp8")
     with pytest.raises(InvalidConfigError, match="unknown device 'tpu'; allowed: auto, cpu, cuda, cuda:N"):
-        backends.resolve_device("tpu")
-    assert backends.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+        devices.resolve_device("tpu")
+    assert devices.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @pytest.mark.parametrize("changes,says", [
@@ -154,11 +156,27 @@ def test_unknown_backend_dtype_device_say_what_is_allowed():
     ({"overrides": {"heads": 3}}, "not divisible by heads"),
     ({"overrides": {"layers": 3}}, "allowed: width, depth, heads, intermediate"),
 ])
-def test_runner_validate_rejects_each_bad_config(changes, says):
+def test_runner_check_rejects_each_bad_config(changes, says):
+    """Unknown names raise at once; sizes the model cannot take come back as `invalid_size` (a row in a sweep,
+    a usage error in `ftax measure`)."""
     fields = {"model": "bert-tiny", "backend": "eager", "dtype": "fp32", "device": "cpu", "batch_size": 1,
               "seq_len": 16, **changes}
-    with pytest.raises(InvalidConfigError, match=says):
-        validate(MeasureConfig.make(**fields))
+    try:
+        problem = check(MeasureConfig.make(**fields)).invalid_size
+    except InvalidConfigError as exc:
+        problem = str(exc)
+    assert problem is not None and re.search(says, problem), problem
+
+
+def test_check_runs_once_per_measured_config(monkeypatch):
+    """The run layer checks a config at its entry and passes what it found down: one get_spec call."""
+    calls = []
+    real = models.get_spec
+    monkeypatch.setattr(models, "get_spec", lambda name: calls.append(name) or real(name))
+    record = measure_config(MeasureConfig.make("synthetic-linear", "eager", "fp32", "cpu", 1, 4, {"depth": 1}),
+                            MeasureOptions(rule=StopRule(min_iters=2, min_time_s=0.0, max_time_s=0.01,
+                                                         warmup_iters=1, warmup_time_s=0.0), count_flops=False))
+    assert record.status == "ok" and calls == ["synthetic-linear"]
 
 
 # --- the framework tax is visible --------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 import torch
 from bs4 import BeautifulSoup
 
-from ftax import book, results
+from ftax import book, results, studies
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE_STUDIES = ("01-framework-bound", "02-framework-paradigms", "03-model-design", "04-hardware", "05-where-time-goes")
@@ -145,14 +145,14 @@ def test_report_only_build_without_records_says_so(tmp_path):
 
 
 def test_list_parameters_accept_what_papermill_passes():
-    assert book.list_param("batch_sizes", "[1, 3]") == [1, 3]
-    assert book.list_param("batch_sizes", "1,3") == [1, 3]
-    assert book.list_param("models", "[bert-base, distilbert]") == ["bert-base", "distilbert"]
-    assert book.list_param("models", "bert-base") == ["bert-base"]
-    assert book.list_param("models", None) is None
-    assert book.list_param("batch_sizes", 4) == [4]
+    assert studies.list_param("batch_sizes", "[1, 3]") == [1, 3]
+    assert studies.list_param("batch_sizes", "1,3") == [1, 3]
+    assert studies.list_param("models", "[bert-base, distilbert]") == ["bert-base", "distilbert"]
+    assert studies.list_param("models", "bert-base") == ["bert-base"]
+    assert studies.list_param("models", None) is None
+    assert studies.list_param("batch_sizes", 4) == [4]
     with pytest.raises(ValueError, match="batch_sizes"):
-        book.list_param("batch_sizes", {"a": 1})
+        studies.list_param("batch_sizes", {"a": 1})
 
 
 def test_cli_registers_book_and_rejects_unknown_profile():

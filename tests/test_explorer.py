@@ -21,7 +21,7 @@ def _rows(scale: float = 1.0, busy: bool = False, **common) -> pd.DataFrame:
         row = {**base, **common, "batch_size": b, "median_ms": median, "ci_low_ms": 0.9 * median,
                "ci_high_ms": 1.1 * median}
         if busy:
-            row["profile_busy_ms"] = 0.25 * median
+            row["decomposition_busy_ms"] = 0.25 * median
         rows.append(row)
     return pd.DataFrame(rows)
 

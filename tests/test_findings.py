@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from ftax import analysis, findings
-from ftax.profiles import Grid
+from ftax.rows import focus, rows_of, with_columns
+from ftax.studies import Grid
+from ftax.text import join, sig
 
 
 def _rows(**common) -> pd.DataFrame:
@@ -17,11 +19,11 @@ def _rows(**common) -> pd.DataFrame:
 def test_focus_shows_one_machine_this_one_first():
     frame = pd.concat([_rows(), _rows(machine_id="b", machine_label="GPU B (GPU)", device="cuda"),
                        _rows(machine_id="c", machine_label="GPU C (GPU)", device="cuda")])
-    rows, label = findings.focus(frame, "b", "cpu")
+    rows, label = focus(frame, "b", "cpu")
     assert label == "CPU A (CPU)" and set(rows.machine_id) == {"a"}  # b has no cpu rows: most ok rows wins
-    rows, label = findings.focus(frame[frame.machine_id != "a"], "a", "cpu")
+    rows, label = focus(frame[frame.machine_id != "a"], "a", "cpu")
     assert label in {"GPU B (GPU)", "GPU C (GPU)"} and rows.machine_label.nunique() == 1
-    rows, label = findings.focus(pd.DataFrame(), "a", "cpu")
+    rows, label = focus(pd.DataFrame(), "a", "cpu")
     assert label is None and "median_ms" in rows.columns and rows.empty
 
 
@@ -32,11 +34,11 @@ def test_phrases_state_measured_values_and_name_only_what_varies():
     assert findings.scaling_phrases(_rows(), "batch_size", ["model"]) == [
         "bert-tiny: 16x the batch (1 to 16) costs 2x the latency (1 to 2 ms)"]
     assert findings.latency_phrases(frame, 4, ["model"]) == ["bert-mini 1.1 ms", "bert-tiny 1.1 ms"]
-    assert findings.sig(1234.5) == "1,230" and findings.sig(0.012345) == "0.0123"
-    assert findings.sig(float("nan")) == "n/a"
+    assert sig(1234.5) == "1,230" and sig(0.012345) == "0.0123"
+    assert sig(float("nan")) == "n/a"
     assert findings.no_data(frame, "here") is None
     assert "Nothing to show" in findings.no_data(frame.assign(status="unsupported"), "**X**")
-    assert findings.join(["a", "b", "c"]) == "a, b and c" and findings.join([], "none") == "none"
+    assert join(["a", "b", "c"]) == "a, b and c" and join([], "none") == "none"
 
 
 def test_not_ok_lists_each_failure_reason_once():
@@ -52,15 +54,15 @@ def test_rows_of_keeps_the_configs_of_the_named_grids():
     grids = [Grid("batch", models=("bert-tiny",), batch_sizes=(1, 4), seq_lens=(16,), device="cpu"),
              Grid("one", models=("bert-mini",), batch_sizes=(1,), seq_lens=(16,), device="cpu")]
     frame = pd.concat([_rows(), _rows(model="bert-mini")])
-    assert set(findings.rows_of(frame, grids, names=["batch"]).batch_size) == {1, 4}
-    assert set(findings.rows_of(frame, grids, varying="batch_sizes").model) == {"bert-tiny"}
-    assert findings.rows_of(pd.DataFrame(), grids).empty
+    assert set(rows_of(frame, grids, names=["batch"]).batch_size) == {1, 4}
+    assert set(rows_of(frame, grids, varying="batch_sizes").model) == {"bert-tiny"}
+    assert rows_of(pd.DataFrame(), grids).empty
     table = findings.grid_table(grids)
     assert "| batch | bert-tiny | eager | fp32 | 1, 4 | 16 | 2 |" in table
 
 
 def test_with_columns_adds_what_a_loader_left_out():
-    frame = findings.with_columns(pd.DataFrame([{"status": "error", "model": "bert-tiny"}]))
+    frame = with_columns(pd.DataFrame([{"status": "error", "model": "bert-tiny"}]))
     assert {"median_ms", "batch_size", "machine_label"} <= set(frame.columns)
     assert frame.loc[0, "status"] == "error"
 

@@ -106,7 +106,12 @@ def test_synthetic_overrides_set_width_and_depth():
 
 
 def test_synthetic_mha_width_override_without_heads_builds():
-    models.build("synthetic-mha", {"width": 128, "depth": 1})
+    """width 128 without heads implies 2 heads of 64 (the default 12 would not divide 128)."""
+    model = models.build("synthetic-mha", {"width": 128, "depth": 1})
+    assert model.info["hidden_size"] == 128 and model.info["num_layers"] == 1
+    with torch.inference_mode():
+        out = model.module(*model.inputs(2, 8))
+    assert out.shape == (2, 8, 128) and torch.isfinite(out).all()
 
 
 # --- errors: each bad input says what was given and what is allowed ----------------------

@@ -6,7 +6,7 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from ftax import analysis, plots
+from ftax import analysis, plot_style, plots
 
 
 def _row(**kw) -> dict:
@@ -52,7 +52,7 @@ def test_latency_vs_batch_one_panel_per_model_one_line_per_dtype(batch_frame):
         assert ax.get_yscale() == "log"
         assert [int(t) for t in ax.get_xticks()] == [1, 2, 4, 8, 16, 32, 64]
     colors = {to_hex(line.get_color()) for line in axes[0].get_lines()}
-    assert colors == {plots.DTYPE_COLORS["fp32"], plots.DTYPE_COLORS["fp16"]}
+    assert colors == {plot_style.DTYPE_COLORS["fp32"], plot_style.DTYPE_COLORS["fp16"]}
 
 
 def test_latency_vs_batch_marks_fitted_inflections_and_shades_regimes(batch_frame):
@@ -78,7 +78,7 @@ def test_backends_keep_their_colors_everywhere(batch_frame):
     frame = frame[(frame.model == "bert-tiny") & (frame.dtype == "fp32")]
     fig = plots.latency_vs_batch(frame, hue="backend", style="dtype", panel="model")
     colors = {to_hex(line.get_color()) for line in _visible_axes(fig)[0].get_lines()}
-    assert colors == {plots.BACKEND_COLORS[b] for b in ("eager", "onnxruntime", "torchscript")}
+    assert colors == {plot_style.BACKEND_COLORS[b] for b in ("eager", "onnxruntime", "torchscript")}
 
 
 def test_latency_vs_seq_uses_log2_sequence_axis():

@@ -59,7 +59,7 @@ def test_each_task_owns_one_device():
 
 
 def test_tasks_are_model_groups_with_each_config_once_and_the_device_left_to_the_worker():
-    from ftax.profiles import RULES, Grid
+    from ftax.studies import RULES, Grid
 
     base = dict(backends=("eager", "torchscript"), batch_sizes=(1, 2), seq_lens=(8,), device="auto",
                 rule=RULES["smoke"])

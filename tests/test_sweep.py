@@ -14,7 +14,7 @@ import torch
 from ftax import backends, models, results, sweep
 from ftax.backends import Prepared
 from ftax.errors import InvalidConfigError
-from ftax.profiles import RULES, Grid
+from ftax.studies import RULES, Grid
 from ftax.runner import MeasureOptions
 
 SMOKE = MeasureOptions(rule=RULES["smoke"], count_flops=False)
@@ -31,14 +31,20 @@ def _wrong_output(model, inputs, cache_dir):
     return Prepared("test-wrong", lambda: out, lambda: out, prepare_s=0.0)
 
 
+FAKE_BACKENDS = ("test-oom", "test-error", "test-unavailable", "test-wrong")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def test_backends():
+def fake_backends():
+    """Backends that fail in each way a real one can, registered for this module only."""
     backends.register("test-oom", _raiser(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")))
     backends.register("test-error", _raiser(RuntimeError("boom in a native kernel")))
     backends.register("test-unavailable", _raiser(AssertionError("never prepared")),
                       availability=lambda device, dtype: "test backend is never available")
     backends.register("test-wrong", _wrong_output)
     yield
+    for name in FAKE_BACKENDS:
+        backends.unregister(name)
 
 
 def _grid(**kw) -> Grid:
@@ -50,7 +56,7 @@ def _grid(**kw) -> Grid:
 
 def test_each_failure_kind_becomes_a_row_and_the_sweep_goes_on(tmp_path):
     grid = _grid(backends=("test-oom", "test-error", "test-unavailable", "test-wrong", "eager"))
-    summary = sweep.run(grid.configs(), tmp_path, SMOKE, progress=False)
+    summary = sweep.run_sweep(grid.configs(), tmp_path, SMOKE, progress=False)
     frame = results.load(tmp_path).set_index("backend")
     assert summary.counts == {"oom": 1, "error": 1, "unsupported": 1, "ok": 2}
     assert frame.loc["test-oom", "status"] == "oom" and "out of memory" in frame.loc["test-oom", "message"]
@@ -64,21 +70,21 @@ def test_each_failure_kind_becomes_a_row_and_the_sweep_goes_on(tmp_path):
 
 def test_resume_skips_stored_and_retry_failed_reruns(tmp_path):
     configs = _grid(backends=("test-error", "eager"), batch_sizes=(1, 2)).configs()
-    first = sweep.run(configs, tmp_path, SMOKE, progress=False)
+    first = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False)
     assert sum(first.counts.values()) == 4
-    again = sweep.run(configs, tmp_path, SMOKE, progress=False)
+    again = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False)
     assert sum(again.counts.values()) == 0 and again.skipped == 4 and "nothing to measure" in str(again)
-    retried = sweep.run(configs, tmp_path, SMOKE, retry_failed=True, progress=False)
+    retried = sweep.run_sweep(configs, tmp_path, SMOKE, retry_failed=True, progress=False)
     assert retried.counts == {"error": 2}
 
 
 def test_model_is_built_once_per_model_dtype_overrides(tmp_path, monkeypatch):
     calls = []
-    real_build = models.build
-    monkeypatch.setattr(models, "build", lambda *a, **k: calls.append(a[0]) or real_build(*a, **k))
+    real_build = models.build_validated
+    monkeypatch.setattr(models, "build_validated", lambda *a, **k: calls.append(a[0].name) or real_build(*a, **k))
     grid = _grid(backends=("eager", "torchscript"), batch_sizes=(1, 2), seq_lens=(8, 16),
                  overrides=((), (("depth", 1),)))
-    sweep.run(grid.configs(), tmp_path, SMOKE, progress=False)
+    sweep.run_sweep(grid.configs(), tmp_path, SMOKE, progress=False)
     assert calls == ["bert-tiny", "bert-tiny"]
     assert len(results.load(tmp_path)) == 16
 
@@ -151,7 +157,7 @@ def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_config(tm
 
 def test_load_reads_several_machines_and_skips_corrupt_lines(tmp_path):
     grid = _grid(backends=("eager",), batch_sizes=(1, 2))
-    sweep.run(grid.configs(), tmp_path, SMOKE, progress=False)
+    sweep.run_sweep(grid.configs(), tmp_path, SMOKE, progress=False)
     [mine] = list(tmp_path.glob("*.jsonl"))
     other = tmp_path / "other-gpu-16c-abcdef.jsonl"
     for line in mine.read_text().splitlines():
@@ -201,14 +207,14 @@ def test_config_key_depends_on_config_and_machine_only():
 
 
 def test_study_validation_is_clear():
-    from ftax import profiles
+    from ftax import studies
 
     with pytest.raises(InvalidConfigError, match="unknown study"):
-        profiles.study_grids("nope")
+        studies.study_grids("nope")
     with pytest.raises(InvalidConfigError, match="batch_sizes must hold positive integers"):
-        profiles.study_grids("paradigms", "smoke", "cpu", batch_sizes=[0])
+        studies.study_grids("paradigms", "smoke", "cpu", batch_sizes=[0])
     with pytest.raises(InvalidConfigError, match="models must be a list"):
-        profiles.study_grids("paradigms", "smoke", "cpu", models="bert-tiny")
+        studies.study_grids("paradigms", "smoke", "cpu", models="bert-tiny")
 
 
 def test_record_json_is_strict_even_with_non_finite_values():

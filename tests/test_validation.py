@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from ftax import validation, validation_plots, validation_report
 from ftax.errors import InvalidConfigError
-from ftax.profiles import RULES
+from ftax.studies import RULES
+from ftax.text import sig
 
 
 def _frame(rows: dict[tuple[str, str], list[float]], **ftax_extra) -> pd.DataFrame:
@@ -143,12 +144,12 @@ def test_plan_checks_parameters_and_profiles_choose_sizes():
 
 def test_sig_never_uses_exponents():
     for value in (0.000161, 1.105, 12345.6, 0.5):
-        assert "e" not in validation_report._sig(value)
-    assert validation_report._sig(0.000161) == "0.000161" and validation_report._sig(float("nan")) == "n/a"
+        assert "e" not in sig(value)
+    assert sig(0.000161) == "0.000161" and sig(float("nan")) == "n/a"
 
 
 def test_unmeasured_page_states_nothing_and_draws_empty_figures():
-    study = validation.run(validation.plan("smoke", "cpu"), measure=False)
+    study = validation.run_validation(validation.plan("smoke", "cpu"), measure=False)
     assert not study.measured and study.frame.empty
     here = "**a machine** (profile `smoke`)"
     assert "measure=False" in validation_report.nothing(study, here) and "measure=False" in validation_report.summary_markdown(

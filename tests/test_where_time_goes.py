@@ -9,7 +9,8 @@ from bs4 import BeautifulSoup
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 
-from ftax import analysis, findings, plots
+from ftax import analysis, decomposition_findings, decomposition_plots, plot_style
+from ftax.rows import BUSY_METHODS, decomposed, on_device
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -20,9 +21,9 @@ def _row(backend: str, batch: int, fixed_ms: float, **kw) -> dict:
     wall = busy + overhead
     base = dict(status="ok", machine_id="m1", machine_label="CPU A x2 (CPU)", model="bert-tiny", backend=backend,
                 dtype="fp32", device="cpu", batch_size=batch, seq_len=128, overrides="{}", message="",
-                median_ms=wall, ci_low_ms=wall * 0.95, ci_high_ms=wall * 1.05, profile_method="cpu-compute-ops",
-                profile_busy_ms=busy, profile_overhead_ms=overhead, profile_wall_ms=wall,
-                profile_overhead_share=overhead / wall)
+                median_ms=wall, ci_low_ms=wall * 0.95, ci_high_ms=wall * 1.05, decomposition_method="cpu-compute-ops",
+                decomposition_busy_ms=busy, decomposition_overhead_ms=overhead, decomposition_wall_ms=wall,
+                decomposition_overhead_share=overhead / wall)
     base.update(kw)
     return base
 
@@ -45,7 +46,7 @@ def _texts(fig) -> str:
 
 
 def test_overhead_bars_stack_overhead_on_busy_per_backend_and_batch(frame):
-    fig = plots.overhead_bars(frame, title="t")
+    fig = decomposition_plots.overhead_bars(frame, title="t")
     (ax,) = _axes(fig)
     assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
     assert [int(t) for t in ax.get_xticks()] == list(BATCHES)
@@ -53,30 +54,30 @@ def test_overhead_bars_stack_overhead_on_busy_per_backend_and_batch(frame):
     bars = ax.patches
     assert len(bars) == 2 * 2 * len(BATCHES)  # busy + overhead, per backend and batch
     for backend in ("eager", "torchscript"):
-        color = plots.BACKEND_COLORS[backend]
+        color = plot_style.BACKEND_COLORS[backend]
         mine = [p for p in bars if to_hex(p.get_facecolor()[:3]) == color]
         busy = sorted((p for p in mine if p.get_y() == 0), key=lambda p: p.get_x())
         over = sorted((p for p in mine if p.get_y() > 0), key=lambda p: p.get_x())
         rows = frame[frame.backend == backend].sort_values("batch_size")
         assert len(busy) == len(over) == len(BATCHES)
-        assert [p.get_height() for p in busy] == pytest.approx(list(rows.profile_busy_ms))
-        assert [p.get_y() for p in over] == pytest.approx(list(rows.profile_busy_ms))  # stacked on busy
-        assert [p.get_height() for p in over] == pytest.approx(list(rows.profile_overhead_ms))
+        assert [p.get_height() for p in busy] == pytest.approx(list(rows.decomposition_busy_ms))
+        assert [p.get_y() for p in over] == pytest.approx(list(rows.decomposition_busy_ms))  # stacked on busy
+        assert [p.get_height() for p in over] == pytest.approx(list(rows.decomposition_overhead_ms))
         assert all(p.get_hatch() for p in over) and not any(p.get_hatch() for p in busy)
-    lefts = {b: min(p.get_x() for p in bars if to_hex(p.get_facecolor()[:3]) == plots.BACKEND_COLORS[b])
+    lefts = {b: min(p.get_x() for p in bars if to_hex(p.get_facecolor()[:3]) == plot_style.BACKEND_COLORS[b])
              for b in ("eager", "torchscript")}
     assert lefts["eager"] < lefts["torchscript"]  # eager first within each batch group
     ticks = [c for c in ax.collections if isinstance(c, LineCollection)]
     assert len(ticks) == 2 and all(len(c.get_segments()) == len(BATCHES) for c in ticks)  # timed medians
     labels = _legend(fig)
     assert labels[:2] == ["eager", "torchscript"]  # the book's backend order
-    assert {plots.BUSY_LABELS["cpu-compute-ops"], "overhead: wall - busy", "timed median latency"} <= set(labels)
+    assert {"busy: " + BUSY_METHODS["cpu-compute-ops"].label, "overhead: wall - busy", "timed median latency"} <= set(labels)
 
 
 def test_overhead_bars_one_panel_per_machine_and_model(frame):
-    other = frame.assign(machine_id="m2", machine_label="GPU B (GPU)", device="cuda", profile_method="cuda-busy")
+    other = frame.assign(machine_id="m2", machine_label="GPU B (GPU)", device="cuda", decomposition_method="cuda-busy")
     both = pd.concat([frame, other, frame.assign(model="bert-mini")], ignore_index=True)
-    fig = plots.overhead_bars(both, panel="machine_label")
+    fig = decomposition_plots.overhead_bars(both, panel="machine_label")
     titles = sorted(ax.get_title() for ax in _axes(fig))
     assert titles == ["CPU A x2 (CPU) bert-mini", "CPU A x2 (CPU) bert-tiny", "GPU B (GPU) bert-tiny"]
     busy = [label for label in _legend(fig) if label.startswith("busy")]
@@ -84,29 +85,29 @@ def test_overhead_bars_one_panel_per_machine_and_model(frame):
 
 
 def test_decomposition_figures_skip_rows_without_a_profile_and_say_what_is_missing(frame):
-    unprofiled = frame.assign(profile_busy_ms=float("nan"), profile_overhead_share=float("nan"))
+    unprofiled = frame.assign(decomposition_busy_ms=float("nan"), decomposition_overhead_share=float("nan"))
     failed = frame.assign(status="error")
-    for make in (plots.overhead_bars, plots.overhead_share_vs_batch):
-        for empty in (unprofiled, failed, frame.drop(columns=[c for c in frame if c.startswith("profile_")]),
+    for make in (decomposition_plots.overhead_bars, decomposition_plots.overhead_share_vs_batch):
+        for empty in (unprofiled, failed, frame.drop(columns=[c for c in frame if c.startswith("decomposition_")]),
                       pd.DataFrame()):
             fig = make(empty, title="t")
             assert not fig.legends and "decomposition" in _texts(fig)
         assert "no GPU here" in _texts(make(pd.DataFrame(), missing="no GPU here"))
     mixed = pd.concat([frame, unprofiled.assign(backend="onnxruntime")], ignore_index=True)
-    assert "onnxruntime" not in _legend(plots.overhead_bars(mixed))
+    assert "onnxruntime" not in _legend(decomposition_plots.overhead_bars(mixed))
 
 
 def test_overhead_share_lines_bands_and_fitted_inflections(frame):
     fits = analysis.inflections(frame)
-    fig = plots.overhead_share_vs_batch(frame, fits=fits, title="t")
+    fig = decomposition_plots.overhead_share_vs_batch(frame, fits=fits, title="t")
     (ax,) = _axes(fig)
     lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 1 and line.get_linestyle() != ":"]
     assert len(lines) == 2
     for line in lines:
-        backend = next(b for b, c in plots.BACKEND_COLORS.items() if c == to_hex(line.get_color()))
+        backend = next(b for b, c in plot_style.BACKEND_COLORS.items() if c == to_hex(line.get_color()))
         rows = frame[frame.backend == backend].sort_values("batch_size")
         assert list(line.get_xdata()) == list(rows.batch_size)
-        assert list(line.get_ydata()) == pytest.approx(list(100 * rows.profile_overhead_share))
+        assert list(line.get_ydata()) == pytest.approx(list(100 * rows.decomposition_overhead_share))
     low, high = ax.get_ylim()
     assert low <= 0 and high >= 100 and ax.get_xscale() == "log"
     assert len(ax.patches) == 2  # framework-bound and compute-bound bands
@@ -116,42 +117,42 @@ def test_overhead_share_lines_bands_and_fitted_inflections(frame):
     assert "latency inflection (fitted)" in labels
     assert any(f"{analysis.FRAMEWORK_BOUND_MIN_SHARE:.0%}" in label for label in labels)
     short = frame[frame.batch_size.isin([1, 4])]
-    fig = plots.overhead_share_vs_batch(short, fits=analysis.inflections(short))
+    fig = decomposition_plots.overhead_share_vs_batch(short, fits=analysis.inflections(short))
     assert not any(line.get_linestyle() == ":" for line in _axes(fig)[0].get_lines())
 
 
 def test_overhead_share_names_only_what_varies(frame):
     two = pd.concat([frame, frame.assign(model="bert-mini")], ignore_index=True)
-    labels = _legend(plots.overhead_share_vs_batch(two))
+    labels = _legend(decomposition_plots.overhead_share_vs_batch(two))
     assert {"eager bert-tiny", "eager bert-mini", "torchscript bert-mini"} <= set(labels)
-    fig = plots.overhead_share_vs_batch(pd.concat([frame, frame.assign(machine_label="GPU B (GPU)")]),
+    fig = decomposition_plots.overhead_share_vs_batch(pd.concat([frame, frame.assign(machine_label="GPU B (GPU)")]),
                                         panel="machine_label")
     assert sorted(ax.get_title() for ax in _axes(fig)) == ["CPU A x2 (CPU)", "GPU B (GPU)"]
 
 
 def test_phrases_state_the_decomposition_it_was_given(frame):
-    share = frame.set_index(["backend", "batch_size"]).profile_overhead_share
-    phrases = findings.share_phrases(frame, ["model", "backend"])
+    share = frame.set_index(["backend", "batch_size"]).decomposition_overhead_share
+    phrases = decomposition_findings.share_phrases(frame, ["model", "backend"])
     assert len(phrases) == 2 and phrases[0].startswith("eager: ")
     assert f"{share['eager', 1]:.0%} of" in phrases[0] and "at batch 1 and" in phrases[0] and "at batch 64" in phrases[0]
-    split = findings.split_phrases(frame, 1, ["backend"])
+    split = decomposition_findings.split_phrases(frame, 1, ["backend"])
     assert split[0].startswith("torchscript ") and split[1].startswith("eager ")  # shortest wall first
     assert "ms busy +" in split[0] and split[0].endswith("ms overhead")
-    assert "aten operators" in findings.busy_phrase(frame)
-    assert "GPU" in findings.busy_phrase(frame.assign(profile_method="cuda-busy"))
-    assert findings.pairing_phrase(frame).endswith(f"within 25% of it for {len(frame)} of {len(frame)} configs")
-    assert findings.pairing_phrase(frame.assign(status="error")) is None
-    slow_pairs = frame.assign(profile_wall_ms=frame.profile_wall_ms.where(frame.backend == "eager",
+    assert "aten operators" in decomposition_findings.busy_phrase(frame)
+    assert "GPU" in decomposition_findings.busy_phrase(frame.assign(decomposition_method="cuda-busy"))
+    assert decomposition_findings.pairing_phrase(frame).endswith(f"within 25% of it for {len(frame)} of {len(frame)} configs")
+    assert decomposition_findings.pairing_phrase(frame.assign(status="error")) is None
+    slow_pairs = frame.assign(decomposition_wall_ms=frame.decomposition_wall_ms.where(frame.backend == "eager",
                                                                           3 * frame.median_ms))
-    assert findings.pairing_phrase(slow_pairs).endswith("the pairs are off for torchscript by a median 3x, so that "
+    assert decomposition_findings.pairing_phrase(slow_pairs).endswith("the pairs are off for torchscript by a median 3x, so that "
                                                         "split is less reliable than the timed latency")
-    assert findings.caveat_phrases(frame) == []
-    assert "upper bound" in findings.caveat_phrases(frame.assign(backend="compile"))[0]
+    assert decomposition_findings.caveat_phrases(frame) == []
+    assert "upper bound" in decomposition_findings.caveat_phrases(frame.assign(backend="compile"))[0]
 
 
 def test_regime_phrases_merge_consecutive_batches(frame):
     labeled = analysis.label_regimes(frame)
-    phrases = findings.regime_phrases(labeled, ["model", "backend"])
+    phrases = decomposition_findings.regime_phrases(labeled, ["model", "backend"])
     assert len(phrases) == 2
     for phrase, backend in zip(phrases, ("eager", "torchscript")):
         runs = labeled[labeled.backend == backend].sort_values("batch_size")
@@ -163,12 +164,12 @@ def test_regime_phrases_merge_consecutive_batches(frame):
 
 def test_selections_for_the_gpu_section(frame):
     mixed = pd.concat([frame, frame.assign(device="cuda:0", machine_label="GPU B (GPU)")], ignore_index=True)
-    assert set(findings.on_device(mixed, "cuda").machine_label) == {"GPU B (GPU)"}
-    assert findings.on_device(pd.DataFrame(), "cuda").empty
-    failed = frame.assign(profile_method="unavailable", profile_message="the profiler saw no aten ops",
-                          profile_overhead_share=float("nan"))
-    assert findings.profiled(failed).empty
-    assert findings.not_decomposed(failed.assign(backend="onnxruntime")) == [
+    assert set(on_device(mixed, "cuda").machine_label) == {"GPU B (GPU)"}
+    assert on_device(pd.DataFrame(), "cuda").empty
+    failed = frame.assign(decomposition_method="unavailable", decomposition_message="the profiler saw no aten ops",
+                          decomposition_overhead_share=float("nan"))
+    assert decomposed(failed).empty
+    assert decomposition_findings.not_decomposed(failed.assign(backend="onnxruntime")) == [
         "onnxruntime at batch 1, 2, 4, 8, 16, 32 and 64: the profiler saw no aten ops"]
 
 

@@ -1,4 +1,7 @@
-"""Profiles: which grids each case study measures at `smoke`, `quick` and `full`.
+"""Studies: which grids each case study measures at each profile, and `open_study`, what a page calls.
+
+Profiles (`smoke`, `quick`, `full`) only choose grids and stopping rules; the code path is the
+same for all three.
 
 Profiles only choose grids and stopping rules; the code path is the same for all three.
 - `smoke`: seconds, for tests (tiny models, two batch sizes, loose stopping).
@@ -10,16 +13,28 @@ Profiles only choose grids and stopping rules; the code path is the same for all
 
 Studies share configs where they can (e.g. `hardware` reuses `framework-bound`'s batch
 sweep), so a config is measured once and resumed everywhere else.
+
+A notebook page makes one call, `open_study(...)`: it validates the page's parameters (papermill
+passes list parameters as strings), measures what this machine has not stored yet, and loads
+the study's records. A `ftax sweep --grid FILE` reads its YAML with `load_grid_file`.
 """
 from __future__ import annotations
 
+import ast
 import itertools
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Iterable, Sequence
 
-from ftax import backends, models
+import pandas as pd
+import yaml
+
+from ftax import backends, models, results, sweep
+from ftax.devices import resolve_device
+from ftax.env import fingerprint
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig
+from ftax.runner import MeasureOptions
 from ftax.timing import StopRule
 
 STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes")
@@ -44,7 +59,7 @@ class Grid:
     decompose: bool = False
 
     def configs(self) -> list[MeasureConfig]:
-        device = backends.resolve_device(self.device)
+        device = resolve_device(self.device)
         return [MeasureConfig(m, b, d, device, bs, s, o)
                 for m, o, d, b, s, bs in itertools.product(self.models, self.overrides, self.dtypes,
                                                            self.backends, self.seq_lens, self.batch_sizes)]
@@ -59,7 +74,7 @@ class Grid:
             backends.check_name(backend)
         for dtype in self.dtypes:
             backends.dtype_of(dtype)
-        backends.resolve_device(self.device)
+        resolve_device(self.device)
         for label, values in (("batch_sizes", self.batch_sizes), ("seq_lens", self.seq_lens)):
             if not values:
                 raise InvalidConfigError(f"{label} is empty")
@@ -185,3 +200,125 @@ def study_grids(study: str, profile: str = "quick", device: str = "auto", models
 def study_configs(grids: Iterable[Grid]) -> list[MeasureConfig]:
     """All configs of `grids` without duplicates, in grid order."""
     return list(dict.fromkeys(c for g in grids for c in g.configs()))
+
+
+# --- what a page calls ----------------------------------------------------------------------
+
+GRID_FIELDS = ("models", "backends", "dtypes", "batch_sizes", "seq_lens")
+
+
+@dataclass
+class StudyData:
+    """A case study's records: `frame` (the study's configs, on every machine) and `all` (every record).
+
+    `profile` is the grid profile (smoke/quick/full) the page asked for; `summary` says what this
+    call measured (None when it only read).
+    """
+
+    study: str
+    profile: str
+    grids: list[Grid]
+    machine_id: str
+    frame: pd.DataFrame
+    all: pd.DataFrame
+    summary: sweep.SweepSummary | None
+    results_dir: str
+
+
+def list_param(name: str, value) -> list | None:
+    """A papermill list parameter: a list, None, or the string `-p` passes ("[1, 3]", "1,3", "bert-tiny")."""
+    if value is None or isinstance(value, (list, tuple)):
+        return None if value is None else list(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parsed = [item.strip().strip("'\"") for item in text.strip("[]()").split(",") if item.strip()]
+        if isinstance(parsed, (list, tuple)):
+            return list(parsed)
+        if isinstance(parsed, (int, str)):
+            return [parsed]
+    raise InvalidConfigError(f"parameter {name} must be a list such as [1, 4] or None, got {value!r}")
+
+
+def open_study(study: str, profile: str = "quick", device: str = "auto", results_dir: str | Path = "results",
+               measure: bool = True, progress: bool = False, **grid_values) -> StudyData:
+    """Validate the study's grids, measure what is missing on this machine (if `measure`), load.
+
+    `grid_values` are the page's list parameters (`models`, `backends`, `dtypes`, `batch_sizes`,
+    `seq_lens`); None keeps the profile's value, anything else replaces it in every grid.
+    """
+    unknown = sorted(set(grid_values) - set(GRID_FIELDS))
+    if unknown:
+        raise InvalidConfigError(f"unknown grid parameter(s) {unknown}; allowed: {', '.join(GRID_FIELDS)}")
+    chosen = {k: v for k, v in ((k, list_param(k, v)) for k, v in grid_values.items()) if v is not None}
+    grids = study_grids(study, profile, device, **chosen)
+    summary = None
+    if measure:
+        summary = sweep.SweepSummary(path=Path(results_dir), total=0, skipped=0)
+        for grid in grids:
+            options = MeasureOptions(rule=grid.rule, decompose=grid.decompose)
+            summary = summary + sweep.run_sweep(grid.configs(), results_dir, options, progress=progress)
+    everything = results.load(results_dir)
+    return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
+                     frame=results.rows_matching(everything, study_configs(grids)), all=everything,
+                     summary=summary, results_dir=str(results_dir))
+
+
+# --- grid files (`ftax sweep --grid FILE`) ----------------------------------------------------
+
+GRID_KEYS = {"models": str, "backends": str, "dtypes": str, "batch_sizes": int, "seq_lens": int}
+GRID_OPTIONAL = {"device": str, "profile": str, "overrides": list, "decompose": bool, "study": str}
+
+
+def load_grid_file(path: str | Path) -> dict:
+    """Read a YAML grid (same keys as the CLI flags); unknown keys and wrong types are errors."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidConfigError(f"cannot read grid file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidConfigError(f"grid file {path} must hold a mapping of keys to lists")
+    allowed = {**GRID_KEYS, **GRID_OPTIONAL}
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidConfigError(f"grid file {path}: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
+    for key, kind in GRID_KEYS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            raise InvalidConfigError(f"grid file {path}: {key} must be a list of {kind.__name__}, got {value!r}")
+    for key, kind in GRID_OPTIONAL.items():
+        if key in data and not isinstance(data[key], kind):
+            raise InvalidConfigError(f"grid file {path}: {key} must be a {kind.__name__}, got {data[key]!r}")
+    if "overrides" in data and not all(isinstance(o, dict) for o in data["overrides"]):
+        raise InvalidConfigError(f"grid file {path}: overrides must be a list of mappings like {{width: 256}}")
+    return data
+
+
+def grids_from_spec(spec: dict, profile: str | None = None, device: str | None = None,
+                    study: str | None = None) -> list[Grid]:
+    """The grids a sweep asks for: a study's, or one grid from `spec` (a grid file's keys, flags merged in).
+
+    Explicit `profile`/`device`/`study` win over the spec's; the defaults are quick and auto.
+    """
+    profile = profile or spec.get("profile") or "quick"
+    device = device or spec.get("device") or "auto"
+    study = study or spec.get("study")
+    if profile not in PROFILES:
+        raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    if study:
+        return study_grids(study, profile, device, **{k: spec[k] for k in GRID_KEYS if k in spec})
+    if "models" not in spec:
+        raise InvalidConfigError("say what to sweep: --models (or a grid file with models:), or --study NAME")
+    overrides = tuple(tuple(sorted(o.items())) for o in spec.get("overrides", [{}]))
+    grid = Grid(name="cli", models=tuple(spec["models"]), backends=tuple(spec.get("backends", ["eager"])),
+                dtypes=tuple(spec.get("dtypes", ["fp32"])), batch_sizes=tuple(spec.get("batch_sizes", [1])),
+                seq_lens=tuple(spec.get("seq_lens", [128])), overrides=overrides, device=device,
+                rule=RULES[profile], decompose=bool(spec.get("decompose", False)))
+    grid.validate()
+    return [grid]

@@ -33,14 +33,15 @@ import re
 import statistics
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
 
+from ftax.devices import sync_for
 from ftax.redirect import stderr_fd_to
+from ftax.timing import timed_call
 
 # Self time of these aten ops is CPU "busy" time: they read or write tensor data.
 # Composites that only dispatch (linear, matmul, conv2d, layer_norm, dropout, to,
@@ -234,19 +235,8 @@ def not_measured(method: str, message: str, **known: float) -> dict:
 
 # --- the profiled run ---------------------------------------------------------------------
 
-def _sync_for(device: str) -> Callable[[], None]:
-    if device.startswith("cuda"):
-        dev = torch.device(device)
-        return lambda: torch.cuda.synchronize(dev)
-    return lambda: None
-
-
-def _timed_call_ms(call: Callable[[], object], sync: Callable[[], None]) -> float:
-    sync()
-    start = time.perf_counter()
-    call()
-    sync()
-    return (time.perf_counter() - start) * 1e3
+def _wall_ms(call: Callable[[], object], sync: Callable[[], None]) -> float:
+    return timed_call(call, sync) * 1e3
 
 
 _KINETO_CHATTER = re.compile(r"^(USDT|STAGE):\S+ \S+ \d+:\d+ \S+\.cpp:\d+\] ")
@@ -313,16 +303,16 @@ def decompose(call: Callable[[], object], device: str, steps: int = 5, trace_dir
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         cuda = device.startswith("cuda")
-        sync = _sync_for(device)
+        sync = sync_for(device)
         trace = Path(trace_dir) / f"{trace_name}.json" if trace_dir is not None else None
         parts: list[StepParts] = []
         with torch.inference_mode(), _without_kineto_chatter():
             for _ in range(WARM_CALLS):
-                _timed_call_ms(call, sync)
+                _wall_ms(call, sync)
             for i in range(steps):
-                wall, settle = _timed_call_ms(call, sync), SETTLE_CALLS
+                wall, settle = _wall_ms(call, sync), SETTLE_CALLS
                 while wall < SETTLE_BELOW_MS and settle > 0:
-                    wall, settle = _timed_call_ms(call, sync), settle - 1
+                    wall, settle = _wall_ms(call, sync), settle - 1
                 walls.append(wall)
                 events = _profiled_step(call, sync, cuda, trace if i == steps - 1 else None)
                 parts += step_parts(events, cuda)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ftax import profile
-from ftax.profile import Event, StepParts, split_cpu_ops, step_parts, summarize, union_ms
+from ftax import decompose
+from ftax.decompose import Event, StepParts, split_cpu_ops, step_parts, summarize, union_ms
 
 # --- union ---------------------------------------------------------------------------------
 
@@ -48,8 +48,8 @@ def test_cpu_compute_classification():
     host = ["aten::linear", "aten::matmul", "aten::view", "aten::t", "aten::empty", "aten::conv2d",
             "aten::layer_norm", "aten::scaled_dot_product_attention", "ftax_step", "Torch-Compiled Region: 0/0",
             "cudaLaunchKernel", "other::addmm"]
-    assert all(profile.is_cpu_compute(n) for n in compute)
-    assert not any(profile.is_cpu_compute(n) for n in host)
+    assert all(decompose.is_cpu_compute(n) for n in compute)
+    assert not any(decompose.is_cpu_compute(n) for n in host)
 
 
 def test_split_cpu_ops_sums_self_times():
@@ -106,7 +106,7 @@ def test_summarize_pairs_steps_takes_medians_and_clamps():
 def test_decompose_small_torch_call(tmp_path):
     layer = torch.nn.Linear(64, 64)
     x = torch.randn(4, 64)
-    result = profile.decompose(lambda: torch.relu(layer(x)), "cpu", steps=3, trace_dir=tmp_path, trace_name="lin")
+    result = decompose.decompose(lambda: torch.relu(layer(x)), "cpu", steps=3, trace_dir=tmp_path, trace_name="lin")
     assert result["method"] == "cpu-compute-ops", result
     assert result["ops"] >= 2 and result["launches"] == 0 and result["steps"] == 3
     assert 0 < result["busy_ms"] <= result["profiled_wall_ms"]
@@ -116,7 +116,7 @@ def test_decompose_small_torch_call(tmp_path):
 
 def test_decompose_without_aten_ops_is_unavailable():
     a = np.ones((32, 32))
-    result = profile.decompose(lambda: a @ a, "cpu")
+    result = decompose.decompose(lambda: a @ a, "cpu")
     assert result["method"] == "unavailable" and "aten" in result["message"]
     assert result["wall_ms"] > 0 and math.isnan(result["overhead_share"])
 
@@ -125,9 +125,9 @@ def test_decompose_never_raises():
     def broken() -> None:
         raise RuntimeError("boom")
 
-    result = profile.decompose(broken, "cpu")
+    result = decompose.decompose(broken, "cpu")
     assert result["method"] == "failed" and "boom" in result["message"]
-    assert set(profile.RESULT_KEYS) <= set(result)
+    assert set(decompose.RESULT_KEYS) <= set(result)
 
 
 # --- through the runner, for every CPU backend (bert-tiny bs1 seq16) -----------------------
@@ -143,8 +143,8 @@ def test_measure_with_decompose(backend):
     record = measure_config(MeasureConfig.make("bert-tiny", backend, "fp32", "cpu", 1, 16),
                             MeasureOptions(decompose=True, rule=rule))
     assert record.status == "ok", record.message
-    p = record.profile
-    assert set(profile.RESULT_KEYS) <= set(p)
+    p = record.decomposition
+    assert set(decompose.RESULT_KEYS) <= set(p)
     if backend == "onnxruntime":
         assert p["method"] == "unavailable" and p["wall_ms"] > 0
     else:
@@ -156,8 +156,8 @@ def test_measure_with_decompose(backend):
 def test_decompose_keeps_stderr_free_of_kineto_chatter_but_passes_other_lines(capfd):
     layer = torch.nn.Linear(8, 8)
     x = torch.randn(2, 8)
-    profile.decompose(lambda: torch.relu(layer(x)), "cpu", steps=2)
-    with profile._without_kineto_chatter():
+    decompose.decompose(lambda: torch.relu(layer(x)), "cpu", steps=2)
+    with decompose._without_kineto_chatter():
         os.write(2, b"USDT:2026-01-01 00:00:00 1:1 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
         os.write(2, b"a real warning\n")
     err = capfd.readouterr().err

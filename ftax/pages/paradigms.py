@@ -1,0 +1,85 @@
+"""RQ2, do framework paradigms remove the tax: the figures, captions and findings of 02-framework-paradigms."""
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ftax import analysis, plots
+from ftax.findings import latency_phrases, no_data, rise_phrases, speedup_phrases
+from ftax.pages import PageView
+from ftax.text import join, sig
+
+
+def _ends(frame: pd.DataFrame) -> tuple[int | None, int | None]:
+    """The smallest and largest batch size shown."""
+    return (frame.batch_size.min(), frame.batch_size.max()) if not frame.empty else (None, None)
+
+
+def latency_figure(v: PageView) -> tuple[Figure, str]:
+    """Latency per runtime against batch size, one panel per model, shaded by eager's fitted regimes."""
+    frame = v.frame
+    figure = plots.latency_vs_batch(frame, hue="backend", style="dtype", panel="model",
+                                    fits=analysis.inflections(frame[frame.backend == "eager"]),
+                                    title=f"Latency per runtime: {v.machine}, profile {v.profile}")
+    measured = join(sorted(frame[frame.status == "ok"].backend.unique()), "no runtime")
+    rises = rise_phrases(frame, "batch_size", ["backend", "dtype"])
+    return figure, no_data(frame, v.here) or (
+        f"Median latency (95% CI as band) against batch size for each runtime measured on {v.here} ({measured}), "
+        f"one panel per model. Shaded: eager's fitted framework-bound and compute-bound regimes. Latency first "
+        f"exceeds its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
+
+
+def parity_note(frame: pd.DataFrame) -> str:
+    """Which runtimes' outputs differ from eager beyond the dtype's tolerance, or that none does."""
+    parity = frame[(frame.status == "ok") & (frame.parity_ok == False)]  # noqa: E712 (None is unknown, not False)
+    if parity.empty:
+        return "Every runtime's output matched eager within the dtype's tolerance."
+    return (f"Outputs differ from eager beyond the dtype's tolerance for "
+            f"{join(sorted(set(parity.backend + ' ' + parity.dtype)))}: their times are shown, but they "
+            f"do not compute the same function.")
+
+
+def latency_finding(v: PageView) -> str:
+    """Each runtime's latency at the smallest batch, and whether its output matched eager's."""
+    small, _ = _ends(v.frame)
+    return no_data(v.frame, v.here) or (
+        f"**Finding.** On {v.here}, at batch {small} the runtimes take "
+        f"{join(latency_phrases(v.frame, small, ['model', 'dtype', 'backend']))}. {parity_note(v.frame)}")
+
+
+def speedup_figure(v: PageView) -> tuple[Figure, str]:
+    """Each runtime's speedup over eager against batch size, one panel per model."""
+    speedups = analysis.speedups(v.frame)
+    figure = plots.speedup_vs_batch(speedups, panel="model",
+                                    title=f"Speedup over eager: {v.machine}, profile {v.profile}")
+    small, large = _ends(v.frame)
+    return figure, no_data(v.frame, v.here) or (
+        f"Median eager latency divided by each runtime's median latency at the same model, precision and batch "
+        f"size on {v.here}; error bars from the two medians' 95% CIs. At batch {small}: "
+        f"{join(speedup_phrases(speedups, small), 'no speedup measured')}. At batch {large}: "
+        f"{join(speedup_phrases(speedups, large), 'no speedup measured')}.")
+
+
+def fastest(speedups: pd.DataFrame) -> pd.DataFrame:
+    """The runtime with the largest speedup over eager per model, dtype and batch size."""
+    if speedups.empty:
+        return speedups
+    return (speedups.sort_values("speedup").groupby(["model", "dtype", "batch_size"]).tail(1)
+            .sort_values(["model", "dtype", "batch_size"]))
+
+
+def speedup_finding(v: PageView) -> str:
+    """The fastest runtime at each batch size, and its speedup over eager."""
+    best = fastest(analysis.speedups(v.frame))
+    return no_data(v.frame, v.here) or (
+        f"**Finding.** On {v.here}, the fastest runtime at each batch size: "
+        + join([f"{r.model} {r.dtype} batch {r.batch_size}: {r.backend} at {sig(r.speedup, 2)}x eager"
+                for r in best.itertuples()], "no runtime besides eager measured ok here") + ".")
+
+
+def preparation(v: PageView) -> str:
+    """The median one-time preparation (export, compile, capture) per runtime."""
+    ok = v.frame[v.frame.status == "ok"]
+    prep = ok.groupby("backend").prepare_s.median().sort_values() if not ok.empty else pd.Series(dtype=float)
+    return (f"Median one-time preparation on {v.here}: "
+            + join([f"{b} {sig(s)} s" for b, s in prep.items()], "none recorded") + ".")

@@ -1,0 +1,287 @@
+"""The import rules of ftax/ (issue 14): the checker on small synthetic packages, then on ftax itself.
+
+The rules and the layer table live in tests/architecture_rules.py; ARCHITECTURE.md mirrors them.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import ftax
+from architecture_rules import (
+    LAYERS,
+    MAY_IMPORT,
+    Import,
+    documented_layers,
+    documented_may_import,
+    imports,
+    modules,
+    violations,
+)
+
+# A small table for the synthetic packages: top (face) to bottom (store), plus read beside study.
+TOY_LAYERS = {
+    "face": ("cli", "__main__"),
+    "study": ("study",),
+    "read": ("report",),
+    "run": ("runner",),
+    "store": ("store", "__init__"),
+}
+TOY_MAY_IMPORT = {
+    "face": ("face", "study", "read", "run", "store"),
+    "study": ("study", "run", "store"),
+    "read": ("read", "store"),
+    "run": ("run", "store"),
+    "store": ("store",),
+}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_package(tmp_path: Path, files: dict[str, str], name: str = "pkg") -> Path:
+    """Write a package `name` under tmp_path; files maps relative paths to source text."""
+    root = tmp_path / name
+    root.mkdir()
+    files = {"__init__.py": '"""toy."""\n', **files}
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def check(root: Path) -> list[str]:
+    return violations(root, root.name, layers=TOY_LAYERS, may_import=TOY_MAY_IMPORT)
+
+
+CLEAN = {
+    "store.py": "import os\nVALUE = 1\n",
+    "runner.py": "from pkg.store import VALUE\n",
+    "study.py": "from pkg import runner, store\n\ndef go():\n    from pkg.runner import VALUE\n",
+    "report.py": "import pkg.store\n",
+    "cli.py": "from pkg import study, report\nfrom pkg import __version__\n",
+    "__main__.py": "from pkg.cli import study\n",
+}
+
+
+def test_clean_package_reports_nothing(tmp_path):
+    assert check(make_package(tmp_path, CLEAN)) == []
+
+
+def test_cycle_through_imports_inside_functions(tmp_path):
+    root = make_package(tmp_path, {
+        **CLEAN,
+        "study.py": "def go():\n    from pkg import runner\n",
+        "runner.py": "def back():\n    from pkg.study import go\n",  # also an upward import
+        "store.py": "",
+    })
+    found = check(root)
+    cycles = [v for v in found if v.startswith("import cycle")]
+    assert len(cycles) == 1, found
+    assert cycles[0].startswith("import cycle: runner -> study -> runner (pkg/runner.py:2 imports study")
+    assert "pkg/study.py:2 imports runner inside a function" in cycles[0]
+
+
+def test_longer_cycle_reported_once(tmp_path):
+    root = make_package(tmp_path, {
+        "store.py": "import pkg.runner\n",
+        "runner.py": "from pkg import study\n",
+        "study.py": "from pkg.store import x\n",
+    })
+    cycles = [v for v in check(root) if v.startswith("import cycle")]
+    assert [c.split(" (")[0] for c in cycles] == ["import cycle: runner -> study -> store -> runner"]
+
+
+def test_private_cross_module_import(tmp_path):
+    root = make_package(tmp_path, {
+        **CLEAN,
+        "store.py": "_helper = 1\n__all__ = []\nPUBLIC = 2\n",
+        "runner.py": "def f():\n    from pkg.store import PUBLIC, _helper, __all__\n",
+    })
+    found = check(root)
+    assert found == ["pkg/runner.py:2: runner imports private _helper from store (inside a function): "
+                     "make it public or move it to the module that uses it"]
+
+
+def test_private_name_used_through_the_module(tmp_path):
+    root = make_package(tmp_path, {
+        **CLEAN,
+        "store.py": "_helper = 1\n",
+        "runner.py": "import pkg.store\nfrom pkg import store as s\n\n"
+                     "a = pkg.store._helper\nb = s._helper\nc = s.__name__\n",
+        "study.py": "from pkg import store\n\ndef f():\n    return store._helper\n",
+    })
+    found = check(root)
+    assert found == [
+        "pkg/runner.py:4: runner uses private store._helper: make it public or move it to the module that uses it",
+        "pkg/runner.py:5: runner uses private store._helper: make it public or move it to the module that uses it",
+        "pkg/study.py:4: study uses private store._helper: make it public or move it to the module that uses it",
+    ]
+
+
+def test_private_name_inside_its_own_module_is_fine(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "store.py": "import pkg.store\n_x = 1\ny = pkg.store._x\n"})
+    assert check(root) == []
+
+
+def test_upward_import_inside_a_function(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "store.py": "def f():\n    from pkg.runner import VALUE\n"})
+    found = [v for v in check(root) if not v.startswith("import cycle")]
+    assert found == ["pkg/store.py:2: store (store) imports runner (run) inside a function; "
+                     "store may import store"]
+
+
+def test_read_may_not_import_study(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "report.py": "from pkg.study import go\n"})
+    assert check(root) == ["pkg/report.py:1: report (read) imports study (study) at module level; "
+                           "read may import read, store"]
+
+
+def test_nothing_but_face_imports_face(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "study.py": "def f():\n    from pkg.cli import _opts\n"})
+    found = [v for v in check(root) if not v.startswith("import cycle")]
+    assert "pkg/study.py:2: study imports private _opts from cli (inside a function)" in found[0]
+    assert found[1] == ("pkg/study.py:2: study (study) imports cli (face) inside a function; "
+                        "study may import study, run, store")
+
+
+def test_module_in_no_layer(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "stray.py": "X = 1\n"})
+    assert check(root) == ["pkg/stray.py:1: module stray is in no layer: add it to LAYERS and ARCHITECTURE.md"]
+
+
+def test_listed_modules_that_do_not_exist_are_fine(tmp_path):
+    layers = {**TOY_LAYERS, "read": ("report", "not_written_yet")}
+    root = make_package(tmp_path, CLEAN)
+    assert violations(root, "pkg", layers=layers, may_import=TOY_MAY_IMPORT) == []
+
+
+def test_relative_imports_are_resolved(tmp_path):
+    root = make_package(tmp_path, {
+        **CLEAN,
+        "store.py": "from . import runner\nfrom .runner import VALUE\n",
+        "sub/__init__.py": "from .. import store\nfrom . import leaf\n",
+        "sub/leaf.py": "from ..runner import VALUE\nfrom . import other\nfrom .other import _p\n",
+        "sub/other.py": "_p = 1\n",
+    })
+    layers = {**TOY_LAYERS, "store": (*TOY_LAYERS["store"], "sub")}
+    got = {(i.importer, i.imported, i.names) for i in imports(root, "pkg")}
+    assert {("store", "runner", ()), ("store", "runner", ("VALUE",)), ("sub", "store", ()),
+            ("sub", "sub.leaf", ()), ("sub.leaf", "runner", ("VALUE",)),
+            ("sub.leaf", "sub.other", ()), ("sub.leaf", "sub.other", ("_p",))} <= got
+    found = violations(root, "pkg", layers=layers, may_import=TOY_MAY_IMPORT)
+    assert "pkg/store.py:1: store (store) imports runner (run) at module level; store may import store" in found
+    assert "pkg/sub/leaf.py:1: sub.leaf (store) imports runner (run) at module level; store may import store" in found
+    assert any(v.startswith("pkg/sub/leaf.py:3: sub.leaf imports private _p from sub.other") for v in found)
+    assert not any("no layer" in v for v in found)  # sub.* take the layer of sub
+
+
+def test_type_checking_imports_are_skipped(tmp_path):
+    root = make_package(tmp_path, {
+        **CLEAN,
+        "store.py": (
+            "import typing\nfrom typing import TYPE_CHECKING\n\n"
+            "if TYPE_CHECKING:\n    from pkg.runner import Thing\n"
+            "if typing.TYPE_CHECKING:\n    import pkg.study\n"
+            "else:\n    import pkg.cli\n"
+        ),
+    })
+    found = [v for v in check(root) if not v.startswith("import cycle")]  # store -> cli closes one
+    assert [(i.importer, i.imported, i.line) for i in imports(root, "pkg") if i.importer == "store"] == [
+        ("store", "cli", 9)]
+    assert found == ["pkg/store.py:9: store (store) imports cli (face) at module level; store may import store"]
+
+
+def test_dynamic_imports_with_a_literal(tmp_path):
+    root = make_package(tmp_path, {
+        **CLEAN,
+        "store.py": (
+            "import importlib\nfrom importlib import import_module\n\n"
+            "def f(name):\n"
+            "    a = __import__('pkg.runner', fromlist=['VALUE'])\n"
+            "    b = importlib.import_module('pkg.study')\n"
+            "    c = import_module('.cli', 'pkg')\n"
+            "    d = importlib.import_module(name)  # not a literal: not seen\n"
+            "    e = importlib.import_module('json')  # not ours\n"
+        ),
+    })
+    got = [i for i in imports(root, "pkg") if i.importer == "store"]
+    assert got == [Import("store", "runner", ("VALUE",), 5, True), Import("store", "study", (), 6, True),
+                   Import("store", "cli", (), 7, True)]
+    assert len([v for v in check(root) if v.startswith("pkg/store.py")]) == 3
+
+
+def test_from_package_import_submodules_and_names(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "cli.py": "import pkg\nfrom pkg import study, report, __version__\n"})
+    got = [(i.imported, i.names) for i in imports(root, "pkg") if i.importer == "cli"]
+    assert got == [("__init__", ()), ("study", ()), ("report", ()), ("__init__", ("__version__",))]
+    assert sorted(modules(root)) == ["__init__", "__main__", "cli", "report", "runner", "store", "study"]
+
+
+def test_import_of_a_missing_module_is_reported(tmp_path):
+    root = make_package(tmp_path, {**CLEAN, "study.py": "from pkg.gone import X\n"})
+    assert check(root) == ["pkg/study.py:1: study imports pkg.gone, which is no module in pkg/"]
+
+
+# --- the real package ----------------------------------------------------------------------------
+
+def test_layer_table_is_consistent():
+    assert list(MAY_IMPORT) == list(LAYERS)
+    names = [m for mods in LAYERS.values() for m in mods]
+    assert len(names) == len(set(names)), "a module is in two layers"
+    for layer, allowed in MAY_IMPORT.items():
+        assert layer in allowed and set(allowed) <= set(LAYERS)
+        below = list(LAYERS)[list(LAYERS).index(layer):]
+        assert layer == "face" or set(allowed) <= set(below), f"{layer} may import a layer above it"
+    assert all("face" not in allowed for layer, allowed in MAY_IMPORT.items() if layer != "face")
+
+
+def test_ftax_follows_the_layers():
+    found = violations(Path(ftax.__file__).parent, "ftax")
+    assert not found, f"{len(found)} import rule violation(s) in ftax/:\n  " + "\n  ".join(found)
+
+
+TABLE = """
+# Architecture
+
+| layer | modules | may import |
+|---|---|---|
+| face | `cli`, `book`, `explorer`, `__main__` | every layer |
+|  study |  `studies`,`sweep` , ray_engine, `validation`  | study, run, measure, store |
+| read | `analysis` | read, measure, store |
+
+Text after the table.
+"""
+
+
+def test_documented_layers_parses_the_table():
+    assert documented_layers(TABLE) == {
+        "face": {"cli", "book", "explorer", "__main__"},
+        "study": {"studies", "sweep", "ray_engine", "validation"},
+        "read": {"analysis"},
+    }
+    assert list(documented_layers(TABLE)) == ["face", "study", "read"]
+    assert documented_may_import(TABLE) == {
+        "face": {"face", "study", "read"},
+        "study": {"study", "run", "measure", "store"},
+        "read": {"read", "measure", "store"},
+    }
+
+
+def test_architecture_md_mirrors_layers():
+    doc = ROOT / "ARCHITECTURE.md"
+    if not doc.exists():
+        pytest.skip("ARCHITECTURE.md not written yet")
+    text = doc.read_text()
+    written = documented_layers(text)
+    assert written, "ARCHITECTURE.md has no `| layer | modules | may import |` table"
+    assert list(written) == list(LAYERS), "ARCHITECTURE.md's layers (top to bottom) differ from LAYERS"
+    existing = set(modules(Path(ftax.__file__).parent))
+    for layer, names in LAYERS.items():
+        missing = {m for m in names if m in existing} - written[layer]
+        extra = written[layer] - set(names)
+        assert not missing, f"ARCHITECTURE.md's {layer} row lacks {sorted(missing)} (in LAYERS)"
+        assert not extra, f"ARCHITECTURE.md's {layer} row has {sorted(extra)}, not in LAYERS[{layer!r}]"
+    assert documented_may_import(text) == {k: set(v) for k, v in MAY_IMPORT.items()}, (
+        "ARCHITECTURE.md's 'may import' column differs from MAY_IMPORT")

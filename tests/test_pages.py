@@ -1,0 +1,263 @@
+"""The pages' captions and findings from hand-built records: ok rows, no ok rows (`no_data`'s sentence)
+and the edge cases the pages name (no speedups, one machine, no GPU). Nothing is measured."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from ftax import pages
+from ftax.pages import framework_bound, hardware, intro, model_design, paradigms, where_time_goes
+from ftax.studies import Grid
+from ftax.text import join, markdown_table, plural, sig
+
+NO_DATA = "Nothing to show here"
+BATCHES = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass
+class Study:
+    """What `ftax.studies.open_study` returns, as far as the pages read it."""
+
+    frame: pd.DataFrame
+    grids: list
+    profile: str = "quick"
+    machine_id: str = "a"
+    results_dir: str = "results"
+    summary: object = None
+    all: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _record(batch: int, median_ms: float, **kw) -> dict:
+    base = dict(status="ok", message="", machine_id="a", machine_label="CPU A x2 (CPU)", device="cpu",
+                model="bert-tiny", backend="eager", dtype="fp32", seq_len=16, overrides="{}", batch_size=batch,
+                median_ms=median_ms, ci_low_ms=median_ms * 0.95, ci_high_ms=median_ms * 1.05, parity_ok=True,
+                prepare_s=0.5, flops=1e6 * batch)
+    base.update(kw)
+    return base
+
+
+def _curve(**kw) -> list[dict]:
+    """Flat up to batch 8, then linear: a knee the fit finds."""
+    return [_record(b, max(1.0, b / 8), **kw) for b in BATCHES]
+
+
+GRID = Grid("batch", models=("bert-tiny",), backends=("eager", "onnxruntime"), dtypes=("fp32", "fp16"),
+            batch_sizes=BATCHES, seq_lens=(16,), device="cpu")
+
+
+def _view(records: list[dict], grids=(GRID,), device: str = "cpu") -> pages.PageView:
+    return pages.view(Study(pd.DataFrame(records), list(grids)), device)
+
+
+def test_text_helpers():
+    assert sig(1234.5) == "1,230" and sig(0.012345) == "0.0123" and sig(4.56) == "4.56" and sig(2.0) == "2"
+    assert sig(1.6e-7) == "0.00000016" and "e" not in sig(1.234e-9, 3)  # never exponent notation
+    assert sig(0.000161) == "0.000161" and sig(0.0) == "0" and sig(float("nan")) == "n/a" and sig(None) == "n/a"
+    assert sig(45.6, 2) == "46" and sig(-0.5) == "-0.5"
+    assert join(["a", "b", "c"]) == "a, b and c" and join([], "nothing") == "nothing"
+    assert plural(1, "machine") == "1 machine" and plural(2, "machine") == "2 machines"
+    assert markdown_table(["a", "b"], [(1, 2)]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+
+
+def test_view_focuses_one_machine_and_names_it():
+    records = _curve() + _curve(machine_id="b", machine_label="GPU B (GPU)", device="cuda")
+    v = _view(records)
+    assert v.machine == "CPU A x2 (CPU)" and set(v.frame.machine_id) == {"a"}
+    assert v.here == "**CPU A x2 (CPU)** (profile `quick`)" and len(v.study_frame) == 14
+    assert pages.measured(v) == "measure=False: reading stored records only"
+    assert pages.loaded_markdown(v).startswith("14 records in `results` match this study's grids, from 2 machines; "
+                                               "the figures below show **CPU A x2 (CPU)** (profile `quick`).")
+    assert "| batch | bert-tiny | eager, onnxruntime |" in pages.grids_markdown(v)
+    empty = _view([])
+    assert empty.machine is None and empty.here == "**no machine yet** (profile `quick`)"
+
+
+def test_framework_bound_captions_and_findings():
+    v = _view(_curve() + _curve(dtype="fp16"))
+    figure, caption = framework_bound.batch_figure(v)
+    assert isinstance(figure, Figure)
+    assert caption.startswith("Median latency (line, 95% CI as band) against batch size on **CPU A x2 (CPU)**")
+    assert "at sequence length (image size, or audio frames) bert-tiny 16." in caption
+    assert "by 20% for fp16 at batch 16 and fp32 at batch 16." in caption
+    finding = framework_bound.batch_finding(v)
+    assert finding.startswith("**Finding.** On **CPU A x2 (CPU)** (profile `quick`): fp16: 64x the batch (1 to 64)")
+    assert "The two-regime fit places the inflections at: " in finding
+    assert "Half precision: bert-tiny at batch 1: fp16 1x the fp32 latency" in finding
+    assert framework_bound.regimes_left(v).endswith("2 of 2 fitted batch curves left the framework-bound regime "
+                                                    "within the measured batch sizes.")
+    _, caption = framework_bound.seq_figure(v)  # the grid sweeps no sequence length
+    assert caption.startswith(NO_DATA)
+    two = _view(_curve()[:2])  # two batch sizes: no fit, no half precision
+    assert "No curve has the three or more batch sizes a two-regime fit needs. No half-precision curve was " \
+           "measured here." in framework_bound.batch_finding(two)
+
+
+def test_sequence_sweep_caption():
+    seq = [_record(1, m, seq_len=s) for s, m in ((16, 1.0), (64, 1.1), (256, 2.0))]
+    grid = Grid("seq", models=("bert-tiny",), batch_sizes=(1,), seq_lens=(16, 64, 256), device="cpu")
+    v = _view(seq, grids=[grid])
+    _, caption = framework_bound.seq_figure(v)
+    assert caption.startswith("Median latency (95% CI as band) against sequence length at batch 1 on ")
+    assert caption.endswith("by 20% for bert-tiny fp32 at length 256.")
+    assert framework_bound.seq_finding(v).endswith(": bert-tiny fp32: 16x the sequence length (16 to 256) costs 2x the "
+                                                   "latency (1 to 2 ms).")
+
+
+@pytest.mark.parametrize("page", [
+    lambda v: framework_bound.batch_figure(v)[1], framework_bound.batch_finding, framework_bound.seq_finding,
+    lambda v: paradigms.latency_figure(v)[1], paradigms.latency_finding, lambda v: paradigms.speedup_figure(v)[1],
+    paradigms.speedup_finding, lambda v: model_design.heatmap_figure(v)[1], model_design.heatmap_finding,
+    lambda v: model_design.flops_figure(v)[1], model_design.flops_finding, lambda v: model_design.models_figure(v)[1],
+    model_design.models_finding, lambda v: hardware.latency_figure(v)[1], hardware.latency_finding,
+    lambda v: hardware.inflection_figure(v)[1], hardware.inflection_finding, lambda v: where_time_goes.bars_figure(v)[1],
+    where_time_goes.split_finding, lambda v: where_time_goes.share_figure(v)[1], where_time_goes.regime_finding])
+def test_without_ok_rows_every_caption_and_finding_says_so(page):
+    failed = [{**r, "status": "unsupported", "median_ms": None} for r in _curve()]
+    grids = [GRID, Grid("width-depth", models=("bert-tiny",), device="cpu"),
+             Grid("efficient", models=("bert-tiny",), device="cpu")]
+    for v in (_view(failed, grids), _view([], grids)):
+        assert page(v).startswith(NO_DATA)
+
+
+def test_paradigms_speedups_parity_and_preparation():
+    fast = [{**r, "backend": "onnxruntime", "median_ms": r["median_ms"] / 2, "ci_low_ms": r["ci_low_ms"] / 2,
+             "ci_high_ms": r["ci_high_ms"] / 2, "parity_ok": False, "prepare_s": 2.0} for r in _curve()]
+    v = _view(_curve() + fast)
+    _, caption = paradigms.latency_figure(v)
+    assert "for each runtime measured on **CPU A x2 (CPU)** (profile `quick`) (eager and onnxruntime)" in caption
+    finding = paradigms.latency_finding(v)
+    assert "at batch 1 the runtimes take onnxruntime 0.5 ms and eager 1 ms." in finding
+    assert "Outputs differ from eager beyond the dtype's tolerance for onnxruntime fp32" in finding
+    _, caption = paradigms.speedup_figure(v)
+    assert "At batch 1: onnxruntime 2x. At batch 64: onnxruntime 2x." in caption
+    assert paradigms.speedup_finding(v).endswith("bert-tiny fp32 batch 64: onnxruntime at 2x eager.")
+    assert paradigms.preparation(v).endswith(": eager 0.5 s and onnxruntime 2 s.")
+    alone = _view(_curve())  # eager only: no speedups
+    assert "At batch 1: no speedup measured." in paradigms.speedup_figure(alone)[1]
+    assert paradigms.speedup_finding(alone).endswith("no runtime besides eager measured ok here.")
+    assert paradigms.latency_finding(alone).endswith("Every runtime's output matched eager within the dtype's "
+                                                     "tolerance.")
+    assert paradigms.fastest(pd.DataFrame()).empty
+
+
+def test_model_design_grid_and_architectures():
+    grid_rows = [_record(1, float(d), overrides=f'{{"depth": {d}, "width": {w}}}', width=w, depth=d,
+                         flops=float(w * w * d)) for w in (64, 128) for d in (1, 2)]
+    efficient = [_record(1, 2.0, model="bert-base", flops=100.0), _record(1, 1.0, model="distilbert", flops=50.0)]
+    grids = [Grid("width-depth", models=("bert-tiny",), seq_lens=(16,), overrides=(
+                  (("depth", 1), ("width", 64)), (("depth", 1), ("width", 128)), (("depth", 2), ("width", 64)),
+                  (("depth", 2), ("width", 128))), device="cpu"),
+             Grid("efficient", models=("bert-base", "distilbert"), seq_lens=(16,), device="cpu")]
+    v = _view(grid_rows + efficient, grids)
+    _, caption = model_design.heatmap_figure(v)
+    assert caption.endswith("Fitted on log-log axes: at batch 1, doubling width multiplies latency by 1 (FLOPs by 4) "
+                            "and doubling depth by 2 (FLOPs by 2).")
+    assert model_design.flops_finding(v).endswith("at batch 1, 8x the FLOPs cost 2x the latency.")
+    _, caption = model_design.models_figure(v)
+    assert caption.endswith("Relative to BERT-base, at batch 1: distilbert: 0.5x the latency, 0.5x the FLOPs.")
+    no_base = _view(grid_rows + efficient[1:], grids)
+    assert model_design.models_figure(no_base)[1].endswith("BERT-base was not measured in this profile, so no "
+                                                           "ratios are given.")
+    assert "shown side by side without ratios." in model_design.models_finding(no_base)
+
+
+def test_hardware_one_machine_and_two():
+    one = pages.every_machine(Study(pd.DataFrame(_curve()), [GRID]))
+    assert one.here == "1 machine (profile `quick`)"
+    assert pages.machines_markdown(one).startswith("Machines with records for this study: **CPU A x2 (CPU)**.")
+    assert hardware.latency_finding(one).endswith("Only one machine has records so far: add another (see "
+                                                  "{doc}`../reproduce`) to compare.")
+    gpu = [{**r, "median_ms": r["median_ms"] / 10} for r in _curve(machine_id="b", machine_label="GPU B (GPU)",
+                                                                   device="cuda")]
+    two = pages.every_machine(Study(pd.DataFrame(_curve() + gpu), [GRID]))
+    assert two.here == "2 machines (profile `quick`)" and hardware.latency_finding(two).endswith(" ms.")
+    _, caption = hardware.inflection_figure(two)
+    assert "Fits: CPU A x2 (CPU): inflection at batch 8 (95% interval 8 to 8) and GPU B (GPU): inflection" in caption
+    assert hardware.inflection_finding(two).startswith("**Finding.** CPU A x2 (CPU): inflection at batch 8")
+    short = pages.every_machine(Study(pd.DataFrame(_curve()[:2]), [GRID]))
+    assert hardware.inflection_finding(short).endswith("the fit needs; run a larger profile.")
+    empty = pages.every_machine(Study(pd.DataFrame(), [GRID]))
+    assert pages.machines_markdown(empty).startswith("Machines with records for this study: none yet.")
+
+
+def _decomposed(**kw) -> list[dict]:
+    rows = []
+    for r in _curve(**kw):
+        busy, overhead = 0.1 * r["batch_size"], 1.0
+        rows.append({**r, "decomposition_method": "cpu-compute-ops", "decomposition_busy_ms": busy,
+                     "decomposition_overhead_ms": overhead, "decomposition_wall_ms": busy + overhead,
+                     "decomposition_overhead_share": overhead / (busy + overhead), "median_ms": busy + overhead})
+    return rows
+
+
+def test_where_time_goes_captions_on_a_cpu_and_no_gpu():
+    grid = Grid("decompose", models=("bert-tiny",), batch_sizes=BATCHES, seq_lens=(16,), device="cpu")
+    v = _view(_decomposed(), [grid])
+    _, caption = where_time_goes.bars_figure(v)
+    assert "split into busy time (solid; here the self time of the aten operators that compute" in caption
+    assert "Overhead's share of the wall time: bert-tiny fp32 16 eager: 91% of 1.1 ms at batch 1 and 14% of 7.4 ms " \
+           "at batch 64." in caption
+    finding = where_time_goes.split_finding(v)
+    assert finding.startswith("**Finding.** On **CPU A x2 (CPU)** (profile `quick`), at batch 1, bert-tiny fp32 16 "
+                              "eager 0.1 ms busy + 1 ms overhead; at batch 64,")
+    assert "As a check, the decomposition's wall time" in finding and "Caveats" not in finding
+    assert "Shaded: the regimes read from the share (framework-bound from 50%, compute-bound up to 20%)" in \
+        where_time_goes.share_figure(v)[1]
+    assert "read from the overhead share: bert-tiny fp32 16 eager: framework-bound at batch 1 to" in \
+        where_time_goes.regime_finding(v)
+    _, caption = where_time_goes.gpu_figure(v)
+    assert caption.startswith("No GPU records with a decomposition in `results`: every record of this study comes "
+                              "from a CPU.")
+    assert where_time_goes.gpu_finding(v) == ("**Finding.** No GPU records are present, so this page shows where the "
+                                              "time goes on a CPU only.")
+    gpu = _decomposed(machine_id="g", machine_label="GPU B (GPU)", device="cuda", decomposition_method="cuda-busy")
+    both = _view(_decomposed() + gpu, [grid])
+    _, caption = where_time_goes.gpu_figure(both)
+    assert caption.startswith("Overhead as a share of wall time against batch size on **GPU B (GPU)** (profile "
+                              "`quick`), one panel per GPU")
+    assert where_time_goes.gpu_finding(both).startswith("**Finding.** On **GPU B (GPU)** (profile `quick`), read "
+                                                        "from the overhead share: ")
+
+
+def test_intro_headlines_with_records_and_without():
+    frame = pd.DataFrame(_decomposed())
+    studies = {s: Study(frame, [GRID], all=frame) for s in ("framework-bound", "paradigms", "model-design",
+                                                             "hardware", "where-time-goes")}
+    assert intro.headline(studies, "cpu").startswith("## Headline findings\n\nComputed when this page was built, "
+                                                     "from the 7 records in `results` (1 machine(s)); profile "
+                                                     "`quick`; the case studies show **CPU A x2 (CPU)**")
+    assert intro.framework_bound(studies, "cpu").startswith("**Framework-bound (RQ1).** In FP32 eager mode, latency "
+                                                            "first exceeds its batch-1 value by 20% for bert-tiny at "
+                                                            "batch ")
+    assert intro.paradigms(studies, "cpu") == ("**Paradigms (RQ2).** No runtime besides eager has been measured "
+                                               "alongside it yet.")
+    assert intro.model_design(studies, "cpu") == ("**Model design (RQ3).** The width x depth grid has not been "
+                                                  "measured yet.")
+    assert intro.hardware(studies).startswith("**Hardware (RQ4).** Fitted inflections: CPU A x2 (CPU) bert-tiny: ")
+    assert intro.where_time_goes(studies, "cpu").startswith("**Where the time goes.** Overhead (wall time not spent "
+                                                            "in compute) as a share of one call: bert-tiny eager: 91% of")
+    empty = {s: Study(pd.DataFrame(), [GRID]) for s in studies}
+    assert intro.framework_bound(empty) == "**Framework-bound (RQ1).** No batch sweep has been measured yet."
+    assert intro.hardware(empty).endswith("No machine has a batch sweep long enough to fit an inflection yet.")
+    assert intro.where_time_goes(empty).endswith("No config has been measured with a decomposition yet.")
+    assert "the case studies show **no machine yet**" in intro.headline(empty)
+
+
+def test_validation_page_without_a_run_says_nothing_was_measured():
+    from ftax import validation
+    from ftax.pages import validation as page
+    from ftax.validation_spec import ValidationRun
+
+    v = page.view(ValidationRun(validation.plan("smoke", "cpu", 2), measured=False))
+    assert v.here.endswith("(profile `smoke`)") and v.table.empty
+    for caption in (page.methods_figure(v)[1], page.ratios_figure(v)[1], page.cost_figure(v)[1],
+                    page.repeat_figure(v)[1], page.sensitivity_figure(v)[1]):
+        assert caption.startswith("Nothing to show on ") and "`measure=False`" in caption
+    for finding in (page.methods_finding, page.explain_finding, page.overhead_finding, page.cost_finding,
+                    page.repeat_finding, page.sensitivity_finding, page.cuda_finding, page.verdict):
+        assert finding(v).startswith("Nothing to show on ")
+    assert page.cuda_figure(v)[1] == f"Needs a CUDA device, and this page ran on {v.here}: nothing to show."
+    assert page.summary(v).startswith("`measure=False`") and "| callable |" in page.plan_markdown(v.plan)
