@@ -43,7 +43,8 @@ def _add_stop_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-time", type=float, dest="max_time_s", help="seconds")
     group.add_argument("--target-ci", type=float, dest="target_rel_ci",
                        help="stop when the median's 95%% CI is narrower than this fraction of it")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: a sweep fixes the "
+                        "physical cores; ftax measure keeps torch's)")
     parser.add_argument("--decompose", action="store_true", help="add a profiled decomposition of the tax")
     parser.add_argument("--trace-dir", type=Path, help="also save Chrome/Perfetto traces here (with --decompose)")
 
@@ -56,7 +57,7 @@ def _stop_rule(args: argparse.Namespace, base=None):
     base = base or StopRule()
     changes = {k: getattr(args, k) for k in ("min_iters", "min_time_s", "max_time_s", "target_rel_ci")
                if getattr(args, k, None) is not None}
-    return replace(base, **changes)
+    return replace(base, **changes, name="custom") if changes else base
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -135,6 +136,7 @@ def grids_from_args(args: argparse.Namespace) -> list:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ftax.errors import InvalidConfigError
     from ftax.runner import MeasureOptions
+    from ftax.studies import ROUNDS
     from ftax.sweep import SweepSummary, run_sweep
 
     grids = grids_from_args(args)
@@ -146,14 +148,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from ftax.ray_engine import run_ray_sweep
 
+        if args.rounds not in (None, 1):
+            raise InvalidConfigError("--engine ray measures one round (--rounds 1); rounds run with --engine local")
+
         print(run_ray_sweep(jobs, args.out, address=args.address, per_node=args.per_node,
                             accelerator_type=args.accelerator_type, retry_failed=args.retry_failed,
                             progress=not args.quiet))
         return 0
     total = SweepSummary(path=Path(args.out), total=0, skipped=0)
     for grid, options in jobs:
+        rounds = args.rounds or ROUNDS.get(grid.rule.name, 1)
         total = total + run_sweep(grid.configs(), args.out, options, retry_failed=args.retry_failed,
-                                  isolate=args.isolate, progress=not args.quiet)
+                                  isolate=args.isolate, progress=not args.quiet, rounds=rounds, seed=args.seed)
     print(total)
     return 0
 
@@ -175,6 +181,9 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="re-run configs stored with a non-ok status")
     p.add_argument("--isolate", action="store_true", help="one child process per model: native crashes become rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--rounds", type=int, help="visit every config this many times, interleaved "
+                   "(default: the profile's, smoke 1, quick 3, full 5; a custom stop rule: 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (round r uses seed + r)")
     cluster = p.add_argument_group("cluster (see book/cluster.md)")
     cluster.add_argument("--engine", choices=("local", "ray"), default="local",
                          help="local (default) or ray: one task per model group, one device per task")

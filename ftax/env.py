@@ -82,6 +82,7 @@ def _static_fingerprint() -> dict:
         "cpu_model": cpu_model,
         "cpu_count": cpu_count,
         **gpu,
+        "hostname": platform.node(),  # machine_id names the hardware class; pages name the host that measured
         "platform": platform.platform(),
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
@@ -90,6 +91,18 @@ def _static_fingerprint() -> dict:
         "ftax_version": ftax.__version__,
         "git_commit": _run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo),
     }
+
+
+def default_threads() -> int:
+    """Torch threads a sweep fixes when none are asked for: the physical cores (hyperthreads share
+    execution units, so more threads than cores add contention, not speed)."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    return max(1, cores or os.cpu_count() or 1)
 
 
 def load_avg_1m() -> float | None:

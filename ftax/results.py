@@ -24,7 +24,9 @@ import pandas as pd
 # 1: config, status, message, stats, samples_ms, pipelined_ms, setup, parity, model_info,
 #    flops, profile, env, machine_id, config_key, ftax_version, timestamp.
 # 2: `profile` (the profiler decomposition) renamed `decomposition`, so "profile" means only
-#    smoke/quick/full; `setup.first_call_ms` is still the cold call after building.
+#    smoke/quick/full; `setup.first_call_ms` is still the cold call after building. New: `round`
+#    (which round of a sweep this visit was; None: a single visit) and `rule` (the stop rule's
+#    name: smoke/quick/full/custom; None in version 1).
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # What config_key hashes besides the config and the machine. It changes only when a config's
@@ -90,6 +92,8 @@ class Record:
     model_info: dict = field(default_factory=dict)
     flops: float | None = None
     decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
+    round: int | None = None  # the sweep round of this visit (None: measured once, outside rounds)
+    rule: str | None = None  # StopRule.name: visits under different rules are never pooled
     ftax_version: str = ""
     timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
@@ -211,21 +215,40 @@ def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
                 yield data
 
 
-def best_records(paths: str | Path | Iterable[str | Path]) -> dict[str, dict]:
-    """Per config_key, the record that counts: the newest ok one, else the newest (silently skips bad lines)."""
-    best: dict[str, dict] = {}
+SOFTWARE_KEYS = ("torch_version", "transformers_version", "onnxruntime_version")
+
+
+def software(env: dict) -> tuple:
+    """The software a record was measured with: records of different software are never resumed over
+    nor pooled (pyperf refuses to merge runs whose checked metadata differ)."""
+    return tuple(env.get(key) for key in SOFTWARE_KEYS)
+
+
+def visit_key(data: dict) -> tuple:
+    """What identifies one visit of a config: its key, the sweep round and the stop rule's name."""
+    return data["config_key"], data.get("round"), data.get("rule")
+
+
+def best_records(paths: str | Path | Iterable[str | Path], key=lambda data: data["config_key"]) -> dict:
+    """Per `key` (the config_key; `visit_key` for rounds), the record that counts: the newest ok one, else
+    the newest (silently skips bad lines)."""
+    best: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for data in iter_records(paths):
-            previous = best.get(data["config_key"])
+            previous = best.get(key(data))
             if previous is None or previous.get("status") != "ok" or data.get("status") == "ok":
-                best[data["config_key"]] = data
+                best[key(data)] = data
     return best
 
 
-def is_done(data: dict, retry_failed: bool = False, decompose: bool = False) -> bool:
+def is_done(data: dict, retry_failed: bool = False, decompose: bool = False, software_now: tuple | None = None
+            ) -> bool:
     """The resume rule: a stored record means "do not measure again" unless it failed and failures
-    are retried, or a decomposition is wanted and the ok record has none."""
+    are retried, a decomposition is wanted and the ok record has none, or (given `software_now`) it
+    was measured with other software."""
+    if software_now is not None and software(data.get("env") or {}) != software_now:
+        return False
     if data["status"] == "ok":
         return bool(data.get("decomposition")) or not decompose
     return not retry_failed
@@ -253,7 +276,8 @@ def _flatten(data: dict) -> dict:
                machine_label=machine_label(env, config["device"]), status=data["status"],
                message=data.get("message", ""), pipelined_ms=data.get("pipelined_ms"), flops=data.get("flops"),
                samples_ms=data.get("samples_ms") or [], timestamp=data.get("timestamp"),
-               ftax_version=data.get("ftax_version"), schema_version=data.get("schema_version"))
+               ftax_version=data.get("ftax_version"), schema_version=data.get("schema_version"),
+               round=data.get("round"), rule=data.get("rule"))
     row.update(data.get("stats") or {})
     row.update(data.get("setup") or {})
     row.update(data.get("model_info") or {})

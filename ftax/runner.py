@@ -88,17 +88,27 @@ class ModelCache:
     key: tuple | None = None
     model: models.BuiltModel | None = None
     build_s: float = 0.0
+    fp32_twin: models.BuiltModel | None = None  # same weights in fp32: half precision's parity reference
 
     def get(self, checked: CheckedConfig) -> models.BuiltModel:
         config = checked.config
         key = (config.model, config.dtype, config.overrides, config.device)
         if key != self.key:
-            self.key, self.model = None, None
+            self.key, self.model, self.fp32_twin = None, None, None
             free_memory()
             t0 = time.perf_counter()
             self.model = models.build_validated(checked.spec, checked.overrides, checked.dtype, config.device)
             self.build_s, self.key = time.perf_counter() - t0, key
         return self.model
+
+    def fp32_reference(self, checked: CheckedConfig) -> models.BuiltModel:
+        """The current model's fp32 twin (same seed, so the same weights before the cast), built once per group."""
+        if checked.dtype == torch.float32:
+            return self.get(checked)
+        if self.fp32_twin is None:
+            self.fp32_twin = models.build_validated(checked.spec, checked.overrides, torch.float32,
+                                                    checked.config.device)
+        return self.fp32_twin
 
 
 @dataclass
@@ -113,10 +123,12 @@ class MeasureOptions:
 
 
 def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOptions | None = None,
-                   cache: ModelCache | None = None) -> Record:
+                   cache: ModelCache | None = None, round_: int | None = None) -> Record:
     """Measure one config and return its Record (status ok/unsupported/oom/error).
 
     Pass a CheckedConfig (from `check`) when the caller already checked it; a MeasureConfig is checked here.
+    `round_` is the sweep round this visit belongs to (None outside rounds); the record carries it and
+    the stop rule's name, the two things that tell its visits apart.
     """
     checked = config if isinstance(config, CheckedConfig) else check(config)
     config, options = checked.config, options or MeasureOptions()
@@ -126,7 +138,7 @@ def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOption
 
     def record(status: str, message: str = "", **fields) -> Record:
         return Record(config=config, status=status, message=message, env=env, ftax_version=ftax.__version__,
-                      **fields)
+                      round=round_, rule=options.rule.name, **fields)
 
     if checked.problem is not None:
         return record("unsupported", checked.problem)
@@ -136,7 +148,7 @@ def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOption
         model = cache.get(checked)
         inputs = model.inputs(config.batch_size, config.seq_len)
         prepared = backends.prepare(config.backend, model, inputs)
-        parity = _parity(config, model, inputs, prepared)
+        parity = _parity(config, cache.fp32_reference(checked), inputs, prepared)
         with torch.inference_mode():
             timing = measure(prepared.call, options.rule, sync=sync_for(config.device))
         extra = _decomposition_fields(config, model, inputs, prepared, options)
@@ -165,12 +177,20 @@ def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOption
         del prepared
 
 
-def _parity(config: MeasureConfig, model: models.BuiltModel, inputs: tuple,
+def _parity(config: MeasureConfig, reference_model: models.BuiltModel, inputs: tuple,
             prepared: backends.Prepared) -> backends.Parity:
-    """The backend's output against eager's on the same inputs (after prepare, so that prepare's
-    first call stays the cold one)."""
-    with torch.inference_mode():
-        reference = prepared.output() if config.backend == "eager" else model.module(*inputs)
+    """The backend's output against fp32 eager's on the same inputs, within the dtype's tolerance.
+
+    The reference is fp32 eager for every dtype: comparing fp16 eager with itself would always pass,
+    while what a user wants to know is how far half precision moves the answer. Run after prepare, so
+    that prepare's first call stays the cold one.
+    """
+    if config.backend == "eager" and config.dtype == "fp32":
+        reference = prepared.output()
+    else:
+        fp32_inputs = tuple(x.float() if x.is_floating_point() else x for x in inputs)
+        with torch.inference_mode():
+            reference = reference_model.module(*fp32_inputs)
     return backends.check_parity(prepared.output(), reference, config.dtype)
 
 

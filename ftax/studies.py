@@ -94,12 +94,15 @@ def _width_depth(widths: Iterable[int], depths: Iterable[int]) -> tuple[Override
 
 
 RULES = {
-    "smoke": StopRule(warmup_iters=2, warmup_time_s=0.0, warmup_max_s=0.2, min_iters=5, min_time_s=0.02,
+    "smoke": StopRule(name="smoke", warmup_iters=2, warmup_time_s=0.0, warmup_max_s=0.2, min_iters=5, min_time_s=0.02,
                       max_time_s=0.1, target_rel_ci=0.1, pipelined_calls=3, pipelined_rounds=2, pipelined_max_s=0.1),
-    "quick": StopRule(warmup_iters=3, warmup_time_s=0.05, warmup_max_s=1.0, min_iters=7, min_time_s=0.1,
+    "quick": StopRule(name="quick", warmup_iters=3, warmup_time_s=0.05, warmup_max_s=1.0, min_iters=7, min_time_s=0.1,
                       max_time_s=0.6, target_rel_ci=0.03, pipelined_calls=5, pipelined_rounds=3, pipelined_max_s=0.3),
-    "full": StopRule(),
+    "full": StopRule(name="full"),
 }
+# Rounds per profile: a sweep visits every config this many times, interleaved (see ftax.sweep), so
+# an estimate's interval comes from the spread between rounds, where a shared machine's drift shows.
+ROUNDS = {"smoke": 1, "quick": 3, "full": 5}
 
 _EFFICIENT = ("bert-base", "distilbert", "squeezebert", "mobilebert")
 _ENCODERS_FULL = ("bert-base", "roberta-base", "distilbert", "squeezebert", "mobilebert", "deberta-base",
@@ -209,7 +212,8 @@ GRID_FIELDS = ("models", "backends", "dtypes", "batch_sizes", "seq_lens")
 
 @dataclass
 class StudyData:
-    """A case study's records: `frame` (the study's configs, on every machine) and `all` (every record).
+    """A case study's records, one row per visit (every round): `frame` (the study's configs, on every
+    machine) and `all` (every record). The read layer turns visits into estimates (`ftax.estimates`).
 
     `profile` is the grid profile (smoke/quick/full) the page asked for; `summary` says what this
     call measured (None when it only read).
@@ -248,6 +252,8 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
                measure: bool = True, progress: bool = False, **grid_values) -> StudyData:
     """Validate the study's grids, measure what is missing on this machine (if `measure`), load.
 
+    Measuring runs the profile's rounds (`ROUNDS`), interleaved, with torch threads fixed.
+
     `grid_values` are the page's list parameters (`models`, `backends`, `dtypes`, `batch_sizes`,
     `seq_lens`); None keeps the profile's value, anything else replaces it in every grid.
     """
@@ -261,8 +267,9 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
         summary = sweep.SweepSummary(path=Path(results_dir), total=0, skipped=0)
         for grid in grids:
             options = MeasureOptions(rule=grid.rule, decompose=grid.decompose)
-            summary = summary + sweep.run_sweep(grid.configs(), results_dir, options, progress=progress)
-    everything = results.load(results_dir)
+            summary = summary + sweep.run_sweep(grid.configs(), results_dir, options, progress=progress,
+                                                rounds=ROUNDS[profile])
+    everything = results.load(results_dir, latest_only=False)
     return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
                      frame=results.rows_matching(everything, study_configs(grids)), all=everything,
                      summary=summary, results_dir=str(results_dir))

@@ -14,14 +14,16 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
+import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ftax import results
-from ftax.env import fingerprint
+from ftax.env import default_threads, fingerprint
+from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, measure_config
 
@@ -42,19 +44,19 @@ class SweepSummary:
     def __str__(self) -> str:
         measured = sum(self.counts.values())
         if measured == 0:
-            return f"nothing to measure: all {self.total} configs are already in {self.path}"
+            return f"nothing to measure: all {self.total} visits are already in {self.path}"
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        return (f"measured {measured} of {self.total} configs in {self.wall_s:.1f} s ({by_status}); "
+        return (f"measured {measured} of {self.total} visits in {self.wall_s:.1f} s ({by_status}); "
                 f"{self.skipped} already stored; records in {self.path}")
 
 
-def _todo(configs: Sequence[MeasureConfig], path: Path, machine_id: str, retry_failed: bool,
-          decompose: bool) -> list[MeasureConfig]:
-    """Configs without a stored record (or with a failed one, if retrying; or ok but unprofiled)."""
-    stored = results.best_records(path)
+def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round_: int, options: MeasureOptions,
+          retry_failed: bool, software_now: tuple) -> list[MeasureConfig]:
+    """Configs without a stored visit in this round under this rule and software (or with a failed one, if
+    retrying; or ok but without the decomposition asked for)."""
     return [c for c in configs
-            if (data := stored.get(results.config_key(c, machine_id))) is None
-            or not results.is_done(data, retry_failed, decompose)]
+            if (data := stored.get((results.config_key(c, machine_id), round_, options.rule.name))) is None
+            or not results.is_done(data, retry_failed, options.decompose, software_now)]
 
 
 def group_key(config: MeasureConfig) -> tuple:
@@ -62,31 +64,60 @@ def group_key(config: MeasureConfig) -> tuple:
     return (config.model, config.dtype, config.overrides, config.device)
 
 
-def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions) -> None:
+def interleaved(configs: Sequence[MeasureConfig], seed: int) -> list[MeasureConfig]:
+    """The order of one round: what a page compares sits next to each other in time.
+
+    Model groups (`group_key`) keep their order, so each model is built once a round. Within a group
+    the shapes come in a seeded random order, and the backends of one shape back to back, in a
+    seeded random order too: a speedup compares visits seconds apart, and no backend is always
+    first (or always right after another) in every round. The batch sizes of a curve share the
+    group's stretch of time; where one order cannot keep both adjacent, backends win, because the
+    speedups are the book's headline.
+    """
+    rng = random.Random(seed)
+    ordered: list[MeasureConfig] = []
+    for _, group in groupby(configs, key=group_key):
+        shapes: dict[tuple, list[MeasureConfig]] = {}
+        for config in group:
+            shapes.setdefault((config.seq_len, config.batch_size), []).append(config)
+        keys = list(shapes)
+        rng.shuffle(keys)
+        for key in keys:
+            backs = shapes[key]
+            rng.shuffle(backs)
+            ordered += backs
+    return ordered
+
+
+def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int) -> None:
     """Child-process entry of `isolate`: measure and append each config itself."""
     cache = ModelCache()
     for config in configs:
-        results.append(path, measure_config(config, options, cache))
+        results.append(path, measure_config(config, options, cache, round_=round_))
 
 
 def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOptions, machine_id: str,
-                  on_record) -> None:
+                  round_: int, on_record) -> None:
     """Run configs in child processes, restarting after a crash with the configs still missing."""
     ctx = multiprocessing.get_context("spawn")
     remaining = list(configs)
+
+    def visits() -> set:
+        return set(results.best_records(path, key=results.visit_key))
+
     while remaining:
-        before = results.keys_with_status(path, results.STATUSES)
-        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options))
+        before = visits()
+        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_))
         child.start()
         child.join()
-        after = results.keys_with_status(path, results.STATUSES)
-        done = [c for c in remaining if results.config_key(c, machine_id) in after - before]
+        new = visits() - before
+        done = [c for c in remaining if (results.config_key(c, machine_id), round_, options.rule.name) in new]
         for config in done:
             on_record(config, None)
         remaining = remaining[len(done):]
         if remaining and child.exitcode != 0:
             crashed = remaining.pop(0)
-            record = Record(config=crashed, status="error", env=fingerprint(),
+            record = Record(config=crashed, status="error", env=fingerprint(), round=round_, rule=options.rule.name,
                             message=f"worker process died (exit code {child.exitcode}) while measuring this config")
             results.append(path, record)
             on_record(crashed, record)
@@ -95,19 +126,33 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 
 
 def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results", options: MeasureOptions | None = None,
-        retry_failed: bool = False, isolate: bool = False, progress: bool = True) -> SweepSummary:
-    """Measure every config not yet stored, appending one record each to `<out_dir>/<machine_id>.jsonl`."""
+              retry_failed: bool = False, isolate: bool = False, progress: bool = True, rounds: int = 1,
+              seed: int = 0) -> SweepSummary:
+    """Measure every config in `rounds` rounds, one record per visit in `<out_dir>/<machine_id>.jsonl`.
+
+    A round visits every config not yet stored for that round, in `interleaved` order (seed
+    `seed + round`), each under `options.rule.share(rounds)`: the profile's time budget split over
+    the rounds. Visits are stored as they finish, so a killed sweep loses at most the one in flight
+    and a rerun resumes with the visits still missing. Torch threads are fixed (`options.threads`,
+    else `env.default_threads()`) and recorded. Visits stored with other software do not count.
+    """
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+        raise InvalidConfigError(f"rounds must be a positive integer, got {rounds!r}")
     options = options or MeasureOptions()
+    options = replace(options, rule=options.rule.share(rounds), threads=options.threads or default_threads())
     configs = list(dict.fromkeys(configs))
-    machine_id = fingerprint()["machine_id"]
+    env = fingerprint()
+    machine_id, software_now = env["machine_id"], results.software(env)
     path = results.store_path(out_dir, machine_id)
-    todo = _todo(configs, path, machine_id, retry_failed, options.decompose)
-    summary = SweepSummary(path=path, total=len(configs), skipped=len(configs) - len(todo))
-    if not todo:
+    stored = results.best_records(path, key=results.visit_key)
+    plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, software_now)) for r in range(rounds)]
+    pending = sum(len(todo) for _, todo in plan)
+    summary = SweepSummary(path=path, total=len(configs) * rounds, skipped=len(configs) * rounds - pending)
+    if not pending:
         return summary
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), desc="ftax sweep", unit="config", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=pending, desc="ftax sweep", unit="visit", disable=not progress, file=sys.stderr)
     start = time.perf_counter()
 
     def on_record(config: MeasureConfig, record: Record | None) -> None:
@@ -117,26 +162,29 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
         bar.update()
 
     try:
-        for _, group in groupby(todo, key=group_key):
-            group = list(group)
-            if isolate:
-                _run_isolated(group, path, options, machine_id, on_record)
-                continue
-            cache = ModelCache()
-            for config in group:
-                bar.set_postfix_str(config.label(), refresh=True)
-                record = measure_config(config, options, cache)
-                results.append(path, record)
-                on_record(config, record)
+        for round_, todo in plan:
+            for _, group in groupby(interleaved(todo, seed + round_), key=group_key):
+                group = list(group)
+                if isolate:
+                    _run_isolated(group, path, options, machine_id, round_, on_record)
+                    continue
+                cache = ModelCache()
+                for config in group:
+                    bar.set_description(f"ftax sweep, round {round_ + 1}/{rounds}", refresh=False)
+                    bar.set_postfix_str(config.label(), refresh=True)
+                    record = measure_config(config, options, cache, round_=round_)
+                    results.append(path, record)
+                    on_record(config, record)
     finally:
         bar.close()
     if isolate:  # child processes wrote the records: count them by their stored status
-        summary.counts = _stored_counts(path, todo, machine_id)
+        summary.counts = _stored_counts(path, [c for _, todo in plan for c in todo], machine_id, options.rule.name)
     summary.wall_s = time.perf_counter() - start
     return summary
 
 
-def _stored_counts(path: Path, configs: list[MeasureConfig], machine_id: str) -> Counter:
+def _stored_counts(path: Path, configs: list[MeasureConfig], machine_id: str, rule: str) -> Counter:
     keys = {results.config_key(c, machine_id) for c in configs}
-    latest = {d["config_key"]: d["status"] for d in results.iter_records(path) if d["config_key"] in keys}
+    latest = {results.visit_key(d): d["status"] for d in results.iter_records(path)
+              if d["config_key"] in keys and d.get("rule") == rule}
     return Counter(latest.values())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from time import perf_counter
 from typing import Callable, Sequence
 
@@ -52,6 +52,16 @@ class StopRule:
     pipelined_calls: int = 10
     pipelined_rounds: int = 5
     pipelined_max_s: float = 1.0
+    name: str = "custom"  # the profile it belongs to: visits under different rules are never pooled
+
+    def share(self, visits: int) -> "StopRule":
+        """The rule for one of `visits` visits of a config: the same precision target, 1/visits of the
+        time limits, so a sweep in rounds takes about as long as one visit under this rule. Its name
+        says so (`quick/3`): visits of different budgets are never pooled into one estimate."""
+        if visits <= 1:
+            return self
+        return replace(self, min_time_s=self.min_time_s / visits, max_time_s=self.max_time_s / visits,
+                       name=f"{self.name}/{visits}")
 
     def __post_init__(self) -> None:
         if self.min_iters < 1 or self.pipelined_calls < 1 or self.pipelined_rounds < 1:

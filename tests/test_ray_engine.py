@@ -99,16 +99,16 @@ def test_the_config_in_flight_is_retried_once_then_recorded_as_worker_lost_twice
 
 
 def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
-    def store(machine: str, batch_size: int, status: str, profile: dict | None = None) -> str:
+    def store(machine: str, batch_size: int, status: str, decomposition: dict | None = None) -> str:
         record = Record(config=_config(batch_size, "cpu"), status=status, message="", env={"machine_id": machine},
-                        profile=profile)
+                        decomposition=decomposition)
         results.append(results.store_path(tmp_path, machine), record)
         return record.config_key
 
-    ok, failed, profiled = store("m1", 1, "ok"), store("m1", 2, "error"), store("m2", 1, "ok", {"busy_ms": 1.0})
+    ok, failed, decomposed = store("m1", 1, "ok"), store("m1", 2, "error"), store("m2", 1, "ok", {"busy_ms": 1.0})
     assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, False, False).items()} == \
-        {"m1": {ok, failed}, "m2": {profiled}}
-    assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, True, True).items()} == {"m2": {profiled}}
+        {"m1": {ok, failed}, "m2": {decomposed}}
+    assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, True, True).items()} == {"m2": {decomposed}}
 
 
 def _ok_keys(path: Path) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftax import backends, models, results, sweep
+from ftax import backends, env, models, results, sweep
 from ftax.backends import Prepared
 from ftax.errors import InvalidConfigError
 from ftax.studies import RULES, Grid
@@ -117,16 +117,65 @@ def test_bad_grid_files_fail_before_anything_runs(tmp_path, text, message):
     assert not out.exists()
 
 
-def _ok_keys(path: Path) -> list[str]:
-    return [d["config_key"] for d in results.iter_records(path) if d["status"] == "ok"]
+def _ok_visits(path: Path) -> list[tuple]:
+    return [results.visit_key(d) for d in results.iter_records(path) if d["status"] == "ok"]
+
+
+def test_interleaved_is_a_seeded_permutation_keeping_the_backends_of_a_shape_together():
+    configs = _grid(models=("bert-tiny", "synthetic-linear"), backends=("eager", "torchscript", "onnxruntime"),
+                    batch_sizes=(1, 2, 4), seq_lens=(8, 16)).configs()
+    first, again, other = (sweep.interleaved(configs, seed) for seed in (3, 3, 4))
+    assert sorted(first, key=str) == sorted(configs, key=str) and first == again and first != other
+    assert [c.model for c in first] == [c.model for c in configs]  # model groups keep their order: one build each
+    shapes = [(c.model, c.seq_len, c.batch_size) for c in first]
+    runs = [shape for i, shape in enumerate(shapes) if i == 0 or shapes[i - 1] != shape]
+    assert len(runs) == len(set(runs)) == 12  # each shape's 3 backends back to back
+    orders = {tuple(c.backend for c in first[i:i + 3]) for i in range(0, len(first), 3)}
+    assert len(orders) > 1  # the backends' order is shuffled, not always the same
+
+
+def test_rounds_store_one_visit_each_and_resume_per_round(tmp_path):
+    configs = _grid(models=("synthetic-linear",), backends=("eager", "torchscript"), batch_sizes=(1, 2),
+                    overrides=((("depth", 1), ("width", 16)),)).configs()
+    first = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, seed=7)
+    assert first.total == 8 and sum(first.counts.values()) == 8
+    visits = results.load(tmp_path, latest_only=False)
+    assert sorted(visits["round"].value_counts().items()) == [(0, 4), (1, 4)]
+    assert set(visits["rule"]) == {"smoke/2"} and set(visits["threads"]) == {env.default_threads()}
+    assert sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2).skipped == 8
+    third = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=3)  # another rule: its own visits
+    assert sum(third.counts.values()) == 12
+    with pytest.raises(InvalidConfigError, match="rounds must be a positive integer"):
+        sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=0)
+
+
+def test_visits_measured_with_other_software_are_not_resumed_over(tmp_path):
+    configs = _grid(models=("synthetic-linear",), batch_sizes=(1,), overrides=((("depth", 1), ("width", 16)),)).configs()
+    sweep.run_sweep(configs, tmp_path, SMOKE, progress=False)
+    [store] = list(tmp_path.glob("*.jsonl"))
+    data = json.loads(store.read_text().splitlines()[0])
+    data["env"]["torch_version"] = "1.0.0"
+    store.write_text(json.dumps(data) + "\n")
+    again = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False)
+    assert sum(again.counts.values()) == 1
+    versions = {d["env"]["torch_version"] for d in results.iter_records(store)}
+    assert len(versions) == 2 and "1.0.0" in versions
+
+
+def test_a_visit_gets_its_share_of_the_profiles_time():
+    rule = RULES["quick"]
+    third = rule.share(3)
+    assert third.max_time_s == pytest.approx(rule.max_time_s / 3) and third.min_time_s == pytest.approx(rule.min_time_s / 3)
+    assert third.target_rel_ci == rule.target_rel_ci and third.name == "quick/3" and rule.share(1) == rule
 
 
 @pytest.mark.slow
-def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_config(tmp_path):
+def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_visit(tmp_path):
+    """16 configs x 2 rounds: a kill loses at most the visit in flight; the rerun adds the missing visits only."""
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "ftax", "sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager",
            "--batch-sizes", "1,2,4,8", "--seq-lens", "8,16", "--device", "cpu", "--profile", "smoke",
-           "--out", str(out), "--quiet"]
+           "--rounds", "2", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     store = None
@@ -140,19 +189,20 @@ def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_config(tm
     proc.wait(timeout=30)
     assert store is not None and proc.returncode == -signal.SIGKILL
     lines_at_kill = len(store.read_text().splitlines())
-    assert lines_at_kill < 16, "the sweep finished before it was killed; make the grid bigger"
+    assert lines_at_kill < 32, "the sweep finished before it was killed; make the grid bigger"
     with open(store, "a") as fh:  # what a kill in the middle of a write would leave behind
         fh.write('{"config": {"model": "bert-ti')
     with pytest.warns(UserWarning, match=r"\.jsonl:\d+: skipped unreadable record"):
-        assert len(results.load(out)) == lines_at_kill
+        assert len(results.load(out, latest_only=False)) == lines_at_kill
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    keys = _ok_keys(store)
-    assert len(keys) == len(set(keys)) == 16
+    visits = _ok_visits(store)
+    assert len(visits) == len(set(visits)) == 32
+    assert {r for _, r, _ in visits} == {0, 1} and {rule for _, _, rule in visits} == {"smoke/2"}
     final = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "nothing to measure" in final.stdout
-    assert _ok_keys(store) == keys
+    assert _ok_visits(store) == visits
 
 
 def test_load_reads_several_machines_and_skips_corrupt_lines(tmp_path):
