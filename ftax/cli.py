@@ -148,12 +148,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from ftax.ray_engine import run_ray_sweep
 
-        if args.rounds not in (None, 1):
-            raise InvalidConfigError("--engine ray measures one round (--rounds 1); rounds run with --engine local")
 
+        rounds = args.rounds or min(ROUNDS.get(grid.rule.name, 1) for grid, _ in jobs)
         print(run_ray_sweep(jobs, args.out, address=args.address, per_node=args.per_node,
                             accelerator_type=args.accelerator_type, retry_failed=args.retry_failed,
-                            progress=not args.quiet))
+                            progress=not args.quiet, rounds=rounds, seed=args.seed))
         return 0
     total = SweepSummary(path=Path(args.out), total=0, skipped=0)
     for grid, options in jobs:

@@ -7,8 +7,11 @@ ftax does not schedule across machines; Ray does. What ftax adds keeps the numbe
 - The driver alone writes the store: each config's record comes back as soon as it is measured
   and is appended (`results.append`, atomic per line) to `<out>/<machine_id>.jsonl` of the
   machine that measured it, named by the worker's own fingerprint.
-- Resume is decided on the worker, because only the worker knows which machine it is: the
-  driver passes the keys already stored per machine_id (the rule of `results.is_done`).
+- Resume is decided on the worker, because only the worker knows which machine it is and which
+  software it runs: the driver passes the visits already stored per machine_id (the rule of
+  `results.is_done`), each with its software.
+- Rounds as in a local sweep: round r runs to its end on every target before round r + 1 starts,
+  each group's configs in `sweep.interleaved` order, each visit under the rule's share of the time.
 - A lost worker (killed, out of memory, node gone) costs the config in flight a strike and the
   rest of the group is resubmitted; a config struck twice becomes an `error` record
   ("worker lost twice"). Ray's own retries are off, so a returned record is never re-measured.
@@ -28,12 +31,12 @@ from typing import Any, Sequence
 
 import ftax
 from ftax import results
-from ftax.env import fingerprint
+from ftax.env import default_threads, fingerprint
 from ftax.errors import FtaxError
 from ftax.studies import Grid
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, measure_config
-from ftax.sweep import SweepSummary, group_key
+from ftax.sweep import SweepSummary, group_key, interleaved
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'ftax[ray]' (or pip install ray)"
 LOST_TWICE = "worker lost twice"
@@ -66,28 +69,32 @@ class GroupMeasurer:
     (`auto` is this worker's GPU if it has one), which lets one grid run on CPU and GPU nodes.
     """
 
-    def __init__(self, skip_by_machine: dict[str, list[str]], options: MeasureOptions) -> None:
+    def __init__(self, skip_by_machine: dict[str, list[list]], options: MeasureOptions) -> None:
         self.env = fingerprint()
-        self.skip = set(skip_by_machine.get(self.env["machine_id"], ()))
-        self.options, self.cache = options, ModelCache()
+        mine = list(results.software(self.env))
+        self.skip = {tuple(visit[:3]) for visit in skip_by_machine.get(self.env["machine_id"], ()) if visit[3:] == mine}
+        self.options = replace(options, threads=options.threads or default_threads())
+        self.cache = ModelCache()
 
     def start(self) -> dict:
         return {"pid": os.getpid(), "env": self.env}
 
-    def measure(self, config: MeasureConfig) -> str | None:
-        """The record as JSON, or None if this machine already has it stored."""
+    def measure(self, config: MeasureConfig, round_: int = 0) -> str | None:
+        """The record of this visit as JSON, or None if this machine already has it stored."""
         config = replace(config, device=_resolve(config.device, self.env))
-        if results.config_key(config, self.env["machine_id"]) in self.skip:
+        if (results.config_key(config, self.env["machine_id"]), round_, self.options.rule.name) in self.skip:
             return None
-        return measure_config(config, self.options, self.cache).to_json()
+        return measure_config(config, self.options, self.cache, round_=round_).to_json()
 
 
-def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[str]]:
-    """Per machine_id, the config keys not to measure again: the local sweep's rule, over every file."""
-    skip: dict[str, list[str]] = {}
-    for key, data in results.best_records(out_dir).items():
+def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[list]]:
+    """Per machine_id, the visits not to measure again (config_key, round, rule, then the software they
+    were measured with): the local sweep's rule, over every file; the worker compares the software."""
+    skip: dict[str, list[list]] = {}
+    for visit, data in results.best_records(out_dir, key=results.visit_key).items():
         if results.is_done(data, retry_failed, decompose):
-            skip.setdefault(data.get("machine_id") or data["env"]["machine_id"], []).append(key)
+            machine = data.get("machine_id") or data["env"]["machine_id"]
+            skip.setdefault(machine, []).append([*visit, *results.software(data.get("env") or {})])
     return skip
 
 
@@ -113,8 +120,10 @@ def placements(nodes: list[dict], per_node: bool, accelerator_type: str | None) 
     return [(None, {"num_cpus": max(n["Resources"]["CPU"] for n in nodes)})]
 
 
-def split(jobs: Sequence[tuple[Grid, MeasureOptions]]) -> list[tuple[list[MeasureConfig], MeasureOptions]]:
-    """One task's configs per (job, model, dtype, overrides), each config once over all jobs.
+def split(jobs: Sequence[tuple[Grid, MeasureOptions]], seed: int = 0
+          ) -> list[tuple[list[MeasureConfig], MeasureOptions]]:
+    """One task's configs per (job, model, dtype, overrides), each config once over all jobs, each
+    group in `sweep.interleaved` order (seed `seed`).
 
     Grid.configs() resolves `auto` on this (driver) machine; here the grid's device is kept, for the
     worker to resolve. A config in two grids runs once (a local sweep would skip it the second
@@ -126,7 +135,7 @@ def split(jobs: Sequence[tuple[Grid, MeasureOptions]]) -> list[tuple[list[Measur
         configs = [replace(c, device=grid.device) for c in replace(grid, device="cpu").configs()]
         configs = [c for c in dict.fromkeys(configs) if c not in seen or (options.decompose and not seen[c])]
         seen.update({c: options.decompose for c in configs})
-        groups += [(list(group), options) for _, group in groupby(configs, key=group_key)]
+        groups += [(list(group), options) for _, group in groupby(interleaved(configs, seed), key=group_key)]
     return groups
 
 
@@ -137,6 +146,7 @@ class Task:
     configs: list[MeasureConfig]
     options: MeasureOptions
     target: int
+    round_: int = 0
     env: dict | None = None
     pid: int | None = None
     actor: Any = None
@@ -165,13 +175,15 @@ def after_loss(task: Task, strikes: Counter, known_env: dict[int, dict], exc: Ba
         raise RayEngineError(f"the Ray worker for {config.label()} died twice before it started ({cause})")
     task.configs.pop(0)
     return Record(config=replace(config, device=_resolve(config.device, env)), status="error", env=env,
-                  message=f"{LOST_TWICE} while measuring this config ({cause})", ftax_version=ftax.__version__)
+                  message=f"{LOST_TWICE} while measuring this config ({cause})", ftax_version=ftax.__version__,
+                  round=task.round_, rule=task.options.rule.name)
 
 
-def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Path = "results", address: str | None = None,
-        per_node: bool = False, accelerator_type: str | None = None, retry_failed: bool = False,
-        progress: bool = True) -> SweepSummary:
-    """Measure every (grid, options) job on Ray, into `<out_dir>/<machine_id>.jsonl` per measuring machine.
+def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Path = "results",
+                  address: str | None = None, per_node: bool = False, accelerator_type: str | None = None,
+                  retry_failed: bool = False, progress: bool = True, rounds: int = 1, seed: int = 0) -> SweepSummary:
+    """Measure every (grid, options) job on Ray in `rounds` rounds, into `<out_dir>/<machine_id>.jsonl` per
+    measuring machine; each visit under its job's rule split over the rounds (`StopRule.share`).
 
     Connects to `address` (`auto`, `ray://host:port`; None: RAY_ADDRESS, a cluster started on this
     machine, else a new local Ray) unless Ray is already initialized here; shuts down what it started.
@@ -184,17 +196,24 @@ def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Pa
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayEngineError(f"cannot start or reach Ray at {address or 'a new local instance'}: "
                                  f"{(str(exc).strip().splitlines() or [''])[0]}") from None
+    jobs = [(grid, replace(options, rule=options.rule.share(rounds))) for grid, options in jobs]
     try:
-        return _drive(ray, jobs, Path(out_dir), placements(ray.nodes(), per_node, accelerator_type),
-                      retry_failed, progress)
+        targets = placements(ray.nodes(), per_node, accelerator_type)
+        summary = SweepSummary(path=Path(out_dir), total=0, skipped=0)
+        for round_ in range(rounds):
+            summary = summary + _drive(ray, jobs, Path(out_dir), targets, retry_failed, progress, round_,
+                                       seed + round_)
+        return summary
     finally:
         if started:
             ray.shutdown()
 
 
 def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
-           targets: list[tuple[str | None, dict]], retry_failed: bool, progress: bool) -> SweepSummary:
-    """One actor per (model group, target); wait on each actor's next result, append records as they come."""
+           targets: list[tuple[str | None, dict]], retry_failed: bool, progress: bool, round_: int = 0,
+           seed: int = 0) -> SweepSummary:
+    """One round: one actor per (model group, target); wait on each actor's next result, append records as
+    they come."""
     from ray.exceptions import RayError
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     from tqdm.auto import tqdm
@@ -209,7 +228,7 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
         if node is not None:
             opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
         task.actor = actor_class.options(**opts).remote(skips[task.options.decompose], task.options)
-        task.refs = [task.actor.start.remote()] + [task.actor.measure.remote(c) for c in task.configs]
+        task.refs = [task.actor.start.remote()] + [task.actor.measure.remote(c, task.round_) for c in task.configs]
         pending[task.refs.pop(0)] = task
 
     def store(record: Record) -> None:
@@ -217,10 +236,10 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
         summary.counts[record.status] += 1
         bar.update()
 
-    groups = split(jobs)
+    groups = split(jobs, seed)
     for configs, options in groups:
         for target in range(len(targets)):
-            submit(Task(list(configs), options, target))
+            submit(Task(list(configs), options, target, round_))
     summary = SweepSummary(path=out_dir, total=sum(len(c) for c, _ in groups) * len(targets), skipped=0)
     strikes: Counter = Counter()
     known_env: dict[int, dict] = {}
@@ -248,7 +267,7 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
                 if record is not None:
                     store(record)
                 if task.configs:
-                    submit(Task(task.configs, task.options, task.target))
+                    submit(Task(task.configs, task.options, task.target, task.round_))
                 continue
             if task.env is None:
                 task.env, task.pid = value["env"], value["pid"]

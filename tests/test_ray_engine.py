@@ -9,17 +9,19 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
+from itertools import groupby
 from pathlib import Path
 
 import pytest
 
-from ftax import cli, ray_engine, results
+from ftax import cli, ray_engine, results, sweep
 from ftax.env import fingerprint
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions
 
 GRID = ["sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager", "--batch-sizes", "1,2,4,8",
-        "--seq-lens", "8,16", "--device", "cpu", "--profile", "smoke", "--threads", "1", "--quiet"]
+        "--seq-lens", "8,16", "--device", "cpu", "--profile", "smoke", "--threads", "1", "--rounds", "2", "--quiet"]
 
 
 def _node(node_id: str, cpus: float, gpus: float = 0, kind: str | None = None, alive: bool = True) -> dict:
@@ -72,6 +74,9 @@ def test_tasks_are_model_groups_with_each_config_once_and_the_device_left_to_the
                     ("synthetic-linear", (), "fp32", False), ("synthetic-linear", (("depth", 1),), "fp32", False),
                     ("bert-tiny", (), "fp16", False), ("bert-tiny", (), "fp32", True), ("bert-tiny", (), "fp16", True)]
     assert all(len(g) == 4 and {c.device for c in g} == {"auto"} for g, _ in groups)
+    configs = [replace(c, device="auto") for c in replace(first, device="cpu").configs()]
+    assert [g for g, _ in ray_engine.split([(first, plain)], seed=5)] == \
+        [list(g) for _, g in groupby(sweep.interleaved(configs, 5), key=sweep.group_key)]
 
 
 def _config(batch_size: int, device: str = "auto") -> MeasureConfig:
@@ -106,13 +111,19 @@ def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
         return record.config_key
 
     ok, failed, decomposed = store("m1", 1, "ok"), store("m1", 2, "error"), store("m2", 1, "ok", {"busy_ms": 1.0})
-    assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, False, False).items()} == \
-        {"m1": {ok, failed}, "m2": {decomposed}}
-    assert {m: set(k) for m, k in ray_engine.stored_keys(tmp_path, True, True).items()} == {"m2": {decomposed}}
+
+    def keys(skip: dict) -> dict:
+        return {m: {visit[0] for visit in visits} for m, visits in skip.items()}
+
+    assert keys(ray_engine.stored_keys(tmp_path, False, False)) == {"m1": {ok, failed}, "m2": {decomposed}}
+    assert keys(ray_engine.stored_keys(tmp_path, True, True)) == {"m2": {decomposed}}
+    # each visit travels with its round, rule and software, for the worker to compare with its own
+    assert all(len(visit) == 3 + len(results.SOFTWARE_KEYS)
+               for visits in ray_engine.stored_keys(tmp_path, False, False).values() for visit in visits)
 
 
-def _ok_keys(path: Path) -> list[str]:
-    return [d["config_key"] for d in results.iter_records(path) if d["status"] == "ok"]
+def _ok_keys(path: Path) -> list[tuple]:
+    return [results.visit_key(d) for d in results.iter_records(path) if d["status"] == "ok"]
 
 
 def _kill_a_measuring_worker(store: Path, killed: list, min_lines: int = 3, timeout_s: float = 60) -> None:
@@ -153,11 +164,12 @@ def test_ray_sweep_survives_a_killed_worker_and_matches_the_local_sweep(local_ra
     assert cli.main(GRID + ["--engine", "ray", "--per-node", "--out", str(out)]) == 0
     killer.join()
     assert killed, "no measuring Ray worker was found to kill"
-    assert killed[0][1] < 16, "the sweep finished before the worker was killed; make the grid bigger"
+    assert killed[0][1] < 32, "the sweep finished before the worker was killed; make the grid bigger"
     rows = [json.loads(line) for line in store.read_text().splitlines()]
-    assert [r["status"] for r in rows] == ["ok"] * 16 and {r["machine_id"] for r in rows} == {store.stem}
+    assert [r["status"] for r in rows] == ["ok"] * 32 and {r["machine_id"] for r in rows} == {store.stem}
+    assert [r["round"] for r in rows] == [0] * 16 + [1] * 16  # round 1 starts once round 0 is done everywhere
     keys = _ok_keys(store)
-    assert len(keys) == len(set(keys)) == 16
+    assert len(keys) == len(set(keys)) == 32
     pid = killed[0][0]
     assert f"ftax: Ray worker lost (pid {pid}, ActorDiedError); resubmitting" in capsys.readouterr().err
 
