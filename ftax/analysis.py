@@ -1,5 +1,9 @@
 """Analysis over the DataFrame of `ftax.results.load`: regimes, inflection (knee) fits, speedups, FLOP/s.
 
+`estimates` (a config's point estimate and calibrated interval over its rounds) and `speedups`
+(each runtime over eager, paired by round, with an interval) are `ftax.estimates`' functions,
+named here as the public entry points: pages, claims and the explorer read them from here.
+
 Pure functions: they never measure and never mutate their input (they return copies or new
 frames). Only rows with status "ok" carry latencies; the others are ignored or left
 unlabelled. Groups never span machines: every grouping includes `machine_id`.
@@ -12,6 +16,11 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from ftax.estimates import estimates, speedups
+
+__all__ = ["estimates", "speedups", "fit_inflection", "first_rise", "label_regimes", "inflections", "achieved_tflops",
+           "Inflection", "REGIMES"]
 
 # Regime thresholds. Batch elasticity e = d log L / d log b: framework-bound when e < 0.3
 # (latency barely follows batch), compute-bound when e > 0.7. Measured overhead share: if
@@ -26,7 +35,6 @@ COMPUTE_BOUND_MAX_SHARE = 0.2
 REGIMES = ("framework-bound", "transitional", "compute-bound")
 SERIES_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
 INFLECTION_KEYS = ("machine_id", "machine_label", "model", "backend", "dtype", "device", "seq_len", "overrides")
-SPEEDUP_KEYS = ("machine_id", "model", "dtype", "device", "batch_size", "seq_len", "overrides")
 
 
 @dataclass(frozen=True)
@@ -206,30 +214,6 @@ def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
     columns = keys + ["inflection_batch", "inflection_low", "inflection_high", "flat_ms", "slope_ms_per_item",
                       "reached", "message", "first_rise_batch", "n_batches", "max_batch"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def speedups(df: pd.DataFrame, baseline: str = "eager") -> pd.DataFrame:
-    """Each backend against `baseline` on the same machine, model, dtype, device, shape and overrides.
-
-    speedup = baseline median / backend median. The interval is conservative, from the
-    medians' 95% CIs: baseline ci_low / backend ci_high .. baseline ci_high / backend ci_low.
-    """
-    ok = _ok(df)
-    keys = _keys(ok, SPEEDUP_KEYS)
-    cols = ["median_ms", "ci_low_ms", "ci_high_ms"]
-    ok = ok.assign(**{c: pd.to_numeric(ok[c], errors="coerce") if c in ok else np.nan for c in cols})
-    ok = ok.drop_duplicates(keys + ["backend"], keep="last")
-    base = ok[ok["backend"] == baseline][keys + cols]
-    extra = [c for c in ("machine_label", "parity_ok") if c in ok.columns]
-    other = ok[ok["backend"] != baseline][keys + ["backend"] + extra + cols]
-    merged = other.merge(base, on=keys, suffixes=("", "_base"))
-    out = merged[keys + ["backend"] + extra].copy()
-    out["baseline"] = baseline
-    out["baseline_ms"], out["backend_ms"] = merged["median_ms_base"], merged["median_ms"]
-    out["speedup"] = merged["median_ms_base"] / merged["median_ms"]
-    out["speedup_low"] = merged["ci_low_ms_base"] / merged["ci_high_ms"]
-    out["speedup_high"] = merged["ci_high_ms_base"] / merged["ci_low_ms"]
-    return out.reset_index(drop=True)
 
 
 def achieved_tflops(df: pd.DataFrame) -> pd.DataFrame:

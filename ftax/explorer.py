@@ -1,6 +1,7 @@
 """The interactive explorer: pick a model, runtimes, a precision and machines, and see their latency curves.
 
-Two layers. The pure one maps a frame of records (`ftax.results.load`) and a `Selection` to
+Two layers. The pure one maps a frame of configs (`load`: one row per config, its estimate over the rounds
+and calibrated interval, `ftax.estimates.per_config`) and a `Selection` to
 what the page shows: `resolve` repairs a wanted selection into one the records can draw
 (only backends, dtypes, machines and shapes that have ok records for the model), `choices`
 lists each control's options, `figure_for` draws with the book's own `ftax.plots` functions
@@ -27,7 +28,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ftax import analysis, plots
+from ftax import analysis, plots, results
+from ftax.estimates import newest_series, per_config
+from ftax.findings import band_phrase
 from ftax.plot_style import backend_order, color_for, empty_figure
 from ftax.rows import ok_rows
 from ftax.text import join, plural
@@ -77,6 +80,13 @@ def find_results(results_dir: str | Path) -> Path:
         if (folder / path).is_dir():
             return folder / path
     return path
+
+
+def load(results_dir: str | Path) -> pd.DataFrame:
+    """The explorer's frame: one row per config (its newest series) with its estimate over the rounds and
+    the calibrated interval (`ftax.estimates.per_config` of every visit in `results_dir`)."""
+    visits = results.load(results_dir, latest_only=False)
+    return per_config(newest_series(visits)) if not visits.empty else visits
 
 
 def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,8 +275,8 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
         return f"Nothing to draw for {title_for(selection)}: no backend or machine with ok records is selected."
     machines = sorted(rows["machine_label"].unique())
     backends = sorted(rows["backend"].unique())  # the legend's order
-    text = (f"Median latency (95% CI as band) of **{_named(selection)}** in {selection.dtype} against "
-            f"{X_AXES[selection.x]} at {_at_phrase(selection)}, from {len(rows)} ok record"
+    text = (f"Latency ({band_phrase(rows)}) of **{_named(selection)}** in {selection.dtype} against "
+            f"{X_AXES[selection.x]} at {_at_phrase(selection)}, from {len(rows)} ok config"
             f"{'s' if len(rows) != 1 else ''}: {join(backends)} on {join([f'**{m}**' for m in machines])}"
             f"{' (one panel per machine)' if len(machines) > 1 else ''}.")
     if selection.x == "batch_size" and selection.fit:
@@ -282,13 +292,15 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
 
 
 def summary(frame: pd.DataFrame, results_dir: str | Path) -> str:
-    """Markdown: how many records `results_dir` holds and from which machines."""
+    """Markdown: how many configs (and records: visits) `results_dir` holds and from which machines."""
     if frame is None or frame.empty:
         return (f"No records in `{results_dir}` yet: nothing to explore. Measure with `ftax sweep` or "
                 f"`ftax book`, or point `results_dir` at a folder of `*.jsonl` records.")
     ok = ok_records(frame)
     labels = sorted(frame["machine_label"].dropna().unique())
-    return (f"{len(frame)} records in `{results_dir}` ({len(ok)} ok), {ok['model'].nunique() if not ok.empty else 0} "
+    visits = f" from {int(frame['visits'].sum())} records" if "visits" in frame else ""
+    models = ok["model"].nunique() if not ok.empty else 0
+    return (f"{len(frame)} configs{visits} in `{results_dir}` ({len(ok)} ok), {models} "
             f"models, from {plural(len(labels), 'machine')}: "
             f"{join([f'**{m}**' for m in labels])}.")
 

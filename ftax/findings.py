@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ftax.analysis import first_rise
-from ftax.text import markdown_table, sig
+from ftax.estimates import is_real
+from ftax.text import join, markdown_table, plural, sig
+
+NO_INTERVAL = "one round: no between-run interval"
 
 
 def grid_table(grids: Sequence) -> str:
@@ -51,34 +54,110 @@ def where(machine: str | None, profile: str) -> str:
 
 
 def loaded(study_frame: pd.DataFrame, frame: pd.DataFrame, machine: str | None, profile: str,
-           results_dir: str | Path) -> str:
-    """Markdown: how many records the study has (`study_frame`, every machine), on how many machines,
-    which one the page shows (`frame`), and which of its configs failed."""
+           results_dir: str | Path, visits: int | None = None, summary: object = None) -> str:
+    """Markdown: how many records (`visits`) and configs the study has (`study_frame`, one row per config,
+    every machine), on how many machines, which one the page shows (`frame`), what failed there, and what
+    the reader needs to weigh its numbers: rounds per estimate, missed precision targets, load, and when
+    and where the records were measured (`summary`: what this page measured, None when it only read)."""
     machines = study_frame["machine_label"].nunique() if not study_frame.empty else 0
-    head = (f"{len(study_frame)} records in `{results_dir}` match this study's grids, from {machines} "
-            f"machine{'s' if machines != 1 else ''}; "
+    configs = f" ({plural(len(study_frame), 'config')})" if visits is not None and visits != len(study_frame) else ""
+    head = (f"{len(study_frame) if visits is None else visits} records{configs} in `{results_dir}` match this "
+            f"study's grids, from {machines} machine{'s' if machines != 1 else ''}; "
             f"the figures below show {where(machine, profile)}.")
-    return head + "\n\n" + not_ok(frame) + loaded_machine_note(frame)
+    notes = [n for n in (rounds_note(frame), target_note(frame), provenance_note(frame, summary)) if n]
+    return (head + "\n\n" + not_ok(frame) + "".join(f"\n\n{n}" for n in notes)
+            + loaded_machine_note(frame))
+
+
+def _ok_configs(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"] if not frame.empty and "status" in frame else frame.iloc[0:0]
+
+
+def config_list(rows: pd.DataFrame) -> str:
+    """'bert-tiny eager fp32 at batch 1, 4 and 8; bert-mini onnxruntime fp32 at batch 2': configs named
+    compactly, grouped by what varies among model, backend, dtype and sequence length."""
+    by = ["model", "backend", "dtype", "seq_len"]
+    named = []
+    for name, part in curves(rows.assign(seq_len=[f"seq {s}" for s in rows["seq_len"]]), by):
+        batches = sorted(part["batch_size"].unique())
+        extra = f" ({plural(len(part), 'config')})" if len(part) > len(batches) else ""
+        named.append(f"{name} at batch {join([str(b) for b in batches])}{extra}")
+    return "; ".join(named)
+
+
+def rounds_note(frame: pd.DataFrame) -> str:
+    """'Estimates pool 3 rounds for 40 configs and 1 round for 5 ...': how many rounds each estimate has."""
+    ok = _ok_configs(frame)
+    if ok.empty or "rounds" not in ok:
+        return ""
+    counts = ok["rounds"].astype(int).value_counts().sort_index(ascending=False)
+    pooled = join([f"{plural(int(k), 'round')} for {plural(int(n), 'config')}" for k, n in counts.items()])
+    single = int(counts.get(1, 0))
+    return (f"Each estimate is the median of a config's round medians; its interval comes from the spread between "
+            f"rounds. Estimates pool {pooled}." + (f" With one round there is no between-run interval, so "
+                                                   f"{'that config has' if single == 1 else 'those configs have'} "
+                                                   f"no band or error bar." if single else ""))
+
+
+def target_note(frame: pd.DataFrame) -> str:
+    """Which ok configs missed the precision target in a visit (sampling stopped at the time limit first)."""
+    ok = _ok_configs(frame)
+    if ok.empty or "target_met" not in ok:
+        return ""
+    missed = ok[ok["target_met"].map(lambda m: m is False or m == False)]  # noqa: E712 (None: not recorded)
+    if missed.empty:
+        return "Every config met its precision target in every visit." if ok["target_met"].notna().any() else ""
+    target = pd.to_numeric(ok.get("target_rel_ci"), errors="coerce").dropna() if "target_rel_ci" in ok else None
+    within = f" within {target.max():.0%} of it" if target is not None and len(target) else ""
+    return (f"{len(missed)} of {len(ok)} ok configs missed the precision target (the median's 95% CI{within}) in "
+            f"at least one visit, which stopped at its time limit instead: {config_list(missed)}.")
+
+
+def _stamp(t: pd.Timestamp) -> str:
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def provenance_note(frame: pd.DataFrame, summary: object = None) -> str:
+    """When and on which host the records shown were measured, and whether this page measured any of them."""
+    ok = _ok_configs(frame)
+    if ok.empty or "first_timestamp" not in ok:
+        return ""
+    first, last = pd.to_datetime(ok["first_timestamp"]).min(), pd.to_datetime(ok["last_timestamp"]).max()
+    if pd.isna(first):
+        return ""
+    span = (f"on {_stamp(first)[:10]} between {_stamp(first)[11:]} and {_stamp(last)[11:]} UTC"
+            if _stamp(first)[:10] == _stamp(last)[:10] else f"between {_stamp(first)} and {_stamp(last)} UTC")
+    hosts = ok["hosts"].fillna("") if "hosts" in ok else pd.Series("", index=ok.index)
+    named = sorted({h for value in hosts for h in str(value).split(", ") if h})
+    on = join([f"`{h}`" for h in named] + (["host not recorded"] if (hosts == "").any() else []))
+    measured = sum(getattr(summary, "counts", {}).values()) if summary is not None else 0
+    earlier = ("This page measured none of them: they are stored records, " if not measured else
+               f"This page measured {plural(measured, 'visit')}; with the stored ones, the records were ")
+    return f"{earlier}measured {span} ({on})."
 
 
 def loaded_machine_note(frame: pd.DataFrame) -> str:
-    """Markdown: a warning when ok records were measured while the machine was overloaded.
+    """Markdown: a warning naming the ok configs measured while the machine was overloaded.
 
-    The fingerprint stores the 1-minute load average at measuring time. Above the core count,
-    other processes competed for the CPU (ftax's own threads alone stay at or below it), so
-    those latencies may be inflated; on a shared 2-core machine we saw up to tens of times."""
-    needed = {"env_load_avg_1m", "env_cpu_count", "status"}
+    Reads `max_load_avg_1m` (the highest over a config's visits, `ftax.estimates.per_config`) where
+    present, else `env_load_avg_1m`. The fingerprint stores the 1-minute load average at measuring
+    time. Above the core count, other processes competed for the CPU (ftax's own threads alone stay
+    at or below it), so those latencies may be inflated; on a shared 2-core machine we saw up to tens
+    of times."""
+    column = "max_load_avg_1m" if "max_load_avg_1m" in frame else "env_load_avg_1m"
+    needed = {column, "env_cpu_count", "status"}
     if frame.empty or not needed <= set(frame.columns):
         return ""
     ok = frame[frame["status"] == "ok"]
-    load = pd.to_numeric(ok["env_load_avg_1m"], errors="coerce")
+    load = pd.to_numeric(ok[column], errors="coerce")
     busy = ok[load > pd.to_numeric(ok["env_cpu_count"], errors="coerce")]
     if busy.empty:
         return ""
-    return (f"\n\n**Caution:** {len(busy)} of {len(ok)} ok records were measured while the machine's 1-minute "
-            f"load average (up to {load[busy.index].max():.1f}) exceeded its {int(busy['env_cpu_count'].max())} "
-            f"cores: other processes competed for the CPU, so those latencies may be inflated. A sweep skips "
-            f"configs stored ok, so remeasure them on an idle machine into a fresh `--out` directory.")
+    return (f"\n\n**Caution:** {len(busy)} of {len(ok)} ok configs were measured (in at least one visit) while "
+            f"the machine's 1-minute load average (up to {load[busy.index].max():.1f}) exceeded its "
+            f"{int(busy['env_cpu_count'].max())} cores: {config_list(busy)}. Other processes competed for the CPU, "
+            f"so those latencies may be inflated. A sweep skips configs stored ok, so remeasure them on an idle "
+            f"machine into a fresh `--out` directory.")
 
 
 def curves(rows: pd.DataFrame, by: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
@@ -109,8 +188,54 @@ def rise_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
     return phrases
 
 
-def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
-    """'bert-tiny fp32: 64x the batch costs 3.1x the latency' per curve (largest vs smallest `x`)."""
+def ratio_text(ratio: float, low: float | None = None, high: float | None = None, rounds: int = 0,
+               digits: int = 2) -> str:
+    """'2.1x [1.9, 2.3], 3 rounds' with a between-round interval, '2.1x (one round: no between-run interval)'
+    without one (one round, or records measured before rounds)."""
+    return f"{sig(ratio, digits)}x{interval_text(low, high, rounds, digits)}"
+
+
+def interval_text(low: float | None, high: float | None, rounds: int = 0, digits: int = 2) -> str:
+    """' [1.9, 2.3], 3 rounds', or ' (one round: no between-run interval)' without an interval."""
+    if is_real(low, high) is None:
+        return f" ({NO_INTERVAL})"
+    return f" [{sig(low, digits)}, {sig(high, digits)}], {plural(int(rounds), 'round')}"
+
+
+def verdict_note(table: pd.DataFrame, low: str, high: str, what: str, threshold: float = 1.0) -> str:
+    """Which ratios of `table` are real (their interval excludes `threshold`) and for which the data cannot
+    decide: 'All 6 speedups exclude 1 ...', or 'The data cannot decide ...: one round gives no interval.'"""
+    if table.empty:
+        return ""
+    verdicts = [is_real(lo, hi, threshold) for lo, hi in zip(table[low], table[high])]
+    real, unsure, none = verdicts.count(True), verdicts.count(False), verdicts.count(None)
+    if none == len(verdicts):
+        return (f"With one round per config there is no between-run interval, so the data cannot decide whether "
+                f"these {what} are real.")
+    parts = [f"{real} of {len(verdicts)} {what} are real (their 95% interval excludes {threshold:g}x)"]
+    if unsure:
+        parts.append(f"for {unsure} the interval contains {threshold:g}x, so the data cannot decide")
+    if none:
+        parts.append(f"for {none} one round gives no interval, so the data cannot decide")
+    return "; ".join(parts) + "."
+
+
+def _ratio_for(ratios: pd.DataFrame | None, row: pd.Series, x: str) -> pd.Series | None:
+    """The paired ratio (`ftax.estimates.scaling_ratios`) of the config in `row` against its curve's start."""
+    if ratios is None or ratios.empty:
+        return None
+    match = ratios[ratios[x] == row[x]]
+    for column in ("machine_id", "model", "backend", "dtype", "device", "batch_size", "seq_len"):
+        if column != x and column in match and column in row and pd.notna(row[column]):
+            match = match[match[column] == row[column]]
+    return None if match.empty else match.iloc[0]
+
+
+def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str], ratios: pd.DataFrame | None = None) -> list[str]:
+    """'bert-tiny fp32: 64x the batch (1 to 64) costs 3.1x [2.9, 3.3] the latency, 3 rounds (0.21 to 0.65 ms)'
+    per curve (largest vs smallest `x`). The ratio is the paired one from `ratios` (`ftax.estimates.
+    scaling_ratios` of the visits) where given, with its interval where it has one (a page then says once,
+    with `verdict_note`, that the others have none), else the ratio of the two estimates."""
     noun = "batch" if x == "batch_size" else "sequence length"
     phrases = []
     for name, curve in curves(rows, by):
@@ -118,9 +243,12 @@ def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
         if curve[x].nunique() < 2:
             continue
         first, last = curve.iloc[0], curve.iloc[-1]
-        phrases.append(f"{name}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs "
-                       f"{sig(last['median_ms'] / first['median_ms'])}x the latency "
-                       f"({sig(first['median_ms'])} to {sig(last['median_ms'])} ms)")
+        paired = _ratio_for(ratios, last, x)
+        ratio = (ratio_text(paired["ratio"], paired["ratio_low"], paired["ratio_high"], paired["rounds"], 3)
+                 if paired is not None and is_real(paired["ratio_low"], paired["ratio_high"]) is not None else
+                 f"{sig(paired['ratio'] if paired is not None else last['median_ms'] / first['median_ms'])}x")
+        phrases.append(f"{name}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs {ratio} the "
+                       f"latency ({sig(first['median_ms'])} to {sig(last['median_ms'])} ms)")
     return phrases
 
 
@@ -149,15 +277,36 @@ def knee_phrases(fits: pd.DataFrame, by: Sequence[str]) -> list[str]:
 
 
 def speedup_phrases(speedups: pd.DataFrame, batch_size: int, by: Sequence[str] = ("model", "dtype")) -> list[str]:
-    """'bert-tiny fp32: onnxruntime 2.1x, torchscript 1.3x' at one batch size, fastest first."""
+    """'bert-tiny fp32: onnxruntime 2.1x [1.9, 2.3], 3 rounds, torchscript 1.3x [...]' at one batch size,
+    fastest first; without an interval: 'onnxruntime 2.4x, torchscript 1.3x (one round: no between-run
+    interval)', said once per list."""
     rows = speedups[speedups["batch_size"] == batch_size] if not speedups.empty else speedups
     phrases = []
     named = curves(rows, by)
     for name, part in named:
-        listed = ", ".join(f"{r.backend} {sig(r.speedup, 2)}x" for r in part.sort_values("speedup", ascending=False)
-                           .itertuples())
+        part = part.sort_values("speedup", ascending=False)
+        bare = all(is_real(lo, hi) is None for lo, hi in zip(part["speedup_low"], part["speedup_high"]))
+        listed = ", ".join(f"{r.backend} {sig(r.speedup, 2)}x" if bare else
+                           f"{r.backend} {ratio_text(r.speedup, r.speedup_low, r.speedup_high, r.rounds)}"
+                           for r in part.itertuples())
+        listed += f" ({NO_INTERVAL})" if bare else ""
         phrases.append(listed if len(named) == 1 else f"{name}: {listed}")
     return phrases
+
+
+def band_phrase(rows: pd.DataFrame, what: str = "band") -> str:
+    """How a figure's latencies and their `what` (band, error bars) were estimated from rounds, counted
+    from the ok rows it draws (`ftax.estimates.per_config`)."""
+    ok = rows[rows["status"] == "ok"] if not rows.empty and "status" in rows else rows
+    rounds = ok["rounds"].astype(int) if "rounds" in ok else pd.Series(1, index=ok.index)
+    multi = rounds[rounds >= 2]
+    if multi.empty:
+        return f"median of one round per config: no between-run interval, so no {what}"
+    span = plural(int(multi.min()), "round") if multi.min() == multi.max() else f"{multi.min()} to {multi.max()} rounds"
+    if len(multi) == len(rounds):
+        return f"median of the round medians over {span}, their 95% between-round interval as {what}"
+    return (f"median of the round medians; 95% between-round interval as {what} for the {len(multi)} of "
+            f"{plural(len(rounds), 'config')} with {span}, none for those with one round")
 
 
 def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str = "median_ms") -> float | None:

@@ -5,7 +5,9 @@ rows it is given with status ok, and returns a `matplotlib.figure.Figure` built 
 pyplot (no global state, so a notebook shows it once, where the page asks). Empty input
 gives a Figure that says what is missing instead of raising, so a page without, say, GPU
 records still builds. Conventions (STYLE.md, drawn by `ftax.plot_style`): batch size on a
-log2 x-axis, median latency in ms on a log y-axis with its 95% CI as a band, one color per
+log2 x-axis, latency in ms on a log y-axis with its interval as a band (`median_ms`,
+`ci_low_ms`, `ci_high_ms`: on the pages, a config's estimate and its between-round interval
+from `ftax.estimates.per_config`, NaN, so no band, where it has one round), one color per
 backend, regimes shaded where an inflection was fitted. Titles and captions (machine,
 profile) are the caller's: the figure knows only the rows it draws. The profiler's
 decomposition has its own figures in `ftax.decomposition_plots`.
@@ -103,7 +105,8 @@ def latency_vs_seq(frame: pd.DataFrame, hue: str = "model", style: str | None = 
 def speedup_vs_batch(speedups: pd.DataFrame, hue: str = "backend", style: str | None = "dtype",
                      panel: str | None = None, baseline: str = "eager", title: str = "") -> Figure:
     """Speedup of each runtime over `baseline` vs batch size, one line per `hue` x `style`, with the
-    ratio's CI as error bars (paper Fig. 4)."""
+    ratio's interval (`speedup_low`..`speedup_high`, paired by round: `ftax.analysis.speedups`) as error
+    bars, none where it is NaN (one round) (paper Fig. 4)."""
     rows = speedups[speedups["speedup"].notna()] if not speedups.empty and "speedup" in speedups else pd.DataFrame()
     rows = rows[rows[hue] != baseline] if not rows.empty else rows
     if rows.empty:
@@ -122,8 +125,8 @@ def speedup_vs_batch(speedups: pd.DataFrame, hue: str = "backend", style: str | 
             line_style = DTYPE_LINESTYLES.get(named.get(style), "-") if style == "dtype" else "-"
             err = None
             if {"speedup_low", "speedup_high"} <= set(curve):
-                err = np.vstack([(curve["speedup"] - curve["speedup_low"]).clip(lower=0),
-                                 (curve["speedup_high"] - curve["speedup"]).clip(lower=0)])
+                err = np.vstack([(curve["speedup"] - curve["speedup_low"]).clip(lower=0).fillna(0),
+                                 (curve["speedup_high"] - curve["speedup"]).clip(lower=0).fillna(0)])
             line = ax.errorbar(curve["batch_size"], curve["speedup"], yerr=err, marker="o", ms=4, capsize=2,
                                color=color, ls=line_style)
             legend.setdefault(curve_label(list(named.items()), varying), line)
@@ -200,8 +203,8 @@ def flops_vs_latency(frame: pd.DataFrame, hue: str = "depth", panel: str | None 
 
 def model_bars(frame: pd.DataFrame, baseline: str = "bert-base", panel: str | None = "batch_size",
                title: str = "") -> Figure:
-    """Median latency per model as bars (CI as error bars), each labeled with its latency and FLOPs
-    relative to `baseline` when the baseline was measured in the same panel (paper Fig. 7)."""
+    """Median latency per model as bars (interval as error bars, none where it is NaN), each labeled
+    with its latency and FLOPs relative to `baseline` when the baseline was measured in the same panel (paper Fig. 7)."""
     rows = ok_rows(frame)
     if rows.empty:
         return empty_figure(title, "No ok records to compare models.")
@@ -210,7 +213,8 @@ def model_bars(frame: pd.DataFrame, baseline: str = "bert-base", panel: str | No
     for ax, (panel_value, part) in zip(axes, groups):
         part = part.sort_values("median_ms", ascending=False)
         base = part[part["model"] == baseline]
-        err = np.vstack([part["median_ms"] - part["ci_low_ms"], part["ci_high_ms"] - part["median_ms"]]).clip(0)
+        low, high = part["ci_low_ms"].fillna(part["median_ms"]), part["ci_high_ms"].fillna(part["median_ms"])
+        err = np.vstack([part["median_ms"] - low, high - part["median_ms"]]).clip(0)
         colors = [BACKEND_COLORS["eager"] if m == baseline else "#a8b5c8" for m in part["model"]]
         ax.barh(part["model"], part["median_ms"], xerr=err, color=colors, capsize=2)
         for y, (_, r) in enumerate(part.iterrows()):
@@ -220,9 +224,9 @@ def model_bars(frame: pd.DataFrame, baseline: str = "bert-base", panel: str | No
                 if pd.notna(r.get("flops")) and pd.notna(base["flops"].iloc[0]) and base["flops"].iloc[0]:
                     text += f", {r['flops'] / base['flops'].iloc[0]:.2g}x FLOPs"
                 text += ")"
-            ax.text(r["ci_high_ms"], y, text, va="center", fontsize=8)
+            ax.text(high[r.name], y, text, va="center", fontsize=8)
         ax.set_xscale("log")
-        ax.set_xlim(part["ci_low_ms"].min() / 2, part["median_ms"].max() * 12)
+        ax.set_xlim(low.min() / 2, part["median_ms"].max() * 12)
         log_latency_axis(ax, axis="x")
         if panel:
             ax.set_title(f"{AXIS_LABELS.get(panel, panel)} {panel_value}", fontsize=10)

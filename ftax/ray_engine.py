@@ -79,12 +79,12 @@ class GroupMeasurer:
     def start(self) -> dict:
         return {"pid": os.getpid(), "env": self.env}
 
-    def measure(self, config: MeasureConfig, round_: int = 0) -> str | None:
+    def measure(self, config: MeasureConfig, round_: int = 0, seed: int | None = None) -> str | None:
         """The record of this visit as JSON, or None if this machine already has it stored."""
         config = replace(config, device=_resolve(config.device, self.env))
         if (results.config_key(config, self.env["machine_id"]), round_, self.options.rule.name) in self.skip:
             return None
-        return measure_config(config, self.options, self.cache, round_=round_).to_json()
+        return measure_config(config, self.options, self.cache, round_=round_, order_seed=seed).to_json()
 
 
 def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[list]]:
@@ -228,7 +228,7 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
         if node is not None:
             opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
         task.actor = actor_class.options(**opts).remote(skips[task.options.decompose], task.options)
-        task.refs = [task.actor.start.remote()] + [task.actor.measure.remote(c, task.round_) for c in task.configs]
+        task.refs = [task.actor.start.remote()] + [task.actor.measure.remote(c, task.round_, seed) for c in task.configs]
         pending[task.refs.pop(0)] = task
 
     def store(record: Record) -> None:

@@ -123,12 +123,14 @@ class MeasureOptions:
 
 
 def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOptions | None = None,
-                   cache: ModelCache | None = None, round_: int | None = None) -> Record:
+                   cache: ModelCache | None = None, round_: int | None = None, order_seed: int | None = None
+                   ) -> Record:
     """Measure one config and return its Record (status ok/unsupported/oom/error).
 
     Pass a CheckedConfig (from `check`) when the caller already checked it; a MeasureConfig is checked here.
     `round_` is the sweep round this visit belongs to (None outside rounds); the record carries it and
-    the stop rule's name, the two things that tell its visits apart.
+    the stop rule's name, the two things that tell its visits apart; `order_seed` (kept in `setup`) is the
+    seed of the round's interleaved order, so the order can be rebuilt.
     """
     checked = config if isinstance(config, CheckedConfig) else check(config)
     config, options = checked.config, options or MeasureOptions()
@@ -157,7 +159,7 @@ def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOption
                  "warmup_iters": timing.warmup_iters, "model_build_s": cache.build_s,
                  "total_time_s": timing.total_time_s, "target_met": timing.target_met,
                  "stop_reason": timing.stop_reason, "target_rel_ci": options.rule.target_rel_ci,
-                 "threads": torch.get_num_threads(), "backend_detail": prepared.detail}
+                 "threads": torch.get_num_threads(), "backend_detail": prepared.detail, "order_seed": order_seed}
         message = "" if parity.ok else (f"parity failed: max |diff| {parity.max_abs_diff:.3g} > "
                                         f"tolerance {parity.tolerance:.3g}")
         return record("ok", message, stats=timing.stats.to_dict(), samples_ms=timing.samples_ms,

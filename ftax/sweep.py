@@ -89,15 +89,15 @@ def interleaved(configs: Sequence[MeasureConfig], seed: int) -> list[MeasureConf
     return ordered
 
 
-def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int) -> None:
+def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int) -> None:
     """Child-process entry of `isolate`: measure and append each config itself."""
     cache = ModelCache()
     for config in configs:
-        results.append(path, measure_config(config, options, cache, round_=round_))
+        results.append(path, measure_config(config, options, cache, round_=round_, order_seed=seed))
 
 
 def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOptions, machine_id: str,
-                  round_: int, on_record) -> None:
+                  round_: int, seed: int, on_record) -> None:
     """Run configs in child processes, restarting after a crash with the configs still missing."""
     ctx = multiprocessing.get_context("spawn")
     remaining = list(configs)
@@ -107,7 +107,7 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 
     while remaining:
         before = visits()
-        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_))
+        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_, seed))
         child.start()
         child.join()
         new = visits() - before
@@ -166,13 +166,13 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
             for _, group in groupby(interleaved(todo, seed + round_), key=group_key):
                 group = list(group)
                 if isolate:
-                    _run_isolated(group, path, options, machine_id, round_, on_record)
+                    _run_isolated(group, path, options, machine_id, round_, seed + round_, on_record)
                     continue
                 cache = ModelCache()
                 for config in group:
                     bar.set_description(f"ftax sweep, round {round_ + 1}/{rounds}", refresh=False)
                     bar.set_postfix_str(config.label(), refresh=True)
-                    record = measure_config(config, options, cache, round_=round_)
+                    record = measure_config(config, options, cache, round_=round_, order_seed=seed + round_)
                     results.append(path, record)
                     on_record(config, record)
     finally:

@@ -38,8 +38,8 @@ from pathlib import Path
 LAYERS: dict[str, tuple[str, ...]] = {
     "face": ("cli", "book", "explorer", "__main__"),
     "study": ("studies", "sweep", "ray_engine", "validation"),
-    "read": ("text", "rows", "analysis", "estimates", "findings", "decomposition_findings", "plot_style", "plots",
-             "decomposition_plots", "validation_report", "validation_plots", "pages"),
+    "read": ("text", "rows", "analysis", "estimates", "claims", "findings", "decomposition_findings", "plot_style",
+             "plots", "decomposition_plots", "validation_report", "validation_plots", "pages"),
     "run": ("runner", "models", "synthetic", "backends"),
     "measure": ("timing", "devices", "decompose", "validation_spec"),
     "store": ("results", "env", "errors", "redirect", "__init__"),

@@ -67,7 +67,7 @@ def test_opening_view_is_the_most_measured_model_with_its_backends_and_machines(
     assert curves["GPU B (GPU)"][0][1] == pytest.approx([0.1 * max(1, b / 8) for b in BATCHES])
     assert _legend(fig)[:2] == ["eager", "onnxruntime"] and "framework-bound (fitted)" in _legend(fig)
     caption = explorer.caption_for(frame, view)
-    assert "21 ok records" in caption and "**CPU A (CPU)** and **GPU B (GPU)**" in caption
+    assert "21 ok configs" in caption and "**CPU A (CPU)** and **GPU B (GPU)**" in caption
 
 
 def test_changing_the_model_refreshes_the_dependent_controls_and_the_figure():

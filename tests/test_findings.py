@@ -77,7 +77,7 @@ def test_knee_and_speedup_phrases_come_from_the_fits():
         "bert-tiny: still framework-bound at batch 64"]
     both = pd.concat([rows, rows.assign(backend="onnxruntime", median_ms=rows.median_ms / 2)])
     speedups = analysis.speedups(both)
-    assert findings.speedup_phrases(speedups, 1) == ["onnxruntime 2x"]
+    assert findings.speedup_phrases(speedups, 1) == ["onnxruntime 2x (one round: no between-run interval)"]
 
 
 def test_ratio_precision_and_growth_phrases():
@@ -101,5 +101,6 @@ def test_loaded_warns_only_about_records_measured_on_an_overloaded_machine():
     assert findings.loaded_machine_note(_rows()) == ""  # records without a load average
     busy = calm.assign(env_load_avg_1m=[0.5, 3.5, 2.5])
     note = findings.loaded_machine_note(busy)
-    assert "2 of 3 ok records" in note and "up to 3.5" in note and "2 cores" in note
+    assert "2 of 3 ok configs" in note and "up to 3.5" in note and "2 cores" in note
+    assert "2 cores: bert-tiny eager fp32 seq 16 at batch 4 and 16." in note  # named, as in `config_list`
     assert findings.loaded_machine_note(busy.assign(status="error")) == ""

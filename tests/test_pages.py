@@ -79,11 +79,14 @@ def test_framework_bound_captions_and_findings():
     v = _view(_curve() + _curve(dtype="fp16"))
     figure, caption = framework_bound.batch_figure(v)
     assert isinstance(figure, Figure)
-    assert caption.startswith("Median latency (line, 95% CI as band) against batch size on **CPU A x2 (CPU)**")
+    assert caption.startswith("Latency (line: median of one round per config: no between-run interval, so no band) "
+                              "against batch size on **CPU A x2 (CPU)**")
     assert "at sequence length (image size, or audio frames) bert-tiny 16." in caption
     assert "by 20% for fp16 at batch 16 and fp32 at batch 16." in caption
     finding = framework_bound.batch_finding(v)
     assert finding.startswith("**Finding.** On **CPU A x2 (CPU)** (profile `quick`): fp16: 64x the batch (1 to 64)")
+    assert "With one round per config there is no between-run interval, so the data cannot decide whether these " \
+           "latency rises from the smallest to the largest batch are real." in finding
     assert "The two-regime fit places the inflections at: " in finding
     assert "Half precision: bert-tiny at batch 1: fp16 1x the fp32 latency" in finding
     assert framework_bound.regimes_left(v).endswith("2 of 2 fitted batch curves left the framework-bound regime "
@@ -100,7 +103,8 @@ def test_sequence_sweep_caption():
     grid = Grid("seq", models=("bert-tiny",), batch_sizes=(1,), seq_lens=(16, 64, 256), device="cpu")
     v = _view(seq, grids=[grid])
     _, caption = framework_bound.seq_figure(v)
-    assert caption.startswith("Median latency (95% CI as band) against sequence length at batch 1 on ")
+    assert caption.startswith("Latency (median of one round per config: no between-run interval, so no band) against "
+                              "sequence length at batch 1 on ")
     assert caption.endswith("by 20% for bert-tiny fp32 at length 256.")
     assert framework_bound.seq_finding(v).endswith(": bert-tiny fp32: 16x the sequence length (16 to 256) costs 2x the "
                                                    "latency (1 to 2 ms).")
@@ -132,8 +136,12 @@ def test_paradigms_speedups_parity_and_preparation():
     assert "at batch 1 the runtimes take onnxruntime 0.5 ms and eager 1 ms." in finding
     assert "Outputs differ from eager beyond the dtype's tolerance for onnxruntime fp32" in finding
     _, caption = paradigms.speedup_figure(v)
-    assert "At batch 1: onnxruntime 2x. At batch 64: onnxruntime 2x." in caption
-    assert paradigms.speedup_finding(v).endswith("bert-tiny fp32 batch 64: onnxruntime at 2x eager.")
+    assert ("At batch 1: onnxruntime 2x (one round: no between-run interval). At batch 64: onnxruntime 2x (one round: "
+            "no between-run interval).") in caption
+    finding = paradigms.speedup_finding(v)
+    assert "fastest runtime at each batch size (one round: no between-run interval): " in finding
+    assert finding.endswith("bert-tiny fp32 batch 64: onnxruntime at 2x eager. With one round per config there is no "
+                            "between-run interval, so the data cannot decide whether these speedups are real.")
     assert paradigms.preparation(v).endswith(": eager 0.5 s and onnxruntime 2 s.")
     alone = _view(_curve())  # eager only: no speedups
     assert "At batch 1: no speedup measured." in paradigms.speedup_figure(alone)[1]

@@ -3,27 +3,34 @@
 A notebook holds the story; each of its figure or finding cells calls one function here and
 glues what it returns. `view` makes the selection every case study starts from, once, from what
 `ftax.studies.open_study` returned (read only uses its fields, so it never imports the study
-layer): the rows of one machine (`ftax.rows.focus`), that machine's label, and `here`, the words
-every caption uses for it. Functions named `*_figure` return (figure, caption Markdown); those named
+layer): its visits (one row per visit, every round) become one row per config
+(`ftax.estimates.per_config`: the estimate and its calibrated interval in `median_ms`,
+`ci_low_ms`, `ci_high_ms`), of each config's newest series; then the rows of one machine
+(`ftax.rows.focus`), that machine's label, and `here`, the words every caption uses for it. The
+visits stay in the view (`visits`), for what pairs visits by round: speedups, scaling ratios.
+Functions named `*_figure` return (figure, caption Markdown); those named
 `*_finding` return Markdown; without ok rows both say so (`ftax.findings.no_data`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import pandas as pd
 
-from ftax.findings import grid_table, loaded, not_ok, where
+from ftax.estimates import newest_series, per_config
+from ftax.findings import (grid_table, loaded, loaded_machine_note, not_ok, provenance_note, rounds_note, target_note,
+                           where)
 from ftax.rows import focus, with_columns
 from ftax.text import join, plural
 
 
 @dataclass(frozen=True, eq=False)
 class PageView:
-    """What a case-study page shows. `frame` holds the rows of the machine shown (every machine's on
-    the hardware page), `study_frame` the study's rows on every machine, `here` names what is shown
-    in captions ("**AMD EPYC x2 (CPU)** (profile `quick`)")."""
+    """What a case-study page shows. `frame` holds one row per config of the machine shown (every
+    machine's on the hardware page), `study_frame` the study's configs on every machine, `visits` the
+    visits behind `frame` (one row per visit), `here` names what is shown in captions
+    ("**AMD EPYC x2 (CPU)** (profile `quick`)")."""
 
     frame: pd.DataFrame
     machine: str | None
@@ -33,22 +40,41 @@ class PageView:
     study_frame: pd.DataFrame
     results_dir: str
     summary: object = None
+    visits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    study_visits: int | None = None
+
+
+def _shown(data) -> pd.DataFrame:
+    """The study's visits of each config's newest series (every machine)."""
+    return newest_series(with_columns(data.frame))
+
+
+def _visits_of(visits: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The visits of the machines and devices in `frame`."""
+    if frame.empty:
+        return visits.iloc[0:0]
+    keep = visits["machine_label"].isin(frame["machine_label"]) & visits["machine_id"].isin(frame["machine_id"])
+    return visits[keep & visits["device"].isin(frame["device"])].reset_index(drop=True)
 
 
 def view(data, device: str = "auto") -> PageView:
-    """The page's view of a study's records (`data`: a `ftax.studies.StudyData`): one machine, this one
-    on `device` if it measured the study, else the machine with the most ok records."""
-    frame, machine = focus(data.frame, data.machine_id, device)
-    return PageView(frame, machine, where(machine, data.profile), data.profile, tuple(data.grids), data.frame,
-                    str(data.results_dir), data.summary)
+    """The page's view of a study's records (`data`: a `ftax.studies.StudyData`, one row per visit): one
+    machine, this one on `device` if it measured the study, else the machine with the most ok configs."""
+    visits = _shown(data)
+    study = with_columns(per_config(visits))
+    frame, machine = focus(study, data.machine_id, device)
+    return PageView(frame, machine, where(machine, data.profile), data.profile, tuple(data.grids), study,
+                    str(data.results_dir), data.summary, _visits_of(visits, frame), len(data.frame))
 
 
 def every_machine(data) -> PageView:
-    """The view of the hardware page: every machine's rows, each machine its own series."""
-    frame = with_columns(data.frame)
+    """The view of the hardware page: every machine's configs, each machine its own series."""
+    visits = _shown(data)
+    frame = with_columns(per_config(visits))
     machines = sorted(frame["machine_label"].unique()) if not frame.empty else []
     return PageView(frame, None, f"{plural(len(machines), 'machine')} (profile `{data.profile}`)", data.profile,
-                    tuple(data.grids), data.frame, str(data.results_dir), data.summary)
+                    tuple(data.grids), frame, str(data.results_dir), data.summary, visits.reset_index(drop=True),
+                    len(data.frame))
 
 
 def grids_markdown(v: PageView) -> str:
@@ -62,12 +88,16 @@ def measured(v: PageView) -> str:
 
 
 def loaded_markdown(v: PageView) -> str:
-    """How many records the study has, which machine the figures show, and what failed there."""
-    return loaded(v.study_frame, v.frame, v.machine, v.profile, v.results_dir)
+    """How many records the study has, which machine the figures show, what failed there, how many rounds
+    each estimate pools, what missed its precision target or was measured under load, and when and where
+    the records shown were measured."""
+    return loaded(v.study_frame, v.frame, v.machine, v.profile, v.results_dir, v.study_visits, v.summary)
 
 
 def machines_markdown(v: PageView) -> str:
-    """The hardware page's load section: every machine with records, then what failed."""
+    """The hardware page's load section: every machine with records, what failed, rounds, missed targets,
+    provenance and load (as `loaded_markdown`)."""
     machines = sorted(v.frame["machine_label"].unique()) if not v.frame.empty else []
+    notes = [n for n in (rounds_note(v.frame), target_note(v.frame), provenance_note(v.frame, v.summary)) if n]
     return (f"Machines with records for this study: {join([f'**{m}**' for m in machines], 'none yet')}.\n\n"
-            + not_ok(v.frame))
+            + not_ok(v.frame) + "".join(f"\n\n{n}" for n in notes) + loaded_machine_note(v.frame))

@@ -5,7 +5,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, plots
-from ftax.findings import knee_phrases, no_data, precision_phrases, rise_phrases, scaling_phrases
+from ftax.estimates import scaling_ratios
+from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, rise_phrases, scaling_phrases,
+                           verdict_note)
 from ftax.pages import PageView
 from ftax.rows import rows_of
 from ftax.text import join
@@ -21,6 +23,22 @@ def seq_rows(v: PageView) -> pd.DataFrame:
     return rows_of(v.frame, v.grids, varying="seq_lens")
 
 
+def ratios(v: PageView, along: str) -> pd.DataFrame:
+    """Latency at each value of `along` over the curve's smallest, paired by round, from the visits of the
+    grids that sweep it."""
+    visits = rows_of(v.visits, v.grids, varying=f"{along}s")
+    return scaling_ratios(visits, along) if not visits.empty else None
+
+
+def ends(ratios: pd.DataFrame | None, along: str) -> pd.DataFrame:
+    """Per curve, the ratio at its largest value of `along` (what `scaling_phrases` states)."""
+    if ratios is None or ratios.empty:
+        return pd.DataFrame(columns=["ratio_low", "ratio_high"])
+    curve = [c for c in ratios.columns if c not in (along, "ratio", "ratio_low", "ratio_high", "rounds", "interval",
+                                                    "baseline_ms", "other_ms")]
+    return ratios.sort_values(along).groupby(curve, dropna=False, sort=False).tail(1)
+
+
 def batch_figure(v: PageView) -> tuple[Figure, str]:
     """Latency against batch size, one panel per model, with the fitted regimes."""
     batch = batch_rows(v)
@@ -29,7 +47,7 @@ def batch_figure(v: PageView) -> tuple[Figure, str]:
     shapes = join(sorted({f"{m} {s}" for m, s in zip(batch.model, batch.seq_len)}))
     rises = rise_phrases(batch, "batch_size", ["model", "dtype"])
     return figure, no_data(batch, v.here) or (
-        f"Median latency (line, 95% CI as band) against batch size on {v.here}, one panel per model, at sequence "
+        f"Latency (line: {band_phrase(batch)}) against batch size on {v.here}, one panel per model, at sequence "
         f"length (image size, or audio frames) {shapes}. Shaded: the framework-bound and compute-bound regimes "
         f"fitted to the longest curve of each panel; dotted: each curve's fitted inflection. Latency first exceeds "
         f"its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
@@ -40,9 +58,13 @@ def batch_finding(v: PageView) -> str:
     batch = batch_rows(v)
     knees = knee_phrases(analysis.inflections(batch), ["model", "dtype"])
     precision = precision_phrases(batch)
+    paired = ratios(v, "batch_size")
+    verdict = verdict_note(ends(paired, "batch_size"), "ratio_low", "ratio_high",
+                           "latency rises from the smallest to the largest batch")
     return no_data(batch, v.here) or (
         f"**Finding.** On {v.here}: "
-        f"{join(scaling_phrases(batch, 'batch_size', ['model', 'dtype']), 'no batch sweep was measured')}. "
+        f"{join(scaling_phrases(batch, 'batch_size', ['model', 'dtype'], paired), 'no batch sweep was measured')}. "
+        + (f"{verdict} " if verdict else "")
         + (f"The two-regime fit places the inflections at: {join(knees)}. " if knees else
            "No curve has the three or more batch sizes a two-regime fit needs. ")
         + (f"Half precision: {join(precision)}." if precision else "No half-precision curve was measured here."))
@@ -55,7 +77,7 @@ def seq_figure(v: PageView) -> tuple[Figure, str]:
                                   title=f"Latency vs sequence length: {v.machine}, profile {v.profile}")
     rises = rise_phrases(seq, "seq_len", ["model", "dtype"])
     return figure, no_data(seq, v.here) or (
-        f"Median latency (95% CI as band) against sequence length at batch "
+        f"Latency ({band_phrase(seq)}) against sequence length at batch "
         f"{join(sorted(map(str, seq.batch_size.unique())))} on {v.here}. Latency first exceeds its value at the "
         f"shortest sequence by 20% for {join(rises)}." if rises else
         f"No sequence-length sweep with two or more lengths was measured on {v.here}: profile `{v.profile}` does not "
@@ -65,7 +87,7 @@ def seq_figure(v: PageView) -> tuple[Figure, str]:
 def seq_finding(v: PageView) -> str:
     """How latency scales with the sequence length."""
     seq = seq_rows(v)
-    scaling = scaling_phrases(seq, "seq_len", ["model", "dtype"])
+    scaling = scaling_phrases(seq, "seq_len", ["model", "dtype"], ratios(v, "seq_len"))
     return no_data(seq, v.here) or (
         f"**Finding.** On {v.here}: {join(scaling, 'this profile measures no sequence sweep')}.")
 

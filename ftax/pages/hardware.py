@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, plots
-from ftax.findings import knee_phrases, latency_phrases, no_data, rise_phrases
+from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, rise_phrases
 from ftax.pages import PageView
 from ftax.text import join
 
@@ -21,7 +21,7 @@ def latency_figure(v: PageView) -> tuple[Figure, str]:
                                     sharey=True, title=f"Latency vs batch size per machine, profile {v.profile}")
     rises = rise_phrases(v.frame, "batch_size", ["machine_label", "model", "dtype"])
     return figure, no_data(v.frame, v.here) or (
-        f"Median latency (95% CI as band) against batch size on {v.here}, one panel per machine, same latency axis. "
+        f"Latency ({band_phrase(v.frame)}) against batch size on {v.here}, one panel per machine, same latency axis. "
         f"Shaded: the regimes fitted to each panel's longest curve; dotted: each curve's inflection. Latency first "
         f"exceeds its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
 

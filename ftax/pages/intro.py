@@ -8,9 +8,11 @@ from typing import Mapping
 
 from ftax import analysis
 from ftax.decomposition_findings import share_phrases
-from ftax.findings import growth_phrases, knee_phrases, rise_phrases, scaling_phrases, speedup_phrases, where
-from ftax.pages import PageView, view
-from ftax.rows import rows_of, with_columns
+from ftax.findings import (growth_phrases, knee_phrases, rise_phrases, scaling_phrases, speedup_phrases, verdict_note,
+                           where)
+from ftax.pages import PageView, every_machine, view
+from ftax.pages import framework_bound as framework_bound_page
+from ftax.rows import rows_of
 from ftax.text import join
 
 
@@ -36,20 +38,26 @@ def framework_bound(studies: Mapping[str, object], device: str = "auto") -> str:
     batch = rows_of(v.frame, v.grids, varying="batch_sizes")
     eager32 = batch[(batch.backend == "eager") & (batch.dtype == "fp32")]
     rises = rise_phrases(eager32, "batch_size", ["model"])
+    ratios = framework_bound_page.ratios(v, "batch_size")
+    ratios = ratios[(ratios.backend == "eager") & (ratios.dtype == "fp32")] if ratios is not None else None
+    verdict = verdict_note(framework_bound_page.ends(ratios, "batch_size"), "ratio_low", "ratio_high",
+                           "latency rises from the smallest to the largest batch")
     return "**Framework-bound (RQ1).** " + (
         f"In FP32 eager mode, latency first exceeds its batch-1 value by 20% for {join(rises)}; "
-        f"{join(scaling_phrases(eager32, 'batch_size', ['model']))}." if rises else
+        f"{join(scaling_phrases(eager32, 'batch_size', ['model'], ratios))}. {verdict}" if rises else
         "No batch sweep has been measured yet.")
 
 
 def paradigms(studies: Mapping[str, object], device: str = "auto") -> str:
     """RQ2: each runtime's speedup over eager at the smallest and the largest batch."""
-    speedups = analysis.speedups(view(studies["paradigms"], device).frame)
+    speedups = analysis.speedups(view(studies["paradigms"], device).visits)
     if speedups.empty:
         return "**Paradigms (RQ2).** No runtime besides eager has been measured alongside it yet."
     small, large = speedups.batch_size.min(), speedups.batch_size.max()
+    ends = speedups[speedups.batch_size.isin([small, large])]
     return (f"**Paradigms (RQ2).** Speedup over eager at batch {small}: {join(speedup_phrases(speedups, small))}; "
-            f"at batch {large}: {join(speedup_phrases(speedups, large))}.")
+            f"at batch {large}: {join(speedup_phrases(speedups, large))}. "
+            f"{verdict_note(ends, 'speedup_low', 'speedup_high', 'speedups')}")
 
 
 def model_design(studies: Mapping[str, object], device: str = "auto") -> str:
@@ -62,7 +70,7 @@ def model_design(studies: Mapping[str, object], device: str = "auto") -> str:
 
 def hardware(studies: Mapping[str, object]) -> str:
     """RQ4: the fitted inflections on every machine."""
-    knees = knee_phrases(analysis.inflections(with_columns(studies["hardware"].frame)), ["machine_label", "model"])
+    knees = knee_phrases(analysis.inflections(every_machine(studies["hardware"]).frame), ["machine_label", "model"])
     return "**Hardware (RQ4).** " + (f"Fitted inflections: {join(knees)}." if knees else
                                      "No machine has a batch sweep long enough to fit an inflection yet.")
 

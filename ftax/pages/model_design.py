@@ -5,7 +5,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import plots
-from ftax.findings import growth_phrases, no_data, ratio_phrases
+from ftax.findings import band_phrase, growth_phrases, no_data, ratio_phrases
 from ftax.pages import PageView
 from ftax.rows import rows_of
 from ftax.text import join, sig
@@ -81,7 +81,7 @@ def models_figure(v: PageView) -> tuple[Figure, str]:
                               title=f"Architectures vs BERT-base: {v.machine}, profile {v.profile}")
     ratios = baseline_ratios(efficient)
     return figure, no_data(efficient, v.here) or (
-        f"Median latency (95% CI as error bars) of each architecture on {v.here}, sequence length "
+        f"Latency ({band_phrase(efficient, 'error bars')}) of each architecture on {v.here}, sequence length "
         f"{join(sorted(map(str, efficient.seq_len.unique())), 'not measured')}, one panel per batch size; "
         f"labels give latency and FLOPs relative to BERT-base where it was measured. "
         + (f"Relative to BERT-base, {'; '.join(ratios)}." if ratios else

@@ -5,7 +5,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, plots
-from ftax.findings import latency_phrases, no_data, rise_phrases, speedup_phrases
+from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, latency_phrases, no_data, rise_phrases,
+                           speedup_phrases, verdict_note)
 from ftax.pages import PageView
 from ftax.text import join, sig
 
@@ -24,7 +25,7 @@ def latency_figure(v: PageView) -> tuple[Figure, str]:
     measured = join(sorted(frame[frame.status == "ok"].backend.unique()), "no runtime")
     rises = rise_phrases(frame, "batch_size", ["backend", "dtype"])
     return figure, no_data(frame, v.here) or (
-        f"Median latency (95% CI as band) against batch size for each runtime measured on {v.here} ({measured}), "
+        f"Latency ({band_phrase(frame)}) against batch size for each runtime measured on {v.here} ({measured}), "
         f"one panel per model. Shaded: eager's fitted framework-bound and compute-bound regimes. Latency first "
         f"exceeds its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
 
@@ -49,13 +50,14 @@ def latency_finding(v: PageView) -> str:
 
 def speedup_figure(v: PageView) -> tuple[Figure, str]:
     """Each runtime's speedup over eager against batch size, one panel per model."""
-    speedups = analysis.speedups(v.frame)
+    speedups = analysis.speedups(v.visits)
     figure = plots.speedup_vs_batch(speedups, panel="model",
                                     title=f"Speedup over eager: {v.machine}, profile {v.profile}")
     small, large = _ends(v.frame)
     return figure, no_data(v.frame, v.here) or (
-        f"Median eager latency divided by each runtime's median latency at the same model, precision and batch "
-        f"size on {v.here}; error bars from the two medians' 95% CIs. At batch {small}: "
+        f"Eager latency divided by each runtime's latency at the same model, precision and batch size on "
+        f"{v.here}, paired by round (the median of the per-round ratios of visits made back to back); error "
+        f"bars: the ratio's 95% between-round interval, none where a pair has one round. At batch {small}: "
         f"{join(speedup_phrases(speedups, small), 'no speedup measured')}. At batch {large}: "
         f"{join(speedup_phrases(speedups, large), 'no speedup measured')}.")
 
@@ -70,11 +72,15 @@ def fastest(speedups: pd.DataFrame) -> pd.DataFrame:
 
 def speedup_finding(v: PageView) -> str:
     """The fastest runtime at each batch size, and its speedup over eager."""
-    best = fastest(analysis.speedups(v.frame))
+    best = fastest(analysis.speedups(v.visits))
+    bare = best.empty or best.speedup_low.isna().all()
+    listed = [f"{r.model} {r.dtype} batch {r.batch_size}: {r.backend} at {sig(r.speedup, 2)}x eager"
+              + ("" if bare else interval_text(r.speedup_low, r.speedup_high, r.rounds)) for r in best.itertuples()]
     return no_data(v.frame, v.here) or (
-        f"**Finding.** On {v.here}, the fastest runtime at each batch size: "
-        + join([f"{r.model} {r.dtype} batch {r.batch_size}: {r.backend} at {sig(r.speedup, 2)}x eager"
-                for r in best.itertuples()], "no runtime besides eager measured ok here") + ".")
+        f"**Finding.** On {v.here}, the fastest runtime at each batch size"
+        + (f" ({NO_INTERVAL})" if bare and listed else "") + ": "
+        + join(listed, "no runtime besides eager measured ok here") + "."
+        + (f" {verdict_note(best, 'speedup_low', 'speedup_high', 'speedups')}" if not best.empty else ""))
 
 
 def preparation(v: PageView) -> str:

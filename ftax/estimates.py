@@ -1,0 +1,327 @@
+"""Calibrated estimates: a config's latency, and paired ratios, with intervals from the between-round spread.
+
+Why not the single-visit CI: the machine drifts (+-20% between one-second blocks; a config
+re-measured minutes later moves 0.7-1.3x), so the samples of one visit are correlated and
+their order-statistic CI measures sampling noise only: it covers a re-run in about 1 case of
+5. The variance lives at the level of visits, so, as in pyperf (many processes x few values)
+and Kalibera and Jones ("Rigorous benchmarking in reasonable time", ISMM 2013), a sweep
+visits each config in R rounds and the interval comes from the spread of the round medians.
+
+The method: point = median of the round medians (robust to one disturbed round); interval =
+a t-interval on the log round medians, exp(mean +- t_{(1+c)/2, k-1} * s / sqrt(k)), widened
+where needed so that it contains the point (the point is a median, the interval is centred
+on the geometric mean; with 3 rounds the median always lies inside, the widening only
+guards odd cases). It assumes:
+- rounds are independent draws of the machine state (rounds minutes apart: drift between
+  rounds dominates drift within one, so each round median is one draw);
+- round medians are roughly log-normal (multiplicative noise; spread of tens of percent);
+- the quantity estimated is the typical latency over the machine's states (exp of the mean
+  log round median), not the latency of one lucky or unlucky minute.
+Under these the interval is exact for any k >= 2 and honest at 3-5 rounds (t_{0.975,2} =
+4.3 makes a 3-round interval wide, as it must be). Not a bootstrap over rounds: with 3
+clusters a percentile bootstrap can produce only a few distinct values, its interval is at
+most [min, max] of the three medians, which covers the middle of their distribution in only
+1 - 2 / 2^3 = 75% of sweeps (tests/test_estimates.py measures it). One round gives no
+between-run interval at all: low/high are NaN and `interval` says "one round".
+
+Paired comparisons (speedups, scaling ratios): configs a page compares are visited next to
+each other in the same round, so the ratio of their medians within a round cancels the
+machine's drift; the same t-interval on log per-round ratios then gives a tight interval.
+
+Read layer: pure functions over the DataFrame of `ftax.results.load(path, latest_only=False)`
+(one row per visit); they never measure and never mutate their input.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scistats
+
+CONFIG_COLUMNS = ("model", "backend", "dtype", "device", "batch_size", "seq_len", "overrides")
+# Software that splits a config into separate series (never pooled, like pyperf's checked
+# metadata). `format_version` is derived from `schema_version`: schema 1 and 2 store the same
+# measurement (2 only renamed `profile` to `decomposition`), so both map to format 1; a schema
+# that changes what is measured gets a new entry in FORMAT_VERSIONS. Torch threads change the
+# measurement too, so records made with a different thread count are a separate series.
+SERIES_COLUMNS = ("env_torch_version", "env_transformers_version", "env_onnxruntime_version", "env_torch_threads",
+                  "format_version")
+FORMAT_VERSIONS = {1: 1, 2: 1}
+CARRIED_COLUMNS = ("width", "depth", "heads", "intermediate", "machine_label")
+SPEEDUP_COLUMNS = ("machine_id", "model", "dtype", "device", "batch_size", "seq_len", "overrides")
+
+
+def _visits(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ok visits with a positive median, plus `format_version` and `_round` (one id per round).
+
+    A visit without a `round` value (records written before rounds) is a round of its own.
+    """
+    ok = frame[frame["status"] == "ok"] if "status" in frame else frame
+    ok = ok.assign(median_ms=pd.to_numeric(ok["median_ms"], errors="coerce"))
+    ok = _with_format(ok[ok["median_ms"] > 0])
+    rounds = pd.to_numeric(ok["round"], errors="coerce") if "round" in ok else pd.Series(np.nan, index=ok.index)
+    ok["_paired"] = rounds.notna()
+    ok["_round"] = [f"round {int(r)}" if pd.notna(r) else f"visit {i}" for i, r in zip(ok.index, rounds)]
+    return ok
+
+
+def _with_format(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` with `format_version` derived from `schema_version` (when it has one)."""
+    frame = frame.copy()
+    if "schema_version" in frame:
+        version = pd.to_numeric(frame["schema_version"], errors="coerce")
+        frame["format_version"] = version.map(lambda v: FORMAT_VERSIONS.get(int(v), int(v)) if pd.notna(v) else np.nan)
+    return frame
+
+
+def _identity(visits: pd.DataFrame, config_columns: tuple[str, ...] = CONFIG_COLUMNS) -> list[str]:
+    """What may be pooled: config, machine, software series and stop rule (those the frame has)."""
+    keys = dict.fromkeys([*config_columns, "machine_id", *SERIES_COLUMNS, "rule"])
+    return [k for k in keys if k in visits.columns]
+
+
+def _t_interval(logs: pd.Series, groups: list[str] | pd.Series, confidence: float) -> pd.DataFrame:
+    """Per group: k, exp(mean log), the t-interval on the logs (NaN for k < 2) and the median point."""
+    g = logs.groupby(groups, dropna=False, sort=True)
+    out = pd.DataFrame({"k": g.count(), "mean": g.mean(), "sd": g.std(ddof=1), "point": np.exp(g.median())})
+    k = out["k"].to_numpy(float)
+    t = scistats.t.ppf((1 + confidence) / 2, np.maximum(k - 1, 1))
+    half = np.where(k >= 2, t * out["sd"].to_numpy(float) / np.sqrt(k), np.nan)
+    out["low"] = np.minimum(np.exp(out["mean"] - half), out["point"])
+    out["high"] = np.maximum(np.exp(out["mean"] + half), out["point"])
+    return out
+
+
+def estimates(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per config, machine, software series and stop rule over its ok visits.
+
+    `estimate_ms` is the median of the round medians (visits in the same round are merged by
+    their median first); `low_ms`/`high_ms` the between-round t-interval (module docstring),
+    NaN with one round (`interval` says "one round"). `between_round_cv` is std/mean of the
+    round medians. `within_round_ci_low_ms`/`_high_ms` are the order-statistic CI of the
+    newest visit: what a single run would have claimed, kept to show how much narrower it is.
+    `target_met` is True when every visit met its precision target (visits that do not say
+    are left out; None when none says).
+    """
+    visits = _visits(frame)
+    keys = _identity(visits)
+    columns = [*keys, *[c for c in CARRIED_COLUMNS if c in visits], "estimate_ms", "low_ms", "high_ms", "interval",
+               "rounds", "between_round_cv", "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met",
+               "first_timestamp", "last_timestamp"]
+    if visits.empty:
+        return pd.DataFrame(columns=columns)
+    per_round = visits.groupby([*keys, "_round"], dropna=False, sort=True)["median_ms"].median().reset_index()
+    fit = _t_interval(np.log(per_round["median_ms"]), [per_round[k] for k in keys], confidence)
+    spread = per_round.groupby(keys, dropna=False, sort=True)["median_ms"].agg(["mean", "std"])
+    order = visits.sort_values("timestamp", kind="stable") if "timestamp" in visits else visits
+    g = order.groupby(keys, dropna=False, sort=True)
+    out = g[[c for c in CARRIED_COLUMNS if c in visits]].first()
+    out["estimate_ms"], out["low_ms"], out["high_ms"] = fit["point"], fit["low"], fit["high"]
+    out["rounds"] = fit["k"].astype(int)
+    out["interval"] = np.where(out["rounds"] >= 2, "between-round", "one round")
+    out["between_round_cv"] = spread["std"] / spread["mean"]
+    for side in ("low", "high"):
+        source = f"ci_{side}_ms"
+        out[f"within_round_ci_{side}_ms"] = g[source].last(skipna=False) if source in visits else np.nan
+    out["target_met"] = g["target_met"].agg(_all_met) if "target_met" in visits else None
+    stamps = g["timestamp"] if "timestamp" in visits else None
+    out["first_timestamp"] = stamps.min() if stamps is not None else pd.NaT
+    out["last_timestamp"] = stamps.max() if stamps is not None else pd.NaT
+    return out.reset_index()[columns]
+
+
+def _all_met(values: pd.Series) -> bool | None:
+    known = values.dropna()
+    return None if known.empty else bool(known.astype(bool).all())
+
+
+def _drop_override(visits: pd.DataFrame, key: str) -> pd.DataFrame:
+    """`overrides` without `key` (e.g. width), so a width sweep at fixed depth is one group."""
+    rest = [json.dumps({k: v for k, v in json.loads(o or "{}").items() if k != key}, sort_keys=True)
+            for o in visits["overrides"]]
+    return visits.assign(overrides=rest)
+
+
+def _pairs(visits: pd.DataFrame, group: list[str], varied: str, is_base: pd.Series,
+           confidence: float) -> pd.DataFrame:
+    """Per group and value of `varied`: base/other medians paired by round, with a t-interval.
+
+    Only rounds in which both sides were visited pair up. Visits without a `round` (legacy)
+    cannot be paired: when a pair has no common round, its ratio is the ratio of the two
+    medians of visit medians, with `rounds` 0 and no interval ("unpaired").
+    """
+    per_round = visits.assign(_base=is_base).groupby([*group, varied, "_base", "_round", "_paired"], dropna=False,
+                                                     sort=True)["median_ms"].median().reset_index()
+    base = per_round[per_round["_base"]].drop(columns=[varied, "_base"])
+    other = per_round[~per_round["_base"]].drop(columns="_base")
+    matched = other[other["_paired"]].merge(base[base["_paired"]], on=[*group, "_round", "_paired"],
+                                            suffixes=("", "_base"))
+    keys = [*group, varied]
+    fit = _t_interval(np.log(matched["median_ms_base"] / matched["median_ms"]), [matched[k] for k in keys], confidence)
+    sides = matched.groupby(keys, dropna=False, sort=True)[["median_ms_base", "median_ms"]].median()
+    paired = pd.concat([fit, sides], axis=1).reset_index()
+    paired = paired.rename(columns={"point": "ratio", "low": "ratio_low", "high": "ratio_high", "k": "rounds"})
+    unpaired = (other.groupby(keys, dropna=False, sort=True)["median_ms"].median().reset_index()
+                .merge(base.groupby(group, dropna=False, sort=True)["median_ms"].median().reset_index(),
+                       on=group, suffixes=("", "_base")))
+    unpaired = unpaired.merge(paired[keys], on=keys, how="left", indicator=True)
+    unpaired = unpaired[unpaired["_merge"] == "left_only"].drop(columns="_merge")
+    unpaired = unpaired.assign(ratio=unpaired["median_ms_base"] / unpaired["median_ms"], ratio_low=np.nan,
+                               ratio_high=np.nan, rounds=0)
+    out = pd.concat([paired, unpaired], ignore_index=True) if len(unpaired) else paired
+    out["rounds"] = out["rounds"].astype(int)
+    out["interval"] = np.select([out["rounds"] >= 2, out["rounds"] == 1], ["between-round", "one round"], "unpaired")
+    out = out.rename(columns={"median_ms_base": "baseline_ms", "median_ms": "other_ms"})
+    return out[[*keys, "ratio", "ratio_low", "ratio_high", "rounds", "interval", "baseline_ms", "other_ms"]]
+
+
+def paired_ratios(frame: pd.DataFrame, baseline_column: str, baseline_value: object,
+                  pair_columns: tuple[str, ...] | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """ratio = baseline visit median / other visit median within the same round, per pair.
+
+    `pair_columns`: what both sides share (default: the config columns but `baseline_column`);
+    machine, software series and rule are always added. Per pair, `ratio` is the median of the
+    per-round ratios (exp of the median log ratio, so 1/ratio is exact for an even count too),
+    `ratio_low`/`ratio_high` the t-interval on the log per-round ratios (widened to contain
+    `ratio`), `rounds` the rounds paired (0: legacy visits, ratio of medians, no interval),
+    `baseline_ms`/`other_ms` the sides' medians over those rounds.
+    """
+    visits = _visits(frame)
+    if baseline_column not in CONFIG_COLUMNS and "overrides" in visits:
+        visits = _drop_override(visits, baseline_column)
+    columns = pair_columns if pair_columns is not None else tuple(c for c in CONFIG_COLUMNS if c != baseline_column)
+    group = _identity(visits, tuple(c for c in columns if c != baseline_column))
+    return _pairs(visits, group, baseline_column, visits[baseline_column] == baseline_value, confidence)
+
+
+def speedups(frame: pd.DataFrame, baseline: str = "eager", confidence: float = 0.95) -> pd.DataFrame:
+    """Each backend against `baseline`, paired by round: a drop-in for `ftax.analysis.speedups` plus `rounds`.
+
+    speedup = baseline / backend per round (module docstring); `baseline_ms`/`backend_ms` are the
+    medians over the paired rounds.
+    """
+    pairs = paired_ratios(frame, "backend", baseline, SPEEDUP_COLUMNS, confidence)
+    pairs = pairs.rename(columns={"ratio": "speedup", "ratio_low": "speedup_low", "ratio_high": "speedup_high",
+                                  "other_ms": "backend_ms"})
+    pairs["baseline"] = baseline
+    visits = _visits(frame)
+    extra = [c for c in ("machine_label", "parity_ok") if c in visits]
+    if extra:
+        keys = [k for k in pairs.columns if k in _identity(visits)]
+        last = visits.sort_values("timestamp", kind="stable") if "timestamp" in visits else visits
+        last = last.groupby(keys, dropna=False, sort=False)[extra].last().reset_index()
+        pairs = pairs.merge(last, on=keys, how="left")
+    return pairs
+
+
+def scaling_ratios(frame: pd.DataFrame, along: str = "batch_size", confidence: float = 0.95) -> pd.DataFrame:
+    """Latency at each value of `along` over latency at the curve's smallest value, paired by round.
+
+    "batch 2 costs 1.6x batch 1 [1.4, 1.8]". `along` is a config column or an override key
+    (width, depth; then `overrides` holds the other overrides, the curve's identity). The smallest
+    value itself is not a row (its ratio is 1 by definition).
+    """
+    visits = _visits(frame)
+    if along not in CONFIG_COLUMNS and "overrides" in visits:
+        visits = _drop_override(visits, along)
+    group = _identity(visits, tuple(c for c in CONFIG_COLUMNS if c != along))
+    smallest = visits.groupby(group, dropna=False, sort=False)[along].transform("min")
+    pairs = _pairs(visits, group, along, visits[along] == smallest, confidence)
+    return pairs.assign(ratio=1 / pairs["ratio"], ratio_low=1 / pairs["ratio_high"], ratio_high=1 / pairs["ratio_low"])
+
+
+def is_real(low: float | None, high: float | None, threshold: float = 1.0) -> bool | None:
+    """True when [low, high] excludes `threshold`, False when it contains it, None with no interval (one round)."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    return not (low <= threshold <= high)
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    """Each row's values of `columns` as a hashable key (missing values as None, 2.0 as 2), so the same
+    series compares equal whatever dtype a groupby or a merge gave its columns."""
+    def norm(value):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        return int(value) if isinstance(value, (float, np.floating)) and float(value).is_integer() else value
+    return [tuple(norm(v) for v in row) for row in frame[columns].itertuples(index=False, name=None)]
+
+
+def _ranked(visits: pd.DataFrame) -> pd.DataFrame:
+    """`visits` (with `format_version`) plus `_series` (identity key), `_ok` and `_order` (0 = oldest:
+    by timestamp, then by position)."""
+    frame = _with_format(visits)
+    frame["_series"] = _tuples(frame, _identity(frame))
+    median = pd.to_numeric(frame["median_ms"], errors="coerce") if "median_ms" in frame else np.nan
+    frame["_ok"] = ((frame["status"] == "ok") if "status" in frame else True) & (median > 0)
+    stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce") if "timestamp" in frame else None
+    position = pd.Series(np.arange(len(frame)), index=frame.index)
+    order = (pd.DataFrame({"t": stamps, "p": position}).sort_values(["t", "p"], na_position="first").index
+             if stamps is not None else frame.index)
+    frame["_order"] = pd.Series(np.arange(len(frame)), index=order)
+    return frame
+
+
+def newest_series(visits: pd.DataFrame) -> pd.DataFrame:
+    """The visits of one series per config and machine: the newest series with an ok visit, else the newest.
+
+    A series is a config under one software stack and stop rule (`estimates`); a figure draws one point per
+    config, so when a machine's records hold two (say, records from before an upgrade), it shows the newer
+    one. The rows returned are `visits`' own, unchanged.
+    """
+    if visits.empty:
+        return visits
+    frame = _ranked(visits)
+    frame["_config"] = _tuples(frame, [c for c in (*CONFIG_COLUMNS, "machine_id") if c in frame])
+    series = frame.groupby("_series", sort=False).agg(ok=("_ok", "any"), newest=("_order", "max"),
+                                                       config=("_config", "first"))
+    chosen = series.sort_values(["ok", "newest"]).groupby("config", sort=False).tail(1).index
+    return visits[frame["_series"].isin(set(chosen))]
+
+
+def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per config series (config, machine, software, rule) from its visits: what a page draws.
+
+    The row is the newest ok visit's (status, message, parity, decomposition, env, FLOPs, setup),
+    or the newest visit's when none is ok (the decomposition columns come from the newest ok visit
+    that has one), with the visits' estimate in the columns the pages read:
+    `median_ms` := `estimate_ms`, `ci_low_ms`/`ci_high_ms` := the calibrated interval (NaN with one
+    round). Added from `estimates`: `estimate_ms`, `low_ms`, `high_ms`, `interval`, `rounds` (0 for a
+    config with no ok visit), `between_round_cv`, `within_round_ci_low_ms`/`_high_ms`, `target_met`;
+    and over the visits the estimate pools (all visits when none is ok): `visits`, `first_timestamp`,
+    `last_timestamp`, `hosts` (the distinct `env_hostname`s, comma-joined; "" where not recorded) and
+    `max_load_avg_1m`. The per-visit `round` column is dropped: pair visits, not these rows.
+    """
+    if visits.empty:
+        return visits.copy()
+    frame = _ranked(visits)
+    pooled = frame[frame["_ok"] | ~frame.groupby("_series")["_ok"].transform("any")]
+    g = pooled.groupby("_series", sort=False)
+    stamps = (pd.to_datetime(pooled["timestamp"], utc=True, errors="coerce") if "timestamp" in pooled
+              else pd.Series(pd.NaT, index=pooled.index, dtype="datetime64[ns, UTC]"))
+    hosts = pooled["env_hostname"] if "env_hostname" in pooled else pd.Series(None, index=pooled.index, dtype=object)
+    load = pd.to_numeric(pooled.get("env_load_avg_1m", pd.Series(np.nan, index=pooled.index)), errors="coerce")
+    over = pd.DataFrame({"visits": g.size(), "first_timestamp": stamps.groupby(pooled["_series"]).min(),
+                         "last_timestamp": stamps.groupby(pooled["_series"]).max(),
+                         "hosts": hosts.groupby(pooled["_series"]).agg(lambda h: ", ".join(sorted(set(h.dropna())))),
+                         "max_load_avg_1m": load.groupby(pooled["_series"]).max()})
+    fit = estimates(visits, confidence)
+    fit.index = _tuples(fit, _identity(frame))
+    base = frame.sort_values(["_ok", "_order"]).drop_duplicates("_series", keep="last").sort_values("_order")
+    out = base.drop(columns=[c for c in ("round", "_ok", "_order") if c in base]).set_index("_series")
+    profiled = [c for c in out.columns if c.startswith("decomposition_")]
+    if "decomposition_busy_ms" in frame:  # the newest ok visit that carries a decomposition, if the newest does not
+        done = frame[frame["_ok"] & frame["decomposition_busy_ms"].notna()].sort_values("_order")
+        done = done.drop_duplicates("_series", keep="last").set_index("_series")[profiled]
+        missing = out["decomposition_busy_ms"].isna() & out.index.isin(done.index)
+        out.loc[missing, profiled] = done.loc[out.index[missing]].to_numpy()
+    for column in ("estimate_ms", "low_ms", "high_ms", "interval", "rounds", "between_round_cv",
+                   "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met"):
+        out[column] = fit[column].reindex(out.index) if len(fit) else np.nan
+    out["rounds"] = out["rounds"].fillna(0).astype(int)
+    out["median_ms"], out["ci_low_ms"], out["ci_high_ms"] = out["estimate_ms"], out["low_ms"], out["high_ms"]
+    for column in over:
+        out[column] = over[column].reindex(out.index)
+    return out.reset_index(drop=True)
