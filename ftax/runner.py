@@ -17,6 +17,7 @@ import gc
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -26,7 +27,7 @@ from ftax.devices import resolve_device, sync_for
 from ftax.env import fingerprint
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.results import MeasureConfig, Record
-from ftax.timing import StopRule, measure
+from ftax.timing import StopRule, measure_alternating
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "failed to allocate memory", "bad_alloc")
 
@@ -132,51 +133,97 @@ def measure_config(config: MeasureConfig | CheckedConfig, options: MeasureOption
     the stop rule's name, the two things that tell its visits apart; `order_seed` (kept in `setup`) is the
     seed of the round's interleaved order, so the order can be rebuilt.
     """
-    checked = config if isinstance(config, CheckedConfig) else check(config)
-    config, options = checked.config, options or MeasureOptions()
+    return measure_compared([config], options, cache, round_, order_seed)[0]
+
+
+@dataclass
+class _Live:
+    """A config prepared and checked, waiting for its timing."""
+
+    index: int
+    checked: CheckedConfig
+    model: models.BuiltModel
+    inputs: tuple
+    prepared: backends.Prepared
+    parity: backends.Parity
+
+
+def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: MeasureOptions | None = None,
+                     cache: ModelCache | None = None, round_: int | None = None, order_seed: int | None = None
+                     ) -> list[Record]:
+    """Measure configs that a page compares (the backends of one model, dtype and shape) together: one Record each.
+
+    All are prepared first, then timed by `timing.measure_alternating` in alternating short blocks, so
+    drift hits every side of a speedup alike (a sweep's rounds alone left a paired speedup's interval
+    too wide on a shared CPU: benchmarks/calibration.py). A config that fails to prepare becomes its
+    failure record and the others go on; one config alone is timed by `timing.measure`.
+    """
+    options, cache = options or MeasureOptions(), cache or ModelCache()
+    checked = [c if isinstance(c, CheckedConfig) else check(c) for c in configs]
     if options.threads:
         torch.set_num_threads(options.threads)
     env = fingerprint()
 
-    def record(status: str, message: str = "", **fields) -> Record:
-        return Record(config=config, status=status, message=message, env=env, ftax_version=ftax.__version__,
+    def record(c: CheckedConfig, status: str, message: str = "", **fields) -> Record:
+        return Record(config=c.config, status=status, message=message, env=env, ftax_version=ftax.__version__,
                       round=round_, rule=options.rule.name, **fields)
 
-    if checked.problem is not None:
-        return record("unsupported", checked.problem)
-    cache = cache or ModelCache()
-    prepared = None
+    records: list[Record | None] = [None] * len(checked)
+    live: list[_Live] = []
+    for i, c in enumerate(checked):
+        if c.problem is not None:
+            records[i] = record(c, "unsupported", c.problem)
+            continue
+        try:
+            model = cache.get(c)
+            inputs = model.inputs(c.config.batch_size, c.config.seq_len)
+            prepared = backends.prepare(c.config.backend, model, inputs)
+            live.append(_Live(i, c, model, inputs, prepared, _parity(c.config, cache.fp32_reference(c), inputs,
+                                                                     prepared)))
+        except Exception as exc:  # noqa: BLE001 -- a sweep must never die on one config
+            records[i] = record(c, *_failure(exc, cache))
     try:
-        model = cache.get(checked)
-        inputs = model.inputs(config.batch_size, config.seq_len)
-        prepared = backends.prepare(config.backend, model, inputs)
-        parity = _parity(config, cache.fp32_reference(checked), inputs, prepared)
         with torch.inference_mode():
-            timing = measure(prepared.call, options.rule, sync=sync_for(config.device))
-        extra = _decomposition_fields(config, model, inputs, prepared, options)
-        setup = {"prepare_s": prepared.prepare_s, "first_call_ms": prepared.first_call_ms,
-                 "first_timed_call_ms": timing.first_timed_call_ms,
-                 "warmup_iters": timing.warmup_iters, "model_build_s": cache.build_s,
-                 "total_time_s": timing.total_time_s, "target_met": timing.target_met,
-                 "stop_reason": timing.stop_reason, "target_rel_ci": options.rule.target_rel_ci,
-                 "threads": torch.get_num_threads(), "backend_detail": prepared.detail, "order_seed": order_seed}
-        message = "" if parity.ok else (f"parity failed: max |diff| {parity.max_abs_diff:.3g} > "
-                                        f"tolerance {parity.tolerance:.3g}")
-        return record("ok", message, stats=timing.stats.to_dict(), samples_ms=timing.samples_ms,
-                      pipelined_ms=timing.pipelined_ms, setup=setup,
-                      parity={"max_abs_diff": parity.max_abs_diff, "tolerance": parity.tolerance, "ok": parity.ok},
-                      model_info=dict(model.info), **extra)
-    except UnsupportedError as exc:
-        return record("unsupported", str(exc))
-    except Exception as exc:  # noqa: BLE001 -- a sweep must never die on one config
-        if is_oom(exc):
-            prepared = None
-            cache.key, cache.model = None, None
-            free_memory()
-            return record("oom", f"{type(exc).__name__}: {_first_line(exc)}")
-        return record("error", f"{type(exc).__name__}: {_first_line(exc)}")
+            timings = measure_alternating([x.prepared.call for x in live], options.rule,
+                                          sync=sync_for(live[0].checked.config.device)) if live else []
+        for x, timing in zip(live, timings):
+            records[x.index] = record(x.checked, "ok", _parity_message(x.parity), **_ok_fields(x, timing, options,
+                                                                                                cache, order_seed))
+    except Exception as exc:  # noqa: BLE001 -- a failure while timing is every compared config's row
+        status, message = _failure(exc, cache)
+        for x in live:
+            records[x.index] = records[x.index] or record(x.checked, status, message)
     finally:
-        del prepared
+        live.clear()
+    return records
+
+
+def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
+    """(status, message) of a config that raised: unsupported, oom (memory freed first) or error."""
+    if isinstance(exc, UnsupportedError):
+        return "unsupported", str(exc)
+    if is_oom(exc):
+        cache.key, cache.model, cache.fp32_twin = None, None, None
+        free_memory()
+        return "oom", f"{type(exc).__name__}: {_first_line(exc)}"
+    return "error", f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _parity_message(parity: backends.Parity) -> str:
+    return "" if parity.ok else f"parity failed: max |diff| {parity.max_abs_diff:.3g} > tolerance {parity.tolerance:.3g}"
+
+
+def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, order_seed: int | None) -> dict:
+    """The fields of an ok record: statistics, samples, setup times, parity, model info, FLOPs, decomposition."""
+    setup = {"prepare_s": x.prepared.prepare_s, "first_call_ms": x.prepared.first_call_ms,
+             "first_timed_call_ms": timing.first_timed_call_ms, "warmup_iters": timing.warmup_iters,
+             "model_build_s": cache.build_s, "total_time_s": timing.total_time_s, "target_met": timing.target_met,
+             "stop_reason": timing.stop_reason, "target_rel_ci": options.rule.target_rel_ci,
+             "threads": torch.get_num_threads(), "backend_detail": x.prepared.detail, "order_seed": order_seed}
+    parity = {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok}
+    return dict(stats=timing.stats.to_dict(), samples_ms=timing.samples_ms, pipelined_ms=timing.pipelined_ms,
+                setup=setup, parity=parity, model_info=dict(x.model.info),
+                **_decomposition_fields(x.checked.config, x.model, x.inputs, x.prepared, options))
 
 
 def _parity(config: MeasureConfig, reference_model: models.BuiltModel, inputs: tuple,

@@ -25,7 +25,7 @@ from ftax import results
 from ftax.env import default_threads, fingerprint
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
-from ftax.runner import MeasureOptions, ModelCache, measure_config
+from ftax.runner import MeasureOptions, ModelCache, measure_compared
 
 
 @dataclass
@@ -89,11 +89,18 @@ def interleaved(configs: Sequence[MeasureConfig], seed: int) -> list[MeasureConf
     return ordered
 
 
+def compared(group: Sequence[MeasureConfig]) -> list[list[MeasureConfig]]:
+    """A model group's configs split into what is timed together: the consecutive configs of one shape
+    (its backends, back to back in `interleaved` order), measured in alternating blocks."""
+    return [list(part) for _, part in groupby(group, key=lambda c: (c.seq_len, c.batch_size))]
+
+
 def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int) -> None:
     """Child-process entry of `isolate`: measure and append each config itself."""
     cache = ModelCache()
-    for config in configs:
-        results.append(path, measure_config(config, options, cache, round_=round_, order_seed=seed))
+    for together in compared(configs):
+        for record in measure_compared(together, options, cache, round_=round_, order_seed=seed):
+            results.append(path, record)
 
 
 def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOptions, machine_id: str,
@@ -132,7 +139,8 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
 
     A round visits every config not yet stored for that round, in `interleaved` order (seed
     `seed + round`), each under `options.rule.share(rounds)`: the profile's time budget split over
-    the rounds. Visits are stored as they finish, so a killed sweep loses at most the one in flight
+    the rounds. The backends of one shape are timed together, in alternating blocks (`compared`,
+    `runner.measure_compared`). Visits are stored as they finish, so a killed sweep loses at most the one in flight
     and a rerun resumes with the visits still missing. Torch threads are fixed (`options.threads`,
     else `env.default_threads()`) and recorded. Visits stored with other software do not count.
     """
@@ -169,12 +177,13 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
                     _run_isolated(group, path, options, machine_id, round_, seed + round_, on_record)
                     continue
                 cache = ModelCache()
-                for config in group:
+                for together in compared(group):
                     bar.set_description(f"ftax sweep, round {round_ + 1}/{rounds}", refresh=False)
-                    bar.set_postfix_str(config.label(), refresh=True)
-                    record = measure_config(config, options, cache, round_=round_, order_seed=seed + round_)
-                    results.append(path, record)
-                    on_record(config, record)
+                    bar.set_postfix_str(" | ".join(c.label() for c in together), refresh=True)
+                    for config, record in zip(together, measure_compared(together, options, cache, round_=round_,
+                                                                         order_seed=seed + round_)):
+                        results.append(path, record)
+                        on_record(config, record)
     finally:
         bar.close()
     if isolate:  # child processes wrote the records: count them by their stored status

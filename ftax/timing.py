@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from time import perf_counter
 from typing import Callable, Sequence
@@ -52,6 +53,7 @@ class StopRule:
     pipelined_calls: int = 10
     pipelined_rounds: int = 5
     pipelined_max_s: float = 1.0
+    block_s: float = 0.03  # alternating blocks of compared callables (measure_alternating)
     name: str = "custom"  # the profile it belongs to: visits under different rules are never pooled
 
     def share(self, visits: int) -> "StopRule":
@@ -163,57 +165,125 @@ def _pipelined_calls(rule: StopRule, median_s: float) -> int:
     return max(1, min(rule.pipelined_calls, affordable))
 
 
+def _warm_up(fn: Callable[[], object], rule: StopRule, sync: Callable[[], None], clock: Clock) -> tuple[float, int]:
+    """(seconds of the first call, calls made): `warmup_iters` calls and `warmup_time_s`, at most `warmup_max_s`."""
+    first_call_s = timed_call(fn, sync, clock)
+    warm_start, warm_n = clock(), 1
+    while warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s:
+        timed_call(fn, sync, clock)
+        warm_n += 1
+        if warm_n >= 2 and clock() - warm_start >= rule.warmup_max_s:
+            break
+    return first_call_s, warm_n
+
+
+def _pipelined_ms(fn: Callable[[], object], rule: StopRule, median_s: float, sync: Callable[[], None],
+                  clock: Clock) -> float:
+    """Median over `pipelined_rounds` of the per-call time of calls back to back with one sync (ms)."""
+    calls = _pipelined_calls(rule, median_s)
+    rounds_ms = []
+    for _ in range(rule.pipelined_rounds):
+        sync()
+        t0 = clock()
+        for _ in range(calls):
+            fn()
+        sync()
+        rounds_ms.append((clock() - t0) * 1e3 / calls)
+    return float(np.median(rounds_ms))
+
+
+def _timing(samples_s: list[float], rule: StopRule, first_call_s: float, warm_n: int, pipelined_ms: float,
+            total_s: float, stop_reason: str) -> Timing:
+    samples_ms = [x * 1e3 for x in samples_s]
+    stats = summarize(samples_ms)
+    return Timing(stats=stats, samples_ms=samples_ms, first_timed_call_ms=first_call_s * 1e3, warmup_iters=warm_n,
+                  pipelined_ms=pipelined_ms, total_time_s=total_s,
+                  target_met=stop_reason == "target_ci" or stats.rel_ci_width <= rule.target_rel_ci,
+                  stop_reason=stop_reason)
+
+
+@contextmanager
+def _gc_off():
+    """GC disabled (after one collection) for the duration: a collection inside a timed call is not the call."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def measure(fn: Callable[[], object], rule: StopRule = StopRule(), sync: Callable[[], None] = _no_sync,
             clock: Clock = perf_counter) -> Timing:
     """Time `fn` under `rule`: warm-up, adaptive per-call samples, then pipelined rounds."""
-    gc.collect()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        first_call_s = timed_call(fn, sync, clock)
-        warm_start, warm_n = clock(), 1
-        while warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s:
-            timed_call(fn, sync, clock)
-            warm_n += 1
-            if warm_n >= 2 and clock() - warm_start >= rule.warmup_max_s:
-                break
-
+    with _gc_off():
+        first_call_s, warm_n = _warm_up(fn, rule, sync, clock)
         samples_s: list[float] = []
         start = clock()
         next_check = rule.min_iters
-        stop_reason, target_met = "max_iters", False
+        stop_reason = "max_iters"
         while len(samples_s) < rule.max_iters:
             samples_s.append(timed_call(fn, sync, clock))
             n = len(samples_s)
             elapsed = clock() - start
             if n >= next_check and elapsed >= rule.min_time_s:
                 if summarize(samples_s).rel_ci_width <= rule.target_rel_ci:
-                    stop_reason, target_met = "target_ci", True
+                    stop_reason = "target_ci"
                     break
                 next_check = n + _check_every(n)
             if elapsed >= rule.max_time_s and n >= rule.min_iters:
                 stop_reason = "max_time"
                 break
         total_s = clock() - start
+        pipelined = _pipelined_ms(fn, rule, float(np.median(samples_s)), sync, clock)
+    return _timing(samples_s, rule, first_call_s, warm_n, pipelined, total_s, stop_reason)
 
-        median_s = float(np.median(samples_s))
-        calls = _pipelined_calls(rule, median_s)
-        rounds_ms = []
-        for _ in range(rule.pipelined_rounds):
-            sync()
-            t0 = clock()
-            for _ in range(calls):
-                fn()
-            sync()
-            rounds_ms.append((clock() - t0) * 1e3 / calls)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
-    samples_ms = [s * 1e3 for s in samples_s]
-    stats = summarize(samples_ms)
-    if not target_met and stats.rel_ci_width <= rule.target_rel_ci:
-        target_met = True
-    return Timing(stats=stats, samples_ms=samples_ms, first_timed_call_ms=first_call_s * 1e3, warmup_iters=warm_n,
-                  pipelined_ms=float(np.median(rounds_ms)), total_time_s=total_s, target_met=target_met,
-                  stop_reason=stop_reason)
+def measure_alternating(fns: Sequence[Callable[[], object]], rule: StopRule = StopRule(),
+                        sync: Callable[[], None] = _no_sync, clock: Clock = perf_counter) -> list[Timing]:
+    """Time several callables that a page compares, alternating short blocks of each: one Timing per callable.
+
+    Why: a shared machine drifts (+-20% between one-second blocks), so two configs measured one after
+    the other can see different machines, and their ratio carries that drift. Alternating blocks of
+    `rule.block_s` puts both sides of a comparison under the same drift; the first call of each block
+    is dropped, because it pays for the other callable having evicted the caches (call-by-call
+    alternation shifted a fast runtime's latency by 30% for that reason; benchmarks/interleave_granularity.py
+    measures the three granularities). Each callable gets the rule as if alone: warm-up first, then
+    samples until all have `min_iters` and `min_time_s` and either every CI meets the target or each
+    has spent `max_time_s` (its stop reason says which). Pipelined time is taken per callable at the end.
+    """
+    fns = list(fns)
+    if len(fns) == 1:
+        return [measure(fns[0], rule, sync, clock)]
+    with _gc_off():
+        warm = [_warm_up(fn, rule, sync, clock) for fn in fns]
+        samples: list[list[float]] = [[] for _ in fns]
+        spent = [0.0] * len(fns)
+        done = [""] * len(fns)  # stop reason, once a callable stops
+        cycle = 0
+        while not all(done):
+            for offset in range(len(fns)):
+                i = (cycle + offset) % len(fns)  # the first callable of a cycle rotates
+                if done[i]:
+                    continue
+                timed_call(fns[i], sync, clock)  # dropped: it runs on the caches the other callable left
+                block_start = clock()
+                while True:
+                    samples[i].append(timed_call(fns[i], sync, clock))
+                    if clock() - block_start >= rule.block_s or len(samples[i]) >= rule.max_iters:
+                        break
+                spent[i] += clock() - block_start
+                n = len(samples[i])
+                if n >= rule.min_iters and spent[i] >= rule.min_time_s \
+                        and summarize(samples[i]).rel_ci_width <= rule.target_rel_ci:
+                    done[i] = "target_ci"
+                elif n >= rule.min_iters and spent[i] >= rule.max_time_s:
+                    done[i] = "max_time"
+                elif n >= rule.max_iters:
+                    done[i] = "max_iters"
+            cycle += 1
+        pipelined = [_pipelined_ms(fn, rule, float(np.median(x)), sync, clock) for fn, x in zip(fns, samples)]
+    return [_timing(x, rule, first, warm_n, pipe, total, reason)
+            for x, (first, warm_n), pipe, total, reason in zip(samples, warm, pipelined, spent, done)]

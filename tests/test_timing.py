@@ -252,3 +252,46 @@ def test_stop_rule_refuses_max_iters_below_min_iters():
 
     with pytest.raises(ValueError, match="max_iters"):
         StopRule(min_iters=10, max_iters=5)
+
+
+# --- alternating blocks of compared callables ----------------------------------------------
+
+def test_alternating_blocks_share_the_drift_and_drop_each_blocks_first_call():
+    """Two callables on one fake machine whose speed halves midway: alternating blocks put both under both
+    states, so their ratio is the true one (2x), while measuring one after the other would not be."""
+    from ftax.timing import measure_alternating
+
+    now, log = [0.0], []
+
+    def clock() -> float:
+        return now[0]
+
+    def slowdown() -> float:
+        return 1.0 if now[0] < 0.2 else 2.0  # the machine state changes at 0.2 s
+
+    def make(name: str, cost_ticks: int):
+        def fn() -> None:
+            log.append(name)
+            now[0] += cost_ticks * TICK_S * slowdown()
+        return fn
+
+    rule = _rule(min_iters=5, min_time_s=0.3, max_time_s=0.3, target_rel_ci=0.001, block_s=8 * TICK_S,
+                 pipelined_rounds=1, pipelined_calls=1)
+    fast, slow = measure_alternating([make("a", 1), make("b", 2)], rule, clock=clock)
+    assert fast.total_time_s >= 0.3 and slow.total_time_s >= 0.3  # both sides ran through the change of state
+    ratio = slow.stats.median_ms / fast.stats.median_ms
+    assert ratio == pytest.approx(2.0, rel=0.05)
+    timed = log[2 * rule.warmup_iters:]  # after both warm-ups
+    runs = [name for i, name in enumerate(timed) if i == 0 or timed[i - 1] != name]
+    assert len(runs) > 10  # blocks alternate many times (a cycle's first callable rotates: b's blocks may touch)
+    # every block's first call is dropped: fewer samples than calls
+    assert fast.stats.n < timed.count("a") and slow.stats.n < timed.count("b")
+
+
+def test_alternating_one_callable_is_plain_measure():
+    from ftax.timing import measure_alternating
+
+    clock = FakeClock(lambda i: TICK_S)
+    [alone] = measure_alternating([clock.fn], _rule(max_time_s=0.05), sync=clock.sync, clock=clock.clock)
+    again = FakeClock(lambda i: TICK_S).run(_rule(max_time_s=0.05))
+    assert alone.stats == again.stats and alone.stop_reason == again.stop_reason
