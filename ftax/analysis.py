@@ -17,10 +17,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ftax.estimates import estimates, speedups
+from ftax.estimates import estimates, is_real, paired_ratios, speedups
 
 __all__ = ["estimates", "speedups", "fit_inflection", "first_rise", "label_regimes", "inflections", "achieved_tflops",
-           "Inflection", "REGIMES"]
+           "Inflection", "REGIMES", "flatness", "flat_regime_end", "framework_bound_regimes", "with_regime",
+           "FLAT_MAX_RATIO", "NO_REGIME"]
 
 # Regime thresholds. Batch elasticity e = d log L / d log b: framework-bound when e < 0.3
 # (latency barely follows batch), compute-bound when e > 0.7. Measured overhead share: if
@@ -33,6 +34,14 @@ COMPUTE_BOUND_MIN_ELASTICITY = 0.7
 FRAMEWORK_BOUND_MIN_SHARE = 0.5
 COMPUTE_BOUND_MAX_SHARE = 0.2
 REGIMES = ("framework-bound", "transitional", "compute-bound")
+
+# The one rule for a framework-bound regime (claim (a) of `ftax.claims`, and every page's inflection):
+# a batch curve is flat at small batch when its paired T(4)/T(1) lies within FLAT_MAX_RATIO with its
+# 95% interval, and it leaves the flat regime at the first batch whose T(b)/T(1) surely exceeds it.
+FLAT_MAX_RATIO = 1.25  # T(4)/T(1) within 25%: "flat" as the paper's figures show it (4x the work, a quarter more time)
+FLAT_PROBE_BATCH = 4
+FLAT, NOT_FLAT, UNDECIDED, UNTESTED = "flat", "not flat", "undecided", "untested"
+NO_REGIME = "no framework-bound regime in the measured range"
 SERIES_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
 INFLECTION_KEYS = ("machine_id", "machine_label", "model", "backend", "dtype", "device", "seq_len", "overrides")
 
@@ -228,3 +237,96 @@ def achieved_tflops(df: pd.DataFrame) -> pd.DataFrame:
     ok = (out["status"] == "ok") if "status" in out else pd.Series(True, index=out.index)
     out["achieved_tflops"] = (flops / median_s / 1e12).where(ok & (flops > 0) & (median_s > 0))
     return out
+
+
+# --- the framework-bound regime: claim (a)'s rule, the one definition of the inflection -------------
+
+def flatness(low: float | None, high: float | None) -> str:
+    """Claim (a)'s rule on T(4)/T(1)'s 95% interval: FLAT when the upper bound <= FLAT_MAX_RATIO, NOT_FLAT
+    when the lower bound exceeds it, else UNDECIDED (the interval straddles it, or one round gives none)."""
+    if is_real(low, high, FLAT_MAX_RATIO) is None:
+        return UNDECIDED
+    return FLAT if high <= FLAT_MAX_RATIO else NOT_FLAT if low > FLAT_MAX_RATIO else UNDECIDED
+
+
+def flat_regime_end(curve: pd.DataFrame) -> tuple[float, float, float, int, float]:
+    """(point, low, high, rounds, largest batch): where T(b)/T(1) (`ratio`, `ratio_low`, `ratio_high` per
+    `batch_size`, b > 1) leaves the flat regime (> FLAT_MAX_RATIO). This is the inflection.
+
+    point = high: the first batch whose lower bound exceeds it (surely left); low: the first whose upper
+    bound exceeds it (the earliest it may have left). A curve still flat at its largest batch B gets point
+    and low 2B (the next batch a sweep would measure) and high inf. Without intervals (one round) the point
+    is the first batch whose ratio exceeds it, and low/high are NaN.
+    """
+    curve = curve.sort_values("batch_size")
+    b = curve["batch_size"].to_numpy(float)
+
+    def first(column: str, default: float) -> float:
+        mask = curve[column].to_numpy(float) > FLAT_MAX_RATIO
+        return float(b[mask][0]) if mask.any() else default
+
+    if curve[["ratio_low", "ratio_high"]].isna().any().any():
+        return first("ratio", 2 * b.max()), math.nan, math.nan, 0, b.max()
+    return (first("ratio_low", 2 * b.max()), first("ratio_high", 2 * b.max()), first("ratio_low", math.inf),
+            int(curve["rounds"].min()), b.max())
+
+
+def batch_ratios(visits: pd.DataFrame) -> pd.DataFrame:
+    """T(b)/T(1) per batch curve with batch 1 (config but batch, machine, software series), paired by round."""
+    ok = _ok(visits) if not visits.empty and "median_ms" in visits and "batch_size" in visits else visits.iloc[0:0]
+    if ok.empty or not (ok["batch_size"] == 1).any() or ok["batch_size"].nunique() < 2:
+        return pd.DataFrame()
+    r = paired_ratios(ok, "batch_size", 1)
+    return r.assign(ratio=1 / r["ratio"], ratio_low=1 / r["ratio_high"], ratio_high=1 / r["ratio_low"])
+
+
+REGIME_COLUMNS = ("regime", "t4", "t4_low", "t4_high", "t4_rounds", "t2", "t2_low", "t2_high", "inflection_batch",
+                  "inflection_low", "inflection_high", "reached", "n_batches", "max_batch", "rounds", "message")
+
+
+def framework_bound_regimes(visits: pd.DataFrame) -> pd.DataFrame:
+    """One row per batch curve of `visits` (one row per visit) with batch 1: claim (a)'s rule and the inflection.
+
+    `regime` is FLAT, NOT_FLAT, UNDECIDED (`flatness` of T(4)/T(1), columns `t4`, `t4_low`, `t4_high`) or
+    UNTESTED (no batch 4); T(2)/T(1) is beside it (`t2`...). Only a FLAT curve has a framework-bound regime,
+    and so an inflection: `inflection_batch` (`flat_regime_end`'s point, `inflection_low`..`inflection_high`
+    its range) where it leaves the flat regime within the measured batches (`reached`); a FLAT curve still
+    flat at `max_batch` has none yet. Every other curve has `reached` False, no inflection and `message`
+    NO_REGIME. The columns the figures match on (`machine_label` with them) make this a drop-in for
+    `inflections` in `ftax.plots`; draw only `with_regime` rows.
+    """
+    r = batch_ratios(visits)
+    keys = [c for c in r.columns if c not in ("batch_size", "ratio", "ratio_low", "ratio_high", "rounds", "interval",
+                                              "baseline_ms", "other_ms")]
+    if r.empty:
+        return pd.DataFrame(columns=[*INFLECTION_KEYS, *REGIME_COLUMNS])
+    labels = (visits.dropna(subset=["machine_label"]).groupby(["machine_id", "device"])["machine_label"].first()
+              if "machine_label" in visits else pd.Series(dtype=object))
+    rows = []
+    for values, curve in r.groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, values))
+        at = {b: curve[curve["batch_size"] == b] for b in (2, FLAT_PROBE_BATCH)}
+        probe = at[FLAT_PROBE_BATCH]
+        t4, t4_low, t4_high = ((probe["ratio"].iloc[0], probe["ratio_low"].iloc[0], probe["ratio_high"].iloc[0])
+                               if len(probe) else (math.nan, math.nan, math.nan))
+        regime = flatness(t4_low, t4_high) if len(probe) else UNTESTED
+        point, low, high, rounds, largest = flat_regime_end(curve)
+        reached = regime == FLAT and point <= largest
+        two = at[2]
+        row.update({"machine_label": labels.get((row.get("machine_id"), row.get("device")), row.get("machine_id")),
+                    "regime": regime, "t4": t4, "t4_low": t4_low, "t4_high": t4_high,
+                    "t4_rounds": int(probe["rounds"].iloc[0]) if len(probe) else 0,
+                    "t2": two["ratio"].iloc[0] if len(two) else math.nan,
+                    "t2_low": two["ratio_low"].iloc[0] if len(two) else math.nan,
+                    "t2_high": two["ratio_high"].iloc[0] if len(two) else math.nan,
+                    "inflection_batch": point if reached else None, "inflection_low": low if reached else None,
+                    "inflection_high": high if reached else None, "reached": reached,
+                    "n_batches": int(curve["batch_size"].nunique()) + 1, "max_batch": int(largest), "rounds": rounds,
+                    "message": "" if regime == FLAT else NO_REGIME})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*keys, *[c for c in ("machine_label",) if c not in keys], *REGIME_COLUMNS])
+
+
+def with_regime(regimes: pd.DataFrame) -> pd.DataFrame:
+    """The curves of `framework_bound_regimes` that have a framework-bound regime: what a figure may shade."""
+    return regimes[regimes["regime"] == FLAT] if not regimes.empty else regimes

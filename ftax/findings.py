@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ftax.analysis import first_rise
+from ftax.analysis import FLAT, FLAT_MAX_RATIO, NO_REGIME, NOT_FLAT, UNTESTED, first_rise
 from ftax.estimates import is_real
 from ftax.text import join, markdown_table, plural, sig
 
@@ -259,21 +259,43 @@ def latency_phrases(rows: pd.DataFrame, batch_size: int, by: Sequence[str]) -> l
             for name, part in sorted(curves(ok, by), key=lambda item: item[1]["median_ms"].median())]
 
 
-def knee_phrases(fits: pd.DataFrame, by: Sequence[str]) -> list[str]:
-    """'bert-tiny fp32: inflection at batch 12 (95% interval 8 to 20)' per fitted curve."""
+def flat_text(fit: pd.Series) -> str:
+    """'T(4)/T(1) = 1.62 [1.51, 1.74], 3 rounds' of one curve of `ftax.analysis.framework_bound_regimes`."""
+    return f"T(4)/T(1) = {ratio_text(fit['t4'], fit['t4_low'], fit['t4_high'], fit['t4_rounds'], 3)}"
+
+
+def knee_phrases(regimes: pd.DataFrame, by: Sequence[str]) -> list[str]:
+    """Per curve of `ftax.analysis.framework_bound_regimes`: its framework-bound regime by claim (a)'s rule and
+    where it leaves it ('bert-tiny fp32: flat at small batch (T(4)/T(1) = 1.1x [1.0, 1.2], 3 rounds); leaves the
+    flat regime at batch 16'), or NO_REGIME and why (T(4)/T(1) above the threshold, or undecided)."""
+    limit = sig(FLAT_MAX_RATIO)
     phrases = []
-    for name, fit in ((n, part.iloc[0]) for n, part in curves(fits, by)):
-        if fit["reached"]:
-            low, high = fit["inflection_low"], fit["inflection_high"]
-            span = (f" (95% interval {sig(low)} to {sig(high)})" if pd.notna(low) and pd.notna(high)
-                    else " (interval open at the edge of the grid)")
-            if "at or below the smallest batch" in str(fit.get("message", "")):
-                phrases.append(f"{name}: compute-bound from the smallest batch measured")
-            else:
-                phrases.append(f"{name}: inflection at batch {sig(fit['inflection_batch'])}{span}")
-        elif fit["n_batches"] >= 3:
-            phrases.append(f"{name}: still framework-bound at batch {fit['max_batch']}")
+    for name, fit in ((n, part.iloc[0]) for n, part in curves(regimes, by)):
+        regime = fit["regime"]
+        if regime == FLAT and fit["reached"]:
+            point, low = fit["inflection_batch"], fit["inflection_low"]
+            maybe = f", possibly from batch {int(low)}" if pd.notna(low) and low < point else ""
+            phrases.append(f"{name}: flat at small batch ({flat_text(fit)}); leaves the flat regime (T(b)/T(1) above "
+                           f"{limit} with its interval) at batch {int(point)}{maybe}")
+        elif regime == FLAT:
+            phrases.append(f"{name}: flat at small batch ({flat_text(fit)}) and not surely above {limit}x batch 1's "
+                           f"latency up to batch {int(fit['max_batch'])}, the largest measured")
+        elif regime == NOT_FLAT:
+            phrases.append(f"{name}: {NO_REGIME} ({flat_text(fit)}, above {limit})")
+        elif regime == UNTESTED:
+            phrases.append(f"{name}: {NO_REGIME} (no batch 4 was measured, which the rule needs)")
+        else:
+            straddles = "" if is_real(fit["t4_low"], fit["t4_high"]) is None else f": the interval contains {limit}"
+            phrases.append(f"{name}: {NO_REGIME} that the data can confirm ({flat_text(fit)}{straddles})")
     return phrases
+
+
+def regime_rule() -> str:
+    """The rule every page's framework-bound regime and inflection follow, in one sentence."""
+    limit = sig(FLAT_MAX_RATIO)
+    return (f"A curve has a framework-bound regime when its latency at batch 4 is within {limit}x its batch-1 "
+            f"latency with the 95% interval of the paired ratio T(4)/T(1) (claim (a)'s rule); its inflection is the "
+            f"first batch whose T(b)/T(1) exceeds {limit} with its interval. Elsewhere the page reports {NO_REGIME}.")
 
 
 def speedup_phrases(speedups: pd.DataFrame, batch_size: int, by: Sequence[str] = ("model", "dtype")) -> list[str]:

@@ -70,11 +70,17 @@ def test_with_columns_adds_what_a_loader_left_out():
 def test_knee_and_speedup_phrases_come_from_the_fits():
     rows = pd.DataFrame([{**_rows().iloc[0].to_dict(), "batch_size": b, "median_ms": max(1.0, b / 8)}
                          for b in (1, 2, 4, 8, 16, 32, 64)])
-    phrases = findings.knee_phrases(analysis.inflections(rows), ["model"])
-    assert len(phrases) == 1 and phrases[0].startswith("bert-tiny: inflection at batch ")
-    flat = rows.assign(median_ms=1.0)
-    assert findings.knee_phrases(analysis.inflections(flat), ["model"]) == [
-        "bert-tiny: still framework-bound at batch 64"]
+    phrases = findings.knee_phrases(analysis.framework_bound_regimes(rows), ["model"])
+    assert phrases == ["bert-tiny: no framework-bound regime in the measured range that the data can confirm "
+                       "(T(4)/T(1) = 1x (one round: no between-run interval))"]  # no interval: the rule cannot decide
+    rounds = pd.concat([rows.assign(round=r, median_ms=rows.median_ms * (1 + r / 10)) for r in range(3)])
+    flat = findings.knee_phrases(analysis.framework_bound_regimes(rounds.assign(median_ms=1.0 + rounds["round"])),
+                                 ["model"])
+    assert flat == ["bert-tiny: flat at small batch (T(4)/T(1) = 1x [1, 1], 3 rounds) and not surely above 1.25x "
+                    "batch 1's latency up to batch 64, the largest measured"]
+    knee = findings.knee_phrases(analysis.framework_bound_regimes(rounds), ["model"])
+    assert knee == ["bert-tiny: flat at small batch (T(4)/T(1) = 1x [1, 1], 3 rounds); leaves the flat regime "
+                    "(T(b)/T(1) above 1.25 with its interval) at batch 16"]
     both = pd.concat([rows, rows.assign(backend="onnxruntime", median_ms=rows.median_ms / 2)])
     speedups = analysis.speedups(both)
     assert findings.speedup_phrases(speedups, 1) == ["onnxruntime 2x (one round: no between-run interval)"]

@@ -87,15 +87,18 @@ def test_framework_bound_captions_and_findings():
     assert finding.startswith("**Finding.** On **CPU A x2 (CPU)** (profile `quick`): fp16: 64x the batch (1 to 64)")
     assert "With one round per config there is no between-run interval, so the data cannot decide whether these " \
            "latency rises from the smallest to the largest batch are real." in finding
-    assert "The two-regime fit places the inflections at: " in finding
+    assert "A curve has a framework-bound regime when its latency at batch 4 is within 1.25x" in finding
+    assert "Per curve: fp16: no framework-bound regime in the measured range that the data can confirm (T(4)/T(1) = " \
+           "1x (one round: no between-run interval))" in finding  # one round: the rule cannot decide
     assert "Half precision: bert-tiny at batch 1: fp16 1x the fp32 latency" in finding
-    assert framework_bound.regimes_left(v).endswith("2 of 2 fitted batch curves left the framework-bound regime "
-                                                    "within the measured batch sizes.")
+    assert framework_bound.regimes_left(v).endswith("claim (a)'s rule finds no framework-bound regime in the measured "
+                                                    "range for every one of the 2 batch curves, so this page reports "
+                                                    "no inflection.")
     _, caption = framework_bound.seq_figure(v)  # the grid sweeps no sequence length
     assert caption.startswith(NO_DATA)
-    two = _view(_curve()[:2])  # two batch sizes: no fit, no half precision
-    assert "No curve has the three or more batch sizes a two-regime fit needs. No half-precision curve was " \
-           "measured here." in framework_bound.batch_finding(two)
+    two = _view(_curve()[:2])  # batch 1 and 2: the rule needs batch 4; no half precision
+    assert "no framework-bound regime in the measured range (no batch 4 was measured, which the rule needs). No " \
+           "half-precision curve was measured here." in framework_bound.batch_finding(two)
 
 
 def test_sequence_sweep_caption():
@@ -183,10 +186,13 @@ def test_hardware_one_machine_and_two():
     two = pages.every_machine(Study(pd.DataFrame(_curve() + gpu), [GRID]))
     assert two.here == "2 machines (profile `quick`)" and hardware.latency_finding(two).endswith(" ms.")
     _, caption = hardware.inflection_figure(two)
-    assert "Fits: CPU A x2 (CPU): inflection at batch 8 (95% interval 8 to 8) and GPU B (GPU): inflection" in caption
-    assert hardware.inflection_finding(two).startswith("**Finding.** CPU A x2 (CPU): inflection at batch 8")
+    assert "Per curve: CPU A x2 (CPU): no framework-bound regime in the measured range that the data can confirm" \
+        in caption and "; GPU B (GPU): no framework-bound regime" in caption  # one round: the rule cannot decide
+    assert hardware.inflection_finding(two).startswith("**Finding.** A curve has a framework-bound regime when")
     short = pages.every_machine(Study(pd.DataFrame(_curve()[:2]), [GRID]))
-    assert hardware.inflection_finding(short).endswith("the fit needs; run a larger profile.")
+    assert hardware.inflection_finding(short).endswith("(no batch 4 was measured, which the rule needs).")
+    none = pages.every_machine(Study(pd.DataFrame(_curve()[:1]), [GRID]))
+    assert hardware.inflection_finding(none).endswith("that claim (a)'s rule needs; run a larger profile.")
     empty = pages.every_machine(Study(pd.DataFrame(), [GRID]))
     assert pages.machines_markdown(empty).startswith("Machines with records for this study: none yet.")
 
@@ -212,10 +218,12 @@ def test_where_time_goes_captions_on_a_cpu_and_no_gpu():
     assert finding.startswith("**Finding.** On **CPU A x2 (CPU)** (profile `quick`), at batch 1, bert-tiny fp32 16 "
                               "eager 0.1 ms busy + 1 ms overhead; at batch 64,")
     assert "As a check, the decomposition's wall time" in finding and "Caveats" not in finding
-    assert "Shaded: the regimes read from the share (framework-bound from 50%, compute-bound up to 20%)" in \
-        where_time_goes.share_figure(v)[1]
-    assert "read from the overhead share: bert-tiny fp32 16 eager: framework-bound at batch 1 to" in \
+    assert "Shaded: bands of the share alone (overhead share >= 50%, labelled framework-bound; overhead share <= " \
+           "20%, labelled compute-bound), not the book's framework-bound regime" in where_time_goes.share_figure(v)[1]
+    assert "the overhead share: bert-tiny fp32 16 eager: overhead share >= 50% at batch 1 to" in \
         where_time_goes.regime_finding(v)
+    assert where_time_goes.overhead_growth(v).endswith("bert-tiny fp32 16 eager 1 ms at batch 1 and 1 ms at batch 64 "
+                                                       "(1x).")
     _, caption = where_time_goes.gpu_figure(v)
     assert caption.startswith("No GPU records with a decomposition in `results`: every record of this study comes "
                               "from a CPU.")
@@ -226,8 +234,9 @@ def test_where_time_goes_captions_on_a_cpu_and_no_gpu():
     _, caption = where_time_goes.gpu_figure(both)
     assert caption.startswith("Overhead as a share of wall time against batch size on **GPU B (GPU)** (profile "
                               "`quick`), one panel per GPU")
-    assert where_time_goes.gpu_finding(both).startswith("**Finding.** On **GPU B (GPU)** (profile `quick`), read "
-                                                        "from the overhead share: ")
+    assert where_time_goes.gpu_finding(both).startswith("**Finding.** On **GPU B (GPU)** (profile `quick`), the "
+                                                        "overhead share: GPU B (GPU) bert-tiny fp32 16 eager: overhead "
+                                                        "share >= 50% at batch 1 to 8,")
 
 
 def test_intro_headlines_with_records_and_without():
@@ -237,20 +246,27 @@ def test_intro_headlines_with_records_and_without():
     assert intro.headline(studies, "cpu").startswith("## Headline findings\n\nComputed when this page was built, "
                                                      "from the 7 records in `results` (1 machine(s)); profile "
                                                      "`quick`; the case studies show **CPU A x2 (CPU)**")
-    assert intro.framework_bound(studies, "cpu").startswith("**Framework-bound (RQ1).** In FP32 eager mode, latency "
-                                                            "first exceeds its batch-1 value by 20% for bert-tiny at "
-                                                            "batch ")
-    assert intro.paradigms(studies, "cpu") == ("**Paradigms (RQ2).** No runtime besides eager has been measured "
-                                               "alongside it yet.")
-    assert intro.model_design(studies, "cpu") == ("**Model design (RQ3).** The width x depth grid has not been "
-                                                  "measured yet.")
-    assert intro.hardware(studies).startswith("**Hardware (RQ4).** Fitted inflections: CPU A x2 (CPU) bert-tiny: ")
-    assert intro.where_time_goes(studies, "cpu").startswith("**Where the time goes.** Overhead (wall time not spent "
-                                                            "in compute) as a share of one call: bert-tiny eager: 91% of")
+    rq1 = intro.framework_bound(studies, "cpu")
+    assert rq1.startswith("**Framework-bound (RQ1).** Claim (a), eager latency is flat at small batch: inconclusive "
+                          "on CPU A x2 (CPU): ")  # one round: no interval
+    assert " Measured: in FP32 eager mode, latency first exceeds its batch-1 value by 20% for bert-tiny at batch " in rq1
+    assert rq1.endswith(" Details: {doc}`01-framework-bound`.")
+    assert intro.paradigms(studies, "cpu").startswith("**Paradigms (RQ2).** Claim (b), static runtimes gain most at "
+                                                      "small batch: not testable here")
+    assert intro.paradigms(studies, "cpu").endswith("Measured: no runtime besides eager has been measured alongside "
+                                                    "it yet. Details: {doc}`02-framework-paradigms`.")
+    assert intro.model_design(studies, "cpu").endswith("Measured: the width x depth grid has not been measured yet. "
+                                                       "Details: {doc}`03-model-design`.")
+    assert "Measured: by claim (a)'s rule, CPU A x2 (CPU) bert-tiny fp32: no framework-bound regime in the measured " \
+           "range that the data can confirm" in intro.hardware(studies)
+    assert "Measured: overhead (wall time not spent in compute) as a share of one call: bert-tiny eager: 91% of" in \
+        intro.where_time_goes(studies, "cpu")
     empty = {s: Study(pd.DataFrame(), [GRID]) for s in studies}
-    assert intro.framework_bound(empty) == "**Framework-bound (RQ1).** No batch sweep has been measured yet."
-    assert intro.hardware(empty).endswith("No machine has a batch sweep long enough to fit an inflection yet.")
-    assert intro.where_time_goes(empty).endswith("No config has been measured with a decomposition yet.")
+    assert intro.framework_bound(empty).endswith("Measured: no batch sweep yet. Details: {doc}`01-framework-bound`.")
+    assert "Claim (a), eager latency is flat at small batch: not testable here: no records of" in \
+        intro.framework_bound(empty)
+    assert "no machine has a batch sweep with batch 1 and 4 yet" in intro.hardware(empty)
+    assert "no config has been measured with a decomposition yet." in intro.where_time_goes(empty)
     assert "the case studies show **no machine yet**" in intro.headline(empty)
 
 

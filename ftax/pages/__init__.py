@@ -30,7 +30,8 @@ class PageView:
     """What a case-study page shows. `frame` holds one row per config of the machine shown (every
     machine's on the hardware page), `study_frame` the study's configs on every machine, `visits` the
     visits behind `frame` (one row per visit), `here` names what is shown in captions
-    ("**AMD EPYC x2 (CPU)** (profile `quick`)")."""
+    ("**AMD EPYC x2 (CPU)** (profile `quick`)"); `every_visit` holds the visits of every machine (for what
+    compares machines)."""
 
     frame: pd.DataFrame
     machine: str | None
@@ -42,6 +43,7 @@ class PageView:
     summary: object = None
     visits: pd.DataFrame = field(default_factory=pd.DataFrame)
     study_visits: int | None = None
+    every_visit: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _shown(data) -> pd.DataFrame:
@@ -64,7 +66,8 @@ def view(data, device: str = "auto") -> PageView:
     study = with_columns(per_config(visits))
     frame, machine = focus(study, data.machine_id, device)
     return PageView(frame, machine, where(machine, data.profile), data.profile, tuple(data.grids), study,
-                    str(data.results_dir), data.summary, _visits_of(visits, frame), len(data.frame))
+                    str(data.results_dir), data.summary, _visits_of(visits, frame), len(data.frame),
+                    visits.reset_index(drop=True))
 
 
 def every_machine(data) -> PageView:
@@ -72,9 +75,9 @@ def every_machine(data) -> PageView:
     visits = _shown(data)
     frame = with_columns(per_config(visits))
     machines = sorted(frame["machine_label"].unique()) if not frame.empty else []
+    visits = visits.reset_index(drop=True)
     return PageView(frame, None, f"{plural(len(machines), 'machine')} (profile `{data.profile}`)", data.profile,
-                    tuple(data.grids), frame, str(data.results_dir), data.summary, visits.reset_index(drop=True),
-                    len(data.frame))
+                    tuple(data.grids), frame, str(data.results_dir), data.summary, visits, len(data.frame), visits)
 
 
 def grids_markdown(v: PageView) -> str:

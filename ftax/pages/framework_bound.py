@@ -6,11 +6,12 @@ from matplotlib.figure import Figure
 
 from ftax import analysis, plots
 from ftax.estimates import scaling_ratios
-from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, rise_phrases, scaling_phrases,
-                           verdict_note)
+from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, rise_phrases,
+                           scaling_phrases, verdict_note)
 from ftax.pages import PageView
+from ftax.pages.claims import on_page
 from ftax.rows import rows_of
-from ftax.text import join
+from ftax.text import join, sig
 
 
 def batch_rows(v: PageView) -> pd.DataFrame:
@@ -30,6 +31,11 @@ def ratios(v: PageView, along: str) -> pd.DataFrame:
     return scaling_ratios(visits, along) if not visits.empty else None
 
 
+def regimes(v: PageView) -> pd.DataFrame:
+    """Each batch curve's framework-bound regime and inflection by claim (a)'s rule (`ftax.analysis`)."""
+    return analysis.framework_bound_regimes(rows_of(v.visits, v.grids, varying="batch_sizes"))
+
+
 def ends(ratios: pd.DataFrame | None, along: str) -> pd.DataFrame:
     """Per curve, the ratio at its largest value of `along` (what `scaling_phrases` states)."""
     if ratios is None or ratios.empty:
@@ -42,21 +48,31 @@ def ends(ratios: pd.DataFrame | None, along: str) -> pd.DataFrame:
 def batch_figure(v: PageView) -> tuple[Figure, str]:
     """Latency against batch size, one panel per model, with the fitted regimes."""
     batch = batch_rows(v)
-    figure = plots.latency_vs_batch(batch, hue="dtype", style=None, panel="model", fits=analysis.inflections(batch),
+    fits = analysis.with_regime(regimes(v))
+    figure = plots.latency_vs_batch(batch, hue="dtype", style=None, panel="model", fits=fits,
                                     title=f"Latency vs batch size: {v.machine}, profile {v.profile}")
     shapes = join(sorted({f"{m} {s}" for m, s in zip(batch.model, batch.seq_len)}))
     rises = rise_phrases(batch, "batch_size", ["model", "dtype"])
     return figure, no_data(batch, v.here) or (
         f"Latency (line: {band_phrase(batch)}) against batch size on {v.here}, one panel per model, at sequence "
-        f"length (image size, or audio frames) {shapes}. Shaded: the framework-bound and compute-bound regimes "
-        f"fitted to the longest curve of each panel; dotted: each curve's fitted inflection. Latency first exceeds "
-        f"its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
+        f"length (image size, or audio frames) {shapes}. Shaded, only in a panel with a curve that has a "
+        f"framework-bound regime by claim (a)'s rule: framework-bound up to that curve's inflection (dotted: the "
+        f"first batch whose T(b)/T(1) surely exceeds {sig(analysis.FLAT_MAX_RATIO)}), compute-bound past it, which "
+        f"says only that latency has left the flat regime; {_shaded(fits)}. Latency first exceeds its batch-1 value "
+        f"by 20% for "
+        f"{join(rises, 'no curve: none has two or more batch sizes')}.")
+
+
+def _shaded(fits: pd.DataFrame) -> str:
+    return (f"{len(fits)} curve{'s' if len(fits) != 1 else ''} here {'has' if len(fits) == 1 else 'have'} one"
+            if len(fits) else "no curve here has one, so nothing is shaded")
 
 
 def batch_finding(v: PageView) -> str:
-    """How latency scales with the batch, where the fits place the inflections, what half precision does."""
+    """How latency scales with the batch, which curves have a framework-bound regime and where it ends, what half
+    precision does."""
     batch = batch_rows(v)
-    knees = knee_phrases(analysis.inflections(batch), ["model", "dtype"])
+    knees = knee_phrases(regimes(v), ["model", "dtype"])
     precision = precision_phrases(batch)
     paired = ratios(v, "batch_size")
     verdict = verdict_note(ends(paired, "batch_size"), "ratio_low", "ratio_high",
@@ -65,8 +81,8 @@ def batch_finding(v: PageView) -> str:
         f"**Finding.** On {v.here}: "
         f"{join(scaling_phrases(batch, 'batch_size', ['model', 'dtype'], paired), 'no batch sweep was measured')}. "
         + (f"{verdict} " if verdict else "")
-        + (f"The two-regime fit places the inflections at: {join(knees)}. " if knees else
-           "No curve has the three or more batch sizes a two-regime fit needs. ")
+        + (f"{regime_rule()} Per curve: {'; '.join(knees)}. " if knees else
+           "No curve has the batch 1 and batch 4 that claim (a)'s rule for a framework-bound regime needs. ")
         + (f"Half precision: {join(precision)}." if precision else "No half-precision curve was measured here."))
 
 
@@ -93,8 +109,19 @@ def seq_finding(v: PageView) -> str:
 
 
 def regimes_left(v: PageView) -> str:
-    """How many fitted batch curves left the framework-bound regime (under "What this means")."""
-    fits = analysis.inflections(batch_rows(v))
-    left = fits[fits.reached]
-    return (f"On {v.here}, {len(left)} of {len(fits[fits.n_batches >= 3])} fitted batch curves left the "
-            f"framework-bound regime within the measured batch sizes.")
+    """How many batch curves have a framework-bound regime by claim (a)'s rule, and how many leave it (under
+    "What this means")."""
+    fits = regimes(v)
+    flat = analysis.with_regime(fits)
+    if fits.empty:
+        return f"On {v.here}, no batch curve has the batch 1 and 4 that claim (a)'s rule needs."
+    if flat.empty:
+        return (f"On {v.here}, claim (a)'s rule finds {analysis.NO_REGIME} for every one of the {len(fits)} batch "
+                f"curves, so this page reports no inflection.")
+    return (f"On {v.here}, claim (a)'s rule finds a framework-bound regime in {len(flat)} of {len(fits)} batch curves; "
+            f"{int(flat.reached.sum())} of them leave it within the measured batch sizes.")
+
+
+def claim_verdicts(v: PageView) -> str:
+    """The verdicts of claims (a), flat at small batch, and (e), half precision, on this page's records."""
+    return on_page(v.visits, "ae")

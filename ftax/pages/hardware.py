@@ -6,23 +6,27 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, plots
-from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, rise_phrases
+from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule, rise_phrases
 from ftax.pages import PageView
-from ftax.text import join
+from ftax.pages.claims import on_page
+from ftax.text import join, sig
 
 
 def _fits(v: PageView) -> pd.DataFrame:
-    return analysis.inflections(v.frame)
+    """Every machine's batch curves with their framework-bound regime and inflection by claim (a)'s rule."""
+    return analysis.framework_bound_regimes(v.visits)
 
 
 def latency_figure(v: PageView) -> tuple[Figure, str]:
     """Latency against batch size, one panel per machine on one latency axis."""
-    figure = plots.latency_vs_batch(v.frame, hue="model", style="dtype", panel="machine_label", fits=_fits(v),
+    figure = plots.latency_vs_batch(v.frame, hue="model", style="dtype", panel="machine_label",
+                                    fits=analysis.with_regime(_fits(v)),
                                     sharey=True, title=f"Latency vs batch size per machine, profile {v.profile}")
     rises = rise_phrases(v.frame, "batch_size", ["machine_label", "model", "dtype"])
     return figure, no_data(v.frame, v.here) or (
         f"Latency ({band_phrase(v.frame)}) against batch size on {v.here}, one panel per machine, same latency axis. "
-        f"Shaded: the regimes fitted to each panel's longest curve; dotted: each curve's inflection. Latency first "
+        f"Shaded only where a curve has a framework-bound regime by claim (a)'s rule, up to its inflection (dotted). "
+        f"Latency first "
         f"exceeds its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
 
 
@@ -39,19 +43,26 @@ def latency_finding(v: PageView) -> str:
 
 
 def inflection_figure(v: PageView) -> tuple[Figure, str]:
-    """The fitted inflection batch per machine and model."""
+    """The inflection batch per machine and model, for the curves with a framework-bound regime."""
     fits = _fits(v)
-    figure = plots.inflection_by_machine(fits, hue="model", title=f"Inflection batch per machine, profile {v.profile}")
+    figure = plots.inflection_by_machine(analysis.with_regime(fits), hue="model",
+                                         title=f"Inflection batch per machine, profile {v.profile}")
     knees = knee_phrases(fits, ["machine_label", "model", "dtype"])
     return figure, no_data(v.frame, v.here) or (
-        f"Fitted inflection batch (dot, 95% interval as bar) per machine and model on {v.here}; a hollow arrow marks "
-        f"a curve still framework-bound at its largest measured batch. Fits: "
-        f"{join(knees, 'none: every curve has fewer than three batch sizes')}.")
+        f"Inflection batch (dot; bar: from the first batch whose T(b)/T(1) may exceed "
+        f"{sig(analysis.FLAT_MAX_RATIO)} to the first where it surely does) per machine and model on {v.here}, for "
+        f"the curves with a framework-bound regime by claim (a)'s rule; a hollow arrow marks a curve still flat at "
+        f"its largest measured batch. Per curve: {'; '.join(knees) or 'none has batch 1 and 4'}.")
 
 
 def inflection_finding(v: PageView) -> str:
-    """Where each machine's curves turn compute-bound."""
+    """Which curves have a framework-bound regime on each machine, and where it ends."""
     knees = knee_phrases(_fits(v), ["machine_label", "model", "dtype"])
     return no_data(v.frame, v.here) or ("**Finding.** " + (
-        f"{join(knees)}." if knees else "No curve has the three or more batch sizes the fit needs; run a larger "
-                                        "profile."))
+        f"{regime_rule()} Per curve: {'; '.join(knees)}." if knees else
+        "No curve has the batch 1 and batch 4 that claim (a)'s rule needs; run a larger profile."))
+
+
+def claim_verdicts(v: PageView) -> str:
+    """The verdict of claim (f), faster hardware moves the inflection up, on every machine's records."""
+    return on_page(v.visits, "f")

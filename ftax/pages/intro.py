@@ -1,19 +1,31 @@
-"""The headline findings of 00-intro: one sentence per case study, from the records each study holds.
+"""The headline findings of 00-intro: per case study, the verdicts of the paper's claims it tests (the claims
+table of 07-claims, computed when the page is built) and what the records measured.
 
-`studies` maps each study's name to what `ftax.studies.open_study` returned for it (read only).
+`studies` maps each study's name to what `ftax.studies.open_study` returned for it (read only); `table` is
+`ftax.pages.claims.table(studies)`, computed once by the page (each function computes it when not given).
 """
 from __future__ import annotations
 
 from typing import Mapping
+
+import pandas as pd
 
 from ftax import analysis
 from ftax.decomposition_findings import share_phrases
 from ftax.findings import (growth_phrases, knee_phrases, rise_phrases, scaling_phrases, speedup_phrases, verdict_note,
                            where)
 from ftax.pages import PageView, every_machine, view
+from ftax.pages import claims as claims_page
 from ftax.pages import framework_bound as framework_bound_page
 from ftax.rows import rows_of
 from ftax.text import join
+
+
+def verdicts(studies: Mapping[str, object], letters: str, table: pd.DataFrame | None = None) -> str:
+    """The verdict sentences of the claims in `letters`, quoted from the claims table, then 'Measured:' (what the
+    headline goes on to state)."""
+    table = claims_page.table(studies) if table is None else table
+    return " ".join(claims_page.sentences(table, letters)) + " Measured:"
 
 
 def views(studies: Mapping[str, object], device: str = "auto") -> dict[str, PageView]:
@@ -29,11 +41,13 @@ def headline(studies: Mapping[str, object], device: str = "auto") -> str:
     records = data.all
     return (f"## Headline findings\n\nComputed when this page was built, from the {len(records)} records in "
             f"`{data.results_dir}` ({records.machine_label.nunique() if not records.empty else 0} machine(s)); "
-            f"profile `{data.profile}`; the case studies show {where(machine, data.profile)}.")
+            f"profile `{data.profile}`; the case studies show {where(machine, data.profile)}. Each headline first "
+            f"quotes, for every machine, the verdicts of the paper's claims its case study tests (the table of "
+            f"{{doc}}`07-claims`), then states what the records measured.")
 
 
-def framework_bound(studies: Mapping[str, object], device: str = "auto") -> str:
-    """RQ1: where eager FP32 latency starts to rise with the batch, and what the batch costs."""
+def framework_bound(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
+    """RQ1: the verdicts of claims (a) and (e); where eager FP32 latency starts to rise, what the batch costs."""
     v = view(studies["framework-bound"], device)
     batch = rows_of(v.frame, v.grids, varying="batch_sizes")
     eager32 = batch[(batch.backend == "eager") & (batch.dtype == "fp32")]
@@ -42,42 +56,49 @@ def framework_bound(studies: Mapping[str, object], device: str = "auto") -> str:
     ratios = ratios[(ratios.backend == "eager") & (ratios.dtype == "fp32")] if ratios is not None else None
     verdict = verdict_note(framework_bound_page.ends(ratios, "batch_size"), "ratio_low", "ratio_high",
                            "latency rises from the smallest to the largest batch")
-    return "**Framework-bound (RQ1).** " + (
-        f"In FP32 eager mode, latency first exceeds its batch-1 value by 20% for {join(rises)}; "
+    return f"**Framework-bound (RQ1).** {verdicts(studies, 'ae', table)} " + (
+        f"in FP32 eager mode, latency first exceeds its batch-1 value by 20% for {join(rises)}; "
         f"{join(scaling_phrases(eager32, 'batch_size', ['model'], ratios))}. {verdict}" if rises else
-        "No batch sweep has been measured yet.")
+        "no batch sweep yet.") + " Details: {doc}`01-framework-bound`."
 
 
-def paradigms(studies: Mapping[str, object], device: str = "auto") -> str:
-    """RQ2: each runtime's speedup over eager at the smallest and the largest batch."""
+def paradigms(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
+    """RQ2: the verdict of claim (b); each runtime's speedup over eager at the smallest and the largest batch."""
     speedups = analysis.speedups(view(studies["paradigms"], device).visits)
+    head = f"**Paradigms (RQ2).** {verdicts(studies, 'b', table)} "
+    link = " Details: {doc}`02-framework-paradigms`."
     if speedups.empty:
-        return "**Paradigms (RQ2).** No runtime besides eager has been measured alongside it yet."
+        return head + "no runtime besides eager has been measured alongside it yet." + link
     small, large = speedups.batch_size.min(), speedups.batch_size.max()
     ends = speedups[speedups.batch_size.isin([small, large])]
-    return (f"**Paradigms (RQ2).** Speedup over eager at batch {small}: {join(speedup_phrases(speedups, small))}; "
+    return (f"{head}speedup over eager at batch {small}: {join(speedup_phrases(speedups, small))}; "
             f"at batch {large}: {join(speedup_phrases(speedups, large))}. "
-            f"{verdict_note(ends, 'speedup_low', 'speedup_high', 'speedups')}")
+            f"{verdict_note(ends, 'speedup_low', 'speedup_high', 'speedups')}{link}")
 
 
-def model_design(studies: Mapping[str, object], device: str = "auto") -> str:
-    """RQ3: what doubling BERT's width and depth costs."""
+def model_design(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
+    """RQ3: the verdicts of claims (c) and (d); what doubling BERT's width and depth costs."""
     v = view(studies["model-design"], device)
     growth = growth_phrases(rows_of(v.frame, v.grids, names=["width-depth"]))
-    return "**Model design (RQ3).** " + (f"For BERT, {join(growth)}." if growth else
-                                         "The width x depth grid has not been measured yet.")
+    return (f"**Model design (RQ3).** {verdicts(studies, 'cd', table)} "
+            + (f"for BERT, {join(growth)}." if growth else "the width x depth grid has not been measured yet.")
+            + " Details: {doc}`03-model-design`.")
 
 
-def hardware(studies: Mapping[str, object]) -> str:
-    """RQ4: the fitted inflections on every machine."""
-    knees = knee_phrases(analysis.inflections(every_machine(studies["hardware"]).frame), ["machine_label", "model"])
-    return "**Hardware (RQ4).** " + (f"Fitted inflections: {join(knees)}." if knees else
-                                     "No machine has a batch sweep long enough to fit an inflection yet.")
+def hardware(studies: Mapping[str, object], table: pd.DataFrame | None = None) -> str:
+    """RQ4: the verdict of claim (f); each machine's framework-bound regimes and inflections by claim (a)'s rule."""
+    regimes = analysis.framework_bound_regimes(every_machine(studies["hardware"]).visits)
+    knees = knee_phrases(regimes, ["machine_label", "model", "dtype"])
+    return (f"**Hardware (RQ4).** {verdicts(studies, 'f', table)} "
+            + (f"by claim (a)'s rule, {'; '.join(knees)}." if knees else
+               "no machine has a batch sweep with batch 1 and 4 yet, which claim (a)'s rule needs.")
+            + " Details: {doc}`04-hardware`.")
 
 
-def where_time_goes(studies: Mapping[str, object], device: str = "auto") -> str:
-    """Overhead's share of one call at the smallest and largest batch, per model and runtime."""
+def where_time_goes(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
+    """The verdict of claim (g); overhead's share of one call at the smallest and largest batch."""
     shares = share_phrases(view(studies["where-time-goes"], device).frame, ["model", "backend"])
-    return "**Where the time goes.** " + (
-        f"Overhead (wall time not spent in compute) as a share of one call: {'; '.join(shares)}." if shares else
-        "No config has been measured with a decomposition yet.")
+    return f"**Where the time goes.** {verdicts(studies, 'g', table)} " + (
+        f"overhead (wall time not spent in compute) as a share of one call: {'; '.join(shares)}."
+        if shares else "no config has been measured with a decomposition yet.") + (
+        " Details: {doc}`05-where-time-goes`.")

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from ftax import plots
 from ftax.findings import band_phrase, growth_phrases, no_data, ratio_phrases
 from ftax.pages import PageView
+from ftax.pages.claims import on_page
 from ftax.rows import rows_of
 from ftax.text import join, sig
 
@@ -39,8 +40,7 @@ def heatmap_finding(v: PageView) -> str:
     return no_data(grid, v.here) or (
         f"**Finding.** On {v.here}: " + join(growth_phrases(grid), "the grid has too few points to compare width and "
                                              "depth")
-        + ". Where latency grows by less than the FLOPs do, the difference is arithmetic that the framework's fixed "
-          "costs hide.")
+        + ".")
 
 
 def span_phrases(grid: pd.DataFrame) -> list[str]:
@@ -96,4 +96,10 @@ def models_finding(v: PageView) -> str:
         f"**Finding.** On {v.here}: " + ("; ".join(ratios) if ratios else
                                          "BERT-base is not part of this profile's comparison, so the architectures "
                                          "are shown side by side without ratios")
-        + ". An architecture that saves FLOPs but adds operators saves latency only where the model is compute-bound.")
+        + ".")
+
+
+def claim_verdicts(v: PageView) -> str:
+    """The verdicts of claims (c), width nearly free and depth not, and (d), efficient architectures not faster,
+    on this page's records."""
+    return on_page(v.visits, "cd")

@@ -5,9 +5,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, plots
-from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, latency_phrases, no_data, rise_phrases,
-                           speedup_phrases, verdict_note)
+from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
+                           rise_phrases, speedup_phrases, verdict_note)
 from ftax.pages import PageView
+from ftax.pages.claims import on_page
 from ftax.text import join, sig
 
 
@@ -19,15 +20,18 @@ def _ends(frame: pd.DataFrame) -> tuple[int | None, int | None]:
 def latency_figure(v: PageView) -> tuple[Figure, str]:
     """Latency per runtime against batch size, one panel per model, shaded by eager's fitted regimes."""
     frame = v.frame
+    eager = analysis.framework_bound_regimes(v.visits[v.visits.backend == "eager"] if not v.visits.empty else v.visits)
     figure = plots.latency_vs_batch(frame, hue="backend", style="dtype", panel="model",
-                                    fits=analysis.inflections(frame[frame.backend == "eager"]),
+                                    fits=analysis.with_regime(eager),
                                     title=f"Latency per runtime: {v.machine}, profile {v.profile}")
     measured = join(sorted(frame[frame.status == "ok"].backend.unique()), "no runtime")
     rises = rise_phrases(frame, "batch_size", ["backend", "dtype"])
     return figure, no_data(frame, v.here) or (
         f"Latency ({band_phrase(frame)}) against batch size for each runtime measured on {v.here} ({measured}), "
-        f"one panel per model. Shaded: eager's fitted framework-bound and compute-bound regimes. Latency first "
-        f"exceeds its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
+        f"one panel per model. Shaded only where eager has a framework-bound regime by claim (a)'s rule; eager here: "
+        f"{'; '.join(knee_phrases(eager, ['model', 'dtype'])) or 'no curve'}. "
+        f"Latency first exceeds its batch-1 value by 20% for "
+        f"{join(rises, 'no curve: none has two or more batch sizes')}.")
 
 
 def parity_note(frame: pd.DataFrame) -> str:
@@ -89,3 +93,8 @@ def preparation(v: PageView) -> str:
     prep = ok.groupby("backend").prepare_s.median().sort_values() if not ok.empty else pd.Series(dtype=float)
     return (f"Median one-time preparation on {v.here}: "
             + join([f"{b} {sig(s)} s" for b, s in prep.items()], "none recorded") + ".")
+
+
+def claim_verdicts(v: PageView) -> str:
+    """The verdict of claim (b), static runtimes gain most at small batch, on this page's records."""
+    return on_page(v.visits, "b")

@@ -8,18 +8,32 @@ from matplotlib.figure import Figure
 from ftax import analysis, decomposition_plots
 from ftax.decomposition_findings import (busy_phrase, caveat_phrases, not_decomposed, pairing_phrase, regime_phrases,
                                          share_phrases, split_phrases)
-from ftax.findings import knee_phrases, no_data
+from ftax.findings import curves, knee_phrases, no_data
 from ftax.pages import PageView
+from ftax.pages.claims import on_page
 from ftax.rows import decomposed, on_device
-from ftax.text import join
+from ftax.text import join, sig
 
 BY = ["model", "dtype", "seq_len", "backend"]
 GPU_BY = ["machine_label"] + BY
 
 
-def _fits(frame: pd.DataFrame) -> pd.DataFrame:
-    """Latency inflections of the runtimes the decomposition figures show."""
-    return analysis.inflections(decomposed(frame))
+# The overhead share's own thresholds (`ftax.analysis`), named by what they read: the book reports a
+# framework-bound regime only by claim (a)'s rule on the latency curve.
+SHARE_BANDS = {"framework-bound": f"overhead share >= {analysis.FRAMEWORK_BOUND_MIN_SHARE:.0%}",
+               "transitional": "overhead share between "
+                               f"{analysis.COMPUTE_BOUND_MAX_SHARE:.0%} and {analysis.FRAMEWORK_BOUND_MIN_SHARE:.0%}",
+               "compute-bound": f"overhead share <= {analysis.COMPUTE_BOUND_MAX_SHARE:.0%}"}
+
+
+def _fits(frame: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
+    """Each decomposed runtime's framework-bound regime and inflection by claim (a)'s rule, from its visits."""
+    shown = decomposed(frame)
+    if shown.empty or visits.empty:
+        return analysis.framework_bound_regimes(visits.iloc[0:0])
+    keys = [k for k in ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
+            if k in visits and k in shown]
+    return analysis.framework_bound_regimes(visits.merge(shown[keys].drop_duplicates(), on=keys, how="inner"))
 
 
 def bars_figure(v: PageView) -> tuple[Figure, str]:
@@ -47,29 +61,33 @@ def split_finding(v: PageView) -> str:
 
 def share_figure(v: PageView) -> tuple[Figure, str]:
     """Overhead's share of wall time against batch size, with the share's regimes and the latency inflections."""
-    fits = _fits(v.frame)
-    figure = decomposition_plots.overhead_share_vs_batch(
-        v.frame, fits=fits, title=f"Overhead share of wall time: {v.machine}, profile {v.profile}")
+    fits = _fits(v.frame, v.visits)
+    figure = decomposition_plots.overhead_share_vs_batch(v.frame, fits=analysis.with_regime(fits),
+                                                         title=f"Overhead share of wall time: {v.machine}, "
+                                                               f"profile {v.profile}")
     knees = knee_phrases(fits, BY)
     return figure, no_data(decomposed(v.frame), v.here) or (
-        f"Overhead as a share of wall time against batch size on {v.here}, one line per runtime. Shaded: the regimes "
-        f"read from the share (framework-bound from {analysis.FRAMEWORK_BOUND_MIN_SHARE:.0%}, compute-bound up to "
-        f"{analysis.COMPUTE_BOUND_MAX_SHARE:.0%}); dotted: each runtime's latency inflection fitted to its median "
-        f"latencies. Fits: {join(knees, 'none: a fit needs three or more batch sizes')}.")
+        f"Overhead as a share of wall time against batch size on {v.here}, one line per runtime. Shaded: bands of the "
+        f"share alone ({SHARE_BANDS['framework-bound']}, labelled framework-bound; "
+        f"{SHARE_BANDS['compute-bound']}, labelled compute-bound), not the book's framework-bound regime, which "
+        f"claim (a)'s rule reads from the latency curve; dotted: a runtime's inflection by that rule, where it finds a "
+        f"framework-bound regime. Per runtime: {'; '.join(knees) or 'no curve has batch 1 and 4'}.")
 
 
 def _share_regimes(frame: pd.DataFrame, by: list[str]) -> list[str]:
+    """'eager: overhead share >= 50% at batch 1 to 4, ...': the share's bands, named by the share."""
     labeled = analysis.label_regimes(frame)
-    return regime_phrases(labeled[labeled.regime_source == "decomposition"], by)
+    labeled = labeled[labeled.regime_source == "decomposition"]
+    return regime_phrases(labeled.assign(regime=labeled.regime.map(SHARE_BANDS)), by)
 
 
 def regime_finding(v: PageView) -> str:
     """The regimes read from the overhead share, against those read from the latency curves."""
-    knees = knee_phrases(_fits(v.frame), BY)
+    knees = knee_phrases(_fits(v.frame, v.visits), BY)
     return no_data(decomposed(v.frame), v.here) or (
-        f"**Finding.** On {v.here}, read from the overhead share: {'; '.join(_share_regimes(v.frame, BY))}. "
-        + (f"Read from the latency curves instead: {'; '.join(knees)}." if knees else
-           "No curve has the three or more batch sizes an inflection fit needs, so only the profiler's view is "
+        f"**Finding.** On {v.here}, the overhead share: {'; '.join(_share_regimes(v.frame, BY))}. "
+        + (f"The latency curves, by claim (a)'s rule: {'; '.join(knees)}." if knees else
+           "No curve has the batch 1 and 4 that claim (a)'s rule needs, so only the profiler's view is "
            "available here."))
 
 
@@ -85,7 +103,8 @@ def gpu_figure(v: PageView) -> tuple[Figure, str]:
     gpu, gpus, gpu_here = _gpus(v)
     missing = f"No GPU records with a decomposition in {v.results_dir}: every record of this study comes from a CPU."
     figure = decomposition_plots.overhead_share_vs_batch(
-        gpu, panel="machine_label", fits=_fits(gpu), title=f"Overhead share of wall time per GPU, profile {v.profile}",
+        gpu, panel="machine_label", fits=analysis.with_regime(_fits(gpu, v.every_visit)),
+        title=f"Overhead share of wall time per GPU, profile {v.profile}",
         missing=missing)
     if not gpus:
         return figure, (f"No GPU records with a decomposition in `{v.results_dir}`: every record of this study comes "
@@ -100,4 +119,26 @@ def gpu_finding(v: PageView) -> str:
     gpu, gpus, gpu_here = _gpus(v)
     if not gpus:
         return "**Finding.** No GPU records are present, so this page shows where the time goes on a CPU only."
-    return f"**Finding.** On {gpu_here}, read from the overhead share: {'; '.join(_share_regimes(gpu, GPU_BY))}."
+    return f"**Finding.** On {gpu_here}, the overhead share: {'; '.join(_share_regimes(gpu, GPU_BY))}."
+
+
+def overhead_growth(v: PageView) -> str:
+    """'eager 1.1 to 14 ms (13x)' per runtime: overhead in milliseconds at the smallest and the largest batch,
+    which a fixed cost per call would keep near 1x."""
+    done = decomposed(v.frame)
+    phrases = []
+    for name, curve in curves(done, BY):
+        per_batch = curve.groupby("batch_size")["decomposition_overhead_ms"].median().sort_index()
+        if len(per_batch) > 1 and per_batch.iloc[0] > 0:
+            first, last = per_batch.iloc[0], per_batch.iloc[-1]
+            phrases.append(f"{name} {sig(first)} ms at batch {per_batch.index[0]} and {sig(last)} ms at batch "
+                           f"{per_batch.index[-1]} ({sig(last / first, 2)}x)")
+    return (f"Overhead in milliseconds on {v.here}, smallest and largest batch: {'; '.join(phrases)}."
+            if phrases else "")
+
+
+def claim_verdicts(v: PageView) -> str:
+    """How the overhead measured here grew with the batch, and the verdict of claim (g), the tax grows on faster
+    hardware, on every machine's records of this study."""
+    growth = overhead_growth(v)
+    return (f"{growth}\n\n" if growth else "") + on_page(v.every_visit, "g")
