@@ -286,7 +286,7 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 
     The row is the newest ok visit's (status, message, parity, decomposition, env, FLOPs, setup),
     or the newest visit's when none is ok (the decomposition columns come from the newest ok visit
-    that has one), with the visits' estimate in the columns the pages read:
+    that has one, FLOPs from any visit that counted them), with the visits' estimate in the columns the pages read:
     `median_ms` := `estimate_ms`, `ci_low_ms`/`ci_high_ms` := the calibrated interval (NaN with one
     round). Added from `estimates`: `estimate_ms`, `low_ms`, `high_ms`, `interval`, `rounds` (0 for a
     config with no ok visit), `between_round_cv`, `within_round_ci_low_ms`/`_high_ms`, `target_met`;
@@ -317,6 +317,9 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         done = done.drop_duplicates("_series", keep="last").set_index("_series")[profiled]
         missing = out["decomposition_busy_ms"].isna() & out.index.isin(done.index)
         out.loc[missing, profiled] = done.loc[out.index[missing]].to_numpy()
+    if "flops" in frame:  # a sweep in rounds counts FLOPs (a property of the config) in its first round only
+        counted = pd.to_numeric(frame["flops"], errors="coerce").groupby(frame["_series"]).max()
+        out["flops"] = pd.to_numeric(out["flops"], errors="coerce").fillna(counted.reindex(out.index))
     for column in ("estimate_ms", "low_ms", "high_ms", "interval", "rounds", "between_round_cv",
                    "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met"):
         out[column] = fit[column].reindex(out.index) if len(fit) else np.nan

@@ -6,6 +6,10 @@ carries a number typed by hand. Phrases name only what varies among the rows the
 and a figure without ok rows gets `no_data`'s sentence instead of a caption. Rows are
 selected in `ftax.rows`; phrases about the profiler's decomposition are in
 `ftax.decomposition_findings`.
+
+About 400 lines: the latency phrases of every case-study page plus the interval and verdict wording
+they share (`interval_text`, `verdict_note`, `ratio_text`); kept together so that every page words
+an interval and a verdict the same way. The decomposition's phrases already live apart.
 """
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round
     retrying; or ok but without the decomposition asked for)."""
     return [c for c in configs
             if (data := stored.get((results.config_key(c, machine_id), round_, options.rule.name))) is None
-            or not results.is_done(data, retry_failed, options.decompose, software_now)]
+            or not results.is_done(data, retry_failed, options.decompose and round_ == 0, software_now)]
 
 
 def group_key(config: MeasureConfig) -> tuple:
@@ -95,11 +95,17 @@ def compared(group: Sequence[MeasureConfig]) -> list[list[MeasureConfig]]:
     return [list(part) for _, part in groupby(group, key=lambda c: (c.seq_len, c.batch_size))]
 
 
+def _for_round(options: MeasureOptions, round_: int) -> MeasureOptions:
+    """FLOPs and the profiler's decomposition describe a config, not a visit: only the first round takes them
+    (a decomposition profiles several calls; three rounds would triple that for nothing)."""
+    return options if round_ == 0 else replace(options, decompose=False, count_flops=False)
+
+
 def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int) -> None:
     """Child-process entry of `isolate`: measure and append each config itself."""
     cache = ModelCache()
     for together in compared(configs):
-        for record in measure_compared(together, options, cache, round_=round_, order_seed=seed):
+        for record in measure_compared(together, _for_round(options, round_), cache, round_=round_, order_seed=seed):
             results.append(path, record)
 
 
@@ -141,7 +147,8 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     `seed + round`), each under `options.rule.share(rounds)`: the profile's time budget split over
     the rounds. The backends of one shape are timed together, in alternating blocks (`compared`,
     `runner.measure_compared`). Visits are stored as they finish, so a killed sweep loses at most the one in flight
-    and a rerun resumes with the visits still missing. Torch threads are fixed (`options.threads`,
+    and a rerun resumes with the visits still missing. FLOPs and a decomposition are taken in round 0
+    only (`_for_round`). Torch threads are fixed (`options.threads`,
     else `env.default_threads()`) and recorded. Visits stored with other software do not count.
     """
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
@@ -180,8 +187,8 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
                 for together in compared(group):
                     bar.set_description(f"ftax sweep, round {round_ + 1}/{rounds}", refresh=False)
                     bar.set_postfix_str(" | ".join(c.label() for c in together), refresh=True)
-                    for config, record in zip(together, measure_compared(together, options, cache, round_=round_,
-                                                                         order_seed=seed + round_)):
+                    for config, record in zip(together, measure_compared(together, _for_round(options, round_), cache,
+                                                                         round_=round_, order_seed=seed + round_)):
                         results.append(path, record)
                         on_record(config, record)
     finally:

@@ -58,12 +58,15 @@ class StopRule:
 
     def share(self, visits: int) -> "StopRule":
         """The rule for one of `visits` visits of a config: the same precision target, 1/visits of the
-        time limits, so a sweep in rounds takes about as long as one visit under this rule. Its name
-        says so (`quick/3`): visits of different budgets are never pooled into one estimate."""
+        time limits, of the minimum calls (at least 3) and of the pipelined rounds (at least 1), so a
+        sweep in rounds takes about as long as one visit under this rule: a slow config's floor of
+        calls, not its time limit, is what rounds would otherwise multiply. Its name says so
+        (`quick/3`): visits of different budgets are never pooled into one estimate."""
         if visits <= 1:
             return self
         return replace(self, min_time_s=self.min_time_s / visits, max_time_s=self.max_time_s / visits,
-                       name=f"{self.name}/{visits}")
+                       min_iters=max(3, -(-self.min_iters // visits)),
+                       pipelined_rounds=max(1, -(-self.pipelined_rounds // visits)), name=f"{self.name}/{visits}")
 
     def __post_init__(self) -> None:
         if self.min_iters < 1 or self.pipelined_calls < 1 or self.pipelined_rounds < 1:

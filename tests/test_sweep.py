@@ -167,6 +167,17 @@ def test_a_visit_gets_its_share_of_the_profiles_time():
     third = rule.share(3)
     assert third.max_time_s == pytest.approx(rule.max_time_s / 3) and third.min_time_s == pytest.approx(rule.min_time_s / 3)
     assert third.target_rel_ci == rule.target_rel_ci and third.name == "quick/3" and rule.share(1) == rule
+    assert third.min_iters == max(3, -(-rule.min_iters // 3)) and third.pipelined_rounds >= 1
+
+
+def test_flops_and_decomposition_are_taken_in_the_first_round_only(tmp_path):
+    configs = _grid(models=("synthetic-linear",), batch_sizes=(1,), overrides=((("depth", 1), ("width", 16)),)).configs()
+    options = MeasureOptions(rule=RULES["smoke"], decompose=True)
+    sweep.run_sweep(configs, tmp_path, options, progress=False, rounds=2)
+    visits = results.load(tmp_path, latest_only=False).sort_values("round")
+    assert visits["decomposition_method"].notna().tolist() == [True, False]
+    assert visits["flops"].notna().tolist() == [True, False]
+    assert sum(sweep.run_sweep(configs, tmp_path, options, progress=False, rounds=2).counts.values()) == 0
 
 
 @pytest.mark.slow

@@ -60,7 +60,8 @@ def speedup_figure(v: PageView) -> tuple[Figure, str]:
     small, large = _ends(v.frame)
     return figure, no_data(v.frame, v.here) or (
         f"Eager latency divided by each runtime's latency at the same model, precision and batch size on "
-        f"{v.here}, paired by round (the median of the per-round ratios of visits made back to back); error "
+        f"{v.here}, paired by round (the median of the per-round ratios; within a round the runtimes of a shape are "
+        f"timed together in alternating blocks); error "
         f"bars: the ratio's 95% between-round interval, none where a pair has one round. At batch {small}: "
         f"{join(speedup_phrases(speedups, small), 'no speedup measured')}. At batch {large}: "
         f"{join(speedup_phrases(speedups, large), 'no speedup measured')}.")
