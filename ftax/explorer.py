@@ -283,8 +283,10 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
         fits = analysis.inflections(rows)
         fitted = fits[fits["n_batches"] >= 3]
         reached = int(fitted["reached"].astype(bool).sum())
-        text += (f" Dotted: fitted inflections ({reached} of {len(fitted)} fitted curves leave the framework-bound "
-                 f"regime); shaded: each panel's fitted regimes." if len(fitted) else
+        text += (f" Dotted: the knee of a two-segment fit of each curve's shape ({reached} of {len(fitted)} fitted curves "
+                 f"have one inside the measured batches); shaded: the fit's flat and rising segments. The fit "
+                 f"describes a curve's shape; whether a curve is framework-bound is decided by one rule, claim (a)'s "
+                 f"(the Then and now page), which this explorer does not apply." if len(fitted) else
                  " No inflection is fitted: a fit needs three or more batch sizes on a curve.")
     if selection.decompose:
         text += " Dashed: profiled busy time; the gap to the solid line is the framework's overhead."

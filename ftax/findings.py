@@ -236,7 +236,7 @@ def _ratio_for(ratios: pd.DataFrame | None, row: pd.Series, x: str) -> pd.Series
 
 
 def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str], ratios: pd.DataFrame | None = None) -> list[str]:
-    """'bert-tiny fp32: 64x the batch (1 to 64) costs 3.1x [2.9, 3.3] the latency, 3 rounds (0.21 to 0.65 ms)'
+    """'bert-tiny fp32: 64x the batch (1 to 64) costs 3.1x the latency [2.9, 3.3], 3 rounds (0.21 to 0.65 ms)'
     per curve (largest vs smallest `x`). The ratio is the paired one from `ratios` (`ftax.estimates.
     scaling_ratios` of the visits) where given, with its interval where it has one (a page then says once,
     with `verdict_note`, that the others have none), else the ratio of the two estimates."""
@@ -248,11 +248,11 @@ def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str], ratios: pd.Da
             continue
         first, last = curve.iloc[0], curve.iloc[-1]
         paired = _ratio_for(ratios, last, x)
-        ratio = (ratio_text(paired["ratio"], paired["ratio_low"], paired["ratio_high"], paired["rounds"], 3)
-                 if paired is not None and is_real(paired["ratio_low"], paired["ratio_high"]) is not None else
-                 f"{sig(paired['ratio'] if paired is not None else last['median_ms'] / first['median_ms'])}x")
-        phrases.append(f"{name}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs {ratio} the "
-                       f"latency ({sig(first['median_ms'])} to {sig(last['median_ms'])} ms)")
+        value = paired["ratio"] if paired is not None else last["median_ms"] / first["median_ms"]
+        interval = (interval_text(paired["ratio_low"], paired["ratio_high"], paired["rounds"], 3)
+                    if paired is not None and is_real(paired["ratio_low"], paired["ratio_high"]) is not None else "")
+        phrases.append(f"{name}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs {sig(value, 3)}x "
+                       f"the latency{interval} ({sig(first['median_ms'])} to {sig(last['median_ms'])} ms)")
     return phrases
 
 

@@ -156,7 +156,7 @@ def test_scaling_phrases_use_the_paired_ratio_and_its_interval():
     ratios = scaling_ratios(v.visits[v.visits.backend == "eager"])
     rows = v.frame[v.frame.backend == "eager"]
     assert findings.scaling_phrases(rows, "batch_size", ["model"], ratios) == [
-        "bert-tiny: 4x the batch (1 to 4) costs 4x [4, 4], 3 rounds the latency (1 to 4 ms)"]
+        "bert-tiny: 4x the batch (1 to 4) costs 4x the latency [4, 4], 3 rounds (1 to 4 ms)"]
     finding = framework_bound.batch_finding(v)
     assert "2 of 2 latency rises from the smallest to the largest batch are real" in finding
 

@@ -15,7 +15,7 @@ import torch
 from bs4 import BeautifulSoup
 from matplotlib.figure import Figure
 
-from ftax import validation, validation_plots, validation_report
+from ftax import validation, validation_plots, validation_report, validation_spec
 from ftax.errors import InvalidConfigError
 from ftax.studies import RULES
 from ftax.text import sig
@@ -183,7 +183,7 @@ def test_sleep_is_timed_at_least_its_length_and_methods_agree():
     """Real timing, fast: the known-answer callables with every method, in one round."""
     targets = tuple(t for t in validation.TARGETS if t.model is None)
     frame, skipped = validation.compare_methods(targets, RULES["smoke"], rounds=1)
-    assert not skipped and set(frame.method) == set(validation.METHODS)
+    assert not skipped and set(frame.method) == set(validation_spec.METHODS)
     table = validation_report.agreement(frame)
     sleep = table[table.target == "sleep-1ms"].set_index("method")
     assert sleep.loc["ftax", "center_ms"] >= validation.SLEEP_S * 1e3
