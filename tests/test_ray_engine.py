@@ -21,7 +21,7 @@ from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions
 
 GRID = ["sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager", "--batch-sizes", "1,2,4,8",
-        "--seq-lens", "8,16", "--device", "cpu", "--profile", "smoke", "--threads", "1", "--rounds", "2", "--quiet"]
+        "--seq-lens", "8", "--device", "cpu", "--profile", "smoke", "--threads", "1", "--rounds", "2", "--quiet"]
 
 
 def _node(node_id: str, cpus: float, gpus: float = 0, kind: str | None = None, alive: bool = True) -> dict:
@@ -164,12 +164,12 @@ def test_ray_sweep_survives_a_killed_worker_and_matches_the_local_sweep(local_ra
     assert cli.main(GRID + ["--engine", "ray", "--per-node", "--out", str(out)]) == 0
     killer.join()
     assert killed, "no measuring Ray worker was found to kill"
-    assert killed[0][1] < 32, "the sweep finished before the worker was killed; make the grid bigger"
+    assert killed[0][1] < 16, "the sweep finished before the worker was killed; make the grid bigger"
     rows = [json.loads(line) for line in store.read_text().splitlines()]
-    assert [r["status"] for r in rows] == ["ok"] * 32 and {r["machine_id"] for r in rows} == {store.stem}
-    assert [r["round"] for r in rows] == [0] * 16 + [1] * 16  # round 1 starts once round 0 is done everywhere
+    assert [r["status"] for r in rows] == ["ok"] * 16 and {r["machine_id"] for r in rows} == {store.stem}
+    assert [r["round"] for r in rows] == [0] * 8 + [1] * 8  # round 1 starts once round 0 is done everywhere
     keys = _ok_keys(store)
-    assert len(keys) == len(set(keys)) == 32
+    assert len(keys) == len(set(keys)) == 16
     pid = killed[0][0]
     assert f"ftax: Ray worker lost (pid {pid}, ActorDiedError); resubmitting" in capsys.readouterr().err
 
