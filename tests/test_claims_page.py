@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from ftax import analysis, claims, findings, pages
 from ftax.pages import claims as page
 from ftax.pages import framework_bound, hardware, intro
+from fake_study import FakeStudy
 from ftax.studies import STUDIES, Grid
 
 ROUND_STATE = (1.0, 1.3, 0.8)  # the machine's state per round: cancels in a paired ratio
@@ -40,25 +39,13 @@ FLAT_THEN_RISING = {1: 1.0, 2: 1.0, 4: 1.05, 8: 2.0, 16: 4.0}
 STEEP = {1: 1.0, 2: 1.5, 4: 1.8, 8: 3.0, 16: 6.0}
 
 
-@dataclass
-class Study:
-    """What `ftax.studies.open_study` returns, as far as the pages read it."""
 
-    frame: pd.DataFrame
-    grids: list
-    profile: str = "quick"
-    machine_id: str = "m1"
-    results_dir: str = "results"
-    summary: object = None
-    all: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def _studies(frame: pd.DataFrame) -> dict[str, Study]:
-    return {s: Study(frame, [GRID], all=frame) for s in STUDIES}
+def _studies(frame: pd.DataFrame) -> dict[str, FakeStudy]:
+    return {s: FakeStudy(frame, [GRID], machine_id="m1", all=frame) for s in STUDIES}
 
 
 def _view(frame: pd.DataFrame) -> pages.PageView:
-    return pages.view(Study(frame, [GRID], all=frame), "cpu")
+    return pages.view(FakeStudy(frame, [GRID], machine_id="m1", all=frame), "cpu")
 
 
 # --- the one rule: analysis.framework_bound_regimes -----------------------------------------------------
@@ -103,7 +90,7 @@ def test_a_steep_curve_has_no_framework_bound_regime_and_no_inflection_on_the_pa
         "every one of the 1 batch curves, so this page reports no inflection.")
     _, caption = framework_bound.batch_figure(v)
     assert "no curve here has one, so nothing is shaded" in caption
-    every = pages.every_machine(Study(_sweep(STEEP), [GRID]))
+    every = pages.every_machine(FakeStudy(_sweep(STEEP), [GRID], machine_id="m1"))
     assert "no framework-bound regime in the measured range" in hardware.inflection_finding(every)
     assert "Per curve: Test CPU (CPU) bert-tiny fp32: no framework-bound regime" in hardware.inflection_figure(every)[1]
 

@@ -2,32 +2,19 @@
 and the edge cases the pages name (no speedups, one machine, no GPU). Nothing is measured."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from ftax import pages
 from ftax.pages import framework_bound, hardware, intro, model_design, paradigms, where_time_goes
+from fake_study import FakeStudy
 from ftax.studies import Grid
 from ftax.text import join, markdown_table, plural, sig
 
 NO_DATA = "Nothing to show here"
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
-
-@dataclass
-class Study:
-    """What `ftax.studies.open_study` returns, as far as the pages read it."""
-
-    frame: pd.DataFrame
-    grids: list
-    profile: str = "quick"
-    machine_id: str = "a"
-    results_dir: str = "results"
-    summary: object = None
-    all: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _record(batch: int, median_ms: float, **kw) -> dict:
@@ -49,7 +36,7 @@ GRID = Grid("batch", models=("bert-tiny",), backends=("eager", "onnxruntime"), d
 
 
 def _view(records: list[dict], grids=(GRID,), device: str = "cpu") -> pages.PageView:
-    return pages.view(Study(pd.DataFrame(records), list(grids)), device)
+    return pages.view(FakeStudy(pd.DataFrame(records), list(grids)), device)
 
 
 def test_text_helpers():
@@ -176,24 +163,24 @@ def test_model_design_grid_and_architectures():
 
 
 def test_hardware_one_machine_and_two():
-    one = pages.every_machine(Study(pd.DataFrame(_curve()), [GRID]))
+    one = pages.every_machine(FakeStudy(pd.DataFrame(_curve()), [GRID]))
     assert one.here == "1 machine (profile `quick`)"
     assert pages.machines_markdown(one).startswith("Machines with records for this study: **CPU A x2 (CPU)**.")
     assert hardware.latency_finding(one).endswith("Only one machine has records so far: add another (see "
                                                   "{doc}`../reproduce`) to compare.")
     gpu = [{**r, "median_ms": r["median_ms"] / 10} for r in _curve(machine_id="b", machine_label="GPU B (GPU)",
                                                                    device="cuda")]
-    two = pages.every_machine(Study(pd.DataFrame(_curve() + gpu), [GRID]))
+    two = pages.every_machine(FakeStudy(pd.DataFrame(_curve() + gpu), [GRID]))
     assert two.here == "2 machines (profile `quick`)" and hardware.latency_finding(two).endswith(" ms.")
     _, caption = hardware.inflection_figure(two)
     assert "Per curve: CPU A x2 (CPU): no framework-bound regime in the measured range that the data can confirm" \
         in caption and "; GPU B (GPU): no framework-bound regime" in caption  # one round: the rule cannot decide
     assert hardware.inflection_finding(two).startswith("**Finding.** A curve has a framework-bound regime when")
-    short = pages.every_machine(Study(pd.DataFrame(_curve()[:2]), [GRID]))
+    short = pages.every_machine(FakeStudy(pd.DataFrame(_curve()[:2]), [GRID]))
     assert hardware.inflection_finding(short).endswith("(no batch 4 was measured, which the rule needs).")
-    none = pages.every_machine(Study(pd.DataFrame(_curve()[:1]), [GRID]))
+    none = pages.every_machine(FakeStudy(pd.DataFrame(_curve()[:1]), [GRID]))
     assert hardware.inflection_finding(none).endswith("that claim (a)'s rule needs; run a larger profile.")
-    empty = pages.every_machine(Study(pd.DataFrame(), [GRID]))
+    empty = pages.every_machine(FakeStudy(pd.DataFrame(), [GRID]))
     assert pages.machines_markdown(empty).startswith("Machines with records for this study: none yet.")
 
 
@@ -223,7 +210,9 @@ def test_where_time_goes_captions_on_a_cpu_and_no_gpu():
     assert "the overhead share: bert-tiny fp32 16 eager: overhead share >= 50% at batch 1 to" in \
         where_time_goes.regime_finding(v)
     assert where_time_goes.overhead_growth(v).endswith("bert-tiny fp32 16 eager 1 ms at batch 1 and 1 ms at batch 64 "
-                                                       "(1x).")
+                                                       "(1x) (each from the one visit per config that was decomposed: "
+                                                       "no between-run interval, so these factors are observations, "
+                                                       "not findings).")
     _, caption = where_time_goes.gpu_figure(v)
     assert caption.startswith("No GPU records with a decomposition in `results`: every record of this study comes "
                               "from a CPU.")
@@ -241,7 +230,7 @@ def test_where_time_goes_captions_on_a_cpu_and_no_gpu():
 
 def test_intro_headlines_with_records_and_without():
     frame = pd.DataFrame(_decomposed())
-    studies = {s: Study(frame, [GRID], all=frame) for s in ("framework-bound", "paradigms", "model-design",
+    studies = {s: FakeStudy(frame, [GRID], all=frame) for s in ("framework-bound", "paradigms", "model-design",
                                                              "hardware", "where-time-goes")}
     assert intro.headline(studies, "cpu").startswith("## Headline findings\n\nComputed when this page was built, "
                                                      "from the 7 records in `results` (1 machine(s)); profile "
@@ -261,7 +250,7 @@ def test_intro_headlines_with_records_and_without():
            "range that the data can confirm" in intro.hardware(studies)
     assert "Measured: overhead (wall time not spent in compute) as a share of one call: bert-tiny eager: 91% of" in \
         intro.where_time_goes(studies, "cpu")
-    empty = {s: Study(pd.DataFrame(), [GRID]) for s in studies}
+    empty = {s: FakeStudy(pd.DataFrame(), [GRID]) for s in studies}
     assert intro.framework_bound(empty).endswith("Measured: no batch sweep yet. Details: {doc}`01-framework-bound`.")
     assert "Claim (a), eager latency is flat at small batch: not testable here: no records of" in \
         intro.framework_bound(empty)

@@ -2,8 +2,6 @@
 about rounds, intervals, missed targets, load and provenance. Hand-built visits, nothing is measured."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +10,7 @@ from matplotlib.figure import Figure
 from ftax import explorer, findings, pages, plots
 from ftax.estimates import newest_series, per_config, scaling_ratios, speedups
 from ftax.pages import framework_bound, intro, paradigms
+from fake_study import FakeStudy
 from ftax.studies import Grid
 
 T0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
@@ -38,19 +37,9 @@ def _rounds(batches=(1, 2, 4), speedup: float = 2.0, **kw) -> list[dict]:
             for r in range(3) for b in batches for backend in ("eager", "onnxruntime")]
 
 
-@dataclass
-class Study:
-    frame: pd.DataFrame
-    grids: list
-    profile: str = "quick"
-    machine_id: str = "a"
-    results_dir: str = "results"
-    summary: object = None
-    all: pd.DataFrame = field(default_factory=pd.DataFrame)
-
 
 def _view(rows: list[dict]) -> pages.PageView:
-    return pages.view(Study(pd.DataFrame(rows), [GRID]), "cpu")
+    return pages.view(FakeStudy(pd.DataFrame(rows), [GRID]), "cpu")
 
 
 def test_per_config_one_row_per_config_with_the_estimate_in_the_page_columns():
@@ -187,7 +176,7 @@ def test_explorer_reads_per_config_estimates(tmp_path):
 
 def test_intro_and_hardware_pages_say_it_too():
     frame = pd.DataFrame(_rounds())
-    studies = {s: Study(frame, [GRID], all=frame) for s in ("framework-bound", "paradigms", "model-design",
+    studies = {s: FakeStudy(frame, [GRID], all=frame) for s in ("framework-bound", "paradigms", "model-design",
                                                              "hardware", "where-time-goes")}
     assert intro.paradigms(studies, "cpu").endswith(
         "Measured: speedup over eager at batch 1: onnxruntime 2x [2, 2], 3 rounds; at batch 4: onnxruntime "
