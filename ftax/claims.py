@@ -34,7 +34,7 @@ from scipy import stats as scistats
 
 from ftax.analysis import (FLAT_MAX_RATIO, REGIME_COLUMNS, UNTESTED, batch_ratios, flat_regime_end,
                            framework_bound_regimes)
-from ftax.estimates import estimates, paired_ratios, speedups
+from ftax.estimates import SERIES_COLUMNS, estimates, paired_ratios, speedups, with_format_version
 from ftax.text import plural, sig
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "contradicted", "inconclusive", "not testable here"
@@ -173,7 +173,7 @@ def _prepared(frame: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame(columns=[*_NEEDED, "overrides", "_kind", "machine_label"])
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
     ok = ok.assign(median_ms=pd.to_numeric(ok["median_ms"], errors="coerce"))
-    ok = ok[ok["median_ms"] > 0].copy()
+    ok = with_format_version(ok[ok["median_ms"] > 0])
     ok["overrides"] = ok["overrides"].fillna("{}") if "overrides" in ok else "{}"
     ok["_kind"] = ok["device"].astype(str).str.split(":").str[0]
     if "machine_label" not in ok:
@@ -453,8 +453,7 @@ def half_precision_no_help(visits: pd.DataFrame) -> list[ClaimResult]:
 
 # --- (f), (g): machines and devices compared ---------------------------------------------------------
 
-_SERIES = ("env_torch_version", "env_transformers_version", "env_onnxruntime_version", "env_torch_threads",
-           "schema_version", "rule")
+_SERIES = (*SERIES_COLUMNS, "rule")  # the series `ftax.estimates` keeps apart: the same rule as the pages
 _CURVE = ["model", "seq_len", "overrides"]
 
 

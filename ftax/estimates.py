@@ -60,15 +60,16 @@ def _visits(frame: pd.DataFrame) -> pd.DataFrame:
     """
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
     ok = ok.assign(median_ms=pd.to_numeric(ok["median_ms"], errors="coerce"))
-    ok = _with_format(ok[ok["median_ms"] > 0])
+    ok = with_format_version(ok[ok["median_ms"] > 0])
     rounds = pd.to_numeric(ok["round"], errors="coerce") if "round" in ok else pd.Series(np.nan, index=ok.index)
     ok["_paired"] = rounds.notna()
     ok["_round"] = [f"round {int(r)}" if pd.notna(r) else f"visit {i}" for i, r in zip(ok.index, rounds)]
     return ok
 
 
-def _with_format(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `frame` with `format_version` derived from `schema_version` (when it has one)."""
+def with_format_version(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` with `format_version` derived from `schema_version` (when it has one): the column
+    that `SERIES_COLUMNS` names, so every reader splits series by the same rule."""
     frame = frame.copy()
     if "schema_version" in frame:
         version = pd.to_numeric(frame["schema_version"], errors="coerce")
@@ -252,7 +253,7 @@ def _tuples(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
 def _ranked(visits: pd.DataFrame) -> pd.DataFrame:
     """`visits` (with `format_version`) plus `_series` (identity key), `_ok` and `_order` (0 = oldest:
     by timestamp, then by position)."""
-    frame = _with_format(visits)
+    frame = with_format_version(visits)
     frame["_series"] = _tuples(frame, _identity(frame))
     median = pd.to_numeric(frame["median_ms"], errors="coerce") if "median_ms" in frame else np.nan
     frame["_ok"] = ((frame["status"] == "ok") if "status" in frame else True) & (median > 0)
