@@ -23,7 +23,7 @@ import torch
 from ftax.devices import resolve_device, sync_for
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.models import BuiltModel, dynamic_axes, input_names
-from ftax.timing import timed_call
+from ftax.timing import timed_call_ms
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -138,17 +138,12 @@ def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple
 
     sync = sync_for(inputs[0].device if inputs else "cpu")
     with torch.inference_mode():
-        first_call_ms = timed_call(call, sync) * 1e3
+        first_call_ms = timed_call_ms(call, sync)
         for _ in range(warm_calls - 1):
             call()
     sync()
     return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail,
                     first_call_ms)
-
-
-def _cold_call_ms(call: Callable[[], object], device: torch.device) -> float:
-    """The first call after building, synchronized and timed like a sample (ms)."""
-    return timed_call(call, sync_for(device)) * 1e3
 
 
 def _prepare_eager(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
@@ -208,7 +203,7 @@ def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Pre
         graph.replay()
         return static_output
 
-    first_call_ms = _cold_call_ms(replay, model.device)
+    first_call_ms = timed_call_ms(replay, sync_for(model.device))
     return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0,
                     first_call_ms=first_call_ms)
 
@@ -265,7 +260,7 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
         last["out"] = session.run(None, feed)
         return last["out"]
 
-    first_call_ms = _cold_call_ms(call, torch.device("cpu"))
+    first_call_ms = timed_call_ms(call)
     return Prepared("onnxruntime", call, lambda: torch.from_numpy(last["out"][0]), time.perf_counter() - t0,
                     detail=f"{'cached' if cached else 'exported'} {path.name}, no spinning",
                     first_call_ms=first_call_ms)

@@ -41,7 +41,7 @@ import torch
 
 from ftax.devices import sync_for
 from ftax.redirect import stderr_fd_to
-from ftax.timing import timed_call
+from ftax.timing import timed_call_ms
 
 # Self time of these aten ops is CPU "busy" time: they read or write tensor data.
 # Composites that only dispatch (linear, matmul, conv2d, layer_norm, dropout, to,
@@ -235,10 +235,6 @@ def not_measured(method: str, message: str, **known: float) -> dict:
 
 # --- the profiled run ---------------------------------------------------------------------
 
-def _wall_ms(call: Callable[[], object], sync: Callable[[], None]) -> float:
-    return timed_call(call, sync) * 1e3
-
-
 _KINETO_CHATTER = re.compile(r"^(USDT|STAGE):\S+ \S+ \d+:\d+ \S+\.cpp:\d+\] ")
 
 
@@ -308,11 +304,11 @@ def decompose(call: Callable[[], object], device: str, steps: int = 5, trace_dir
         parts: list[StepParts] = []
         with torch.inference_mode(), _without_kineto_chatter():
             for _ in range(WARM_CALLS):
-                _wall_ms(call, sync)
+                timed_call_ms(call, sync)
             for i in range(steps):
-                wall, settle = _wall_ms(call, sync), SETTLE_CALLS
+                wall, settle = timed_call_ms(call, sync), SETTLE_CALLS
                 while wall < SETTLE_BELOW_MS and settle > 0:
-                    wall, settle = _wall_ms(call, sync), settle - 1
+                    wall, settle = timed_call_ms(call, sync), settle - 1
                 walls.append(wall)
                 events = _profiled_step(call, sync, cuda, trace if i == steps - 1 else None)
                 parts += step_parts(events, cuda)

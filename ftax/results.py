@@ -254,14 +254,6 @@ def is_done(data: dict, retry_failed: bool = False, decompose: bool = False, sof
     return not retry_failed
 
 
-def keys_with_status(path: str | Path, statuses: Iterable[str] = ("ok",)) -> set[str]:
-    """config_keys in `path` that have a record with one of `statuses` (used to resume)."""
-    wanted = set(statuses)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {d["config_key"] for d in iter_records(path) if d.get("status") in wanted}
-
-
 def _flatten(data: dict) -> dict:
     config = data["config"]
     row = {key: config[key] for key in ("model", "backend", "dtype", "device", "batch_size", "seq_len")}

@@ -155,6 +155,12 @@ def timed_call(fn: Callable[[], object], sync: Callable[[], None] = _no_sync, cl
     return clock() - start
 
 
+def timed_call_ms(fn: Callable[[], object], sync: Callable[[], None] = _no_sync, clock: Clock = perf_counter) -> float:
+    """`timed_call` in milliseconds: a single timed call outside the sampling loop (a backend's cold call,
+    the decomposition's unprofiled calls)."""
+    return timed_call(fn, sync, clock) * 1e3
+
+
 def _check_every(n: int) -> int:
     """Stopping checks sort the samples: check less often as n grows (amortized O(log n))."""
     return max(1, n // 10)
