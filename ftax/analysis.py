@@ -21,7 +21,7 @@ from ftax.estimates import estimates, is_real, paired_ratios, speedups
 
 __all__ = ["estimates", "speedups", "fit_inflection", "first_rise", "label_regimes", "inflections", "achieved_tflops",
            "Inflection", "REGIMES", "flatness", "flat_regime_end", "framework_bound_regimes", "with_regime",
-           "FLAT_MAX_RATIO", "NO_REGIME"]
+           "FLAT_MAX_RATIO", "NO_REGIME", "first_past_flat"]
 
 # Regime thresholds. Batch elasticity e = d log L / d log b: framework-bound when e < 0.3
 # (latency barely follows batch), compute-bound when e > 0.7. Measured overhead share: if
@@ -249,6 +249,16 @@ def flatness(low: float | None, high: float | None) -> str:
     return FLAT if high <= FLAT_MAX_RATIO else NOT_FLAT if low > FLAT_MAX_RATIO else UNDECIDED
 
 
+def first_past_flat(batch_sizes: Sequence[float], ratios: Sequence[float]) -> float | None:
+    """The first batch (in ascending order) whose T(b)/T(1) exceeds FLAT_MAX_RATIO, None if none does: the one
+    definition of leaving the flat regime, for measured curves (`flat_regime_end`) and predicted ones
+    (`ftax.tax_model`)."""
+    b, r = np.asarray(batch_sizes, dtype=float), np.asarray(ratios, dtype=float)
+    order = np.argsort(b, kind="stable")
+    past = r[order] > FLAT_MAX_RATIO
+    return float(b[order][past][0]) if past.any() else None
+
+
 def flat_regime_end(curve: pd.DataFrame) -> tuple[float, float, float, int, float]:
     """(point, low, high, rounds, largest batch): where T(b)/T(1) (`ratio`, `ratio_low`, `ratio_high` per
     `batch_size`, b > 1) leaves the flat regime (> FLAT_MAX_RATIO). This is the inflection.
@@ -262,8 +272,8 @@ def flat_regime_end(curve: pd.DataFrame) -> tuple[float, float, float, int, floa
     b = curve["batch_size"].to_numpy(float)
 
     def first(column: str, default: float) -> float:
-        mask = curve[column].to_numpy(float) > FLAT_MAX_RATIO
-        return float(b[mask][0]) if mask.any() else default
+        found = first_past_flat(b, curve[column].to_numpy(float))
+        return default if found is None else found
 
     if curve[["ratio_low", "ratio_high"]].isna().any().any():
         return first("ratio", 2 * b.max()), math.nan, math.nan, 0, b.max()

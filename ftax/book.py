@@ -4,7 +4,8 @@ The sources (`_config.yml`, `_toc.yml`, `book/`, `notebooks/*.ipynb`) are never 
 The build tree is assembled under `<out>/_build/source/`: a copy of the config, the toc and
 `book/`, plus each notebook the toc names (`book/_executed/<stem>`) executed there by
 papermill with this run's parameters (profile, device, results_dir, measure), cwd at the
-repository root. `jupyter-book build` then renders that tree (execution off: the copies are
+repository root, after one sweep of every case study's grids (`ftax.studies.measure_studies`), so
+each page finds its records stored. `jupyter-book build` then renders that tree (execution off: the copies are
 already executed) to `<out>/_build/html/`. Pages that only summarize (`00-*`) run last, so
 they see everything the case studies just measured.
 
@@ -132,6 +133,17 @@ def build_html(source: Path, out: Path, strict: bool) -> Path:
     return out / "_build" / "html" / "index.html"
 
 
+def _measure_studies(profile: str, device: str, results_dir: Path, log: Callable[[str], None]) -> float:
+    """Every case study's grids in one sweep before the pages run (seconds taken): a page's comparisons then
+    pair configs that another page names (page 02's eager runtime is page 01's batch sweep), timed together."""
+    from ftax.studies import ROUNDS, measure_studies
+
+    log(f"measuring the case studies (profile {profile}, {ROUNDS[profile]} rounds; stored visits are kept) ...")
+    start = time.perf_counter()
+    log(str(measure_studies(profile=profile, device=device, results_dir=results_dir, progress=True)))
+    return time.perf_counter() - start
+
+
 def _shown_path(path: Path, root: Path) -> str:
     """`path` as the pages receive (and print) it: relative to the repository root when inside it, where
     papermill runs them, so a reader sees `results`, not the builder's absolute checkout path."""
@@ -155,6 +167,8 @@ def build(profile: str = "quick", device: str = "auto", results_dir: str | Path 
     parameters = {"profile": profile, "device": device, "results_dir": _shown_path(Path(results_dir), root),
                   "measure": measure}
     result = BuildResult(html=out / "_build" / "html" / "index.html")
+    if measure:
+        result.seconds["measure"] = _measure_studies(profile, device, Path(results_dir).resolve(), log)
     for i, notebook in enumerate(pages, start=1):
         target = source / EXECUTED_DIR / notebook.name
         log(f"[{i}/{len(pages)}] {notebook.stem}: running (profile {profile}, device {device}"

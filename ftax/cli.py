@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ftax.errors import FtaxError
@@ -50,8 +51,6 @@ def _add_stop_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _stop_rule(args: argparse.Namespace, base=None):
-    from dataclasses import replace
-
     from ftax.timing import StopRule
 
     base = base or StopRule()
@@ -95,6 +94,56 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Measure batch 1 (and the smallest shape), then print the model's curve over batch 1..512 (ftax.tax_model)."""
+    from ftax import results, tax_model
+    from ftax.errors import InvalidConfigError
+    from ftax.predict_inputs import PREDICTIONS, measure_inputs
+    from ftax.results import MeasureConfig
+
+    config = MeasureConfig.make(args.model, args.backend, args.dtype, args.device, 1, args.seq_len,
+                                _overrides(args.override))
+    inputs = measure_inputs(config, args.out)
+    first = inputs.batch1
+    if first.flops is None or inputs.flops_batch2 is None or not first.gemm_calls:
+        raise InvalidConfigError(f"{first.config.label()}: FLOPs could not be counted, so there is no work to model")
+    work = tax_model.Work(first.flops, inputs.flops_batch2 - first.flops, first.gemm_calls)
+    t1 = first.stats["median_ms"]
+    hosts = {"decomposition": (first.decomposition or {}).get("overhead_ms"),
+             "smallest": (inputs.smallest.stats or {}).get("median_ms"),
+             "probe": tax_model.host_from_probe(t1, work, inputs.probe)}
+    hosts = {k: float(v) for k, v in hosts.items() if v is not None}
+    prediction = tax_model.predict_from(t1, hosts, work, inputs.probe, source=args.host, form=args.form)
+    record = {"status": "ok", "config": first.config.to_dict(), "machine_id": first.machine_id, "env": first.env,
+              "predicted": prediction.to_dict(),
+              "inputs": {"t1_ms": t1, "t1_ci_ms": [first.stats["ci_low_ms"], first.stats["ci_high_ms"]],
+                         "hosts_ms": hosts, "host_source": prediction.inputs["host_source"],
+                         "work": {"flops_batch1": work.flops_batch1, "flops_per_item": work.flops_per_item,
+                                  "gemm_calls": work.gemm_calls},
+                         "probe": inputs.probe.to_dict(), "probe_reused": inputs.probe_reused,
+                         "decomposition": first.decomposition, "smallest_seq_len": inputs.smallest.config.seq_len},
+              "ftax_version": first.ftax_version, "timestamp": first.timestamp}
+    results.append_side(args.out, PREDICTIONS, first.machine_id, record)
+    print(json.dumps(record, sort_keys=True) if args.json else format_prediction(first.config.label(), prediction))
+    return 0
+
+
+def format_prediction(label: str, prediction) -> str:
+    """The predicted curve as a table, then where it leaves the flat regime."""
+    lines = [f"{label}: predicted from batch 1 ({prediction.form}; H = {prediction.host_ms:.3g} ms from "
+             f"{prediction.inputs['host_source']}, range {prediction.host_range_ms[0]:.3g}-"
+             f"{prediction.host_range_ms[1]:.3g} ms)", "  batch   latency ms   range ms"]
+    for b, t, lo, hi in zip(prediction.batch_sizes, prediction.latency_ms, prediction.low_ms, prediction.high_ms):
+        lines.append(f"  {b:>5}   {t:>10.3g}   {lo:.3g}-{hi:.3g}")
+    if prediction.inflection_batch is not None:
+        low, high = prediction.inflection_interval
+        lines.append(f"  leaves the flat regime at batch {prediction.inflection_batch:g} "
+                     f"(range {low:g}-{'beyond 512' if high is None else f'{high:g}'})")
+    else:
+        lines.append(f"  {prediction.message}")
+    return "\n".join(lines)
+
+
 def format_record(record) -> str:
     """A readable multi-line summary of one record."""
     lines = [record.config.label(), f"  status       {record.status}" + (f": {record.message}" if record.message else "")]
@@ -136,8 +185,7 @@ def grids_from_args(args: argparse.Namespace) -> list:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ftax.errors import InvalidConfigError
     from ftax.runner import MeasureOptions
-    from ftax.studies import ROUNDS
-    from ftax.sweep import SweepSummary, run_sweep
+    from ftax.studies import ROUNDS, measure_grids
 
     grids = grids_from_args(args)
     if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
@@ -154,12 +202,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                             accelerator_type=args.accelerator_type, retry_failed=args.retry_failed,
                             progress=not args.quiet, rounds=rounds, seed=args.seed))
         return 0
-    total = SweepSummary(path=Path(args.out), total=0, skipped=0)
-    for grid, options in jobs:
-        rounds = args.rounds or ROUNDS.get(grid.rule.name, 1)
-        total = total + run_sweep(grid.configs(), args.out, options, retry_failed=args.retry_failed,
-                                  isolate=args.isolate, progress=not args.quiet, rounds=rounds, seed=args.seed)
-    print(total)
+    grids = [replace(grid, rule=options.rule) for grid, options in jobs]
+    rounds = args.rounds or ROUNDS.get(grids[0].rule.name, 1)
+    options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir)
+    print(measure_grids(grids, args.out, rounds, options, progress=not args.quiet, retry_failed=args.retry_failed,
+                        isolate=args.isolate, seed=args.seed))
     return 0
 
 
@@ -237,6 +284,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print exactly one JSON record")
     _add_stop_args(m)
     m.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("predict", help="predict the latency curve over batch 1..512 and its inflection from batch 1")
+    p.add_argument("--model", required=True)
+    p.add_argument("--backend", default="eager")
+    p.add_argument("--dtype", default="fp32")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--override", action="append", metavar="KEY=N", help="width/depth/heads/intermediate")
+    p.add_argument("--host", choices=("decomposition", "smallest", "probe"), default=None,
+                   help="which estimate of the fixed host cost the point uses (default: the one the validation "
+                        "page found best; the others give the range)")
+    p.add_argument("--form", choices=("additive", "overlap"), default=None,
+                   help="host and work add up (CPU) or overlap (GPU); default by device")
+    p.add_argument("--out", type=Path, default=Path("results"), help="where the probe and the prediction are stored")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON record")
+    p.set_defaults(func=cmd_predict)
 
     _add_sweep_parser(sub)
     _add_book_parser(sub)

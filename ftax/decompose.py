@@ -99,6 +99,31 @@ def count_flops(module: torch.nn.Module, inputs: tuple) -> float | None:
     return float(counter.get_total_flops())
 
 
+def count_gemm_calls(module: torch.nn.Module, inputs: tuple) -> int | None:
+    """Calls of ops that torch.utils.flop_counter has a FLOP formula for (matrix products, convolutions,
+    attention) in one eager forward: the ops that do the FLOPs, so FLOPs / calls is the work per call that
+    `ftax.probe` rates by. None if the forward cannot run under a dispatch mode."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.calls += func._overloadpacket in flop_registry
+            return func(*args, **(kwargs or {}))
+
+    counter = Counter()
+    try:  # no_grad, not inference_mode: under inference_mode, linear reaches a dispatch mode undecomposed
+        with torch.no_grad(), counter:
+            module(*inputs)
+    except Exception:  # noqa: BLE001 -- as count_flops: no count rather than no record
+        return None
+    return counter.calls
+
+
 # --- pure parsing -------------------------------------------------------------------------
 
 def union_ms(intervals: Iterable[tuple[float, float]]) -> float:

@@ -286,8 +286,8 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """One row per config series (config, machine, software, rule) from its visits: what a page draws.
 
     The row is the newest ok visit's (status, message, parity, decomposition, env, FLOPs, setup),
-    or the newest visit's when none is ok (the decomposition columns come from the newest ok visit
-    that has one, FLOPs from any visit that counted them), with the visits' estimate in the columns the pages read:
+    or the newest visit's when none is ok (the decomposition and parity columns come from the newest ok
+    visit that has them, FLOPs from any visit that counted them: a sweep takes them in round 0 only), with the visits' estimate in the columns the pages read:
     `median_ms` := `estimate_ms`, `ci_low_ms`/`ci_high_ms` := the calibrated interval (NaN with one
     round). Added from `estimates`: `estimate_ms`, `low_ms`, `high_ms`, `interval`, `rounds` (0 for a
     config with no ok visit), `between_round_cv`, `within_round_ci_low_ms`/`_high_ms`, `target_met`;
@@ -312,15 +312,12 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     fit.index = _tuples(fit, _identity(frame))
     base = frame.sort_values(["_ok", "_order"]).drop_duplicates("_series", keep="last").sort_values("_order")
     out = base.drop(columns=[c for c in ("round", "_ok", "_order") if c in base]).set_index("_series")
-    profiled = [c for c in out.columns if c.startswith("decomposition_")]
-    if "decomposition_busy_ms" in frame:  # the newest ok visit that carries a decomposition, if the newest does not
-        done = frame[frame["_ok"] & frame["decomposition_busy_ms"].notna()].sort_values("_order")
-        done = done.drop_duplicates("_series", keep="last").set_index("_series")[profiled]
-        missing = out["decomposition_busy_ms"].isna() & out.index.isin(done.index)
-        out.loc[missing, profiled] = done.loc[out.index[missing]].to_numpy()
-    if "flops" in frame:  # a sweep in rounds counts FLOPs (a property of the config) in its first round only
-        counted = pd.to_numeric(frame["flops"], errors="coerce").groupby(frame["_series"]).max()
-        out["flops"] = pd.to_numeric(out["flops"], errors="coerce").fillna(counted.reindex(out.index))
+    for prefix, marker in (("decomposition_", "decomposition_busy_ms"), ("parity_", "parity_ok")):
+        _fill_from_visit_with(out, frame, prefix, marker)
+    for column in ("flops", "gemm_calls"):  # a sweep in rounds counts FLOPs (a config's) in its first round only
+        if column in frame:
+            counted = pd.to_numeric(frame[column], errors="coerce").groupby(frame["_series"]).max()
+            out[column] = pd.to_numeric(out[column], errors="coerce").fillna(counted.reindex(out.index))
     for column in ("estimate_ms", "low_ms", "high_ms", "interval", "rounds", "between_round_cv",
                    "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met"):
         out[column] = fit[column].reindex(out.index) if len(fit) else np.nan
@@ -329,3 +326,19 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     for column in over:
         out[column] = over[column].reindex(out.index)
     return out.reset_index(drop=True)
+
+
+def _fill_from_visit_with(out: pd.DataFrame, frame: pd.DataFrame, prefix: str, marker: str) -> None:
+    """Where `out`'s row (indexed by series) lacks the `prefix` columns, take them from the newest ok visit of
+    its series that has `marker`: what describes a config, not a visit, is recorded on one visit only."""
+    if marker not in frame or marker not in out:
+        return
+    columns = [c for c in out.columns if c.startswith(prefix)]
+    done = frame[frame["_ok"] & frame[marker].notna()].sort_values("_order")
+    done = done.drop_duplicates("_series", keep="last").set_index("_series")[columns]
+    missing = out[marker].isna() & out.index.isin(done.index)
+    if missing.any():
+        for column in columns:  # e.g. parity_ok is all-NaN (float) where only later rounds are the newest
+            if out[column].dtype != done[column].dtype:
+                out[column] = out[column].astype(object)
+        out.loc[missing, columns] = done.loc[out.index[missing]].to_numpy()

@@ -36,7 +36,7 @@ from ftax.errors import FtaxError
 from ftax.studies import Grid
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, measure_config
-from ftax.sweep import SweepSummary, group_key, interleaved
+from ftax.sweep import SweepSummary, for_round, group_key, interleaved
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'ftax[ray]' (or pip install ray)"
 LOST_TWICE = "worker lost twice"
@@ -84,7 +84,8 @@ class GroupMeasurer:
         config = replace(config, device=_resolve(config.device, self.env))
         if (results.config_key(config, self.env["machine_id"]), round_, self.options.rule.name) in self.skip:
             return None
-        return measure_config(config, self.options, self.cache, round_=round_, order_seed=seed).to_json()
+        return measure_config(config, for_round(self.options, round_), self.cache, round_=round_,
+                              order_seed=seed).to_json()
 
 
 def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[list]]:
@@ -92,7 +93,7 @@ def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dic
     were measured with): the local sweep's rule, over every file; the worker compares the software."""
     skip: dict[str, list[list]] = {}
     for visit, data in results.best_records(out_dir, key=results.visit_key).items():
-        if results.is_done(data, retry_failed, decompose):
+        if results.is_done(data, retry_failed, decompose and not visit[1]):  # decomposed in round 0 only (for_round)
             machine = data.get("machine_id") or data["env"]["machine_id"]
             skip.setdefault(machine, []).append([*visit, *results.software(data.get("env") or {})])
     return skip

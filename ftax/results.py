@@ -91,6 +91,7 @@ class Record:
     parity: dict | None = None
     model_info: dict = field(default_factory=dict)
     flops: float | None = None
+    gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.decompose.count_gemm_calls)
     decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
     round: int | None = None  # the sweep round of this visit (None: measured once, outside rounds)
     rule: str | None = None  # StopRule.name: visits under different rules are never pooled
@@ -166,9 +167,34 @@ def append(path: str | Path, record: Record) -> None:
     If the file ends in a partial line (a writer was killed mid-line), a newline is written
     first so that the new record starts on a line of its own.
     """
-    path = Path(path)
+    _append_line(Path(path), record.to_json() + "\n")
+
+
+def side_path(out_dir: str | Path, kind: str, machine_id: str) -> Path:
+    """Where a machine's other stored results of `kind` live (`probes`, `predictions`): a folder of their own
+    beside the records, so that `load` (which reads `<out_dir>/*.jsonl`) never takes them for records."""
+    return Path(out_dir) / kind / f"{machine_id}.jsonl"
+
+
+def append_side(out_dir: str | Path, kind: str, machine_id: str, data: dict) -> Path:
+    """Append `data` (a JSON object, non-finite floats as null) to the machine's `kind` store, as `append` does."""
+    path = side_path(out_dir, kind, machine_id)
+    _append_line(path, json.dumps(_finite(data), sort_keys=True, allow_nan=False) + "\n")
+    return path
+
+
+def iter_side(out_dir: str | Path, kind: str) -> Iterator[dict]:
+    """Every parsable line of every machine's `kind` store, in file order (corrupt lines skipped)."""
+    for path in sorted((Path(out_dir) / kind).glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def _append_line(path: Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = record.to_json() + "\n"
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
@@ -267,6 +293,7 @@ def _flatten(data: dict) -> dict:
     row.update(config_key=data["config_key"], machine_id=data.get("machine_id", env.get("machine_id")),
                machine_label=machine_label(env, config["device"]), status=data["status"],
                message=data.get("message", ""), pipelined_ms=data.get("pipelined_ms"), flops=data.get("flops"),
+               gemm_calls=data.get("gemm_calls"),
                samples_ms=data.get("samples_ms") or [], timestamp=data.get("timestamp"),
                ftax_version=data.get("ftax_version"), schema_version=data.get("schema_version"),
                round=data.get("round"), rule=data.get("rule"))

@@ -120,6 +120,7 @@ class MeasureOptions:
     threads: int | None = None
     decompose: bool = False
     count_flops: bool = True
+    check_parity: bool = True  # against fp32 eager: a property of the config, so a sweep checks it in round 0 only
     trace_dir: Path | None = None
 
 
@@ -145,7 +146,7 @@ class _Live:
     model: models.BuiltModel
     inputs: tuple
     prepared: backends.Prepared
-    parity: backends.Parity
+    parity: backends.Parity | None  # None: not checked on this visit (MeasureOptions.check_parity)
 
 
 def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: MeasureOptions | None = None,
@@ -178,8 +179,8 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
             model = cache.get(c)
             inputs = model.inputs(c.config.batch_size, c.config.seq_len)
             prepared = backends.prepare(c.config.backend, model, inputs)
-            live.append(_Live(i, c, model, inputs, prepared, _parity(c.config, cache.fp32_reference(c), inputs,
-                                                                     prepared)))
+            parity = _parity(c.config, cache.fp32_reference(c), inputs, prepared) if options.check_parity else None
+            live.append(_Live(i, c, model, inputs, prepared, parity))
         except Exception as exc:  # noqa: BLE001 -- a sweep must never die on one config
             records[i] = record(c, *_failure(exc, cache))
     try:
@@ -209,8 +210,10 @@ def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {_first_line(exc)}"
 
 
-def _parity_message(parity: backends.Parity) -> str:
-    return "" if parity.ok else f"parity failed: max |diff| {parity.max_abs_diff:.3g} > tolerance {parity.tolerance:.3g}"
+def _parity_message(parity: backends.Parity | None) -> str:
+    if parity is None or parity.ok:
+        return ""
+    return f"parity failed: max |diff| {parity.max_abs_diff:.3g} > tolerance {parity.tolerance:.3g}"
 
 
 def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, order_seed: int | None) -> dict:
@@ -220,7 +223,8 @@ def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, ord
              "model_build_s": cache.build_s, "total_time_s": timing.total_time_s, "target_met": timing.target_met,
              "stop_reason": timing.stop_reason, "target_rel_ci": options.rule.target_rel_ci,
              "threads": torch.get_num_threads(), "backend_detail": x.prepared.detail, "order_seed": order_seed}
-    parity = {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok}
+    parity = (None if x.parity is None else
+              {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok})
     return dict(stats=timing.stats.to_dict(), samples_ms=timing.samples_ms, pipelined_ms=timing.pipelined_ms,
                 setup=setup, parity=parity, model_info=dict(x.model.info),
                 **_decomposition_fields(x.checked.config, x.model, x.inputs, x.prepared, options))
@@ -254,6 +258,7 @@ def _decomposition_fields(config: MeasureConfig, model: models.BuiltModel, input
     fields: dict = {}
     if options.count_flops:
         fields["flops"] = decompose.count_flops(model.module, inputs)
+        fields["gemm_calls"] = decompose.count_gemm_calls(model.module, inputs)
     if options.decompose:
         fields["decomposition"] = decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
                                                       trace_name=config.label().replace(" ", "_"))

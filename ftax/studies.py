@@ -3,7 +3,6 @@
 Profiles (`smoke`, `quick`, `full`) only choose grids and stopping rules; the code path is the
 same for all three.
 
-Profiles only choose grids and stopping rules; the code path is the same for all three.
 - `smoke`: seconds, for tests (tiny models, two batch sizes, loose stopping).
 - `quick`: the default `make book` on a 2-core CPU, about 10 minutes for the whole book.
   Models are chosen so that a CPU reaches both regimes: the tiny BERTs are framework-bound
@@ -12,7 +11,9 @@ Profiles only choose grids and stopping rules; the code path is the same for all
   for a GPU.
 
 Studies share configs where they can (e.g. `hardware` reuses `framework-bound`'s batch
-sweep), so a config is measured once and resumed everywhere else.
+sweep), so a config is measured once and resumed everywhere else. A grid that shares configs with
+`where-time-goes` decomposes them too (`paradigms`): otherwise the later page would measure their
+round 0 again, alone, and a speedup would pair visits made minutes apart.
 
 A notebook page makes one call, `open_study(...)`: it validates the page's parameters (papermill
 passes list parameters as strings), measures what this machine has not stored yet, and loads
@@ -29,15 +30,19 @@ from typing import Iterable, Sequence
 import pandas as pd
 import yaml
 
+import torch
+
 from ftax import backends, models, results, sweep
 from ftax.devices import resolve_device
-from ftax.env import fingerprint
+from ftax.env import default_threads, fingerprint
+from ftax.probe import PROBE_VERSION, Probe, run_probe
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig
 from ftax.runner import MeasureOptions
 from ftax.timing import StopRule
 
-STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes")
+STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes", "tax-model")
+PROBES = "probes"  # results/probes/<machine_id>.jsonl: each machine's throughput probes (ftax.probe)
 PROFILES = ("smoke", "quick", "full")
 Overrides = tuple[tuple[str, int], ...]
 
@@ -116,13 +121,16 @@ def _grids(profile: str, study: str) -> list[Grid]:
         tiny = dict(models=("bert-tiny",), batch_sizes=(1, 4), seq_lens=(16,))
         return {
             "framework-bound": [Grid("batch", **tiny)],
-            "paradigms": [Grid("paradigms", backends=("eager", "torchscript", "onnxruntime"), **tiny)],
+            "paradigms": [Grid("paradigms", backends=("eager", "torchscript", "onnxruntime"), decompose=True, **tiny)],
             "model-design": [Grid("width-depth", models=("bert-base",), batch_sizes=(1, 4), seq_lens=(16,),
                                   overrides=_width_depth((64, 128), (1, 2))),
                              Grid("efficient", models=("bert-tiny", "synthetic-linear"), batch_sizes=(1,),
                                   seq_lens=(16,))],
             "hardware": [Grid("batch", **tiny)],
             "where-time-goes": [Grid("decompose", backends=("eager", "torchscript"), decompose=True, **tiny)],
+            "tax-model": [Grid("tax", backends=("eager", "torchscript"), decompose=True, **tiny),
+                          Grid("tax-smallest", models=("bert-tiny",), backends=("eager", "torchscript"),
+                               batch_sizes=(1,), seq_lens=(1,))],
         }[study]
     if profile == "quick":
         tiny_batch = dict(models=("bert-tiny", "bert-mini"), batch_sizes=pow2(1, 64), seq_lens=(128,))
@@ -137,7 +145,7 @@ def _grids(profile: str, study: str) -> list[Grid]:
                 Grid("speech", models=("wav2vec2-base",), batch_sizes=pow2(1, 4), seq_lens=(50,)),
             ],
             "paradigms": [Grid("paradigms", backends=_ALL_BACKENDS, models=("bert-tiny",), batch_sizes=pow2(1, 64),
-                               seq_lens=(128,))],
+                               seq_lens=(128,), decompose=True)],
             "model-design": [
                 Grid("width-depth", models=("bert-base",), batch_sizes=(1, 16), seq_lens=(32,),
                      overrides=_width_depth((128, 256, 512), (2, 4, 8))),
@@ -147,6 +155,14 @@ def _grids(profile: str, study: str) -> list[Grid]:
                          Grid("batch-base", models=("bert-base",), batch_sizes=pow2(1, 8), seq_lens=(32,))],
             "where-time-goes": [Grid("decompose", backends=("eager", "torchscript", "compile"), models=("bert-tiny",),
                                      batch_sizes=pow2(1, 64), seq_lens=(128,), decompose=True)],
+            "tax-model": [
+                Grid("tax", models=("bert-tiny", "bert-mini"), backends=("eager", "torchscript"), batch_sizes=pow2(1, 64),
+                     seq_lens=(128,), decompose=True),
+                Grid("tax-base", models=("bert-base",), backends=("eager", "torchscript"), batch_sizes=pow2(1, 8),
+                     seq_lens=(32,), decompose=True),
+                Grid("tax-smallest", models=("bert-tiny", "bert-mini", "bert-base"), backends=("eager", "torchscript"),
+                     batch_sizes=(1,), seq_lens=(1,)),
+            ],
         }[study]
     batches = pow2(1, 512)
     return {
@@ -159,7 +175,7 @@ def _grids(profile: str, study: str) -> list[Grid]:
                  seq_lens=(50,)),
         ],
         "paradigms": [Grid("paradigms", backends=_ALL_BACKENDS, models=("bert-base", "bert-tiny"),
-                           dtypes=("fp32", "fp16"), batch_sizes=batches, seq_lens=(128,))],
+                           dtypes=("fp32", "fp16"), batch_sizes=batches, seq_lens=(128,), decompose=True)],
         "model-design": [
             Grid("width-depth", models=("bert-base",), batch_sizes=(1, 64), seq_lens=(128,),
                  overrides=_width_depth((128, 256, 512, 768, 1024), (1, 2, 4, 8, 12, 24))),
@@ -171,6 +187,11 @@ def _grids(profile: str, study: str) -> list[Grid]:
         "where-time-goes": [Grid("decompose", backends=("eager", "torchscript", "compile", "cudagraph"),
                                  models=("bert-base", "bert-tiny"), batch_sizes=batches, seq_lens=(128,),
                                  decompose=True)],
+        "tax-model": [Grid("tax", models=("bert-tiny", "bert-mini", "bert-base"),
+                           backends=("eager", "torchscript", "cudagraph"), batch_sizes=batches, seq_lens=(128,),
+                           decompose=True),
+                      Grid("tax-smallest", models=("bert-tiny", "bert-mini", "bert-base"),
+                           backends=("eager", "torchscript", "cudagraph"), batch_sizes=(1,), seq_lens=(1,))],
     }[study]
 
 
@@ -208,6 +229,60 @@ def study_configs(grids: Iterable[Grid]) -> list[MeasureConfig]:
 # --- what a page calls ----------------------------------------------------------------------
 
 GRID_FIELDS = ("models", "backends", "dtypes", "batch_sizes", "seq_lens")
+
+
+def stored_probe(out_dir: str | Path, device: str, dtype: str, threads: int) -> Probe | None:
+    """The newest stored probe of this machine for `device`, `dtype` and `threads`, measured with this software."""
+    env = fingerprint()
+    now = results.software(env)
+    found = None
+    for data in results.iter_side(out_dir, PROBES):
+        if (data.get("machine_id") == env["machine_id"] and data.get("device") == device and data.get("dtype") == dtype
+                and data.get("threads") == threads and data.get("version") == PROBE_VERSION
+                and tuple(data.get("software") or ()) == tuple(now)):
+            found = data
+    return Probe.from_dict(found) if found else None
+
+
+def ensure_probe(out_dir: str | Path, device: str, dtype: str) -> tuple[Probe, bool]:
+    """(probe, reused): the stored probe if there is one for this machine, else a new one, stored."""
+    torch.set_num_threads(default_threads())
+    found = stored_probe(out_dir, device, dtype, torch.get_num_threads())
+    if found is not None:
+        return found, True
+    measured = run_probe(device, dtype, backends.dtype_of(dtype))
+    env = fingerprint()
+    results.append_side(out_dir, PROBES, env["machine_id"], {**measured.to_dict(), "machine_id": env["machine_id"],
+                                                            "software": list(results.software(env)), "env": env})
+    return measured, False
+
+
+def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", rounds: int = 1,
+                  options: MeasureOptions | None = None, progress: bool = False, probes: bool = False,
+                  **sweep_args) -> sweep.SweepSummary:
+    """Sweep `grids` as one (`sweep.run_sweep`), under their rule (they share one: a profile's) and `rounds`,
+    decomposing the configs of the grids that ask for it: one sweep, not one per grid, so the backends of a
+    shape that two grids name are timed together, and a config two grids share is measured once. With
+    `probes`, then the throughput probe of each device and dtype swept, unless stored (`ensure_probe`)."""
+    rules = {grid.rule for grid in grids}
+    if len(rules) != 1:
+        raise InvalidConfigError(f"grids swept together must share one stop rule, got {sorted(r.name for r in rules)}")
+    options = replace(options or MeasureOptions(), rule=rules.pop())
+    configs = study_configs(grids)
+    profiled = configs if options.decompose else study_configs(g for g in grids if g.decompose)
+    summary = sweep.run_sweep(configs, results_dir, replace(options, decompose=False), progress=progress,
+                              rounds=rounds, decompose=profiled, **sweep_args)
+    for device, dtype in dict.fromkeys((c.device, c.dtype) for c in configs) if probes else ():
+        ensure_probe(results_dir, device, dtype)
+    return summary
+
+
+def measure_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",
+                    results_dir: str | Path = "results", progress: bool = True) -> sweep.SweepSummary:
+    """Everything the case studies of `profile` measure, in one sweep: what `ftax book` runs before its pages,
+    so a page's comparisons include configs another page measures (page 02's eager is page 01's)."""
+    grids = [grid for study in studies for grid in study_grids(study, profile, device)]
+    return measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=True)
 
 
 @dataclass
@@ -262,13 +337,8 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
         raise InvalidConfigError(f"unknown grid parameter(s) {unknown}; allowed: {', '.join(GRID_FIELDS)}")
     chosen = {k: v for k, v in ((k, list_param(k, v)) for k, v in grid_values.items()) if v is not None}
     grids = study_grids(study, profile, device, **chosen)
-    summary = None
-    if measure:
-        summary = sweep.SweepSummary(path=Path(results_dir), total=0, skipped=0)
-        for grid in grids:
-            options = MeasureOptions(rule=grid.rule, decompose=grid.decompose)
-            summary = summary + sweep.run_sweep(grid.configs(), results_dir, options, progress=progress,
-                                                rounds=ROUNDS[profile])
+    summary = (measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=study == "tax-model")
+               if measure else None)
     everything = results.load(results_dir, latest_only=False)
     return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
                      frame=results.rows_matching(everything, study_configs(grids)), all=everything,

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 from ftax import results
 from ftax.env import default_threads, fingerprint
@@ -51,17 +51,26 @@ class SweepSummary:
 
 
 def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round_: int, options: MeasureOptions,
-          retry_failed: bool, software_now: tuple) -> list[MeasureConfig]:
+          retry_failed: bool, software_now: tuple, profiled: Collection[MeasureConfig]) -> list[MeasureConfig]:
     """Configs without a stored visit in this round under this rule and software (or with a failed one, if
     retrying; or ok but without the decomposition asked for)."""
     return [c for c in configs
             if (data := stored.get((results.config_key(c, machine_id), round_, options.rule.name))) is None
-            or not results.is_done(data, retry_failed, options.decompose and round_ == 0, software_now)]
+            or not results.is_done(data, retry_failed, round_ == 0 and c in profiled, software_now)]
 
 
 def group_key(config: MeasureConfig) -> tuple:
     """Configs with the same key share one built model: a sweep visits them back to back."""
     return (config.model, config.dtype, config.overrides, config.device)
+
+
+def grouped(configs: Iterable[MeasureConfig]) -> list[MeasureConfig]:
+    """`configs` without duplicates, each model group (`group_key`) contiguous, groups and configs in
+    first-seen order: grids of several studies swept as one keep the backends of a shape together."""
+    groups: dict[tuple, list[MeasureConfig]] = {}
+    for config in dict.fromkeys(configs):
+        groups.setdefault(group_key(config), []).append(config)
+    return [c for group in groups.values() for c in group]
 
 
 def interleaved(configs: Sequence[MeasureConfig], seed: int) -> list[MeasureConfig]:
@@ -95,22 +104,31 @@ def compared(group: Sequence[MeasureConfig]) -> list[list[MeasureConfig]]:
     return [list(part) for _, part in groupby(group, key=lambda c: (c.seq_len, c.batch_size))]
 
 
-def _for_round(options: MeasureOptions, round_: int) -> MeasureOptions:
-    """FLOPs and the profiler's decomposition describe a config, not a visit: only the first round takes them
-    (a decomposition profiles several calls; three rounds would triple that for nothing)."""
-    return options if round_ == 0 else replace(options, decompose=False, count_flops=False)
+def _options_for(together: Sequence[MeasureConfig], options: MeasureOptions, profiled: Collection[MeasureConfig],
+                 round_: int) -> MeasureOptions:
+    """The options of configs timed together: decomposed (all of them) when one of them is to be profiled."""
+    return for_round(replace(options, decompose=any(c in profiled for c in together)), round_)
 
 
-def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int) -> None:
+def for_round(options: MeasureOptions, round_: int) -> MeasureOptions:
+    """FLOPs, the profiler's decomposition and parity describe a config, not a visit: only the first round
+    takes them (a decomposition profiles several calls, and half precision's parity builds an fp32 twin;
+    three rounds would triple that for nothing). The read layer takes them from the visit that has them."""
+    return options if round_ == 0 else replace(options, decompose=False, count_flops=False, check_parity=False)
+
+
+def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int,
+                   profiled: frozenset[MeasureConfig]) -> None:
     """Child-process entry of `isolate`: measure and append each config itself."""
     cache = ModelCache()
     for together in compared(configs):
-        for record in measure_compared(together, _for_round(options, round_), cache, round_=round_, order_seed=seed):
+        for record in measure_compared(together, _options_for(together, options, profiled, round_), cache,
+                                       round_=round_, order_seed=seed):
             results.append(path, record)
 
 
 def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOptions, machine_id: str,
-                  round_: int, seed: int, on_record) -> None:
+                  round_: int, seed: int, profiled: frozenset[MeasureConfig], on_record) -> None:
     """Run configs in child processes, restarting after a crash with the configs still missing."""
     ctx = multiprocessing.get_context("spawn")
     remaining = list(configs)
@@ -120,7 +138,7 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 
     while remaining:
         before = visits()
-        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_, seed))
+        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_, seed, profiled))
         child.start()
         child.join()
         new = visits() - before
@@ -140,27 +158,32 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 
 def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results", options: MeasureOptions | None = None,
               retry_failed: bool = False, isolate: bool = False, progress: bool = True, rounds: int = 1,
-              seed: int = 0) -> SweepSummary:
+              seed: int = 0, decompose: Iterable[MeasureConfig] | None = None) -> SweepSummary:
     """Measure every config in `rounds` rounds, one record per visit in `<out_dir>/<machine_id>.jsonl`.
 
     A round visits every config not yet stored for that round, in `interleaved` order (seed
     `seed + round`), each under `options.rule.share(rounds)`: the profile's time budget split over
     the rounds. The backends of one shape are timed together, in alternating blocks (`compared`,
-    `runner.measure_compared`). Visits are stored as they finish, so a killed sweep loses at most the one in flight
-    and a rerun resumes with the visits still missing. FLOPs and a decomposition are taken in round 0
-    only (`_for_round`). Torch threads are fixed (`options.threads`,
-    else `env.default_threads()`) and recorded. Visits stored with other software do not count.
+    `runner.measure_compared`), so sweep every grid a page compares in one call (`grouped` puts
+    them together). Visits are stored as they finish, so a killed sweep loses at most the one in flight
+    and a rerun resumes with the visits still missing. FLOPs, parity and a decomposition are taken in
+    round 0 only (`for_round`); the decomposition of the configs in `decompose` (default: all of them
+    if `options.decompose`, else none) and of those timed with them. Torch threads are fixed
+    (`options.threads`, else `env.default_threads()`) and recorded. Visits stored with other software
+    do not count.
     """
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise InvalidConfigError(f"rounds must be a positive integer, got {rounds!r}")
     options = options or MeasureOptions()
     options = replace(options, rule=options.rule.share(rounds), threads=options.threads or default_threads())
-    configs = list(dict.fromkeys(configs))
+    configs = grouped(configs)
+    profiled = frozenset(configs if decompose is None and options.decompose else decompose or ())
     env = fingerprint()
     machine_id, software_now = env["machine_id"], results.software(env)
     path = results.store_path(out_dir, machine_id)
     stored = results.best_records(path, key=results.visit_key)
-    plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, software_now)) for r in range(rounds)]
+    plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, software_now, profiled))
+            for r in range(rounds)]
     pending = sum(len(todo) for _, todo in plan)
     summary = SweepSummary(path=path, total=len(configs) * rounds, skipped=len(configs) * rounds - pending)
     if not pending:
@@ -181,14 +204,15 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
             for _, group in groupby(interleaved(todo, seed + round_), key=group_key):
                 group = list(group)
                 if isolate:
-                    _run_isolated(group, path, options, machine_id, round_, seed + round_, on_record)
+                    _run_isolated(group, path, options, machine_id, round_, seed + round_, profiled, on_record)
                     continue
                 cache = ModelCache()
                 for together in compared(group):
                     bar.set_description(f"ftax sweep, round {round_ + 1}/{rounds}", refresh=False)
                     bar.set_postfix_str(" | ".join(c.label() for c in together), refresh=True)
-                    for config, record in zip(together, measure_compared(together, _for_round(options, round_), cache,
-                                                                         round_=round_, order_seed=seed + round_)):
+                    visits = measure_compared(together, _options_for(together, options, profiled, round_), cache,
+                                              round_=round_, order_seed=seed + round_)
+                    for config, record in zip(together, visits):
                         results.append(path, record)
                         on_record(config, record)
     finally:

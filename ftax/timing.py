@@ -36,8 +36,8 @@ class StopRule:
     """When to stop sampling: at least `min_iters` and `min_time_s`, then until the 95% CI of
     the median is narrower than `target_rel_ci` x median, or `max_time_s` (or `max_iters`) is hit.
 
-    Warm-up runs `warmup_iters` calls and `warmup_time_s`, but stops after `warmup_max_s` (at
-    least two calls) so that a one-second forward does not spend minutes warming up. Pipelined
+    Warm-up runs `warmup_iters` calls and `warmup_time_s`, but starts no call after `warmup_max_s` (at
+    least one call) so that a one-second forward does not spend minutes warming up. Pipelined
     time uses `pipelined_rounds` rounds of up to `pipelined_calls` calls, fewer when the rounds
     would take longer than `pipelined_max_s` (never fewer than one call a round).
     """
@@ -58,15 +58,20 @@ class StopRule:
 
     def share(self, visits: int) -> "StopRule":
         """The rule for one of `visits` visits of a config: the same precision target, 1/visits of the
-        time limits, of the minimum calls (at least 3) and of the pipelined rounds (at least 1), so a
-        sweep in rounds takes about as long as one visit under this rule: a slow config's floor of
-        calls, not its time limit, is what rounds would otherwise multiply. Its name says so
-        (`quick/3`): visits of different budgets are never pooled into one estimate."""
+        time limits (sampling, warm-up and pipelined), of the minimum calls (at least 3), of the warm-up
+        calls and of the pipelined rounds (at least 1 each), so a sweep in rounds takes about as long as
+        one visit under this rule: a slow config's floors of calls, not its time limits, are what rounds
+        would otherwise multiply. Its name says so (`quick/3`): visits of different budgets are never
+        pooled into one estimate."""
         if visits <= 1:
             return self
+        def ceil_share(n: int, floor: int) -> int:
+            return max(floor, -(-n // visits))
         return replace(self, min_time_s=self.min_time_s / visits, max_time_s=self.max_time_s / visits,
-                       min_iters=max(3, -(-self.min_iters // visits)),
-                       pipelined_rounds=max(1, -(-self.pipelined_rounds // visits)), name=f"{self.name}/{visits}")
+                       min_iters=ceil_share(self.min_iters, 3), warmup_iters=ceil_share(self.warmup_iters, 1),
+                       warmup_time_s=self.warmup_time_s / visits, warmup_max_s=self.warmup_max_s / visits,
+                       pipelined_rounds=ceil_share(self.pipelined_rounds, 1),
+                       pipelined_max_s=self.pipelined_max_s / visits, name=f"{self.name}/{visits}")
 
     def __post_init__(self) -> None:
         if self.min_iters < 1 or self.pipelined_calls < 1 or self.pipelined_rounds < 1:
@@ -175,14 +180,16 @@ def _pipelined_calls(rule: StopRule, median_s: float) -> int:
 
 
 def _warm_up(fn: Callable[[], object], rule: StopRule, sync: Callable[[], None], clock: Clock) -> tuple[float, int]:
-    """(seconds of the first call, calls made): `warmup_iters` calls and `warmup_time_s`, at most `warmup_max_s`."""
+    """(seconds of the first call, calls made): `warmup_iters` calls and `warmup_time_s`, but no call starts
+    after `warmup_max_s`. The first call counts toward both times, so a call slower than the warm-up budget
+    is warmed once: the caller's cold call (ftax.backends' prepare) already ran before it."""
+    warm_start = clock()
     first_call_s = timed_call(fn, sync, clock)
-    warm_start, warm_n = clock(), 1
-    while warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s:
+    warm_n = 1
+    while (warm_n < rule.warmup_iters or clock() - warm_start < rule.warmup_time_s) \
+            and clock() - warm_start < rule.warmup_max_s:
         timed_call(fn, sync, clock)
         warm_n += 1
-        if warm_n >= 2 and clock() - warm_start >= rule.warmup_max_s:
-            break
     return first_call_s, warm_n
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftax import backends, env, models, results, sweep
+from ftax import backends, env, estimates, models, results, studies, sweep
 from ftax.backends import Prepared
 from ftax.errors import InvalidConfigError
-from ftax.studies import RULES, Grid
+from ftax.studies import PROFILES, ROUNDS, RULES, STUDIES, Grid, measure_studies, study_configs, study_grids
 from ftax.runner import MeasureOptions
 
 SMOKE = MeasureOptions(rule=RULES["smoke"], count_flops=False)
@@ -168,16 +168,48 @@ def test_a_visit_gets_its_share_of_the_profiles_time():
     assert third.max_time_s == pytest.approx(rule.max_time_s / 3) and third.min_time_s == pytest.approx(rule.min_time_s / 3)
     assert third.target_rel_ci == rule.target_rel_ci and third.name == "quick/3" and rule.share(1) == rule
     assert third.min_iters == max(3, -(-rule.min_iters // 3)) and third.pipelined_rounds >= 1
+    # the warm-up is part of a visit's budget too: otherwise three rounds triple it
+    assert third.warmup_max_s == pytest.approx(rule.warmup_max_s / 3)
+    assert third.warmup_time_s == pytest.approx(rule.warmup_time_s / 3) and 1 <= third.warmup_iters <= rule.warmup_iters
+    assert third.pipelined_max_s == pytest.approx(rule.pipelined_max_s / 3)
 
 
-def test_flops_and_decomposition_are_taken_in_the_first_round_only(tmp_path):
-    configs = _grid(models=("synthetic-linear",), batch_sizes=(1,), overrides=((("depth", 1), ("width", 16)),)).configs()
+def test_flops_decomposition_and_parity_are_taken_in_the_first_round_only(tmp_path):
+    configs = _grid(models=("synthetic-linear",), backends=("eager", "torchscript"), batch_sizes=(1,),
+                    overrides=((("depth", 1), ("width", 16)),)).configs()
     options = MeasureOptions(rule=RULES["smoke"], decompose=True)
     sweep.run_sweep(configs, tmp_path, options, progress=False, rounds=2)
-    visits = results.load(tmp_path, latest_only=False).sort_values("round")
-    assert visits["decomposition_method"].notna().tolist() == [True, False]
-    assert visits["flops"].notna().tolist() == [True, False]
+    visits = results.load(tmp_path, latest_only=False).sort_values(["backend", "round"])
+    assert visits["decomposition_method"].notna().tolist() == [True, False] * 2
+    assert visits["flops"].notna().tolist() == [True, False] * 2
+    assert visits["parity_ok"].tolist()[::2] == [True, True] and visits["parity_ok"].isna().tolist()[1::2] == [True] * 2
     assert sum(sweep.run_sweep(configs, tmp_path, options, progress=False, rounds=2).counts.values()) == 0
+    one_per_config = estimates.per_config(visits)  # what describes the config reaches its row from round 0
+    assert one_per_config["parity_ok"].tolist() == [True, True]
+    assert one_per_config["decomposition_method"].notna().all() and one_per_config["flops"].notna().all()
+
+
+def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(monkeypatch):
+    """Page 02's eager configs are page 01's: swept per page, the eager side of a speedup would be a
+    visit minutes away from the runtime it is compared with, and page 05 would re-measure round 0."""
+    calls, probed = [], []
+    monkeypatch.setattr(sweep, "run_sweep", lambda configs, *a, **kw: calls.append((configs, kw)) or "summary")
+    monkeypatch.setattr(studies, "ensure_probe", lambda out, device, dtype: probed.append((device, dtype)))
+    for profile in PROFILES:
+        calls.clear()
+        probed.clear()
+        assert measure_studies(profile=profile, device="cpu", results_dir="unused", progress=False) == "summary"
+        [(configs, kw)] = calls
+        grids = [g for study in STUDIES for g in study_grids(study, profile, device="cpu")]
+        assert configs == study_configs(grids) and kw["rounds"] == ROUNDS[profile]
+        assert kw["decompose"] == study_configs(g for g in grids if g.decompose)
+        assert set(probed) == {(c.device, c.dtype) for c in configs}  # the tax model's probes, once each
+
+
+def test_grouped_keeps_each_model_group_contiguous_in_first_seen_order():
+    a1, b1, a2 = (_grid(models=(m,), batch_sizes=(bs,)).configs()[0] for m, bs in
+                  (("bert-tiny", 1), ("bert-mini", 1), ("bert-tiny", 2)))
+    assert sweep.grouped([a1, b1, a2, a1]) == [a1, a2, b1]
 
 
 @pytest.mark.slow

@@ -211,6 +211,13 @@ def test_warmup_runs_for_its_minimum_time():
     assert fake.calls - timing.warmup_iters - timing.stats.n == rule.pipelined_rounds * rule.pipelined_calls
 
 
+def test_warmup_starts_no_call_past_its_budget_and_a_slow_call_is_warmed_once():
+    slow = FakeClock(lambda i: 0.5)
+    assert slow.run(_rule(warmup_iters=3, warmup_max_s=0.4, min_iters=3)).warmup_iters == 1
+    fast = FakeClock(lambda i: TICK_S)
+    assert fast.run(_rule(warmup_iters=3, warmup_max_s=0.4)).warmup_iters == 3
+
+
 def test_pipelined_time_is_per_call():
     fake = FakeClock(lambda i: 3 * TICK_S)
     timing = fake.run(_rule())

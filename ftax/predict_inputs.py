@@ -1,0 +1,62 @@
+"""What `ftax predict` measures: the machine's throughput probe (once, then stored) and two visits of one config.
+
+1. The probe (`ftax.probe`): stored under `<results>/probes/<machine_id>.jsonl` per device, dtype, torch
+   threads and software, and reused while those match (a new torch version or thread count measures anew).
+2. The config at batch 1 with the profiler's decomposition and its FLOPs (`runner.measure_config`), plus
+   the FLOPs at batch 2 (counted, not timed), which give FLOPs per item.
+3. The same prepared model at its smallest shape (batch 1, shortest sequence or image it accepts): its
+   latency is the host cost with almost no work, an estimate of H that needs no profiler.
+
+The two visits are not stored with the records: they are a prediction's inputs, kept in the prediction's
+own record (`<results>/predictions/`), so they never become a series on the case-study pages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ftax import decompose, probe
+from ftax.env import default_threads
+from ftax.errors import InvalidConfigError
+from ftax.results import MeasureConfig, Record
+from ftax.runner import MeasureOptions, ModelCache, check, measure_config
+from ftax.studies import RULES, ensure_probe
+from ftax.timing import StopRule
+
+PREDICTIONS = "predictions"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A prediction's measured inputs: the batch-1 visit (with decomposition), the smallest-shape visit, FLOPs
+    at batch 2, and the probe."""
+
+    config: MeasureConfig
+    batch1: Record
+    smallest: Record
+    flops_batch2: float | None
+    probe: probe.Probe
+    probe_reused: bool
+
+
+def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule: StopRule | None = None) -> Inputs:
+    """Measure what a prediction of `config`'s batch curve needs (module docstring). `config.batch_size` is
+    ignored: the prediction sees batch 1 only. Raises InvalidConfigError for a size the model cannot take
+    or a backend this machine cannot run, as `ftax measure` does."""
+    checked = check(replace(config, batch_size=1))
+    if checked.problem:
+        raise InvalidConfigError(checked.problem)
+    config = checked.config
+    rule = rule or RULES["quick"]
+    options = MeasureOptions(rule=rule, threads=default_threads(), decompose=True)
+    cache = ModelCache()
+    batch1 = measure_config(checked, options, cache)
+    if batch1.status != "ok":
+        raise InvalidConfigError(f"{config.label()} could not be measured: {batch1.status}: {batch1.message}")
+    model = cache.get(checked)
+    flops_batch2 = decompose.count_flops(model.module, model.inputs(2, config.seq_len))
+    smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
+                              replace(options, decompose=False, count_flops=False), cache)
+    found, reused = ensure_probe(out_dir, config.device, config.dtype)
+    return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2, probe=found,
+                  probe_reused=reused)

@@ -1,0 +1,101 @@
+"""What a machine can do without a framework in the way: GEMM throughput by size, and memory bandwidth.
+
+The model of the tax (`ftax.tax_model`) splits a config's latency into a fixed host cost and work
+done at the machine's achieved rate. That rate is not one number: a small matrix product runs far
+below peak (too little work to fill the cores or hide memory latency), a large one near it. So the
+probe times square GEMMs over a ladder of sizes, from a few thousand FLOPs to where the rate levels
+off, and one large copy for bandwidth. Each point is one `torch.mm` (or a copy) timed by
+`ftax.timing.measure` under a short rule: a few seconds per machine and dtype, measured once and
+stored (`ftax.results.append_side`), then reused by every prediction on that machine.
+
+What it assumes: the model's heavy ops behave like square GEMMs of the same FLOP count. Tall-skinny
+products (tokens x hidden) and attention's batched products are not square, so the curve indexes
+efficiency by work per call, not by shape; the validation page shows how far that carries.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ftax.devices import resolve_device, sync_for
+from ftax.timing import StopRule, measure
+
+PROBE_VERSION = 1  # bump when what the probe measures changes: stored probes of another version are not reused
+PROBE_RULE = StopRule(name="probe", warmup_iters=2, warmup_time_s=0.02, warmup_max_s=0.3, min_iters=5,
+                      min_time_s=0.05, max_time_s=0.3, target_rel_ci=0.05, pipelined_calls=1, pipelined_rounds=1,
+                      pipelined_max_s=0.01)
+LEVEL_OFF = 1.05  # stop climbing the ladder once doubling n gains less than 5% in rate, twice in a row
+MAX_CALL_S = 0.15  # ... or once one product takes this long (fp16 on a CPU crawls: the top of the ladder would take minutes)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A machine's achieved GEMM rate by size (`gemm_flops[i]` FLOPs per call ran at `gemm_gflops[i]`
+    GFLOP/s) and its copy bandwidth (GB/s, bytes read plus written), for one device and dtype."""
+
+    device: str
+    dtype: str
+    gemm_n: tuple[int, ...]
+    gemm_flops: tuple[float, ...]
+    gemm_gflops: tuple[float, ...]
+    bandwidth_gbs: float
+    threads: int
+    version: int = PROBE_VERSION
+
+    def gflops_at(self, flops_per_call: float) -> float:
+        """Achieved GFLOP/s for a GEMM of `flops_per_call` FLOPs: log-log interpolation between probe points,
+        the end points' rates beyond them (a rate never rises past the largest measured, nor falls below the
+        smallest)."""
+        x = np.log(np.asarray(self.gemm_flops, dtype=float))
+        y = np.log(np.asarray(self.gemm_gflops, dtype=float))
+        return float(math.exp(np.interp(math.log(max(flops_per_call, 1.0)), x, y)))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["gemm_n"], data["gemm_flops"], data["gemm_gflops"] = (list(data[k]) for k in
+                                                                  ("gemm_n", "gemm_flops", "gemm_gflops"))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Probe":
+        fields = {k: data[k] for k in ("device", "dtype", "bandwidth_gbs", "threads", "version")}
+        return cls(gemm_n=tuple(data["gemm_n"]), gemm_flops=tuple(data["gemm_flops"]),
+                   gemm_gflops=tuple(data["gemm_gflops"]), **fields)
+
+
+def _ladder(device: str) -> tuple[int, ...]:
+    """Square sizes to try, smallest first; a GPU needs larger products to fill it."""
+    top = 8192 if device.startswith("cuda") else 2048
+    return tuple(2 ** k for k in range(4, int(math.log2(top)) + 1))
+
+
+def run_probe(device: str = "auto", dtype: str = "fp32", torch_dtype: torch.dtype = torch.float32,
+              rule: StopRule = PROBE_RULE) -> Probe:
+    """Time square GEMMs up the ladder until the rate levels off (`LEVEL_OFF`, `MAX_CALL_S`), then a 256 MiB copy.
+
+    `dtype` is ftax's name for `torch_dtype` (ftax.backends.dtype_of maps one to the other; the caller does,
+    so that this module stays in the measure layer, below the backends)."""
+    device = resolve_device(device)
+    sync = sync_for(device)
+    sizes, flops, rates = [], [], []
+    flat_steps = 0
+    with torch.inference_mode():
+        for n in _ladder(device):
+            a = torch.randn(n, n, device=device).to(torch_dtype)
+            b = torch.randn(n, n, device=device).to(torch_dtype)
+            seconds = measure(lambda: torch.mm(a, b), rule, sync=sync).stats.median_ms / 1e3
+            sizes.append(n)
+            flops.append(2.0 * n ** 3)
+            rates.append(flops[-1] / seconds / 1e9)
+            flat_steps = flat_steps + 1 if len(rates) > 1 and rates[-1] < rates[-2] * LEVEL_OFF else 0
+            if flat_steps >= 2 or seconds > MAX_CALL_S:
+                break
+        source = torch.empty(64 * 2 ** 20, dtype=torch.float32, device=device)
+        target = torch.empty_like(source)
+        copy_s = measure(lambda: target.copy_(source), rule, sync=sync).stats.median_ms / 1e3
+    bandwidth = 2 * source.numel() * source.element_size() / copy_s / 1e9
+    return Probe(device=device, dtype=dtype, gemm_n=tuple(sizes), gemm_flops=tuple(flops), gemm_gflops=tuple(rates),
+                 bandwidth_gbs=bandwidth, threads=torch.get_num_threads())

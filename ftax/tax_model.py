@@ -1,0 +1,279 @@
+"""A model of the tax: a config's latency curve over batch size from one batch-1 measurement.
+
+latency(b) = host + work(b), where
+- host (H, ms) is the fixed per-call cost of the framework: Python, dispatch, allocation, launches;
+- work(b) (ms) is the arithmetic at the machine's achieved rate: FLOPs(b) / rate(FLOPs(b) / calls),
+  with `calls` the number of ops that do the FLOPs (matrix products, convolutions, attention) and
+  rate(size) the GEMM rate a `ftax.probe.Probe` measured at that work per call (small products run
+  far below peak, so doubling the batch less than doubles the time of the math).
+
+On a CPU the host and the math run on the same cores one after the other: latency = H + work
+(`ADDITIVE`). On a GPU the host queues kernels while earlier ones run: latency ~ max(H, work)
+(`OVERLAP`), plus launch and sync terms that H absorbs. Which one a machine follows is a question
+for its data (`form_errors`), not an assumption.
+
+H can come from four places, kept apart because they fail differently:
+- `decomposition`: the profiler's overhead at batch 1 (`ftax.decompose`); on a CPU its busy time is
+  a list of aten ops, so work it does not list counts as host;
+- `intercept`: the latency at zero FLOPs of a robust line through a measured batch sweep (needs a curve);
+- `smallest`: the latency at the smallest shape the model takes (batch 1, shortest sequence), where
+  the work is nearly nothing (needs a second measurement, no profiler);
+- `probe`: T(1) minus the probe's time for batch 1's FLOPs (needs nothing but the probe, and is only
+  as good as the probe's rate is for this model's ops).
+
+Pure functions: nothing here measures. `ftax predict` (ftax.cli) measures the inputs and calls
+`predict`; the validation page scores every stored curve with `validate`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scistats
+
+from ftax.analysis import FLAT, FLAT_MAX_RATIO, FLAT_PROBE_BATCH, NO_REGIME, NOT_FLAT, UNTESTED, first_past_flat
+from ftax.probe import Probe
+
+ADDITIVE, OVERLAP = "additive", "overlap"
+HOST_SOURCES = ("decomposition", "intercept", "smallest", "probe")
+PREDICT_BATCHES = tuple(2 ** k for k in range(10))  # 1..512, the paper's batch range
+CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the measured estimate (issue's bar)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one forward of a config computes: FLOPs at batch 1 and per extra item (FLOPs are linear in
+    batch for every model ftax builds), and how many ops do them (the same at every batch)."""
+
+    flops_batch1: float
+    flops_per_item: float
+    gemm_calls: int
+
+    def flops(self, batch: float) -> float:
+        return self.flops_batch1 + self.flops_per_item * (batch - 1)
+
+
+def work_ms(work: Work, probe: Probe, batch: float) -> float:
+    """Milliseconds of arithmetic at batch `batch`, at the probe's rate for this much work per call."""
+    flops = work.flops(batch)
+    per_call = flops / max(work.gemm_calls, 1)
+    return flops / (probe.gflops_at(per_call) * 1e9) * 1e3
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted curve (`latency_ms` at `batch_sizes`, with `low_ms`..`high_ms` from the host cost's range)
+    and where it leaves the flat regime, by `ftax.analysis`'s one rule (T(b)/T(1) > FLAT_MAX_RATIO)."""
+
+    batch_sizes: tuple[int, ...]
+    latency_ms: tuple[float, ...]
+    low_ms: tuple[float, ...]
+    high_ms: tuple[float, ...]
+    host_ms: float
+    host_range_ms: tuple[float, float]
+    work_scale: float
+    form: str
+    regime: str
+    inflection_batch: float | None
+    inflection_interval: tuple[float | None, float | None]
+    message: str = ""
+    inputs: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"batch_sizes": list(self.batch_sizes), "latency_ms": list(self.latency_ms), "low_ms": list(self.low_ms),
+                "high_ms": list(self.high_ms), "host_ms": self.host_ms, "host_range_ms": list(self.host_range_ms),
+                "work_scale": self.work_scale, "form": self.form, "regime": self.regime,
+                "inflection_batch": self.inflection_batch, "interval": list(self.inflection_interval),
+                "message": self.message}
+
+
+def curve(t1_ms: float, host_ms: float, work: Work, probe: Probe, batch_sizes: Sequence[float] = PREDICT_BATCHES,
+          form: str = ADDITIVE) -> tuple[np.ndarray, float]:
+    """(latency at each batch, work scale): the model through the measured T(1).
+
+    The probe's rate is for square GEMMs; a model also runs softmax, norms and copies, and its products
+    are not square. So the work term is scaled to pass through the measurement: scale = (T(1) - H) /
+    work_ms(1) under ADDITIVE. Under OVERLAP, T(1) = max(H, work(1)) pins the scale only when the work
+    dominates at batch 1; otherwise the probe's own rate is used (scale 1).
+    """
+    b = np.asarray(batch_sizes, dtype=float)
+    raw = np.array([work_ms(work, probe, x) for x in b])
+    raw1 = work_ms(work, probe, 1)
+    if form == ADDITIVE:
+        scale = max(t1_ms - host_ms, 0.0) / raw1 if raw1 > 0 else 0.0
+        return host_ms + scale * raw, scale
+    if form == OVERLAP:
+        scale = t1_ms / raw1 if raw1 > 0 and t1_ms > host_ms else 1.0
+        return np.maximum(max(host_ms, 0.0), scale * raw), scale
+    raise ValueError(f"unknown form {form!r}; allowed: {ADDITIVE}, {OVERLAP}")
+
+
+def predict(t1_ms: float, host_ms: float, work: Work, probe: Probe, host_range_ms: tuple[float, float] | None = None,
+            batch_sizes: Sequence[int] = PREDICT_BATCHES, form: str = ADDITIVE, inputs: dict | None = None
+            ) -> Prediction:
+    """The curve over `batch_sizes` (batch 1 first) and its inflection, with a band from `host_range_ms`.
+
+    The band: the curve recomputed with H at each end of its range (the disagreement between independent
+    estimates of H is the model's largest uncertainty). The regime and the inflection follow claim (a)'s
+    rule (`ftax.analysis`) on the predicted T(b)/T(1): flat when T(4)/T(1) <= FLAT_MAX_RATIO, and the
+    inflection is the first batch past it (`first_past_flat`); its interval runs from the first batch where
+    the faster-rising end of the band leaves the flat regime to the first where the slower one does (None:
+    not within the predicted range). A curve whose T(4)/T(1) exceeds the ratio has no framework-bound
+    regime, and says so.
+    """
+    if not (t1_ms > 0 and math.isfinite(t1_ms)):
+        raise ValueError(f"T(1) must be a positive latency, got {t1_ms!r}")
+    sizes = tuple(int(b) for b in batch_sizes)
+    if sizes[0] != 1:
+        raise ValueError("batch_sizes must start at 1, the measured batch")
+    low_h, high_h = sorted(host_range_ms) if host_range_ms else (host_ms, host_ms)
+    host_ms = min(max(host_ms, 0.0), t1_ms)
+    low_h, high_h = min(max(low_h, 0.0), t1_ms), min(max(high_h, 0.0), t1_ms)
+    point, scale = curve(t1_ms, host_ms, work, probe, sizes, form)
+    ends = np.vstack([curve(t1_ms, h, work, probe, sizes, form)[0] for h in (low_h, high_h)])
+    low, high = np.minimum(ends.min(axis=0), point), np.maximum(ends.max(axis=0), point)
+    later = np.asarray(sizes[1:], dtype=float)
+    ratio = point[1:] / point[0]
+    band = ends[:, 1:] / ends[:, :1]
+    at_probe = ratio[later == FLAT_PROBE_BATCH]
+    regime = UNTESTED if not at_probe.size else FLAT if at_probe[0] <= FLAT_MAX_RATIO else NOT_FLAT
+    inflection = first_past_flat(later, ratio) if regime == FLAT else None
+    earliest, latest = first_past_flat(later, band.max(axis=0)), first_past_flat(later, band.min(axis=0))
+    message = ("" if inflection is not None else NO_REGIME if regime != FLAT else
+               f"still flat at batch {sizes[-1]:g}: no inflection in the predicted range")
+    return Prediction(batch_sizes=sizes, latency_ms=tuple(map(float, point)), low_ms=tuple(map(float, low)),
+                      high_ms=tuple(map(float, high)), host_ms=host_ms, host_range_ms=(low_h, high_h),
+                      work_scale=scale, form=form, regime=regime, inflection_batch=inflection,
+                      inflection_interval=(earliest, latest) if inflection else (None, None),
+                      message=message, inputs=dict(inputs or {}))
+
+
+HOST_PREFERENCE = ("smallest", "decomposition", "probe")  # the point's H, first available (see the validation page)
+
+
+def predict_from(t1_ms: float, hosts: dict[str, float], work: Work, probe: Probe, source: str | None = None,
+                 form: str | None = None, batch_sizes: Sequence[int] = PREDICT_BATCHES) -> Prediction:
+    """`predict` with H from `hosts` (estimates by source): the point from `source` (default: the first of
+    HOST_PREFERENCE there is), the band over all of them; the form by the probe's device when not given
+    (a GPU overlaps host and device work, a CPU does not)."""
+    usable = {k: v for k, v in hosts.items() if v is not None and math.isfinite(v)}
+    if not usable:
+        raise ValueError("no estimate of the host cost")
+    if source is None:
+        source = next(k for k in (*HOST_PREFERENCE, *usable) if k in usable)
+    if source not in usable:
+        raise ValueError(f"no {source!r} estimate of the host cost; have {', '.join(sorted(usable))}")
+    form = form or (OVERLAP if probe.device.startswith("cuda") else ADDITIVE)
+    values = list(usable.values())
+    return predict(t1_ms, usable[source], work, probe, (min(values), max(values)), batch_sizes, form,
+                   inputs={"host_source": source, "hosts_ms": usable})
+
+
+def host_from_probe(t1_ms: float, work: Work, probe: Probe) -> float:
+    """H = T(1) - the probe's time for batch 1's FLOPs (0 when the probe says the math alone takes longer)."""
+    return max(t1_ms - work_ms(work, probe, 1), 0.0)
+
+
+def host_from_intercept(flops: Sequence[float], latency_ms: Sequence[float]) -> tuple[float, float, float]:
+    """(H, low, high): the intercept of a Theil-Sen line of latency against FLOPs over a batch sweep, with the
+    interval of the intercept implied by the slope's 95% interval (robust: one disturbed batch does not move
+    it). NaN with fewer than three points."""
+    x, y = np.asarray(flops, dtype=float), np.asarray(latency_ms, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3:
+        return math.nan, math.nan, math.nan
+    slope, intercept, lo_slope, hi_slope = scistats.theilslopes(y, x, alpha=0.95)
+    ends = [float(np.median(y - s * x)) for s in (lo_slope, hi_slope)]
+    return float(intercept), min(ends), max(ends)
+
+
+# --- validation against stored curves -------------------------------------------------------------
+
+CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
+BASELINES = ("constant", "flops_scaled")  # T(1) everywhere; T(1) x FLOPs(b) / FLOPs(1)
+
+
+def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
+    """A curve's Work from its stored rows (FLOPs per batch, GEMM calls at batch 1), or None without them."""
+    rows = curve_rows.dropna(subset=["flops"]) if "flops" in curve_rows else curve_rows.iloc[0:0]
+    one = rows[rows["batch_size"] == 1]
+    more = rows[rows["batch_size"] > 1]
+    calls = pd.to_numeric(curve_rows.get("gemm_calls", pd.Series(dtype=float)), errors="coerce").dropna()
+    if one.empty or more.empty or calls.empty:
+        return None
+    f1 = float(one["flops"].iloc[0])
+    b, fb = float(more["batch_size"].iloc[0]), float(more["flops"].iloc[0])
+    return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()))
+
+
+def hosts_at_batch1(row: pd.Series, work: Work, probe: Probe) -> dict[str, float]:
+    """The estimates of H that a batch-1 record allows (held out: nothing from the rest of the curve)."""
+    t1 = float(row["estimate_ms"])
+    found = {"probe": host_from_probe(t1, work, probe)}
+    overhead = pd.to_numeric(pd.Series([row.get("decomposition_overhead_ms")]), errors="coerce").iloc[0]
+    if math.isfinite(overhead):
+        found["decomposition"] = float(overhead)
+    return found
+
+
+def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE) -> pd.DataFrame:
+    """Every stored batch curve predicted from its batch-1 estimate alone, against its measured estimates.
+
+    `configs` is one row per config (`ftax.estimates.per_config`); `probes` maps (machine_id, device, dtype)
+    to that machine's probe. One row per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`), the
+    prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`), the baselines
+    (`pred_constant`, `pred_flops_scaled`), and `err_*` = predicted / measured - 1. Curves without FLOPs,
+    GEMM calls or a probe for their machine are left out (`skipped` in `frame.attrs` says which and why).
+    """
+    ok = configs[(configs["status"] == "ok") & (pd.to_numeric(configs["estimate_ms"], errors="coerce") > 0)]
+    keys = [k for k in CURVE_KEYS if k in ok]
+    rows, skipped = [], []
+    for values, rows_of_curve in ok.groupby(keys, dropna=False, sort=True):
+        ident = dict(zip(keys, values))
+        rows_of_curve = rows_of_curve.sort_values("batch_size")
+        if not (rows_of_curve["batch_size"] == 1).any() or rows_of_curve["batch_size"].nunique() < 2:
+            continue
+        probe = probes.get((ident.get("machine_id"), ident.get("device"), ident.get("dtype")))
+        work = work_from_rows(rows_of_curve)
+        if probe is None or work is None:
+            skipped.append({**ident, "why": "no probe for this machine and dtype" if probe is None
+                            else "no FLOPs or GEMM calls stored"})
+            continue
+        first = rows_of_curve[rows_of_curve["batch_size"] == 1].iloc[0]
+        t1 = float(first["estimate_ms"])
+        later = rows_of_curve[rows_of_curve["batch_size"] > 1]
+        batches = [1, *later["batch_size"].astype(int)]
+        predicted = {source: curve(t1, h, work, probe, batches, form)[0][1:]
+                     for source, h in hosts_at_batch1(first, work, probe).items()}
+        predicted["constant"] = np.full(len(later), t1)
+        predicted["flops_scaled"] = np.array([t1 * work.flops(b) / work.flops(1) for b in batches[1:]])
+        for i, (_, row) in enumerate(later.iterrows()):
+            out = {**ident, "batch_size": int(row["batch_size"]), "measured_ms": float(row["estimate_ms"]),
+                   "low_ms": row.get("low_ms"), "high_ms": row.get("high_ms"), "t1_ms": t1, "form": form}
+            for source, values in predicted.items():
+                out[f"pred_{source}"] = float(values[i])
+                out[f"err_{source}"] = float(values[i]) / out["measured_ms"] - 1
+            rows.append(out)
+    frame = pd.DataFrame(rows)
+    frame.attrs["skipped"] = skipped
+    return frame
+
+
+def scores(validation: pd.DataFrame) -> pd.DataFrame:
+    """Per predictor: curves scored, the share whose every held-out batch is within CLOSE_ENOUGH, and the
+    median |error| over all held-out points: the issue's bar (>= 80% of curves) and its two baselines."""
+    if validation.empty:
+        return pd.DataFrame(columns=["predictor", "curves", "curves_within", "share_within", "median_abs_err"])
+    keys = [k for k in CURVE_KEYS if k in validation]
+    out = []
+    for column in [c for c in validation if c.startswith("err_")]:
+        scored = validation.dropna(subset=[column])
+        within = (scored[column].abs() <= CLOSE_ENOUGH).groupby([scored[k] for k in keys], dropna=False).all()
+        out.append({"predictor": column[4:], "curves": int(within.size), "curves_within": int(within.sum()),
+                    "share_within": float(within.mean()) if within.size else math.nan,
+                    "median_abs_err": float(scored[column].abs().median()) if len(scored) else math.nan})
+    return pd.DataFrame(out)

@@ -1,0 +1,154 @@
+"""The model of the tax on synthetic curves (known H and rate), the probe's interpolation, `ftax predict`."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ftax import analysis, cli, decompose, predict_inputs, results, studies, tax_model
+from ftax.probe import Probe
+from ftax.tax_model import ADDITIVE, OVERLAP, Work
+
+# A machine whose GEMMs run at 10 GFLOP/s below 1e6 FLOPs per call, rising to 80 GFLOP/s from 1e9.
+PROBE = Probe(device="cpu", dtype="fp32", gemm_n=(64, 512, 1024), gemm_flops=(1e6, 1e8, 1e9),
+              gemm_gflops=(10.0, 40.0, 80.0), bandwidth_gbs=20.0, threads=2)
+FLAT_PROBE = Probe(device="cpu", dtype="fp32", gemm_n=(64, 1024), gemm_flops=(1e6, 1e9), gemm_gflops=(50.0, 50.0),
+                   bandwidth_gbs=20.0, threads=2)
+WORK = Work(flops_batch1=2e7, flops_per_item=2e7, gemm_calls=10)
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def _true_curve(host_ms: float, work: Work, probe: Probe, scale: float = 1.0) -> np.ndarray:
+    return np.array([host_ms + scale * tax_model.work_ms(work, probe, b) for b in BATCHES])
+
+
+def test_probe_rate_interpolates_in_log_space_and_clamps_at_the_ends():
+    assert PROBE.gflops_at(1e6) == pytest.approx(10.0) and PROBE.gflops_at(1e9) == pytest.approx(80.0)
+    assert PROBE.gflops_at(1e3) == pytest.approx(10.0) and PROBE.gflops_at(1e12) == pytest.approx(80.0)
+    assert PROBE.gflops_at(1e7) == pytest.approx(20.0)  # half way in log FLOPs between 10 and 40
+    rates = [PROBE.gflops_at(f) for f in np.logspace(5, 10, 30)]
+    assert all(a <= b for a, b in zip(rates, rates[1:]))
+    assert Probe.from_dict(json.loads(json.dumps(PROBE.to_dict()))) == PROBE
+
+
+@pytest.mark.parametrize("host_ms, scale", [(2.0, 1.0), (0.5, 3.0), (10.0, 0.5)])
+def test_prediction_from_batch_1_and_the_true_host_recovers_the_curve_and_the_rate(host_ms, scale):
+    truth = _true_curve(host_ms, WORK, PROBE, scale)
+    prediction = tax_model.predict(truth[0], host_ms, WORK, PROBE, batch_sizes=BATCHES)
+    assert np.allclose(prediction.latency_ms, truth, rtol=1e-9)
+    assert prediction.work_scale == pytest.approx(scale)  # the achieved rate is the probe's / scale
+
+
+def test_inflection_is_the_analysis_rule_on_the_predicted_ratios():
+    truth = _true_curve(5.0, WORK, FLAT_PROBE)
+    prediction = tax_model.predict(truth[0], 5.0, WORK, FLAT_PROBE, batch_sizes=BATCHES)
+    expected = next(b for b, t in zip(BATCHES, truth) if t / truth[0] > analysis.FLAT_MAX_RATIO)
+    assert prediction.regime == analysis.FLAT and prediction.inflection_batch == expected
+    # analytically: H + w b / R > 1.25 (H + w / R) with w / R = 0.4 ms per item and H = 5 ms -> b > 4.4
+    assert expected == 8
+
+
+def test_a_curve_with_no_flat_regime_says_so_instead_of_inventing_an_inflection():
+    truth = _true_curve(0.0, WORK, FLAT_PROBE)
+    prediction = tax_model.predict(truth[0], 0.0, WORK, FLAT_PROBE, batch_sizes=BATCHES)
+    assert prediction.regime == analysis.NOT_FLAT and prediction.inflection_batch is None
+    assert prediction.message == analysis.NO_REGIME
+
+
+def test_the_host_range_gives_a_band_around_the_point_and_an_inflection_interval():
+    truth = _true_curve(5.0, WORK, FLAT_PROBE)
+    prediction = tax_model.predict(truth[0], 5.0, WORK, FLAT_PROBE, host_range_ms=(4.0, 5.5), batch_sizes=BATCHES)
+    assert all(lo <= t <= hi for lo, t, hi in zip(prediction.low_ms, prediction.latency_ms, prediction.high_ms))
+    assert prediction.low_ms[0] == pytest.approx(truth[0]) == pytest.approx(prediction.high_ms[0])  # pinned at T(1)
+    low, high = prediction.inflection_interval
+    assert prediction.regime == analysis.FLAT and prediction.inflection_batch == 8
+    # H = 4 ms rises fastest (left at batch 2); H = 5.5 ms is clipped to T(1): no work, never leaves (None)
+    assert low == 2 and high is None
+
+
+def test_overlap_form_is_flat_until_the_work_exceeds_the_host():
+    prediction = tax_model.predict(5.0, 5.0, WORK, FLAT_PROBE, batch_sizes=BATCHES, form=OVERLAP)
+    work = np.array([tax_model.work_ms(WORK, FLAT_PROBE, b) for b in BATCHES])
+    assert np.allclose(prediction.latency_ms, np.maximum(5.0, work))
+    with pytest.raises(ValueError, match="unknown form"):
+        tax_model.curve(5.0, 1.0, WORK, FLAT_PROBE, BATCHES, form="sideways")
+
+
+def test_intercept_fit_recovers_the_host_cost_on_noisy_linear_curves():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(200):
+        flops = np.array([WORK.flops(b) for b in BATCHES])
+        latency = (3.0 + flops / 50e9 * 1e3) * rng.lognormal(0.0, 0.03, size=flops.size)
+        host, low, high = tax_model.host_from_intercept(flops, latency)
+        assert host == pytest.approx(3.0, rel=0.3)
+        covered += low <= 3.0 <= high
+    assert covered >= 150  # the slope-implied interval is rough, but mostly holds the truth
+    assert all(math.isnan(v) for v in tax_model.host_from_intercept([1.0, 2.0], [1.0, 2.0]))
+
+
+def test_predict_from_picks_the_preferred_host_and_spans_the_others():
+    hosts = {"decomposition": 1.0, "smallest": 3.0, "probe": 2.0}
+    prediction = tax_model.predict_from(6.0, hosts, WORK, FLAT_PROBE, batch_sizes=BATCHES)
+    assert prediction.inputs["host_source"] == tax_model.HOST_PREFERENCE[0]
+    assert prediction.host_range_ms == (1.0, 3.0) and prediction.form == ADDITIVE
+    assert tax_model.predict_from(6.0, hosts, WORK, FLAT_PROBE, source="probe").host_ms == 2.0
+    with pytest.raises(ValueError, match="no 'smallest' estimate"):
+        tax_model.predict_from(6.0, {"probe": 2.0}, WORK, FLAT_PROBE, source="smallest")
+
+
+def _configs(curves: dict[str, np.ndarray], work: Work) -> pd.DataFrame:
+    rows = []
+    for model, latency in curves.items():
+        for b, t in zip(BATCHES, latency):
+            rows.append({"machine_id": "m", "model": model, "backend": "eager", "dtype": "fp32", "device": "cpu",
+                         "seq_len": 16, "overrides": "{}", "batch_size": b, "status": "ok", "estimate_ms": t,
+                         "low_ms": t * 0.95, "high_ms": t * 1.05, "flops": work.flops(b), "gemm_calls": work.gemm_calls,
+                         "decomposition_overhead_ms": 4.0 if b == 1 else np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_validation_holds_out_all_but_batch_1_and_scores_the_model_against_the_baselines():
+    curves = {"framework-bound": _true_curve(4.0, WORK, PROBE, 2.0), "compute-bound": _true_curve(0.2, WORK, PROBE)}
+    frame = tax_model.validate(_configs(curves, WORK), {("m", "cpu", "fp32"): PROBE})
+    assert set(frame["batch_size"]) == set(BATCHES[1:]) and len(frame) == 2 * (len(BATCHES) - 1)
+    score = tax_model.scores(frame).set_index("predictor")
+    assert set(score.index) >= {"probe", "decomposition", "constant", "flops_scaled"}
+    # the decomposition said H = 4 ms: exact on the framework-bound curve
+    exact = frame[frame["model"] == "framework-bound"]
+    assert np.allclose(exact["pred_decomposition"], exact["measured_ms"])
+    assert score.loc["constant", "share_within"] < 1 and score.loc["flops_scaled", "share_within"] < 1
+    assert tax_model.validate(_configs(curves, WORK), {}).attrs["skipped"]  # no probe: skipped, with why
+
+
+def test_gemm_calls_count_the_ops_that_do_the_flops():
+    stack = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    assert decompose.count_gemm_calls(stack, (torch.randn(2, 8),)) == 2
+
+
+def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkeypatch, capsys):
+    runs = []
+
+    def fake_probe(device, dtype, torch_dtype):
+        runs.append(dtype)
+        return FLAT_PROBE
+
+    monkeypatch.setattr(studies, "run_probe", fake_probe)
+    argv = ["predict", "--model", "synthetic-linear", "--override", "width=32", "--override", "depth=2",
+            "--seq-len", "8", "--out", str(tmp_path), "--json"]
+    assert cli.main(argv) == 0
+    record = json.loads(capsys.readouterr().out)
+    predicted = record["predicted"]
+    assert record["status"] == "ok" and predicted["batch_sizes"][0] == 1 and predicted["batch_sizes"][-1] == 512
+    assert len(predicted["latency_ms"]) == len(predicted["batch_sizes"]) and "interval" in predicted
+    assert set(record["inputs"]["hosts_ms"]) >= {"probe", "smallest"}
+    assert cli.main(argv) == 0 and runs == ["fp32"]  # the stored probe is reused
+    assert len(list(results.iter_side(tmp_path, predict_inputs.PREDICTIONS))) == 2
+    assert results.load(tmp_path).empty  # the inputs' visits are not case-study records
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", "no-such-model", "--out", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "no-such-model" in capsys.readouterr().err
