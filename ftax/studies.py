@@ -116,7 +116,13 @@ _ALL_BACKENDS = tuple(backends.names())
 
 
 def _grids(profile: str, study: str) -> list[Grid]:
-    """The profile's grids for one study, before user overrides."""
+    """The profile's grids for one study, before user overrides; the tax model's include the smallest shape
+    of every other study's text-model curve."""
+    return _listed_grids(profile, study) + (_smallest_shapes(profile) if study == "tax-model" else [])
+
+
+def _listed_grids(profile: str, study: str) -> list[Grid]:
+    """The grids each study names, per profile."""
     if profile == "smoke":
         tiny = dict(models=("bert-tiny",), batch_sizes=(1, 4), seq_lens=(16,))
         return {
@@ -160,8 +166,6 @@ def _grids(profile: str, study: str) -> list[Grid]:
                      seq_lens=(128,), decompose=True),
                 Grid("tax-base", models=("bert-base",), backends=("eager", "torchscript"), batch_sizes=pow2(1, 8),
                      seq_lens=(32,), decompose=True),
-                Grid("tax-smallest", models=("bert-tiny", "bert-mini", "bert-base"), backends=("eager", "torchscript"),
-                     batch_sizes=(1,), seq_lens=(1,)),
             ],
         }[study]
     batches = pow2(1, 512)
@@ -189,10 +193,27 @@ def _grids(profile: str, study: str) -> list[Grid]:
                                  decompose=True)],
         "tax-model": [Grid("tax", models=("bert-tiny", "bert-mini", "bert-base"),
                            backends=("eager", "torchscript", "cudagraph"), batch_sizes=batches, seq_lens=(128,),
-                           decompose=True),
-                      Grid("tax-smallest", models=("bert-tiny", "bert-mini", "bert-base"),
-                           backends=("eager", "torchscript", "cudagraph"), batch_sizes=(1,), seq_lens=(1,))],
+                           decompose=True)],
     }[study]
+
+
+def _smallest_shapes(profile: str) -> list[Grid]:
+    """Batch 1 at the shortest sequence, for every text model's batch curve in the profile's studies: the
+    latency with almost no work, one of `ftax.tax_model`'s estimates of the host cost, measured per curve
+    (model, runtime, precision, overrides) so every curve on the model's validation page has one."""
+    curves: dict[tuple, None] = {}
+    for study in STUDIES:
+        for grid in (_listed_grids(profile, study) if study != "tax-model" else ()):
+            if len(grid.batch_sizes) < 2:
+                continue
+            for model, backend, dtype, over in itertools.product(grid.models, grid.backends, grid.dtypes,
+                                                                 grid.overrides):
+                if models.get_spec(model).modality == "text":
+                    curves[(model, backend, dtype, over)] = None
+    curves.update({(m, b, "fp32", ()): None for m in ("bert-tiny", "bert-mini", "bert-base")
+                   for b in ("eager", "torchscript")})
+    return [Grid("tax-smallest", models=(m,), backends=(b,), dtypes=(d,), overrides=(o,), batch_sizes=(1,),
+                 seq_lens=(models.get_spec(m).min_seq_len,)) for m, b, d, o in curves]
 
 
 def study_grids(study: str, profile: str = "quick", device: str = "auto", models: Sequence[str] | None = None,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ import pandas as pd
 from scipy import stats as scistats
 
 from ftax.analysis import FLAT, FLAT_MAX_RATIO, FLAT_PROBE_BATCH, NO_REGIME, NOT_FLAT, UNTESTED, first_past_flat
+from ftax import results
 from ftax.probe import Probe
 
 ADDITIVE, OVERLAP = "additive", "overlap"
@@ -210,14 +212,29 @@ def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
     return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()))
 
 
-def hosts_at_batch1(row: pd.Series, work: Work, probe: Probe) -> dict[str, float]:
-    """The estimates of H that a batch-1 record allows (held out: nothing from the rest of the curve)."""
+def hosts_at_batch1(row: pd.Series, work: Work, probe: Probe, smallest: pd.Series | None = None) -> dict[str, float]:
+    """The estimates of H that batch 1 allows (held out: nothing from the rest of the curve): the probe's, the
+    decomposition's if the batch-1 record has one, and the smallest shape's estimate if `smallest` is given."""
     t1 = float(row["estimate_ms"])
     found = {"probe": host_from_probe(t1, work, probe)}
     overhead = pd.to_numeric(pd.Series([row.get("decomposition_overhead_ms")]), errors="coerce").iloc[0]
     if math.isfinite(overhead):
         found["decomposition"] = float(overhead)
+    if smallest is not None:
+        found["smallest"] = float(smallest["estimate_ms"])
     return found
+
+
+def smallest_shapes(configs: pd.DataFrame) -> pd.DataFrame:
+    """Per curve identity without sequence (machine, model, runtime, precision, device, overrides), its ok
+    batch-1 row of the shortest sequence measured: `smallest_seq_len` and `estimate_ms` (with `low_ms`,
+    `high_ms`), what the `smallest` estimate of H reads."""
+    keys = [k for k in CURVE_KEYS if k in configs and k != "seq_len"]
+    ok = configs[(configs["status"] == "ok") & (configs["batch_size"] == 1)]
+    if ok.empty:
+        return pd.DataFrame(columns=[*keys, "smallest_seq_len", "estimate_ms", "low_ms", "high_ms"])
+    first = ok.sort_values("seq_len").drop_duplicates(keys, keep="first")
+    return first[[*keys, "seq_len", "estimate_ms", "low_ms", "high_ms"]].rename(columns={"seq_len": "smallest_seq_len"})
 
 
 def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE) -> pd.DataFrame:
@@ -225,42 +242,84 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDI
 
     `configs` is one row per config (`ftax.estimates.per_config`); `probes` maps (machine_id, device, dtype)
     to that machine's probe. One row per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`), the
-    prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`), the baselines
-    (`pred_constant`, `pred_flops_scaled`), and `err_*` = predicted / measured - 1. Curves without FLOPs,
+    prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`), `pred_model` (the
+    first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names it), the baselines
+    (`pred_constant`, `pred_flops_scaled`), and `err_*` = predicted / measured - 1; `pred_smallest` where the
+    same model and runtime was measured at batch 1 and a shorter sequence (`smallest_shapes`). Curves without FLOPs,
     GEMM calls or a probe for their machine are left out (`skipped` in `frame.attrs` says which and why).
     """
-    ok = configs[(configs["status"] == "ok") & (pd.to_numeric(configs["estimate_ms"], errors="coerce") > 0)]
-    keys = [k for k in CURVE_KEYS if k in ok]
     rows, skipped = [], []
-    for values, rows_of_curve in ok.groupby(keys, dropna=False, sort=True):
-        ident = dict(zip(keys, values))
-        rows_of_curve = rows_of_curve.sort_values("batch_size")
-        if not (rows_of_curve["batch_size"] == 1).any() or rows_of_curve["batch_size"].nunique() < 2:
-            continue
-        probe = probes.get((ident.get("machine_id"), ident.get("device"), ident.get("dtype")))
-        work = work_from_rows(rows_of_curve)
-        if probe is None or work is None:
-            skipped.append({**ident, "why": "no probe for this machine and dtype" if probe is None
-                            else "no FLOPs or GEMM calls stored"})
-            continue
-        first = rows_of_curve[rows_of_curve["batch_size"] == 1].iloc[0]
-        t1 = float(first["estimate_ms"])
-        later = rows_of_curve[rows_of_curve["batch_size"] > 1]
+    for c in _held_out_curves(configs, probes, skipped):
+        later = c.rows[c.rows["batch_size"] > 1]
         batches = [1, *later["batch_size"].astype(int)]
-        predicted = {source: curve(t1, h, work, probe, batches, form)[0][1:]
-                     for source, h in hosts_at_batch1(first, work, probe).items()}
-        predicted["constant"] = np.full(len(later), t1)
-        predicted["flops_scaled"] = np.array([t1 * work.flops(b) / work.flops(1) for b in batches[1:]])
+        predicted = {source: curve(c.t1_ms, h, c.work, c.probe, batches, form)[0][1:] for source, h in c.hosts.items()}
+        chosen = next(k for k in HOST_PREFERENCE if k in predicted)
+        predicted["model"] = predicted[chosen]
+        predicted["constant"] = np.full(len(later), c.t1_ms)
+        predicted["flops_scaled"] = np.array([c.t1_ms * c.work.flops(b) / c.work.flops(1) for b in batches[1:]])
         for i, (_, row) in enumerate(later.iterrows()):
-            out = {**ident, "batch_size": int(row["batch_size"]), "measured_ms": float(row["estimate_ms"]),
-                   "low_ms": row.get("low_ms"), "high_ms": row.get("high_ms"), "t1_ms": t1, "form": form}
-            for source, values in predicted.items():
-                out[f"pred_{source}"] = float(values[i])
-                out[f"err_{source}"] = float(values[i]) / out["measured_ms"] - 1
+            out = {**c.ident, "batch_size": int(row["batch_size"]), "measured_ms": float(row["estimate_ms"]),
+                   "low_ms": row.get("low_ms"), "high_ms": row.get("high_ms"), "t1_ms": c.t1_ms, "form": form,
+                   "model_host": chosen}
+            for name, values in predicted.items():
+                out[f"pred_{name}"] = float(values[i])
+                out[f"err_{name}"] = float(values[i]) / out["measured_ms"] - 1
             rows.append(out)
     frame = pd.DataFrame(rows)
     frame.attrs["skipped"] = skipped
     return frame
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """A stored batch curve with what a held-out prediction may use: its batch-1 estimate and H estimates."""
+
+    ident: dict
+    rows: pd.DataFrame
+    work: Work
+    probe: Probe
+    t1_ms: float
+    hosts: dict[str, float]
+
+
+def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe], skipped: list[dict]):
+    """Each ok batch curve with batch 1 and another batch, ready to predict (those that cannot be go to
+    `skipped`, with why)."""
+    ok = configs[(configs["status"] == "ok") & (pd.to_numeric(configs["estimate_ms"], errors="coerce") > 0)]
+    keys = [k for k in CURVE_KEYS if k in ok]
+    small_keys = [k for k in keys if k != "seq_len"]
+    small = {tuple(r[k] for k in small_keys): r for _, r in smallest_shapes(ok).iterrows()}
+    for values, rows in ok.groupby(keys, dropna=False, sort=True):
+        ident = dict(zip(keys, values))
+        rows = rows.sort_values("batch_size")
+        if not (rows["batch_size"] == 1).any() or rows["batch_size"].nunique() < 2:
+            continue
+        probe = probes.get((ident.get("machine_id"), ident.get("device"), ident.get("dtype")))
+        work = work_from_rows(rows)
+        if probe is None or work is None:
+            skipped.append({**ident, "why": "no probe for this machine and dtype" if probe is None
+                            else "no FLOPs or GEMM calls stored"})
+            continue
+        first = rows[rows["batch_size"] == 1].iloc[0]
+        shortest = small.get(tuple(ident[k] for k in small_keys))
+        if shortest is not None and not shortest["smallest_seq_len"] < ident.get("seq_len", 0):
+            shortest = None
+        yield _Curve(ident, rows, work, probe, float(first["estimate_ms"]),
+                     hosts_at_batch1(first, work, probe, shortest))
+
+
+def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE) -> pd.DataFrame:
+    """Per stored curve, what the model predicts from batch 1 over the curve's own batches: `regime`,
+    `inflection_batch` and its interval, with the H it used (`host_source`), to set beside the inflection
+    `ftax.analysis.framework_bound_regimes` reads from the measured visits."""
+    rows, skipped = [], []
+    for c in _held_out_curves(configs, probes, skipped):
+        batches = [int(b) for b in sorted(c.rows["batch_size"].unique())]
+        p = predict_from(c.t1_ms, c.hosts, c.work, c.probe, form=form, batch_sizes=batches)
+        rows.append({**c.ident, "host_source": p.inputs["host_source"], "host_ms": p.host_ms, "regime": p.regime,
+                     "inflection_batch": p.inflection_batch, "inflection_low": p.inflection_interval[0],
+                     "inflection_high": p.inflection_interval[1], "max_batch": batches[-1], "message": p.message})
+    return pd.DataFrame(rows)
 
 
 def scores(validation: pd.DataFrame) -> pd.DataFrame:
@@ -277,3 +336,14 @@ def scores(validation: pd.DataFrame) -> pd.DataFrame:
                     "share_within": float(within.mean()) if within.size else math.nan,
                     "median_abs_err": float(scored[column].abs().median()) if len(scored) else math.nan})
     return pd.DataFrame(out)
+
+
+def stored_probes(results_dir: str | Path) -> dict[tuple, Probe]:
+    """The newest stored probe per (machine_id, device, dtype) in `results_dir`'s `probes/` store."""
+    found = {}
+    for data in results.iter_side(results_dir, "probes"):
+        try:
+            found[(data["machine_id"], data["device"], data["dtype"])] = Probe.from_dict(data)
+        except (KeyError, TypeError):
+            continue
+    return found
