@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= quick
 
-.PHONY: test book book-report env clean
+.PHONY: test test-browser book book-report env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ env: .venv.stamp
 
 test: .venv.stamp
 	$(BIN)/python -m pytest -q
+
+# The hosted pages in headless Chromium (tests/test_browser.py; skipped by `make test` without a browser):
+# installs the distribution's chromium if missing (root, Debian/Ubuntu) and Playwright into .venv.
+test-browser: .venv.stamp
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python -m pip install -q -r requirements-browser.txt
+	$(BIN)/python -m pytest -q tests/test_browser.py
 
 book: .venv.stamp
 	$(BIN)/ftax book --profile $(PROFILE)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,9 +27,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ftax import analysis, plots, results
+from ftax import analysis, interactive, plots, results
 from ftax.estimates import newest_series, per_config
 from ftax.findings import band_phrase
+from ftax.interactive import Interactive, variant_label
 from ftax.plot_style import backend_order, color_for, empty_figure
 from ftax.rows import ok_rows
 from ftax.text import join, plural
@@ -82,11 +82,17 @@ def find_results(results_dir: str | Path) -> Path:
     return path
 
 
+def load_visits(results_dir: str | Path) -> pd.DataFrame:
+    """Every visit in `results_dir` of each config's newest series (what speedups pair by round)."""
+    visits = results.load(results_dir, latest_only=False)
+    return newest_series(visits) if not visits.empty else visits
+
+
 def load(results_dir: str | Path) -> pd.DataFrame:
     """The explorer's frame: one row per config (its newest series) with its estimate over the rounds and
     the calibrated interval (`ftax.estimates.per_config` of every visit in `results_dir`)."""
-    visits = results.load(results_dir, latest_only=False)
-    return per_config(newest_series(visits)) if not visits.empty else visits
+    visits = load_visits(results_dir)
+    return per_config(visits) if not visits.empty else visits
 
 
 def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
@@ -105,12 +111,6 @@ def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
         shared = rows.groupby("machine_label")["machine_id"].transform("nunique") > 1
         rows.loc[shared, "machine_label"] = rows["machine_label"] + " [" + rows["machine_id"].astype(str) + "]"
     return rows
-
-
-def variant_label(overrides: str) -> str:
-    """'default' for a model's own config, else its overrides: 'depth=4 width=256'."""
-    values = json.loads(overrides or "{}")
-    return " ".join(f"{k}={v}" for k, v in sorted(values.items())) or "default"
 
 
 def _mode(values: pd.Series):
@@ -412,3 +412,17 @@ def default_view(frame: pd.DataFrame, results_dir: str | Path | None = None,
     return figure_for(frame, selection), caption, selection
 
 
+def hosted_view(results_dir: str | Path, frame: pd.DataFrame, profile: str | None = None) -> tuple[Interactive, str]:
+    """The explorer for the hosted page and its caption: `ftax.interactive.explorer_chart` over every ok config in
+    `results_dir` (latency, speedup over eager paired by round, overhead share), opening on `resolve`'s
+    selection, with the opening view drawn by `figure_for` (fit included) as its static twin."""
+    figure, caption, selection = default_view(frame, results_dir, profile)
+    ok = ok_records(frame)
+    if selection is None or ok.empty:
+        return Interactive(None, figure, "explorer"), caption
+    data = interactive.explorer_data(ok, analysis.speedups(load_visits(results_dir)))
+    chart = interactive.explorer_chart(data, _named(selection), selection.dtype, selection.machines[0], selection.x)
+    opening = caption_for(frame, replace(selection, fit=False, machines=selection.machines[:1]))
+    return Interactive(chart, figure, "explorer"), (
+        f"The opening view: {opening} Records from `{results_dir}`; profile `{profile}`. The controls under the chart "
+        f"change it in your browser; the printed figure is this view with the fitted inflection.")

@@ -36,10 +36,11 @@ from pathlib import Path
 # Top to bottom. Names without the `ftax.` prefix. A listed module that does not exist is fine (the
 # table may run ahead of the code); an existing module that is not listed is a violation.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "face": ("cli", "book", "explorer", "__main__"),
+    "face": ("cli", "book", "explorer", "__main__", "sphinx_pages"),
     "study": ("studies", "sweep", "ray_engine", "validation", "predict_inputs"),
     "read": ("text", "rows", "analysis", "estimates", "claims", "findings", "decomposition_findings", "plot_style",
-             "plots", "decomposition_plots", "validation_report", "validation_plots", "tax_model", "pages"),
+             "plots", "decomposition_plots", "validation_report", "validation_plots", "tax_model", "pages",
+             "interactive"),
     "run": ("runner", "models", "synthetic", "backends"),
     "measure": ("timing", "devices", "decompose", "validation_spec", "probe"),
     "store": ("results", "env", "errors", "redirect", "__init__"),

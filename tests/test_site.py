@@ -1,5 +1,5 @@
 """The built site as a host serves it: every internal link and image resolves, and the page chrome
-(favicon, logo, launch button) is there. Reads the session's strict smoke build (`smoke_book`)."""
+(favicon, logo, no launch button, the charts' one bundle) is there. Reads the session's strict smoke build (`smoke_book`)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -70,7 +70,7 @@ def test_every_internal_link_and_image_resolves(pages):
 
 
 @pytest.mark.slow
-def test_pages_carry_a_favicon_a_logo_and_the_launch_button(pages):
+def test_pages_carry_a_favicon_a_logo_and_no_launch_button(pages):
     html, found = pages
     for page in found:
         if page.name in {"genindex.html", "search.html"} or _redirect(page):
@@ -80,8 +80,24 @@ def test_pages_carry_a_favicon_a_logo_and_the_launch_button(pages):
         assert icon is not None and _target(page, icon["href"])[0].is_file(), f"{page.name}: no favicon"
         logo = soup.select_one("img.logo__image")
         assert logo is not None and _target(page, logo["src"])[0].is_file(), f"{page.name}: no logo image"
+        assert not soup.select(".dropdown-launch-buttons a[href]"), f"{page.name}: a launch button (see _config.yml)"
+
+
+@pytest.mark.slow
+def test_chart_pages_load_the_one_bundle_and_keep_a_static_figure(pages):
+    html, found = pages
+    bundles = [p for p in html.rglob("*.js") if p.name == "ftax-charts.js"]
+    assert len(bundles) == 1, bundles
+    for page in found:
+        soup = _soup(page)
+        charts = soup.select("div.ftax-chart")
+        loads = [s["src"] for s in soup.find_all("script", src=True) if "ftax-charts.js" in s["src"]]
+        assert len(loads) == (1 if charts else 0), f"{page.name}: {len(charts)} charts, bundle loaded {len(loads)}x"
+        for chart in charts:
+            assert chart.find("script", type="application/json") is not None
+            assert chart.find("noscript") is not None, f"{page.name}: no static figure without JavaScript"
+        scripts = [s.get_text() for s in soup.find_all("script") if not s.get("src") and "THEBE_JS_URL" in s.get_text()]
+        assert len(scripts) <= 1, f"{page.name}: sphinx-thebe's configuration twice"
     explorer = _soup(html / "book" / "_executed" / "06-explorer.html")
-    launch = [a["href"] for a in explorer.select(".dropdown-launch-buttons a[href]")]
-    assert any("mybinder.org" in href for href in launch), launch
-    figure = explorer.find("article").find("figure")
-    assert figure is not None and figure.find("img") is not None, "the explorer's default view is not rendered"
+    assert explorer.select_one("article figure div.ftax-chart[data-name=explorer]") is not None
+    assert "jupyter-widgets" not in str(explorer) and "require.min.js" not in str(explorer)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, plots
+from ftax import analysis, interactive, plots
 from ftax.estimates import scaling_ratios
 from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, rise_phrases,
                            scaling_phrases, verdict_note)
+from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
 from ftax.rows import rows_of
@@ -125,3 +126,11 @@ def regimes_left(v: PageView) -> str:
 def claim_verdicts(v: PageView) -> str:
     """The verdicts of claims (a), flat at small batch, and (e), half precision, on this page's records."""
     return on_page(v.visits, "ae")
+
+
+def batch_chart(v: PageView) -> tuple[Interactive, str]:
+    """`batch_figure` for the hosted page: the same rows as an interactive chart, the figure as its static twin."""
+    figure, caption = batch_figure(v)
+    chart = interactive.latency_chart(batch_rows(v), "batch_size", color="dtype", panel="model",
+                                      title=f"Latency vs batch size: {v.machine}, profile {v.profile}")
+    return Interactive(chart, figure, "rq1-batch"), caption + (f" {hint('model')}" if chart else "")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, plots
+from ftax import analysis, interactive, plots
 from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule, rise_phrases
+from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
 from ftax.text import join, sig
@@ -66,3 +67,12 @@ def inflection_finding(v: PageView) -> str:
 def claim_verdicts(v: PageView) -> str:
     """The verdict of claim (f), faster hardware moves the inflection up, on every machine's records."""
     return on_page(v.visits, "f")
+
+
+def latency_chart(v: PageView) -> tuple[Interactive, str]:
+    """`latency_figure` for the hosted page: one model at a time (the menu), one curve per machine, so machines
+    are compared on one axis without mixing their records; the figure is its static twin."""
+    figure, caption = latency_figure(v)
+    chart = interactive.latency_chart(v.frame, "batch_size", color="machine_label", panel="model", dash="dtype",
+                                      title=f"Latency vs batch size per machine, profile {v.profile}")
+    return Interactive(chart, figure, "rq4-latency"), caption + (f" {hint('model')}" if chart else "")

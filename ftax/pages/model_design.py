@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import plots
+from ftax import interactive, plots
 from ftax.findings import band_phrase, growth_phrases, no_data, ratio_phrases
+from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
 from ftax.rows import rows_of
@@ -103,3 +104,10 @@ def claim_verdicts(v: PageView) -> str:
     """The verdicts of claims (c), width nearly free and depth not, and (d), efficient architectures not faster,
     on this page's records."""
     return on_page(v.visits, "cd")
+
+
+def heatmap_chart(v: PageView) -> tuple[Interactive, str]:
+    """`heatmap_figure` for the hosted page: the same rows as an interactive chart, the figure as its static twin."""
+    figure, caption = heatmap_figure(v)
+    chart = interactive.heatmap_chart(grid_rows(v), title=f"BERT width x depth: {v.machine}, profile {v.profile}")
+    return Interactive(chart, figure, "rq3-heatmap"), caption + (f" {hint('batch size')}" if chart else "")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, plots
+from ftax import analysis, interactive, plots
 from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
                            rise_phrases, speedup_phrases, verdict_note)
+from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
 from ftax.text import join, sig
@@ -99,3 +100,11 @@ def preparation(v: PageView) -> str:
 def claim_verdicts(v: PageView) -> str:
     """The verdict of claim (b), static runtimes gain most at small batch, on this page's records."""
     return on_page(v.visits, "b")
+
+
+def latency_chart(v: PageView) -> tuple[Interactive, str]:
+    """`latency_figure` for the hosted page: the same rows as an interactive chart, the figure as its static twin."""
+    figure, caption = latency_figure(v)
+    chart = interactive.latency_chart(v.frame, "batch_size", color="backend", panel="model", dash="dtype",
+                                      title=f"Latency per runtime: {v.machine}, profile {v.profile}")
+    return Interactive(chart, figure, "rq2-latency"), caption + (f" {hint('model')}" if chart else "")
