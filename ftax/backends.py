@@ -173,6 +173,13 @@ def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: st
     Within one model, a new shape first recompiles with dynamic shapes, then reuses that graph.
     """
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "inductor"))
+    # Inductor compiles C++ in a pool of worker processes that outlive the compile: their start-up and
+    # compiles then compete with whatever is timed next. On the 2-core CPU the round that compiled ran
+    # bert-tiny batch 64 at 4x the latency of the later rounds (eager and ONNX Runtime alike). One thread
+    # compiles in this process, so nothing runs behind a measurement.
+    import torch._inductor.config as inductor_config
+
+    inductor_config.compile_threads = 1
     t0 = time.perf_counter()
     owner = (id(model.module), mode)
     if _compiled_for.get("owner") != owner:

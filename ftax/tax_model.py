@@ -144,7 +144,9 @@ def predict(t1_ms: float, host_ms: float, work: Work, probe: Probe, host_range_m
     regime = UNTESTED if not at_probe.size else FLAT if at_probe[0] <= FLAT_MAX_RATIO else NOT_FLAT
     inflection = first_past_flat(later, ratio) if regime == FLAT else None
     earliest, latest = first_past_flat(later, band.max(axis=0)), first_past_flat(later, band.min(axis=0))
-    message = ("" if inflection is not None else NO_REGIME if regime != FLAT else
+    message = ("" if inflection is not None else
+               f"no framework-bound regime: T({FLAT_PROBE_BATCH})/T(1) is predicted at {at_probe[0]:.2f} "
+               f"(> {FLAT_MAX_RATIO:g})" if regime == NOT_FLAT else NO_REGIME if regime != FLAT else
                f"still flat at batch {sizes[-1]:g}: no inflection in the predicted range")
     return Prediction(batch_sizes=sizes, latency_ms=tuple(map(float, point)), low_ms=tuple(map(float, low)),
                       high_ms=tuple(map(float, high)), host_ms=host_ms, host_range_ms=(low_h, high_h),

@@ -28,8 +28,9 @@ def every_config(data, machine_id: str | None) -> pd.DataFrame:
     return configs[configs["machine_id"] == machine_id] if machine_id and not configs.empty else configs
 
 
-def _pct(x: float) -> str:
-    return f"{x:+.0%}" if math.isfinite(x) else "n/a"
+def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
+    """`rows[column]` as numbers, NaN where missing (a hand-built or older frame may lack the column)."""
+    return pd.to_numeric(rows[column], errors="coerce") if column in rows else pd.Series(math.nan, index=rows.index)
 
 
 def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
@@ -43,7 +44,7 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
     for (model, backend, dtype, seq), c in (shown.groupby(["model", "backend", "dtype", "seq_len"]) if not
                                             shown.empty else []):
         c = c.sort_values("batch_size")
-        overhead = pd.to_numeric(c.get("decomposition_overhead_ms"), errors="coerce")
+        overhead, share = _numbers(c, "decomposition_overhead_ms"), _numbers(c, "decomposition_overhead_share")
         one, last = c[c["batch_size"] == 1], c.iloc[-1]
         h, low, high = tax_model.host_from_intercept(c["flops"], c["estimate_ms"]) if "flops" in c else (math.nan,) * 3
         match = small[(small["model"] == model) & (small["backend"] == backend) & (small["dtype"] == dtype)
@@ -52,6 +53,8 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
         work = tax_model.work_from_rows(c)
         probe = probes.get((v.machine and c["machine_id"].iloc[0], c["device"].iloc[0], dtype))
         rows.append({"model": model, "runtime": backend, "seq": int(seq), "batches": f"1-{int(last['batch_size'])}",
+                     "share, largest": float(share.iloc[-1]),
+                     "between-round cv, largest": float(_numbers(c, "between_round_cv").iloc[-1]),
                      "T(1) ms": float(one["estimate_ms"].iloc[0]) if len(one) else math.nan,
                      "decomposition ms, batch 1": float(overhead[c["batch_size"] == 1].iloc[0]) if len(one) else math.nan,
                      "decomposition ms, largest": float(overhead.iloc[-1]),
@@ -90,11 +93,18 @@ def host_finding(v: PageView, estimates: pd.DataFrame) -> str:
                                                                                  growth)]
     fixed = ("so on this machine it is not a fixed cost per call, and the model takes its H from it only where no "
              "smallest shape was measured" if len(flat) < len(growth) else "as a fixed cost per call would be")
+    noisy = estimates.dropna(subset=["share, largest", "between-round cv, largest"])
+    noise = [f"{r.model} {r.runtime} {r['share, largest']:.1%} of the wall time against a between-round spread of "
+             f"{r['between-round cv, largest']:.1%}" for _, r in noisy.iterrows()]
+    why = ("" if not noise else
+           f" Why: at the largest batch the operators that compute take nearly all of a call, so the overhead is the "
+           f"difference of two large numbers (wall time from an unprofiled call, busy time from the profiled one after "
+           f"it), and it is as small as the run-to-run noise of the wall time: {join(noise)}.")
     return (f"**Finding.** On {v.here}, the decomposition's overhead grows from batch 1 to the largest batch by "
             f"{join(growth_phrases, 'no measured factor')}: flat (within {analysis.FLAT_MAX_RATIO:g}x) for "
             f"{len(flat)} of {len(growth)} decomposed curves, {fixed}. The decomposition at batch 1 agrees with the "
             f"intercept within 25% for {within('decomposition ms, batch 1')} curves; the smallest shape's latency "
-            f"does for {within('smallest shape ms')}. "
+            f"does for {within('smallest shape ms')}.{why} "
             f"Each decomposition and intercept here rests on one decomposed visit per config and on the estimates "
             f"of the curve: the intercept's interval comes from the Theil-Sen slope's, not from rounds.")
 

@@ -1,0 +1,81 @@
+"""Page 08 (a model of the tax) from hand-built records and a stored probe: the host-cost table, the scores
+against the baselines, the inflection table. Nothing is measured."""
+from __future__ import annotations
+
+import pandas as pd
+
+from fake_study import FakeStudy
+from ftax import pages, results, tax_model
+from ftax.pages import tax_model as page
+from ftax.probe import Probe
+from ftax.studies import Grid
+
+BATCHES = (1, 2, 4, 8, 16, 32, 64)
+PROBE = Probe(device="cpu", dtype="fp32", gemm_n=(64, 1024), gemm_flops=(1e6, 1e9), gemm_gflops=(50.0, 50.0),
+              bandwidth_gbs=20.0, threads=2)
+HOST_MS, PER_ITEM_MS = 3.0, 2.0  # a curve that is exactly H + work: the model must get it, the baselines not
+
+
+def _record(batch: int, seq: int, median_ms: float, **kw) -> dict:
+    base = dict(status="ok", message="", machine_id="a", machine_label="CPU A x2 (CPU)", device="cpu",
+                model="bert-tiny", backend="eager", dtype="fp32", seq_len=seq, overrides="{}", batch_size=batch,
+                median_ms=median_ms, ci_low_ms=median_ms * 0.97, ci_high_ms=median_ms * 1.03, parity_ok=True,
+                flops=1e8 * batch, gemm_calls=16, round=0, rule="quick/3", timestamp="2026-11-29T10:00:00+00:00")
+    base.update(kw)
+    return base
+
+
+def _records() -> list[dict]:
+    curve = [_record(b, 128, HOST_MS + PER_ITEM_MS * b, decomposition_overhead_ms=1.0 + 0.1 * b) for b in BATCHES]
+    return curve + [_record(1, 1, HOST_MS + 0.02, flops=1e6)]
+
+
+def _data(tmp_path) -> FakeStudy:
+    frame = pd.DataFrame(_records())
+    results.append_side(tmp_path, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})
+    grid = Grid("tax", models=("bert-tiny",), batch_sizes=BATCHES, seq_lens=(128, 1), device="cpu", decompose=True)
+    return FakeStudy(frame, [grid], results_dir=str(tmp_path), all=frame)
+
+
+def test_host_estimates_set_four_estimates_side_by_side(tmp_path):
+    data = _data(tmp_path)
+    v = pages.view(data, "cpu")
+    estimates = page.host_estimates(v, page.every_config(data, "a"))
+    [row] = estimates.to_dict("records")
+    assert row["smallest shape ms"] == HOST_MS + 0.02
+    assert abs(row["intercept ms"] - HOST_MS) < 1e-6  # the curve is a line in FLOPs
+    assert row["decomposition ms, largest"] / row["decomposition ms, batch 1"] > 1.25
+    table, finding = page.host_table(estimates), page.host_finding(v, estimates)
+    assert table.startswith("| model | runtime |") and "| bert-tiny | eager | 128 | 1-64 |" in table
+    assert "flat (within 1.25x) for 0 of 1 decomposed curves, so on this machine it is not a fixed cost" in finding
+    assert "the smallest shape's latency does for 1 of 1" in finding
+
+
+def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
+    data = _data(tmp_path)
+    v = pages.view(data, "cpu")
+    configs = page.every_config(data, "a")
+    checked = page.validation(v, configs)
+    assert set(checked["model_host"]) == {"smallest"}
+    assert (checked["err_model"].abs() < 0.05).all()  # H from the smallest shape is nearly exact here
+    text = page.scores_markdown(v, configs)
+    assert "within 25% at every held-out batch for 1 of 1 curves (100%): it meets the bar of 80%" in text
+    assert "against 0% for the better baseline" in text and "Misses: none" in text
+    figure, caption = page.validation_figure(v, configs)
+    assert figure.axes and "6 points from 1 curves" in caption
+
+
+def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):
+    data = _data(tmp_path)
+    v = pages.view(data, "cpu")
+    text = page.inflection_markdown(v, page.every_config(data, "a"))
+    assert "| bert-tiny | eager | fp32 | 128 | {} | not flat, none |" in text
+    assert "matches the measured one for" in text
+
+
+def test_without_a_probe_the_page_says_what_is_missing(tmp_path):
+    frame = pd.DataFrame(_records())
+    data = FakeStudy(frame, [], results_dir=str(tmp_path / "empty"), all=frame)
+    v = pages.view(data, "cpu")
+    assert "so the model is not scored here" in page.scores_markdown(v, page.every_config(data, "a"))
+    assert tax_model.stored_probes(tmp_path / "empty") == {}
