@@ -13,10 +13,12 @@ drift of a shared machine hits them alike and the rounds' spread shows how much 
 Callables: an empty function (harness overhead), a sleep of known length, bert-tiny and
 bert-base eager and bert-tiny onnxruntime. Sensitivity runs vary threads, warm-up and GC on
 bert-tiny eager, interleaved in rounds too. On CUDA a study compares synchronized wall time,
-CUDA events, pipelined and unsynchronized timing. Everything is measured live (`run`); nothing
-is stored in results/. What is measured and the result's shape are `ftax.validation_spec`
-(shared with the read layer); `ftax.validation_report` turns the rows into the tables and sentences the
-book's appendix states; `ftax.validation_plots` draws its figures.
+CUDA events, pipelined and unsynchronized timing. `open_validation` is the page's one call: it
+measures a run where this machine has none stored for the plan and appends it, with its provenance,
+to `<results_dir>/validation/<machine_id>.jsonl` (`ftax.validation_store`), and otherwise reads the
+stored run back, so the report-only build shows numbers. What is measured and the result's shape are
+`ftax.validation_spec` (shared with the read layer); `ftax.validation_report` turns the rows into the
+tables and sentences the book's appendix states; `ftax.validation_plots` draws its figures.
 """
 from __future__ import annotations
 
@@ -27,15 +29,16 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ftax import backends, models
+from ftax import backends, models, validation_store
 from ftax.devices import resolve_device, sync_for
-from ftax.env import load_avg_1m
+from ftax.env import fingerprint, load_avg_1m
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.studies import PROFILES, RULES
 from ftax.timing import StopRule, measure
@@ -312,3 +315,18 @@ def run_validation(the_plan: Plan, measure: bool = True, progress: Callable[[str
                                iters=20 if the_plan.profile == "smoke" else 50)
     return ValidationRun(the_plan, True, frame, sens, cuda, skipped, time.perf_counter() - start, (load, _load_1m()))
 
+
+def open_validation(the_plan: Plan, results_dir: str | Path = "results", measure: bool = True,
+                    progress: Callable[[str], None] = lambda s: None) -> ValidationRun:
+    """The appendix's run, as `ftax.studies.open_study` is a case study's: this machine's stored run for the plan
+    (profile, device kind, rounds, torch version) if there is one; else, with `measure`, a new run, measured and
+    appended to `<results_dir>/validation/<machine_id>.jsonl`; else the newest stored run of any machine
+    (`validation_store.choose`); else a run that measured nothing (`measured=False`)."""
+    here = fingerprint()
+    found, mine = validation_store.choose(validation_store.stored(results_dir), the_plan, here["machine_id"],
+                                          here["torch_version"])
+    if found is not None and (mine or not measure):
+        return validation_store.from_json(found, validation_store.path_of(results_dir, found))
+    if not measure:
+        return ValidationRun(the_plan, measured=False)
+    return validation_store.append(run_validation(the_plan, True, progress), results_dir, here)

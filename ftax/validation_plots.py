@@ -17,7 +17,7 @@ from ftax.plot_style import (OTHER_COLORS, empty_figure, legend_below, log_laten
 from ftax.validation_spec import TOLERANCE
 
 METHOD_COLORS = {"ftax": "#222222", "torch-benchmark": "#d95f02", "timeit-loop": "#7570b3", "subprocess": "#1b9e77"}
-NOT_MEASURED = "Nothing measured: this page measures live (measure=True) and stores nothing."
+NOT_MEASURED = "Nothing measured for this figure in this run."
 
 
 def _method_order(methods) -> list[str]:

@@ -2,7 +2,7 @@
 
 `agreement` (each method's central value against ftax's median), `repeatability`, `overhead`,
 `sensitivity_summary` and `explain` (the measured cause of each disagreement over 5%, or that none
-was found) turn the live measurements into tables; the `*_markdown` and `*_phrase` functions turn
+was found) turn the measured (or stored) rows into tables; the `*_markdown` and `*_phrase` functions turn
 the tables into what the page prints, so no number in the appendix is typed by hand.
 """
 from __future__ import annotations
@@ -153,17 +153,37 @@ def plan_markdown(the_plan: Plan) -> str:
         f"or at {sig(r.max_time_s)} s; torch.utils.benchmark gets the same threshold and time limits.")
 
 
-def summary_markdown(run: ValidationRun, here: str) -> str:
-    """One paragraph: what was measured, how long it took, the machine's load; or why nothing was."""
+def summary_markdown(run: ValidationRun, here: str, results_dir: str = "results") -> str:
+    """One paragraph: what was measured, how long it took, the machine's load and where the run is stored (with
+    its provenance); or, once for the whole page, that nothing is stored and nothing was measured."""
     if not run.measured:
-        return (f"`measure=False`: this page only measures live and stores nothing in `results_dir`, so there "
-                f"is nothing to show on {here}. Every table and figure below says so instead of showing numbers.")
-    cores = os.cpu_count() or 1
+        return (f"Nothing to show: no machine has a validation run stored in `{results_dir}/validation/`, and this "
+                f"build did not measure (`measure=False`), so every section below is empty. `make book`, or this page "
+                f"with `measure=True`, measures this machine and stores its run there.")
+    cores = cores_of(run)
     skipped = "".join(f" {name} was skipped: {why}." for name, why in run.skipped)
     return (f"Measured {run.frame['target'].nunique()} callables with {run.frame['method'].nunique()} methods "
             f"and {len(run.sensitivity)} sensitivity runs in {sig(run.seconds)} s on {here}. The load average "
             f"(1 min) was {sig(run.load_1m[0], 2)} at the start and {sig(run.load_1m[1], 2)} at the end, "
-            f"on {cores} cores: a load above the core count means other processes competed for the CPU.{skipped}")
+            f"on {cores} cores: a load above the core count means other processes competed for the CPU.{skipped}"
+            + provenance_phrase(run))
+
+
+def cores_of(run: ValidationRun) -> int:
+    """The core count of the machine that measured `run` (this one's for a run that names none)."""
+    return int(run.provenance.get("cpu_count") or os.cpu_count() or 1)
+
+
+def provenance_phrase(run: ValidationRun) -> str:
+    """' Measured on host h (machine id) at T with torch X and ftax Y (commit c); stored in `path`, ...'."""
+    p = run.provenance
+    if not p:
+        return ""
+    commit = f", commit {p['commit']}" if p.get("commit") else ""
+    how = ("measured by this build and appended there" if p.get("measured_now") else "read back from there: this "
+           "build measured nothing new (a run of this machine is stored, or `measure=False`)")
+    return (f" The run was measured on host `{p.get('host')}` ({p.get('machine_id')}) at {p.get('timestamp')} with "
+            f"torch {p.get('torch')} and ftax {p.get('ftax')}{commit}; it is stored in `{p.get('stored')}`, {how}.")
 
 
 def agreement_markdown(table: pd.DataFrame) -> str:
@@ -301,12 +321,9 @@ def cuda_phrase(cuda: pd.DataFrame) -> str:
     return f"Median per-call time of bert-base: {listed}."
 
 
-def nothing(run: ValidationRun, here: str) -> str | None:
-    """The sentence a caption or finding becomes when the page measured nothing (else None)."""
-    if run.measured and not run.frame.empty:
-        return None
-    why = "it ran with `measure=False`" if not run.measured else "no callable could be built here"
-    return f"Nothing to show on {here}: this page only shows what it measures live, and {why}."
+def nothing(run: ValidationRun) -> bool:
+    """Whether the page has no run to show (the summary then says so, once, and the sections stay empty)."""
+    return not run.measured or run.frame.empty
 
 
 def explain_markdown(explained: pd.DataFrame, tolerance: float = TOLERANCE) -> str:
@@ -338,7 +355,7 @@ def verdict(table: pd.DataFrame, explained: pd.DataFrame, rep: pd.DataFrame, run
         worst = models_.loc[models_.cv_of_medians.idxmax()]
         floor = (f" ftax's median of a model moved by up to {sig(worst.cv_of_medians * 100, 2)}% (CV, "
                  f"{worst.target}) between rounds here, with the load average at {sig(max(run.load_1m), 2)} "
-                 f"on {os.cpu_count() or 1} cores: on this machine, differences between configs smaller than "
+                 f"on {cores_of(run)} cores: on this machine, differences between configs smaller than "
                  f"that are not findings.")
     return (f"**In short.** On this run, {sleep_ok}; {agreement_phrase(table, tolerance)}; {unexplained} "
             f"disagreement{'s' if unexplained != 1 else ''} beyond {sig(tolerance * 100)}% "

@@ -66,3 +66,5 @@ class ValidationRun:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     load_1m: tuple[float, float] = (float("nan"), float("nan"))  # at start and at end
+    machine_label: str = ""  # the machine that measured it; "" for a run not stored yet (this machine)
+    provenance: dict = field(default_factory=dict)  # machine_id, timestamp, host, torch, ftax, commit, stored

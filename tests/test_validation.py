@@ -15,7 +15,7 @@ import torch
 from bs4 import BeautifulSoup
 from matplotlib.figure import Figure
 
-from ftax import validation, validation_plots, validation_report, validation_spec
+from ftax import validation, validation_plots, validation_report, validation_spec, validation_store
 from ftax.errors import InvalidConfigError
 from ftax.studies import RULES
 from ftax.text import sig
@@ -152,8 +152,7 @@ def test_unmeasured_page_states_nothing_and_draws_empty_figures():
     study = validation.run_validation(validation.plan("smoke", "cpu"), measure=False)
     assert not study.measured and study.frame.empty
     here = "**a machine** (profile `smoke`)"
-    assert "measure=False" in validation_report.nothing(study, here) and "measure=False" in validation_report.summary_markdown(
-        study, here)
+    assert validation_report.nothing(study) and "measure=False" in validation_report.summary_markdown(study, here)
     table = validation_report.agreement(study.frame)
     assert table.empty and validation_report.explain(table).empty
     figures = [validation_plots.validation_methods(table), validation_plots.validation_ratios(table), validation_plots.validation_cost(table),
@@ -205,5 +204,63 @@ def test_appendix_page_in_the_smoke_build(smoke_book):
     assert figures and all(f.find("img") for f in figures)
     captions = [f.find(class_="caption-text").get_text(" ", strip=True) for f in figures]
     assert all("smoke" in c for c in captions), captions
-    assert "Finding." in article.get_text(" ", strip=True)
-    assert not list(results_dir.glob("*validation*")), "the appendix stores nothing"
+    text = article.get_text(" ", strip=True)
+    assert "Finding." in text and "measured by this build and appended there" in text
+    stored = list((results_dir / "validation").glob("*.jsonl"))
+    assert len(stored) == 1 and len(stored[0].read_text().splitlines()) == 1, "one run stored for this machine"
+    assert not list(results_dir.glob("*validation*")), "runs are kept apart from the case studies' records"
+
+
+def _stored_run(profile: str = "smoke", machine_id: str = "m-1", torch_version: str = "2.0", rounds: int = 3,
+                timestamp: str = "2026-01-01T00:00:00") -> dict:
+    plan = validation.plan(profile, "cpu", rounds)
+    run = validation_spec.ValidationRun(plan, True, _frame(BASE), seconds=1.0, load_1m=(0.5, float("nan")))
+    env = {"machine_id": machine_id, "cpu_model": "CPU", "cpu_count": 2, "torch_version": torch_version,
+           "hostname": "h", "ftax_version": "0.1.0", "git_commit": "abc"}
+    return {**validation_store.to_json(run, env), "timestamp": timestamp}
+
+
+def test_a_stored_run_reads_back_with_its_provenance(tmp_path):
+    data = _stored_run()
+    validation_store.append(validation_store.from_json(data), tmp_path, data["env"])
+    (line,) = validation_store.stored(tmp_path)
+    run = validation_store.from_json(line)
+    assert run.measured and run.plan.rounds == 3 and run.plan.targets == validation.plan("smoke", "cpu").targets
+    assert validation_report.agreement(run.frame).equals(validation_report.agreement(_frame(BASE)))
+    assert run.machine_label == "CPU x2 (CPU)" and run.provenance["torch"] == "2.0" and run.provenance["host"] == "h"
+    assert np.isnan(run.load_1m[1])  # stored as null, read back as NaN
+    here = "**CPU x2 (CPU)** (profile `smoke`)"
+    assert f"host `h` (m-1) at {line['timestamp']} with torch 2.0" in validation_report.summary_markdown(run, here)
+
+
+def test_choose_prefers_this_machines_run_then_any_machines_newest():
+    plan = validation.plan("smoke", "cpu", 3)
+    old_mine, other = _stored_run(timestamp="2026-01-01"), _stored_run(machine_id="m-2", timestamp="2026-02-01")
+    new_mine = _stored_run(timestamp="2026-01-15")
+    runs = [old_mine, new_mine, other]
+    assert validation_store.choose(runs, plan, "m-1", "2.0") == (new_mine, True)
+    assert validation_store.choose(runs, plan, "m-1", "9.9") == (other, False)  # other software: not this one's
+    assert validation_store.choose(runs, plan, "m-3", "2.0") == (other, False)
+    quick = validation.plan("quick", "cpu", 3)
+    assert validation_store.choose(runs, quick, "m-1", "2.0") == (other, False)  # no quick run: the newest of all
+    assert validation_store.choose([], plan, "m-1", "2.0") == (None, False)
+
+
+def test_open_validation_appends_once_and_reads_back(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(the_plan, measure=True, progress=None):
+        calls.append(the_plan)
+        return validation_spec.ValidationRun(the_plan, True, _frame(BASE), seconds=1.0)
+
+    monkeypatch.setattr(validation, "run_validation", fake_run)
+    plan = validation.plan("smoke", "cpu", 3)
+    assert not validation.open_validation(plan, tmp_path, measure=False).measured
+    assert not (tmp_path / "validation").exists()
+    first = validation.open_validation(plan, tmp_path, measure=True)
+    again = validation.open_validation(plan, tmp_path, measure=True)
+    report_only = validation.open_validation(plan, tmp_path, measure=False)
+    assert len(calls) == 1 and first.provenance["measured_now"] and not again.provenance.get("measured_now")
+    assert again.provenance["timestamp"] == first.provenance["timestamp"] == report_only.provenance["timestamp"]
+    assert [p.name for p in (tmp_path / "validation").iterdir()] == [f"{first.provenance['machine_id']}.jsonl"]
+    assert not list(tmp_path.glob("*.jsonl"))  # never in the case studies' records

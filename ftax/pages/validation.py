@@ -1,8 +1,9 @@
 """The validation appendix (90-validation): its figures, captions and findings from one validation run.
 
 `view` computes the run's tables once (`ftax.validation_report`); each function below is one cell's
-output. Nothing here measures: the run comes from `ftax.validation.run_validation`, and without a
-measured run every caption and finding says so (`validation_report.nothing`).
+output. Nothing here measures: the run comes from `ftax.validation.open_validation` (measured now or stored
+in `results_dir/validation/`); without one the summary says so once and every other section is left empty
+(`validation_report.nothing`).
 """
 from __future__ import annotations
 
@@ -28,24 +29,26 @@ class ValidationView:
     explained: pd.DataFrame  # report.explain
     rep: pd.DataFrame  # report.repeatability
     sens: pd.DataFrame  # report.sensitivity_summary
+    results_dir: str = "results"
 
     @property
     def plan(self) -> Plan:
         return self.run.plan
 
 
-def machine_here(plan: Plan) -> tuple[str, str]:
-    """This machine's label for the plan's device, and how captions name it with the profile."""
-    machine = env.machine_label(env.fingerprint(), plan.device)
+def machine_here(plan: Plan, run: ValidationRun | None = None) -> tuple[str, str]:
+    """The label of the machine that measured `run` (this machine's for the plan's device when the run names none),
+    and how captions name it with the profile."""
+    machine = (run.machine_label if run is not None else "") or env.machine_label(env.fingerprint(), plan.device)
     return machine, where(machine, plan.profile)
 
 
-def view(run: ValidationRun) -> ValidationView:
+def view(run: ValidationRun, results_dir: str = "results") -> ValidationView:
     """The appendix's view of `run`: its agreement, explanation, repeatability and sensitivity tables."""
-    machine, here = machine_here(run.plan)
+    machine, here = machine_here(run.plan, run)
     table = report.agreement(run.frame)
     return ValidationView(run, machine, here, table, report.explain(table), report.repeatability(run.frame),
-                          report.sensitivity_summary(run.sensitivity))
+                          report.sensitivity_summary(run.sensitivity), results_dir)
 
 
 def plan_markdown(plan: Plan) -> str:
@@ -55,7 +58,7 @@ def plan_markdown(plan: Plan) -> str:
 
 def summary(v: ValidationView) -> str:
     """What was measured, how long it took and how loaded the machine was."""
-    return report.summary_markdown(v.run, v.here)
+    return report.summary_markdown(v.run, v.here, v.results_dir)
 
 
 def agreement_table(v: ValidationView) -> str:
@@ -63,20 +66,26 @@ def agreement_table(v: ValidationView) -> str:
 
 
 def _title(v: ValidationView, what: str) -> str:
-    return f"{what}: {v.machine}, profile {v.plan.profile}"
+    """A figure's title; none on a page with nothing to show (its figures are left blank, the summary says why)."""
+    return "" if report.nothing(v.run) else f"{what}: {v.machine}, profile {v.plan.profile}"
+
+
+def _missing(v: ValidationView) -> str:
+    return "" if report.nothing(v.run) else validation_plots.NOT_MEASURED
 
 
 def methods_figure(v: ValidationView) -> tuple[Figure, str]:
     """Each method's central value per callable."""
-    figure = validation_plots.validation_methods(v.table, title=_title(v, "Time per call by method"))
-    return figure, report.nothing(v.run, v.here) or (
+    figure = validation_plots.validation_methods(v.table, missing=_missing(v),
+                                                 title=_title(v, "Time per call by method"))
+    return figure, "" if report.nothing(v.run) else (
         f"Central value of each method per callable on {v.here}: the dot is the median over {v.plan.rounds} rounds, "
         f"the shaded bar the range of the rounds' values, the whisker one IQR of a single measurement wide; each "
         f"label is the ratio to ftax's median. {report.agreement_phrase(v.table)}.")
 
 
 def methods_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or (
+    return "" if report.nothing(v.run) else (
         f"**Finding.** {report.sleep_phrase(v.table)} On the callables whose answer is known, the methods can "
         f"only differ by what they add themselves (see the harness overhead below). "
         f"{report.agreement_phrase(v.table)}.")
@@ -84,27 +93,28 @@ def methods_finding(v: ValidationView) -> str:
 
 def ratios_figure(v: ValidationView) -> tuple[Figure, str]:
     """Each method's ratio to ftax's median, with the tolerance band."""
-    figure = validation_plots.validation_ratios(v.table, TOLERANCE, title=_title(v, "Ratio to ftax's median"))
+    figure = validation_plots.validation_ratios(v.table, TOLERANCE, missing=_missing(v),
+                                                title=_title(v, "Ratio to ftax's median"))
     explained = v.explained
-    return figure, report.nothing(v.run, v.here) or (
+    return figure, "" if report.nothing(v.run) else (
         f"Each method's central value over ftax's median per callable on {v.here}, on a log2 axis; the gray band is "
         f"ftax +-{TOLERANCE * 100:g}%. {len(explained)} points lie outside it, "
         f"{int(explained.explained.sum()) if len(explained) else 0} of them with a measured cause (listed below).")
 
 
 def explain_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or ("**Finding.** " + report.explain_markdown(v.explained))
+    return "" if report.nothing(v.run) else ("**Finding.** " + report.explain_markdown(v.explained))
 
 
 def overhead_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or (
+    return "" if report.nothing(v.run) else (
         report.overhead_markdown(v.table) + "\n\n**Finding.** " + report.overhead_phrase(v.table))
 
 
 def cost_figure(v: ValidationView) -> tuple[Figure, str]:
     """What one measurement cost each method, in seconds and in calls."""
-    figure = validation_plots.validation_cost(v.table, title=_title(v, "Cost of one measurement"))
-    return figure, report.nothing(v.run, v.here) or (
+    figure = validation_plots.validation_cost(v.table, missing=_missing(v), title=_title(v, "Cost of one measurement"))
+    return figure, "" if report.nothing(v.run) else (
         f"Seconds (left) and calls (right) one measurement took per method and callable on {v.here}, median over the "
         f"rounds. ftax and torch-benchmark stop adaptively at the profile's precision "
         f"({v.plan.rule.target_rel_ci * 100:g}%); the loop runs a fixed number of calls; the subprocess's seconds "
@@ -112,41 +122,44 @@ def cost_figure(v: ValidationView) -> tuple[Figure, str]:
 
 
 def cost_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or f"**Finding.** {report.cost_phrase(v.table, v.run.frame, v.plan.rule)}"
+    return "" if report.nothing(v.run) else f"**Finding.** {report.cost_phrase(v.table, v.run.frame, v.plan.rule)}"
 
 
 def repeat_figure(v: ValidationView) -> tuple[Figure, str]:
     """How much each method's central value moved between rounds."""
-    figure = validation_plots.validation_repeatability(v.rep, title=_title(v, "Repeatability"))
-    return figure, report.nothing(v.run, v.here) or (
+    figure = validation_plots.validation_repeatability(v.rep, missing=_missing(v), title=_title(v, "Repeatability"))
+    return figure, "" if report.nothing(v.run) else (
         f"Coefficient of variation (standard deviation over mean) of each method's central value over "
         f"{v.plan.rounds} rounds, per callable on {v.here}, on a log axis; the subprocess runs once and is left out.")
 
 
 def repeat_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or f"**Finding.** {report.repeatability_phrase(v.rep)}"
+    return "" if report.nothing(v.run) else f"**Finding.** {report.repeatability_phrase(v.rep)}"
 
 
 def sensitivity_figure(v: ValidationView) -> tuple[Figure, str]:
     """ftax's median under each setting of threads, warm-up and garbage collection."""
     target = SENSITIVITY_TARGET
-    figure = validation_plots.validation_sensitivity(v.sens, title=_title(v, f"Sensitivity of ftax's median "
-                                                                            f"({target.name})"))
-    return figure, report.nothing(v.run, v.here) or (
+    title = _title(v, f"Sensitivity of ftax's median ({target.name})")
+    figure = validation_plots.validation_sensitivity(v.sens, missing=_missing(v), title=title)
+    return figure, "" if report.nothing(v.run) else (
         f"ftax's median for {target.name} (batch {target.batch_size}, sequence {target.seq_len}) on {v.here} under "
         f"each setting: the bar is the median over {v.plan.rounds} rounds, the whisker their range, the label the "
         f"ratio to ftax's own setting (dark). {report.sensitivity_phrase(v.sens)}.")
 
 
 def sensitivity_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or (
+    return "" if report.nothing(v.run) else (
         report.sensitivity_markdown(v.sens) + "\n\n**Finding.** " + report.sensitivity_finding(v.sens))
 
 
 def cuda_figure(v: ValidationView) -> tuple[Figure, str]:
     """One model timed four ways on a GPU: synchronized, CUDA events, pipelined, unsynchronized."""
     cuda = v.run.cuda
-    figure = validation_plots.validation_cuda_sync(cuda, title=_title(v, "Timing with and without synchronization"))
+    figure = validation_plots.validation_cuda_sync(cuda, title=_title(v, "Timing with and without synchronization"),
+                                                   **({"missing": ""} if report.nothing(v.run) else {}))
+    if report.nothing(v.run):
+        return figure, ""
     if cuda.empty:
         return figure, f"Needs a CUDA device, and this page ran on {v.here}: nothing to show."
     return figure, (f"Median time per call of bert-base (sequence 128) on {v.here}, one panel per batch size, under "
@@ -154,9 +167,9 @@ def cuda_figure(v: ValidationView) -> tuple[Figure, str]:
 
 
 def cuda_finding(v: ValidationView) -> str:
-    return report.nothing(v.run, v.here) or f"**Finding.** {report.cuda_phrase(v.run.cuda)}"
+    return "" if report.nothing(v.run) else f"**Finding.** {report.cuda_phrase(v.run.cuda)}"
 
 
 def verdict(v: ValidationView) -> str:
     """The page's conclusion, from its own numbers."""
-    return report.nothing(v.run, v.here) or report.verdict(v.table, v.explained, v.rep, v.run)
+    return "" if report.nothing(v.run) else report.verdict(v.table, v.explained, v.rep, v.run)
