@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from ftax import memory
 from ftax.devices import resolve_device, sync_for
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.models import BuiltModel, dynamic_axes, input_names
@@ -43,6 +44,9 @@ class Prepared:
     prepare_s: float
     detail: str = ""
     first_call_ms: float | None = None  # the first call after building: cold (or compiling)
+    # Counts the weights this backend holds, from its own tensors or file; called after timing, because
+    # reading an ONNX file's initializers would itself allocate what the memory figures are to measure.
+    count_weights: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,8 @@ def check_parity(output: torch.Tensor, reference: torch.Tensor, dtype: str) -> P
 
 # --- preparers ------------------------------------------------------------------------
 
-def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple, t0: float,
-                    warm_calls: int = 0, detail: str = "") -> Prepared:
+def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple, t0: float, warm_calls: int = 0,
+                    detail: str = "", count_weights: Callable[[], int] | None = None) -> Prepared:
     """Wrap a torch callable; `warm_calls` (>= 1) calls that trigger lazy compilation count as prepare,
     and the first of them is timed as the cold first call."""
     last: dict[str, torch.Tensor] = {}
@@ -143,12 +147,13 @@ def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple
             call()
     sync()
     return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail,
-                    first_call_ms)
+                    first_call_ms, count_weights)
 
 
 def _prepare_eager(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
     """One call (the cold one) counts as prepare, so every backend's output exists before timing."""
-    return _torch_prepared("eager", model.module, inputs, time.perf_counter(), warm_calls=1)
+    return _torch_prepared("eager", model.module, inputs, time.perf_counter(), warm_calls=1,
+                           count_weights=lambda: memory.module_weights_bytes(model.module))
 
 
 def _prepare_torchscript(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
@@ -158,7 +163,8 @@ def _prepare_torchscript(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model.module, inputs, check_trace=False, strict=False)
         frozen = torch.jit.freeze(traced.eval())
-    return _torch_prepared("torchscript", frozen, inputs, t0, warm_calls=2)
+    return _torch_prepared("torchscript", frozen, inputs, t0, warm_calls=2,
+                           count_weights=lambda: memory.script_weights_bytes(frozen))
 
 
 _compiled_for: dict[str, object] = {}
@@ -187,7 +193,8 @@ def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: st
         _compiled_for["owner"] = owner
     compiled = torch.compile(model.module, mode=mode)
     name = "compile" if mode is None else f"compile-{mode}"
-    return _torch_prepared(name, compiled, inputs, t0, warm_calls=3 if mode else 1, detail=f"mode={mode or 'default'}")
+    return _torch_prepared(name, compiled, inputs, t0, warm_calls=3 if mode else 1, detail=f"mode={mode or 'default'}",
+                           count_weights=lambda: memory.module_weights_bytes(model.module))
 
 
 def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
@@ -212,7 +219,7 @@ def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Pre
 
     first_call_ms = timed_call_ms(replay, sync_for(model.device))
     return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0,
-                    first_call_ms=first_call_ms)
+                    first_call_ms=first_call_ms, count_weights=lambda: memory.module_weights_bytes(model.module))
 
 
 def onnx_path(model: BuiltModel, dtype: str, cache_dir: Path) -> Path:
@@ -270,7 +277,7 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
     first_call_ms = timed_call_ms(call)
     return Prepared("onnxruntime", call, lambda: torch.from_numpy(last["out"][0]), time.perf_counter() - t0,
                     detail=f"{'cached' if cached else 'exported'} {path.name}, no spinning",
-                    first_call_ms=first_call_ms)
+                    first_call_ms=first_call_ms, count_weights=lambda: memory.onnx_weights_bytes(path))
 
 
 _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {

@@ -61,8 +61,12 @@ def _stop_rule(args: argparse.Namespace, base=None):
 
 def cmd_env(args: argparse.Namespace) -> int:
     from ftax.env import fingerprint
+    from ftax.memory import energy_source
 
-    env = fingerprint()
+    env = dict(fingerprint())
+    for device in ("cpu", "cuda") if env.get("gpu_count") else ("cpu",):
+        source, reason = energy_source(device)
+        env[f"energy_{device}"] = source or f"unavailable: {reason}"
     if args.json:
         print(json.dumps(env, indent=2, sort_keys=True))
     else:

@@ -93,6 +93,8 @@ class Record:
     flops: float | None = None
     gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.decompose.count_gemm_calls)
     decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
+    memory: dict | None = None  # ftax.memory: peak_bytes above the pre-prepare baseline, method, weights_bytes
+    energy: dict | None = None  # ftax.memory.Energy: joules per inference, or status "unavailable" and why
     round: int | None = None  # the sweep round of this visit (None: measured once, outside rounds)
     rule: str | None = None  # StopRule.name: visits under different rules are never pooled
     ftax_version: str = ""
@@ -300,7 +302,7 @@ def _flatten(data: dict) -> dict:
     row.update(data.get("stats") or {})
     row.update(data.get("setup") or {})
     row.update(data.get("model_info") or {})
-    for prefix in ("parity", "decomposition"):
+    for prefix in ("parity", "decomposition", "memory", "energy"):
         row.update({f"{prefix}_{k}": v for k, v in (data.get(prefix) or {}).items()})
     row.update({f"env_{k}": v for k, v in env.items() if k != "machine_id"})
     return row

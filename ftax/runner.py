@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 import ftax
-from ftax import backends, decompose, models
+from ftax import backends, decompose, memory, models
 from ftax.devices import resolve_device, sync_for
 from ftax.env import fingerprint
 from ftax.errors import InvalidConfigError, UnsupportedError
@@ -121,6 +121,7 @@ class MeasureOptions:
     decompose: bool = False
     count_flops: bool = True
     check_parity: bool = True  # against fp32 eager: a property of the config, so a sweep checks it in round 0 only
+    resources: bool = True  # memory and energy (ftax.memory), also a config's: round 0 only in a sweep
     trace_dir: Path | None = None
 
 
@@ -147,6 +148,7 @@ class _Live:
     inputs: tuple
     prepared: backends.Prepared
     parity: backends.Parity | None  # None: not checked on this visit (MeasureOptions.check_parity)
+    memory: dict | None = None  # peak above the baseline before prepare (ftax.memory), if taken
 
 
 def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: MeasureOptions | None = None,
@@ -178,9 +180,11 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
         try:
             model = cache.get(c)
             inputs = model.inputs(c.config.batch_size, c.config.seq_len)
+            baseline = memory.Baseline(c.config.device) if options.resources else None
             prepared = backends.prepare(c.config.backend, model, inputs)
+            peak = baseline.peak() if baseline else None  # before parity, which runs the fp32 reference model
             parity = _parity(c.config, cache.fp32_reference(c), inputs, prepared) if options.check_parity else None
-            live.append(_Live(i, c, model, inputs, prepared, parity))
+            live.append(_Live(i, c, model, inputs, prepared, parity, peak))
         except Exception as exc:  # noqa: BLE001 -- a sweep must never die on one config
             records[i] = record(c, *_failure(exc, cache))
     try:
@@ -227,7 +231,19 @@ def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, ord
               {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok})
     return dict(stats=timing.stats.to_dict(), samples_ms=timing.samples_ms, pipelined_ms=timing.pipelined_ms,
                 setup=setup, parity=parity, model_info=dict(x.model.info),
-                **_decomposition_fields(x.checked.config, x.model, x.inputs, x.prepared, options))
+                **_decomposition_fields(x.checked.config, x.model, x.inputs, x.prepared, options),
+                **_resource_fields(x, options))
+
+
+def _resource_fields(x: _Live, options: MeasureOptions) -> dict:
+    """Memory (the peak taken around prepare, the weights the backend holds) and energy per inference
+    (a pipelined window after timing; `unavailable` with the reason where the machine has no counter)."""
+    if not options.resources:
+        return {}
+    weights = x.prepared.count_weights() if x.prepared.count_weights else None
+    device = x.checked.config.device
+    energy = memory.measure_energy(x.prepared.call, sync_for(device), device)
+    return {"memory": {**(x.memory or {}), "weights_bytes": weights}, "energy": energy.to_dict()}
 
 
 def _parity(config: MeasureConfig, reference_model: models.BuiltModel, inputs: tuple,

@@ -111,10 +111,11 @@ def _options_for(together: Sequence[MeasureConfig], options: MeasureOptions, pro
 
 
 def for_round(options: MeasureOptions, round_: int) -> MeasureOptions:
-    """FLOPs, the profiler's decomposition and parity describe a config, not a visit: only the first round
-    takes them (a decomposition profiles several calls, and half precision's parity builds an fp32 twin;
+    """FLOPs, the profiler's decomposition, parity, memory and energy describe a config, not a visit: only the
+    first round takes them (a decomposition profiles several calls, and half precision's parity builds an fp32 twin;
     three rounds would triple that for nothing). The read layer takes them from the visit that has them."""
-    return options if round_ == 0 else replace(options, decompose=False, count_flops=False, check_parity=False)
+    return options if round_ == 0 else replace(options, decompose=False, count_flops=False, check_parity=False,
+                                               resources=False)
 
 
 def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int,

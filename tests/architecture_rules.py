@@ -42,7 +42,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "plots", "decomposition_plots", "validation_report", "validation_plots", "tax_model", "pages",
              "interactive"),
     "run": ("runner", "models", "synthetic", "backends"),
-    "measure": ("timing", "devices", "decompose", "validation_spec", "probe", "validation_store"),
+    "measure": ("timing", "devices", "decompose", "validation_spec", "probe", "validation_store", "memory"),
     "store": ("results", "env", "errors", "redirect", "__init__"),
 }
 
