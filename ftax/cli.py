@@ -269,6 +269,17 @@ def _add_book_parser(sub) -> None:
     p.set_defaults(func=cmd_book)
 
 
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    """What names one config (`measure` and `predict`; `predict` always starts from batch 1)."""
+    p.add_argument("--model", required=True)
+    p.add_argument("--backend", default="eager")
+    p.add_argument("--dtype", default="fp32")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--override", action="append", metavar="KEY=N", help="width/depth/heads/intermediate")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON record")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftax", description="Measure the framework tax of model inference.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,31 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=cmd_env)
 
     m = sub.add_parser("measure", help="measure one config")
-    m.add_argument("--model", required=True)
-    m.add_argument("--backend", default="eager")
-    m.add_argument("--dtype", default="fp32")
-    m.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    _add_config_args(m)
     m.add_argument("--batch-size", type=int, default=1)
-    m.add_argument("--seq-len", type=int, default=128)
-    m.add_argument("--override", action="append", metavar="KEY=N", help="width/depth/heads/intermediate")
-    m.add_argument("--json", action="store_true", help="print exactly one JSON record")
     _add_stop_args(m)
     m.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("predict", help="predict the latency curve over batch 1..512 and its inflection from batch 1")
-    p.add_argument("--model", required=True)
-    p.add_argument("--backend", default="eager")
-    p.add_argument("--dtype", default="fp32")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--override", action="append", metavar="KEY=N", help="width/depth/heads/intermediate")
+    _add_config_args(p)
     p.add_argument("--host", choices=("decomposition", "smallest", "probe"), default=None,
-                   help="which estimate of the fixed host cost the point uses (default: the one the validation "
-                        "page found best; the others give the range)")
+                   help="which estimate of the fixed host cost the point uses (default: probe, the best on the "
+                        "book's validation page, page 08; the others give the range)")
     p.add_argument("--form", choices=("additive", "overlap"), default=None,
                    help="host and work add up (CPU) or overlap (GPU); default by device")
     p.add_argument("--out", type=Path, default=Path("results"), help="where the probe and the prediction are stored")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON record")
     p.set_defaults(func=cmd_predict)
 
     _add_sweep_parser(sub)

@@ -56,8 +56,8 @@ def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
     v = pages.view(data, "cpu")
     configs = page.every_config(data, "a")
     checked = page.validation(v, configs)
-    assert set(checked["model_host"]) == {"smallest"}
-    assert (checked["err_model"].abs() < 0.05).all()  # H from the smallest shape is nearly exact here
+    assert set(checked["model_host"]) == {tax_model.HOST_PREFERENCE[0]}
+    assert (checked["err_smallest"].abs() < 0.05).all()  # H from the smallest shape is nearly exact here
     text = page.scores_markdown(v, configs)
     assert "within 25% at every held-out batch for 1 of 1 curves (100%): it meets the bar of 80%" in text
     assert "against 0% for the better baseline" in text and "Misses: none" in text

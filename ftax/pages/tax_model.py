@@ -16,7 +16,7 @@ from ftax.rows import with_columns
 from ftax.text import join, sig
 
 THREE = ("bert-tiny", "bert-mini", "bert-base")
-PREDICTORS = {"model": "the model (H from the smallest shape, else the decomposition, else the probe)",
+PREDICTORS = {"model": "the model as `ftax predict` runs it (H from the probe)",
               "smallest": "H from the smallest shape", "decomposition": "H from the profiler's decomposition",
               "probe": "H from the probe alone", "constant": "baseline: T(1) at every batch",
               "flops_scaled": "baseline: T(1) x FLOPs(b) / FLOPs(1)"}
