@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from ftax.plot_style import AXIS_LABELS, BACKEND_COLORS, DTYPE_COLORS, OTHER_COLORS, backend_order
+from ftax.plot_style import AXIS_LABELS, backend_order, color_for
 from ftax.text import sig
 
 VEGALITE_MIME = f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json"
@@ -137,12 +137,9 @@ def estimate_text(value: float, low: float, high: float, unit: str = "") -> str:
 
 
 def _colors(column: str, values: Sequence) -> alt.Scale:
-    """The book's colors (`ftax.plot_style`): fixed per backend and dtype, else tab10 by rank."""
+    """The book's colors (`ftax.plot_style.color_for`): fixed per backend and dtype, else tab10 by rank."""
     values = backend_order(values) if column == "backend" else sorted(set(values), key=str)
-    fixed = {"backend": BACKEND_COLORS, "dtype": DTYPE_COLORS}.get(column, {})
-    ranked = sorted(set(values), key=str)
-    return alt.Scale(domain=list(values), range=[fixed.get(v) or to_hex(OTHER_COLORS[ranked.index(v) % 10])
-                                                 for v in values])
+    return alt.Scale(domain=list(values), range=[to_hex(color_for(column, v, values)) for v in values])
 
 
 def _tooltip(extra: Sequence[tuple[str, str]] = ()) -> list[alt.Tooltip]:
@@ -179,6 +176,18 @@ def _plain(frame: pd.DataFrame, columns: Sequence[str]) -> alt.Data:
     return alt.Data(values=[{c: value(v) for c, v in zip(names, row)} for row in frame[names].itertuples(index=False)])
 
 
+def _lines(title: str) -> alt.TitleParams:
+    """A title in two lines at its first ': ' ("Latency per runtime" / "AMD EPYC x2 (CPU), profile quick"), so it
+    fits a phone's width."""
+    return alt.TitleParams(text=title.split(": ", 1) if title else "", fontSize=13)
+
+
+def _styled(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The book's type sizes: labels that stay readable when the chart shrinks to a phone's width."""
+    return (chart.configure_axis(labelFontSize=11, titleFontSize=12)
+            .configure_legend(labelFontSize=11, titleFontSize=12, symbolSize=80))
+
+
 def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = None, dash: str | None = None,
                   title: str = "") -> alt.TopLevelMixin | None:
     """Latency (log ms) against `x` (log2), one line per `color` x `dash`, its interval as error bars; a menu
@@ -194,11 +203,11 @@ def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = No
         x=alt.X(f"{x}:Q", scale=alt.Scale(type="log", base=2), title=AXIS_LABELS.get(x, x),
                 axis=alt.Axis(values=sorted(int(v) for v in data[x].unique()), format="d")),
         y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=AXIS_LABELS["median_ms"]),
-        color=alt.Color(f"{color}:N", scale=_colors(color, data[color].unique()), title=color,
-                        legend=alt.Legend(orient="bottom")))
-    detail = [alt.Detail(f"{dash}:N")] if dash else []
-    line = base.mark_line(strokeWidth=1.5).encode(*detail, **({"strokeDash": alt.StrokeDash(
-        f"{dash}:N", legend=alt.Legend(orient="bottom"))} if dash else {}))
+        color=alt.Color(f"{color}:N", scale=_colors(color, data[color].unique()),
+                        title=AXIS_LABELS.get(color, color), legend=alt.Legend(orient="bottom")))
+    line = base.mark_line(strokeWidth=1.5)
+    if dash:
+        line = line.encode(strokeDash=alt.StrokeDash(f"{dash}:N", legend=alt.Legend(orient="bottom")))
     bars = base.mark_rule(strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
     points = base.mark_point(filled=True, size=40).encode(tooltip=_tooltip())
     chart = alt.layer(line, bars, points)
@@ -206,7 +215,7 @@ def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = No
         choice = alt.param(name="panel", value=sorted(data[panel].unique())[0], bind=alt.binding_select(
             options=sorted(data[panel].unique()), name=f"{AXIS_LABELS.get(panel, panel)} "))
         chart = chart.add_params(choice).transform_filter(f"datum['{panel}'] == panel")
-    return chart.properties(width="container", height=HEIGHT_PX, title=title)
+    return _styled(chart.properties(width="container", height=HEIGHT_PX, title=_lines(title)))
 
 
 def heatmap_chart(rows: pd.DataFrame, row: str = "depth", col: str = "width", panel: str = "batch_size",
@@ -226,8 +235,8 @@ def heatmap_chart(rows: pd.DataFrame, row: str = "depth", col: str = "width", pa
     text = base.mark_text(fontSize=10, color="white").encode(text="label:N")
     choice = alt.param(name="panel", value=int(sorted(data[panel].unique())[0]), bind=alt.binding_select(
         options=[int(v) for v in sorted(data[panel].unique())], name=f"{AXIS_LABELS.get(panel, panel)} "))
-    return (alt.layer(cells, text).add_params(choice).transform_filter(f"datum['{panel}'] == panel")
-            .properties(width="container", height=HEIGHT_PX, title=title))
+    return _styled(alt.layer(cells, text).add_params(choice).transform_filter(f"datum['{panel}'] == panel")
+                   .properties(width="container", height=HEIGHT_PX, title=_lines(title)))
 
 
 def hint(menu: str | None = None) -> str:
@@ -273,7 +282,8 @@ def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame
             keys = zip(source["model"], source["overrides"], source["dtype"])
             shown = source[[at.get((*k, axis)) == o for k, o in zip(keys, source[other])]]
             if not shown.empty:
-                parts.append(_records(shown, value, low, high, unit).assign(metric=metric, axis=axis, x=shown[axis].values))
+                records = _records(shown, value, low, high, unit)
+                parts.append(records.assign(metric=metric, axis=axis, x=shown[axis].values))
     frame = pd.concat(parts, ignore_index=True)
     over = frame["overrides"].map(lambda o: "" if o == "{}" else f" ({variant_label(o)})")
     return frame.assign(model_label=frame["model"] + over)
@@ -308,10 +318,10 @@ def explorer_chart(data: pd.DataFrame, model: str, dtype: str, machine: str, x: 
     line = base.mark_line(strokeWidth=1.5)
     bars = base.mark_rule(strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
     points = base.mark_point(filled=True, size=40).encode(tooltip=_tooltip([("axis", "x axis")]))
-    return (alt.layer(line, bars, points).add_params(*params, *shows)
+    return _styled(alt.layer(line, bars, points).add_params(*params, *shows)
             .transform_filter("datum.model_label == model && datum.dtype == dtype && datum.machine_label == machine "
                               "&& datum.axis == xaxis && datum.metric == metric")
             .transform_filter(runtime)
             .properties(width="container", height=HEIGHT_PX + 40,
-                        title={"text": {"expr": TITLE_EXPR}, "fontSize": 12}))
+                        title={"text": {"expr": TITLE_EXPR}, "fontSize": 13}))
 

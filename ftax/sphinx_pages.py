@@ -12,6 +12,7 @@ All at build time, so the notebooks and `ftax.book` stay as they are:
   Vega-Lite spec an output also carries (for JupyterLab) is dropped before myst-nb reads the page, and so
   is the explorer's saved widget state (it would load a widget manager from a CDN). Duplicate scripts
   in a page's head are dropped (sphinx-thebe's configuration is added twice).
+- Phones: `_static/ftax-pages.css` keeps static figures legible at 390 px (`PAGE_CSS`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ from pathlib import Path
 from ftax.interactive import VEGALITE_MIME, javascript_bundle
 
 BUNDLE = "ftax-charts.js"
+STYLESHEET = "ftax-pages.css"
+# Phones: a static figure of three panels is 1,400 px wide and would shrink to a quarter, its labels to 3 px.
+# Below 640 px a figure keeps most of its own width (at most 1,100 px: labels stay near 10 px) and scrolls
+# sideways; the interactive charts resize to the page themselves.
+PAGE_CSS = """
+@media (max-width: 640px) {
+  figure, div.cell_output { overflow-x: auto; }
+  figure img, div.cell_output img { max-width: min(1100px, 280%); width: auto; }
+}
+"""
 MARKER = 'class="ftax-chart"'
 FOLDED_HEADER = "# This build ran the page with:"
 
@@ -89,15 +100,17 @@ def _on_page(app, pagename: str, templatename: str, context: dict, doctree) -> N
     _unique_scripts(context)
 
 
-def _write_bundle(app, exception: Exception | None) -> None:
+def _write_assets(app, exception: Exception | None) -> None:
     if exception is None and app.builder.format == "html":
         static = Path(app.outdir) / "_static"
         static.mkdir(parents=True, exist_ok=True)
         (static / BUNDLE).write_text(javascript_bundle(), encoding="utf-8")
+        (static / STYLESHEET).write_text(PAGE_CSS, encoding="utf-8")
 
 
 def setup(app) -> dict:
     app.connect("source-read", _on_source)
     app.connect("html-page-context", _on_page)
-    app.connect("build-finished", _write_bundle)
+    app.connect("build-finished", _write_assets)
+    app.add_css_file(STYLESHEET)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -58,7 +58,8 @@ def explorer_session(html: Path, results_dir: Path, chromium: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
-        context.route(re.compile(r"^(https?|wss?)://"), lambda route: (requests.append(route.request.url), route.abort()))
+        context.route(re.compile(r"^(https?|wss?)://"),
+                      lambda route: (requests.append(route.request.url), route.abort()))
         page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -1,5 +1,6 @@
 """The built site as a host serves it: every internal link and image resolves, and the page chrome
-(favicon, logo, no launch button, the charts' one bundle) is there. Reads the session's strict smoke build (`smoke_book`)."""
+(favicon, logo, no launch button, the charts' one bundle) is there. Reads the session's strict smoke build
+(`smoke_book`)."""
 from __future__ import annotations
 
 from functools import lru_cache

@@ -208,7 +208,7 @@ def test_appendix_page_in_the_smoke_build(smoke_book):
     assert "Finding." in text and "measured by this build and appended there" in text
     stored = list((results_dir / "validation").glob("*.jsonl"))
     assert len(stored) == 1 and len(stored[0].read_text().splitlines()) == 1, "one run stored for this machine"
-    assert not list(results_dir.glob("*validation*")), "runs are kept apart from the case studies' records"
+    assert not list(results_dir.glob("*validation*.jsonl")), "runs are kept apart from the case studies' records"
 
 
 def _stored_run(profile: str = "smoke", machine_id: str = "m-1", torch_version: str = "2.0", rounds: int = 3,

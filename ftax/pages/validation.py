@@ -2,12 +2,14 @@
 
 `view` computes the run's tables once (`ftax.validation_report`); each function below is one cell's
 output. Nothing here measures: the run comes from `ftax.validation.open_validation` (measured now or stored
-in `results_dir/validation/`); without one the summary says so once and every other section is left empty
-(`validation_report.nothing`).
+in `results_dir/validation/`); without one the summary says so once and every other section shows
+nothing (`_section`).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -16,6 +18,8 @@ from ftax import env, validation_plots
 from ftax import validation_report as report
 from ftax.findings import where
 from ftax.validation_spec import SENSITIVITY_TARGET, TOLERANCE, Plan, ValidationRun
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,115 +65,141 @@ def summary(v: ValidationView) -> str:
     return report.summary_markdown(v.run, v.here, v.results_dir)
 
 
+EMPTY = "<!-- no validation run: the summary under Measure says so, once -->"
+
+
+class Blank:
+    """What a figure cell shows on a page with no run: nothing visible (its HTML is `EMPTY`, a comment)."""
+
+    def _repr_html_(self) -> str:
+        return EMPTY
+
+
+def _section(fn: Callable[[ValidationView], T]) -> Callable[[ValidationView], T]:
+    """A section's output, or on a page with no run nothing visible: `EMPTY` (an HTML comment) for Markdown,
+    a `Blank` figure with `EMPTY` as its caption; the summary has said, once, that nothing is stored."""
+    @functools.wraps(fn)
+    def shown(v: ValidationView):
+        if not report.nothing(v.run):
+            return fn(v)
+        return (Blank(), EMPTY) if fn.__name__.endswith("_figure") else EMPTY
+    return shown
+
+
+@_section
 def agreement_table(v: ValidationView) -> str:
     return report.agreement_markdown(v.table)
 
 
 def _title(v: ValidationView, what: str) -> str:
-    """A figure's title; none on a page with nothing to show (its figures are left blank, the summary says why)."""
-    return "" if report.nothing(v.run) else f"{what}: {v.machine}, profile {v.plan.profile}"
+    return f"{what}: {v.machine}, profile {v.plan.profile}"
 
 
-def _missing(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else validation_plots.NOT_MEASURED
-
-
+@_section
 def methods_figure(v: ValidationView) -> tuple[Figure, str]:
     """Each method's central value per callable."""
-    figure = validation_plots.validation_methods(v.table, missing=_missing(v),
-                                                 title=_title(v, "Time per call by method"))
-    return figure, "" if report.nothing(v.run) else (
+    figure = validation_plots.validation_methods(v.table, title=_title(v, "Time per call by method"))
+    return figure, (
         f"Central value of each method per callable on {v.here}: the dot is the median over {v.plan.rounds} rounds, "
         f"the shaded bar the range of the rounds' values, the whisker one IQR of a single measurement wide; each "
         f"label is the ratio to ftax's median. {report.agreement_phrase(v.table)}.")
 
 
+@_section
 def methods_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else (
+    return (
         f"**Finding.** {report.sleep_phrase(v.table)} On the callables whose answer is known, the methods can "
         f"only differ by what they add themselves (see the harness overhead below). "
         f"{report.agreement_phrase(v.table)}.")
 
 
+@_section
 def ratios_figure(v: ValidationView) -> tuple[Figure, str]:
     """Each method's ratio to ftax's median, with the tolerance band."""
-    figure = validation_plots.validation_ratios(v.table, TOLERANCE, missing=_missing(v),
-                                                title=_title(v, "Ratio to ftax's median"))
+    figure = validation_plots.validation_ratios(v.table, TOLERANCE, title=_title(v, "Ratio to ftax's median"))
     explained = v.explained
-    return figure, "" if report.nothing(v.run) else (
+    return figure, (
         f"Each method's central value over ftax's median per callable on {v.here}, on a log2 axis; the gray band is "
         f"ftax +-{TOLERANCE * 100:g}%. {len(explained)} points lie outside it, "
         f"{int(explained.explained.sum()) if len(explained) else 0} of them with a measured cause (listed below).")
 
 
+@_section
 def explain_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else ("**Finding.** " + report.explain_markdown(v.explained))
+    return ("**Finding.** " + report.explain_markdown(v.explained))
 
 
+@_section
 def overhead_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else (
+    return (
         report.overhead_markdown(v.table) + "\n\n**Finding.** " + report.overhead_phrase(v.table))
 
 
+@_section
 def cost_figure(v: ValidationView) -> tuple[Figure, str]:
     """What one measurement cost each method, in seconds and in calls."""
-    figure = validation_plots.validation_cost(v.table, missing=_missing(v), title=_title(v, "Cost of one measurement"))
-    return figure, "" if report.nothing(v.run) else (
+    figure = validation_plots.validation_cost(v.table, title=_title(v, "Cost of one measurement"))
+    return figure, (
         f"Seconds (left) and calls (right) one measurement took per method and callable on {v.here}, median over the "
         f"rounds. ftax and torch-benchmark stop adaptively at the profile's precision "
         f"({v.plan.rule.target_rel_ci * 100:g}%); the loop runs a fixed number of calls; the subprocess's seconds "
         f"include building the model in the new process (not starting Python or importing torch).")
 
 
+@_section
 def cost_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else f"**Finding.** {report.cost_phrase(v.table, v.run.frame, v.plan.rule)}"
+    return f"**Finding.** {report.cost_phrase(v.table, v.run.frame, v.plan.rule)}"
 
 
+@_section
 def repeat_figure(v: ValidationView) -> tuple[Figure, str]:
     """How much each method's central value moved between rounds."""
-    figure = validation_plots.validation_repeatability(v.rep, missing=_missing(v), title=_title(v, "Repeatability"))
-    return figure, "" if report.nothing(v.run) else (
+    figure = validation_plots.validation_repeatability(v.rep, title=_title(v, "Repeatability"))
+    return figure, (
         f"Coefficient of variation (standard deviation over mean) of each method's central value over "
         f"{v.plan.rounds} rounds, per callable on {v.here}, on a log axis; the subprocess runs once and is left out.")
 
 
+@_section
 def repeat_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else f"**Finding.** {report.repeatability_phrase(v.rep)}"
+    return f"**Finding.** {report.repeatability_phrase(v.rep)}"
 
 
+@_section
 def sensitivity_figure(v: ValidationView) -> tuple[Figure, str]:
     """ftax's median under each setting of threads, warm-up and garbage collection."""
     target = SENSITIVITY_TARGET
     title = _title(v, f"Sensitivity of ftax's median ({target.name})")
-    figure = validation_plots.validation_sensitivity(v.sens, missing=_missing(v), title=title)
-    return figure, "" if report.nothing(v.run) else (
+    figure = validation_plots.validation_sensitivity(v.sens, title=title)
+    return figure, (
         f"ftax's median for {target.name} (batch {target.batch_size}, sequence {target.seq_len}) on {v.here} under "
         f"each setting: the bar is the median over {v.plan.rounds} rounds, the whisker their range, the label the "
         f"ratio to ftax's own setting (dark). {report.sensitivity_phrase(v.sens)}.")
 
 
+@_section
 def sensitivity_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else (
+    return (
         report.sensitivity_markdown(v.sens) + "\n\n**Finding.** " + report.sensitivity_finding(v.sens))
 
 
+@_section
 def cuda_figure(v: ValidationView) -> tuple[Figure, str]:
     """One model timed four ways on a GPU: synchronized, CUDA events, pipelined, unsynchronized."""
     cuda = v.run.cuda
-    figure = validation_plots.validation_cuda_sync(cuda, title=_title(v, "Timing with and without synchronization"),
-                                                   **({"missing": ""} if report.nothing(v.run) else {}))
-    if report.nothing(v.run):
-        return figure, ""
+    figure = validation_plots.validation_cuda_sync(cuda, title=_title(v, "Timing with and without synchronization"))
     if cuda.empty:
         return figure, f"Needs a CUDA device, and this page ran on {v.here}: nothing to show."
     return figure, (f"Median time per call of bert-base (sequence 128) on {v.here}, one panel per batch size, under "
                     f"four ways of timing it. {report.cuda_phrase(cuda)}")
 
 
+@_section
 def cuda_finding(v: ValidationView) -> str:
-    return "" if report.nothing(v.run) else f"**Finding.** {report.cuda_phrase(v.run.cuda)}"
+    return f"**Finding.** {report.cuda_phrase(v.run.cuda)}"
 
 
+@_section
 def verdict(v: ValidationView) -> str:
     """The page's conclusion, from its own numbers."""
-    return "" if report.nothing(v.run) else report.verdict(v.table, v.explained, v.rep, v.run)
+    return report.verdict(v.table, v.explained, v.rep, v.run)
