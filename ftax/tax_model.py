@@ -234,7 +234,7 @@ def smallest_shapes(configs: pd.DataFrame) -> pd.DataFrame:
     batch-1 row of the shortest sequence measured: `smallest_seq_len` and `estimate_ms` (with `low_ms`,
     `high_ms`), what the `smallest` estimate of H reads."""
     keys = [k for k in CURVE_KEYS if k in configs and k != "seq_len"]
-    ok = configs[(configs["status"] == "ok") & (configs["batch_size"] == 1)]
+    ok = configs[(configs["status"] == "ok") & (configs["batch_size"] == 1)] if "status" in configs else configs
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "smallest_seq_len", "estimate_ms", "low_ms", "high_ms"])
     first = ok.sort_values("seq_len").drop_duplicates(keys, keep="first")
@@ -289,6 +289,8 @@ class _Curve:
 def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe], skipped: list[dict]):
     """Each ok batch curve with batch 1 and another batch, ready to predict (those that cannot be go to
     `skipped`, with why)."""
+    if configs.empty or "status" not in configs:
+        return
     ok = configs[(configs["status"] == "ok") & (pd.to_numeric(configs["estimate_ms"], errors="coerce") > 0)]
     keys = [k for k in CURVE_KEYS if k in ok]
     small_keys = [k for k in keys if k != "seq_len"]

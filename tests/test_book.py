@@ -61,7 +61,7 @@ def test_every_notebook_ran(built):
         assert nb.metadata["papermill"]["exception"] is None, path.name
         assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
         assert all(o.output_type != "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert any(re.search(r"\[\d/\d\] 01-framework-bound: done in [\d.]+ s", line) for line in lines)
+    assert any(re.search(r"\[\d+/\d+\] 01-framework-bound: done in [\d.]+ s", line) for line in lines)
     assert str(result.html) in lines[-1] and result.html.is_file()
     for path in _sources():  # the sources are never executed in place
         assert not any(c.get("outputs") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")

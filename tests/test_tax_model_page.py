@@ -79,3 +79,13 @@ def test_without_a_probe_the_page_says_what_is_missing(tmp_path):
     v = pages.view(data, "cpu")
     assert "so the model is not scored here" in page.scores_markdown(v, page.every_config(data, "a"))
     assert tax_model.stored_probes(tmp_path / "empty") == {}
+
+
+def test_with_no_records_at_all_every_cell_says_so(tmp_path):
+    data = FakeStudy(pd.DataFrame(), [], results_dir=str(tmp_path), all=pd.DataFrame())
+    v = pages.view(data, "cpu")
+    configs = page.every_config(data, None)
+    estimates = page.host_estimates(v, configs)
+    assert page.host_table(estimates) == "" and page.host_finding(v, estimates).startswith("Nothing to show")
+    assert "can be predicted" in page.validation_figure(v, configs)[1]
+    assert "not scored here" in page.scores_markdown(v, configs) and page.inflection_markdown(v, configs) == ""
