@@ -13,19 +13,23 @@ ROOT = Path(__file__).resolve().parents[1]
 STORED = ROOT / "results" / "validation"
 
 
-@pytest.mark.slow
-def test_report_only_appendix_from_the_committed_results_shows_the_agreement_table(tmp_path):
+def appendix_report(results_dir: Path, out: Path) -> list[str]:
+    """The Markdown outputs of 90-validation run report-only (profile quick, cpu) on `results_dir`."""
     import papermill
 
-    if not list(STORED.glob("*.jsonl")):
-        pytest.skip(f"no validation run committed in {STORED.relative_to(ROOT)}/: `make book` measures and stores one")
-    out = tmp_path / "90-validation.ipynb"
     papermill.execute_notebook(str(ROOT / "notebooks" / "90-validation.ipynb"), str(out), cwd=str(ROOT),
                                kernel_name="python3", progress_bar=False, log_output=False,
-                               parameters={"profile": "quick", "device": "cpu", "results_dir": "results",
+                               parameters={"profile": "quick", "device": "cpu", "results_dir": str(results_dir),
                                            "measure": False})
-    shown = [o.get("data", {}).get("text/markdown", "") for c in nbformat.read(out, 4).cells
-             if c.cell_type == "code" for o in c.get("outputs", [])]
+    return [o.get("data", {}).get("text/markdown", "") for c in nbformat.read(out, 4).cells
+            if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+@pytest.mark.slow
+def test_report_only_appendix_from_the_committed_results_shows_the_agreement_table(tmp_path):
+    if not list(STORED.glob("*.jsonl")):
+        pytest.skip(f"no validation run committed in {STORED.relative_to(ROOT)}/: `make book` measures and stores one")
+    shown = appendix_report(STORED.parent, tmp_path / "90-validation.ipynb")
     text = "\n".join(shown)
     table = next((s for s in shown if s.startswith("| callable | method | central value (ms)")), "")
     rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
