@@ -329,19 +329,34 @@ def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe], for
 
 
 def scores(validation: pd.DataFrame) -> pd.DataFrame:
-    """Per predictor: curves scored, the share whose every held-out batch is within CLOSE_ENOUGH, and the
-    median |error| over all held-out points: the issue's bar (>= 80% of curves) and its two baselines."""
+    """Per predictor: curves scored, the share whose every held-out batch is within CLOSE_ENOUGH of the measured
+    estimate, and the median |error| over all held-out points: the issue's bar (>= 80% of curves) and its two
+    baselines. Whether a re-run could flip a curve: `curves_surely_within` counts the curves within CLOSE_ENOUGH
+    wherever in its interval (`low_ms`..`high_ms`) each measured point lies, `curves_surely_out` those with a
+    point outside it wherever it lies; the rest (and every curve measured in one round) is undecided."""
+    columns = ["predictor", "curves", "curves_within", "share_within", "median_abs_err", "curves_surely_within",
+               "curves_surely_out"]
     if validation.empty:
-        return pd.DataFrame(columns=["predictor", "curves", "curves_within", "share_within", "median_abs_err"])
+        return pd.DataFrame(columns=columns)
     keys = [k for k in CURVE_KEYS if k in validation]
+    low = pd.to_numeric(validation["low_ms"], errors="coerce")
+    high = pd.to_numeric(validation["high_ms"], errors="coerce")
     out = []
     for column in [c for c in validation if c.startswith("err_")]:
         scored = validation.dropna(subset=[column])
-        within = (scored[column].abs() <= CLOSE_ENOUGH).groupby([scored[k] for k in keys], dropna=False).all()
+        predicted = pd.to_numeric(scored[f"pred_{column[4:]}"], errors="coerce")
+        lo, hi = low.loc[scored.index], high.loc[scored.index]
+        # the measured value m is within CLOSE_ENOUGH of the prediction p iff p / (1 + c) <= m <= p / (1 - c)
+        near, far = predicted / (1 + CLOSE_ENOUGH), predicted / (1 - CLOSE_ENOUGH)
+        surely_in, surely_out = (lo >= near) & (hi <= far), (hi < near) | (lo > far)
+        by_curve = [scored[k] for k in keys]
+        within = (scored[column].abs() <= CLOSE_ENOUGH).groupby(by_curve, dropna=False).all()
         out.append({"predictor": column[4:], "curves": int(within.size), "curves_within": int(within.sum()),
                     "share_within": float(within.mean()) if within.size else math.nan,
-                    "median_abs_err": float(scored[column].abs().median()) if len(scored) else math.nan})
-    return pd.DataFrame(out)
+                    "median_abs_err": float(scored[column].abs().median()) if len(scored) else math.nan,
+                    "curves_surely_within": int(surely_in.groupby(by_curve, dropna=False).all().sum()),
+                    "curves_surely_out": int(surely_out.groupby(by_curve, dropna=False).any().sum())})
+    return pd.DataFrame(out, columns=columns)
 
 
 def stored_probes(results_dir: str | Path) -> dict[tuple, Probe]:
