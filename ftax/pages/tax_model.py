@@ -51,7 +51,7 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
                       & (small["overrides"] == c["overrides"].iloc[0]) & (small["smallest_seq_len"] < seq)] \
             if not small.empty else small
         work = tax_model.work_from_rows(c)
-        probe = probes.get((v.machine and c["machine_id"].iloc[0], c["device"].iloc[0], dtype))
+        probe = probes.get((c["machine_id"].iloc[0], c["device"].iloc[0], dtype))
         rows.append({"model": model, "runtime": backend, "seq": int(seq), "batches": f"1-{int(last['batch_size'])}",
                      "share, largest": float(share.iloc[-1]),
                      "between-round cv, largest": float(_numbers(c, "between_round_cv").iloc[-1]),
