@@ -10,7 +10,7 @@ lists each control's options, `figure_for` draws with the book's own `ftax.plots
 `Selection`, resolves it, writes the options back and shows `figure_for`'s figure as a PNG, so
 every behaviour can be tested without a browser. Machines are never mixed in one panel.
 
-The two layers stay in one module (about 390 lines): the widget is a thin shell over the pure
+The two layers stay in one module (about 450 lines): the widget is a thin shell over the pure
 functions, and both describe the one page, 06-explorer.
 """
 from __future__ import annotations
@@ -27,16 +27,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ftax import analysis, interactive, plots, results
+from ftax import analysis, interactive, memory_plots, plots, results
 from ftax.estimates import newest_series, per_config
 from ftax.findings import band_phrase
 from ftax.interactive import Interactive, variant_label
+from ftax.memory_findings import ONE_VISIT, memory_coverage, memory_rows
 from ftax.plot_style import backend_order, color_for, empty_figure
 from ftax.rows import ok_rows
 from ftax.text import join, plural
 
 X_AXES = {"batch_size": "batch size", "seq_len": "sequence length"}
 OTHER = {"batch_size": "seq_len", "seq_len": "batch_size"}
+METRICS = {"latency": "latency", "memory": "peak memory above baseline"}
 BUSY_LABEL = "busy (profiled, dashed); the gap above it is overhead"
 
 
@@ -55,6 +57,7 @@ class Selection:
     log_y: bool = True
     fit: bool = True
     decompose: bool = False
+    metric: str = "latency"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Choices:
     variants: tuple[str, ...] = ()
     ats: tuple[int, ...] = ()
     decomposable: bool = False
+    metrics: tuple[str, ...] = ("latency",)
 
 
 def find_results(results_dir: str | Path) -> Path:
@@ -136,7 +140,8 @@ def _richness(rows: pd.DataFrame) -> tuple[int, int, int, int]:
 def choices(frame: pd.DataFrame, model: str | None, dtype: str | None = None, variant: str | None = None,
             x: str = "batch_size") -> Choices:
     """Each control's options: models with ok records; backends, dtypes, machines and variants
-    that have ok records for `model`; values of the other axis for `model` in `dtype` and `variant`."""
+    that have ok records for `model`; values of the other axis for `model` in `dtype` and `variant`; memory as a
+    metric where a record of `model` in `dtype` and `variant` carries it."""
     ok = ok_records(frame)
     if ok.empty:
         return Choices()
@@ -148,20 +153,21 @@ def choices(frame: pd.DataFrame, model: str | None, dtype: str | None = None, va
                    dtypes=tuple(sorted(mine["dtype"].unique())), machines=tuple(sorted(mine["machine_label"].unique())),
                    variants=tuple(sorted(mine["overrides"].unique(), key=lambda v: (v != "{}", v))),
                    ats=tuple(sorted(int(v) for v in shaped[OTHER[x]].unique())),
-                   decomposable=bool(np.isfinite(busy).any()))
+                   decomposable=bool(np.isfinite(busy).any()),
+                   metrics=("latency", "memory") if not memory_rows(shaped).empty else ("latency",))
 
 
 def resolve(frame: pd.DataFrame, model: str | None = None, backends: tuple[str, ...] | None = None,
             dtype: str | None = None, machines: tuple[str, ...] | None = None, x: str | None = None,
             at: int | None = None, variant: str | None = None, log_y: bool = True, fit: bool = True,
-            decompose: bool = False) -> Selection | None:
+            decompose: bool = False, metric: str | None = None) -> Selection | None:
     """The selection closest to what is asked that the records can draw; None without ok records.
 
     Anything missing or unavailable for the model falls back to a default: the model whose own
     config has the longest curve (then the most backends, machines and records), every backend and
     machine that measured it, fp32, its own config, the x axis with more points, and the other
-    axis at its most measured value. An explicitly empty tuple of backends or machines is kept
-    (the figure then says there is nothing to draw).
+    axis at its most measured value, latency where memory is asked for and no record carries it. An
+    explicitly empty tuple of backends or machines is kept (the figure then says there is nothing to draw).
     """
     ok = ok_records(frame)
     if ok.empty:
@@ -183,8 +189,9 @@ def resolve(frame: pd.DataFrame, model: str | None = None, backends: tuple[str, 
     found = choices(ok, model, dtype, variant, x)
     if at not in found.ats:
         at = int(_mode(shaped[OTHER[x]])) if found.ats else None
+    metric = metric if metric in found.metrics else "latency"
     return Selection(model, tuple(backends), dtype, tuple(machines), x, at, variant, bool(log_y), bool(fit),
-                     bool(decompose) and found.decomposable)
+                     bool(decompose) and found.decomposable and metric == "latency", metric)
 
 
 def rows_for(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
@@ -211,17 +218,21 @@ def _named(selection: Selection) -> str:
 
 
 def title_for(selection: Selection) -> str:
-    return f"{_named(selection)} {selection.dtype}: latency vs {X_AXES[selection.x]} at {_at_phrase(selection)}"
+    return (f"{_named(selection)} {selection.dtype}: {METRICS[selection.metric]} vs {X_AXES[selection.x]} at "
+            f"{_at_phrase(selection)}")
 
 
 def figure_for(frame: pd.DataFrame, selection: Selection | None) -> Figure:
     """The explorer's figure: `plots.latency_vs_batch` (with fits) or `plots.latency_vs_seq`, one
-    panel per machine, one line per backend; then the y scale and, if asked, the busy time."""
+    panel per machine, one line per backend; then the y scale and, if asked, the busy time. The memory metric
+    draws `memory_plots.memory_vs` the same way (no fit, no busy time: one visit per config)."""
     if selection is None:
         return empty_figure("", "No ok records to explore yet: run a sweep or point results_dir at one.")
     rows = rows_for(frame, selection)
     title = title_for(selection)
-    if selection.x == "batch_size":
+    if selection.metric == "memory":
+        fig = memory_plots.memory_vs(rows, x=selection.x, style=None, panel="machine_label", title=title, sharey=True)
+    elif selection.x == "batch_size":
         fits = analysis.inflections(rows) if selection.fit and not rows.empty else None
         fig = plots.latency_vs_batch(rows, hue="backend", style=None, panel="machine_label", fits=fits,
                                      title=title, sharey=True)
@@ -273,6 +284,8 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
     rows = rows_for(frame, selection)
     if rows.empty:
         return f"Nothing to draw for {title_for(selection)}: no backend or machine with ok records is selected."
+    if selection.metric == "memory":
+        return _memory_caption(rows, selection)
     machines = sorted(rows["machine_label"].unique())
     backends = sorted(rows["backend"].unique())  # the legend's order
     text = (f"Latency ({band_phrase(rows)}) of **{_named(selection)}** in {selection.dtype} against "
@@ -291,6 +304,16 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
     if selection.decompose:
         text += " Dashed: profiled busy time; the gap to the solid line is the framework's overhead."
     return text
+
+
+def _memory_caption(rows: pd.DataFrame, selection: Selection) -> str:
+    """What the memory figure draws: the rows with memory, and that each is one visit."""
+    held = memory_rows(rows)
+    machines = sorted(held["machine_label"].unique())
+    return (f"Peak memory above the baseline taken before each runtime's preparation (MiB; {ONE_VISIT}) of "
+            f"**{_named(selection)}** in {selection.dtype} against {X_AXES[selection.x]} at {_at_phrase(selection)}, "
+            f"from {len(held)} of {plural(len(rows), 'ok config')} (those that carry memory): "
+            f"{join(sorted(held['backend'].unique()), 'no runtime')} on {join([f'**{m}**' for m in machines], 'no machine')}.")
 
 
 def summary(frame: pd.DataFrame, results_dir: str | Path) -> str:
@@ -340,11 +363,13 @@ class Explorer:
             "log_y": w.Checkbox(description="log y axis", indent=False),
             "fit": w.Checkbox(description="inflection fit", indent=False),
             "decompose": w.Checkbox(description="busy vs overhead", indent=False),
+            "metric": w.ToggleButtons(options=[(label, key) for key, label in METRICS.items()], description="metric"),
         }
         self.output = w.Output()
         c = self.controls
         self.widget = w.VBox([w.HBox([c["model"], c["dtype"], c["variant"]]), w.HBox([c["backends"], c["machines"]]),
-                              c["x"], w.HBox([c["at"], c["log_y"], c["fit"], c["decompose"]]), self.output])
+                              w.HBox([c["x"], c["metric"]]), w.HBox([c["at"], c["log_y"], c["fit"], c["decompose"]]),
+                              self.output])
         self._syncing = False
         self._sync()
         self.render()
@@ -373,8 +398,10 @@ class Explorer:
             c["at"].description = "seq len" if s.x == "batch_size" else "batch"
             c["at"].options, c["at"].value = found.ats, s.at
             c["log_y"].value, c["fit"].value, c["decompose"].value = s.log_y, s.fit, s.decompose
-            c["fit"].disabled = s.x != "batch_size"
-            c["decompose"].disabled = not found.decomposable
+            c["metric"].options = [(METRICS[m], m) for m in found.metrics]
+            c["metric"].value = s.metric
+            c["fit"].disabled = s.x != "batch_size" or s.metric != "latency"
+            c["decompose"].disabled = not found.decomposable or s.metric != "latency"
         finally:
             self._syncing = False
 
@@ -414,7 +441,7 @@ def default_view(frame: pd.DataFrame, results_dir: str | Path | None = None,
 
 def hosted_view(results_dir: str | Path, frame: pd.DataFrame, profile: str | None = None) -> tuple[Interactive, str]:
     """The explorer for the hosted page and its caption: `ftax.interactive.explorer_chart` over every ok config in
-    `results_dir` (latency, speedup over eager paired by round, overhead share), opening on `resolve`'s
+    `results_dir` (latency, speedup over eager paired by round, overhead share, memory), opening on `resolve`'s
     selection, with the opening view drawn by `figure_for` (fit included) as its static twin."""
     figure, caption, selection = default_view(frame, results_dir, profile)
     ok = ok_records(frame)
@@ -425,4 +452,4 @@ def hosted_view(results_dir: str | Path, frame: pd.DataFrame, profile: str | Non
     opening = caption_for(frame, replace(selection, fit=False, machines=selection.machines[:1]))
     return Interactive(chart, figure, "explorer"), (
         f"The opening view: {opening} Records from `{results_dir}`; profile `{profile}`. The controls under the chart "
-        f"change it in your browser; the printed figure is this view with the fitted inflection.")
+        f"change it in your browser; the printed figure is this view with the fitted inflection. {memory_coverage(ok)}")

@@ -257,19 +257,32 @@ def _at_values(latency: pd.DataFrame) -> dict[tuple, int]:
 
 METRICS = {"latency": ("median_ms", "ci_low_ms", "ci_high_ms", " ms"),
            "speedup over eager": ("speedup", "speedup_low", "speedup_high", "x"),
-           "overhead share": ("decomposition_overhead_share", "", "", "")}
+           "overhead share": ("decomposition_overhead_share", "", "", ""),
+           "memory": ("memory_peak_mib", "", "", " MiB")}
+ONE_VISIT = {"overhead share", "memory"}  # taken on one visit per config (round 0): no interval, one round
+MEMORY_TITLE = "peak memory above baseline (MiB, one visit)"
 # Vega-Lite axis titles cannot follow a param, so the chart's title names both axes.
-TITLE_EXPR = ("[model + ' ' + dtype + ', ' + machine, (metric == 'latency' ? 'latency (ms, median)' : metric) "
+TITLE_EXPR = ("[model + ' ' + dtype + ', ' + machine, (metric == 'latency' ? 'latency (ms, median)' : "
+              f"metric == 'memory' ? '{MEMORY_TITLE}' : metric) "
               "+ ' vs ' + (xaxis == 'batch_size' ? 'batch size' : 'sequence length')]")
+
+
+def with_memory_mib(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with `memory_peak_mib`: the peak above the baseline (`memory_peak_bytes`) in MiB, NaN where a
+    record carries no memory (records made before ftax took it, or a machine where it is unavailable)."""
+    peak = pd.to_numeric(rows["memory_peak_bytes"], errors="coerce") if "memory_peak_bytes" in rows else np.nan
+    return rows.assign(memory_peak_mib=peak / 2 ** 20)
 
 
 def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame:
     """The explorer's long table: one row per config, x axis and metric (latency, speedup over eager, overhead
-    share) at the shape each curve is drawn at; `latency` holds ok rows of `ftax.estimates.per_config`,
-    `speedups` those of `ftax.analysis.speedups`. The overhead share (one profiled visit per config) has no
-    interval."""
+    share, memory) at the shape each curve is drawn at; `latency` holds ok rows of `ftax.estimates.per_config`,
+    `speedups` those of `ftax.analysis.speedups`. The overhead share (one profiled visit per config) and memory
+    (the peak above the baseline, taken on one visit) have no interval and count one round; a row without the
+    metric's value (no memory recorded, say), or with a value the log axis cannot draw (0), is left out of it."""
     if latency.empty:
         return pd.DataFrame()
+    latency = with_memory_mib(latency)
     at = _at_values(latency)
     parts = []
     for metric, (value, low, high, unit) in METRICS.items():
@@ -283,6 +296,9 @@ def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame
             shown = source[[at.get((*k, axis)) == o for k, o in zip(keys, source[other])]]
             if not shown.empty:
                 records = _records(shown, value, low, high, unit)
+                if metric in ONE_VISIT:
+                    records = records.assign(rounds=1, estimate=[f"{sig(v)}{unit} (one visit: no interval)"
+                                                                 for v in records["value"]])
                 parts.append(records.assign(metric=metric, axis=axis, x=shown[axis].values))
     frame = pd.concat(parts, ignore_index=True)
     over = frame["overrides"].map(lambda o: "" if o == "{}" else f" ({variant_label(o)})")

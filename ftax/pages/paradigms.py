@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, interactive, plots
+from ftax import analysis, interactive, memory_findings, memory_plots, plots
 from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
                            rise_phrases, speedup_phrases, verdict_note)
 from ftax.interactive import Interactive, hint
@@ -108,3 +108,26 @@ def latency_chart(v: PageView) -> tuple[Interactive, str]:
     chart = interactive.latency_chart(v.frame, "batch_size", color="backend", panel="model", dash="dtype",
                                       title=f"Latency per runtime: {v.machine}, profile {v.profile}")
     return Interactive(chart, figure, "rq2-latency"), caption + (f" {hint('model')}" if chart else "")
+
+
+def memory_figure(v: PageView) -> tuple[Figure, str]:
+    """Peak memory above the baseline against batch size per runtime, one panel per model, and the weights each
+    runtime holds; the caption says how the peak was taken (one visit per config) or why there is none."""
+    figure = memory_plots.memory_figure(v.frame, title=f"Memory per runtime: {v.machine}, profile {v.profile}")
+    return figure, no_data(v.frame, v.here) or memory_findings.memory_caption(v.frame, v.here)
+
+
+def memory_finding(v: PageView) -> str:
+    """Which runtime adds the most memory at the largest batch, whether each one's peak rises with the batch."""
+    return no_data(v.frame, v.here) or memory_findings.memory_finding(v.frame, v.here)
+
+
+def energy_figure(v: PageView) -> Figure | None:
+    """Energy per inference against batch size where records have it (GPU machines with zeus); None (nothing
+    shown) elsewhere, where `energy_note` says why."""
+    return memory_plots.energy_vs_batch(v.frame, title=f"Energy per inference: {v.machine}, profile {v.profile}")
+
+
+def energy_note(v: PageView) -> str:
+    """The energy figure's caption, or the one sentence that says energy is unavailable here and why."""
+    return no_data(v.frame, v.here) or memory_findings.energy_note(v.frame, v.here)
