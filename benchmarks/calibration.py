@@ -38,7 +38,7 @@ from ftax import estimates, results
 
 GRID = ["--models", "bert-tiny", "--backends", "eager,torchscript,onnxruntime", "--batch-sizes", "1,2,4,8",
         "--seq-lens", "16", "--profile", "quick"]
-KINDS = {"old (1 visit)": 1, "new (3 rounds)": 3}
+
 KEYS = ["model", "backend", "dtype", "batch_size", "seq_len"]
 
 
@@ -99,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("/tmp/ftax-calibration"), help="records of every run")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--rounds", default="1,3",
+                        help="comma-separated round counts to compare (1 is the old single visit); default 1,3")
     args = parser.parse_args(argv)
+    kinds = {("old (1 visit)" if r == 1 else f"new ({r} rounds)"): r for r in map(int, args.rounds.split(","))}
     if args.out.exists():
         shutil.rmtree(args.out)
 
-    latency, speedup, walls, spread = {k: [] for k in KINDS}, {k: [] for k in KINDS}, [], []
+    latency, speedup, walls, spread = {k: [] for k in kinds}, {k: [] for k in kinds}, [], []
     for pair in range(args.pairs):
-        for kind, rounds in KINDS.items():
+        for kind, rounds in kinds.items():
             runs = []
             for run in (1, 2):
                 out = args.out / f"pair{pair}-{rounds}r-run{run}"
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "speedup_high"))
             if rounds > 1:
                 between_runs = np.abs(np.log(second["estimate_ms"] / first["estimate_ms"])) / np.sqrt(2)
-                spread.append({"pair": pair, "within_run_cv": float(first["between_round_cv"].median()),
+                spread.append({"pair": pair, "kind": kind, "within_run_cv": float(first["between_round_cv"].median()),
                                "between_runs_cv": float(between_runs.median())})
 
     report = {"latency": {k: summarize(pd.concat(v)) for k, v in latency.items()},
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['median_half_width']:.1%}; re-run / run 1: {r['rerun_ratio_min']:.2f}-{r['rerun_ratio_max']:.2f}")
     print("\n== where the variance lives (median over configs, log scale) ==")
     for s in spread:
-        print(f"pair {s['pair'] + 1}: CV of round medians inside one process {s['within_run_cv']:.1%}; "
+        print(f"pair {s['pair'] + 1}, {s['kind']}: CV of round medians inside one process {s['within_run_cv']:.1%}; "
               f"between the two processes' estimates {s['between_runs_cv']:.1%}")
     wall = pd.DataFrame(walls).groupby("kind")["wall_s"].median()
     print("\n== wall time per sweep (median) ==\n" + "\n".join(f"{k:16s} {v:.0f} s" for k, v in wall.items()))

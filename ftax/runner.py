@@ -191,9 +191,10 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
         with torch.inference_mode():
             timings = measure_alternating([x.prepared.call for x in live], options.rule,
                                           sync=sync_for(live[0].checked.config.device)) if live else []
+        work = _work_fields(live[0].model, live[0].inputs) if live and options.count_flops else {}
         for x, timing in zip(live, timings):
-            records[x.index] = record(x.checked, "ok", _parity_message(x.parity), **_ok_fields(x, timing, options,
-                                                                                                cache, order_seed))
+            records[x.index] = record(x.checked, "ok", _parity_message(x.parity),
+                                      **_ok_fields(x, timing, options, cache, order_seed), **work)
     except Exception as exc:  # noqa: BLE001 -- a failure while timing is every compared config's row
         status, message = _failure(exc, cache)
         for x in live:
@@ -231,8 +232,7 @@ def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, ord
               {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok})
     return dict(stats=timing.stats.to_dict(), samples_ms=timing.samples_ms, pipelined_ms=timing.pipelined_ms,
                 setup=setup, parity=parity, model_info=dict(x.model.info),
-                **_decomposition_fields(x.checked.config, x.model, x.inputs, x.prepared, options),
-                **_resource_fields(x, options))
+                **_decomposition_fields(x.checked.config, x.prepared, options), **_resource_fields(x, options))
 
 
 def _resource_fields(x: _Live, options: MeasureOptions) -> dict:
@@ -268,14 +268,16 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:500] if text else ""
 
 
-def _decomposition_fields(config: MeasureConfig, model: models.BuiltModel, inputs: tuple, prepared,
-                          options: MeasureOptions) -> dict:
-    """FLOPs of one eager forward and, if asked, the profiled decomposition (a separate run)."""
-    fields: dict = {}
-    if options.count_flops:
-        fields["flops"] = decompose.count_flops(model.module, inputs)
-        fields["gemm_calls"] = decompose.count_gemm_calls(model.module, inputs)
-    if options.decompose:
-        fields["decomposition"] = decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
-                                                      trace_name=config.label().replace(" ", "_"))
-    return fields
+def _work_fields(model: models.BuiltModel, inputs: tuple) -> dict:
+    """FLOPs and GEMM calls of one eager forward: a property of the model and shape, so the backends of one shape
+    (timed together, same model and inputs) share one count instead of each paying its two counting passes."""
+    return {"flops": decompose.count_flops(model.module, inputs),
+            "gemm_calls": decompose.count_gemm_calls(model.module, inputs)}
+
+
+def _decomposition_fields(config: MeasureConfig, prepared, options: MeasureOptions) -> dict:
+    """The profiled decomposition of the prepared backend (a separate run), if asked for."""
+    if not options.decompose:
+        return {}
+    return {"decomposition": decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
+                                                 trace_name=config.label().replace(" ", "_"))}
