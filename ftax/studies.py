@@ -107,7 +107,8 @@ RULES = {
 }
 # Rounds per profile: a sweep visits every config this many times, interleaved (see ftax.sweep), so
 # an estimate's interval comes from the spread between rounds, where a shared machine's drift shows.
-ROUNDS = {"smoke": 1, "quick": 3, "full": 5}
+# Quick has 5: at 3, t_{0.975,2} = 4.3 left a paired speedup's interval at +-27% (benchmarks/calibration.py).
+ROUNDS = {"smoke": 1, "quick": 5, "full": 5}
 
 _EFFICIENT = ("bert-base", "distilbert", "squeezebert", "mobilebert")
 _ENCODERS_FULL = ("bert-base", "roberta-base", "distilbert", "squeezebert", "mobilebert", "deberta-base",
