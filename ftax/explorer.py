@@ -313,7 +313,8 @@ def _memory_caption(rows: pd.DataFrame, selection: Selection) -> str:
     return (f"Peak memory above the baseline taken before each runtime's preparation (MiB; {ONE_VISIT}) of "
             f"**{_named(selection)}** in {selection.dtype} against {X_AXES[selection.x]} at {_at_phrase(selection)}, "
             f"from {len(held)} of {plural(len(rows), 'ok config')} (those that carry memory): "
-            f"{join(sorted(held['backend'].unique()), 'no runtime')} on {join([f'**{m}**' for m in machines], 'no machine')}.")
+            f"{join(sorted(held['backend'].unique()), 'no runtime')} on "
+            f"{join([f'**{m}**' for m in machines], 'no machine')}.")
 
 
 def summary(frame: pd.DataFrame, results_dir: str | Path) -> str:

@@ -127,7 +127,8 @@ def growth_phrases(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
         if ends is None:
             continue
         low, high = (curve[curve["batch_size"] == b]["peak_mib"].median() for b in ends)
-        phrase = f"{_label(dict(zip(CURVE, keys)), varying)} ({sig(low)} to {sig(high)} MiB, batch {ends[0]} to {ends[1]})"
+        phrase = (f"{_label(dict(zip(CURVE, keys)), varying)} ({sig(low)} to {sig(high)} MiB, "
+                  f"batch {ends[0]} to {ends[1]})")
         (rose if high > low else flat).append(phrase)
     return rose, flat
 
