@@ -194,6 +194,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grids = grids_from_args(args)
     if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
         raise InvalidConfigError("--address, --per-node and --accelerator-type need --engine ray")
+    if args.budget_s is not None and args.budget_s <= 0:
+        raise InvalidConfigError(f"--budget-s must be positive, got {args.budget_s}")
+    tiered = args.plan or args.budget_s is not None or len({grid.tier for grid in grids}) > 1
+    if tiered:
+        if args.engine == "ray":
+            raise InvalidConfigError("--plan, --budget-s and tiered studies run with --engine local")
+        return _sweep_tiers(args, grids)
     jobs = [(grid, MeasureOptions(rule=_stop_rule(args, grid.rule), threads=args.threads,
                                   decompose=args.decompose or grid.decompose, trace_dir=args.trace_dir))
             for grid in grids]
@@ -214,8 +221,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
+    """`ftax sweep --plan` prints the plan (on any machine: it measures nothing); otherwise the tiers run in
+    priority order, each one sweep, none started past the budget (ftax.plan)."""
+    from ftax import plan
+    from ftax.runner import MeasureOptions
+    from ftax.studies import ROUNDS
+
+    grids = [replace(grid, rule=_stop_rule(args, grid.rule)) for grid in grids]
+    rounds = args.rounds or ROUNDS.get(grids[0].rule.name, 1)
+    budget = args.budget_s if args.budget_s is not None else plan.DEFAULT_BUDGET_S
+    if args.plan:
+        print(plan.plan_sweep(grids, args.out, rounds, budget, decompose_all=args.decompose, seed=args.seed).format())
+        return 0
+    options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir)
+    total = plan.run_tiers(grids, args.out, rounds, options, budget, progress=not args.quiet,
+                           log=lambda line: print(line, file=sys.stderr, flush=True),
+                           retry_failed=args.retry_failed, isolate=args.isolate, seed=args.seed)
+    print(total if total is not None else "measured nothing: the first tier would exceed the budget")
+    return 0
+
+
 def _add_sweep_parser(sub) -> None:
-    from ftax.studies import PROFILES, STUDIES
+    from ftax.studies import PROFILES, RUNS, STUDIES
 
     p = sub.add_parser("sweep", help="measure a grid of configs into results/<machine_id>.jsonl (resumable)")
     p.add_argument("--models", type=csv_list)
@@ -225,7 +253,8 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--seq-lens", type=int_csv_list)
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
     p.add_argument("--grid", type=Path, help="YAML file with the same keys (flags override it)")
-    p.add_argument("--study", choices=STUDIES, help="measure a case study's grids")
+    p.add_argument("--study", choices=STUDIES + RUNS, help="measure a case study's grids (gpu-reference: the GPU "
+                   "reference run, in priority tiers cut at --budget-s)")
     p.add_argument("--profile", choices=PROFILES, help="stopping rule and study grids (default quick)")
     p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results/)")
     p.add_argument("--retry-failed", action="store_true", help="re-run configs stored with a non-ok status")
@@ -234,6 +263,10 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--rounds", type=int, help="visit every config this many times, interleaved "
                    "(default: the profile's, smoke 1, quick 3, full 5; a custom stop rule: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (round r uses seed + r)")
+    p.add_argument("--plan", action="store_true", help="print the configs in priority order with estimated and "
+                   "cumulative seconds and where the budget cuts; measures nothing (runs on any machine)")
+    p.add_argument("--budget-s", type=float, help="run the grids' priority tiers in order and start none that "
+                   "would take the run past this many seconds (default 480 for a tiered study or --plan)")
     cluster = p.add_argument_group("cluster (see book/cluster.md)")
     cluster.add_argument("--engine", choices=("local", "ray"), default="local",
                          help="local (default) or ray: one task per model group, one device per task")

@@ -8,6 +8,7 @@ or evaluated from a results file.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -209,24 +210,44 @@ def _append_line(path: Path, line: str) -> None:
 
 
 def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The record files of `paths`: a directory's `*.jsonl` and `*.jsonl.gz` (a large run's records, compressed:
+    `benchmarks/gpu_reference.sh`), each `x.jsonl.gz` before its `x.jsonl` (an archived part, then the live
+    store); a file given by name, and its `.gz` sibling where the name ends in `.jsonl`."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
-            files.extend(sorted(item.glob("*.jsonl")))
-        elif item.exists():
+            found = list(item.glob("*.jsonl")) + list(item.glob("*.jsonl.gz"))
+            files.extend(sorted(found, key=lambda p: (p.name.removesuffix(".gz"), p.suffix != ".gz")))
+            continue
+        packed = item.with_name(item.name + ".gz")
+        if item.suffix == ".jsonl" and packed.exists():
+            files.append(packed)
+        if item.exists():
             files.append(item)
     return files
+
+
+def _open_text(path: Path):
+    """A record file for reading as text: gzip-compressed where its name ends in `.gz`."""
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
 def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
     """Every parsable record (as a dict, upgraded to the current schema) in the given files or
     directories, in file order.
 
-    A truncated or corrupt line is skipped with a warning naming the file and line.
+    A truncated or corrupt line is skipped with a warning naming the file and line; a compressed file cut
+    short (a copy that broke off) yields the records before the cut, with a warning.
     """
     for path in _files(paths):
-        with open(path, encoding="utf-8") as fh:
+        yield from _records_of(path)
+
+
+def _records_of(path: Path) -> Iterator[dict]:
+    lineno = 0
+    with _open_text(path) as fh:
+        try:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -238,9 +259,12 @@ def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[dict]:
                     Record.from_dict(data)
                 except (ValueError, KeyError, TypeError) as exc:
                     warnings.warn(f"{path}:{lineno}: skipped unreadable record ({exc.__class__.__name__}: "
-                                  f"{str(exc)[:80]})", stacklevel=2)
+                                  f"{str(exc)[:80]})", stacklevel=3)
                     continue
                 yield data
+        except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+            warnings.warn(f"{path}: compressed file cut short after line {lineno} ({exc.__class__.__name__}); "
+                          f"the records before it are read", stacklevel=3)
 
 
 SOFTWARE_KEYS = ("torch_version", "transformers_version", "onnxruntime_version")

@@ -42,6 +42,9 @@ from ftax.runner import MeasureOptions
 from ftax.timing import StopRule
 
 STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes", "tax-model")
+# Studies a run of their own measures (`ftax sweep --study NAME`), never the book's sweep (`measure_studies`,
+# which takes STUDIES): the GPU reference run (issue 21), planned and cut at a time budget by `ftax.plan`.
+RUNS = ("gpu-reference",)
 PROBES = "probes"  # results/probes/<machine_id>.jsonl: each machine's throughput probes (ftax.probe)
 PROFILES = ("smoke", "quick", "full")
 Overrides = tuple[tuple[str, int], ...]
@@ -62,6 +65,7 @@ class Grid:
     device: str = "auto"
     rule: StopRule = field(default_factory=StopRule)
     decompose: bool = False
+    tier: str = ""  # priority tier (`ftax.plan`): a tiered run measures tiers in the order grids list them
 
     def configs(self) -> list[MeasureConfig]:
         device = resolve_device(self.device)
@@ -119,6 +123,8 @@ _ALL_BACKENDS = tuple(backends.names())
 def _grids(profile: str, study: str) -> list[Grid]:
     """The profile's grids for one study, before user overrides; the tax model's include the smallest shape
     of every other study's text-model curve."""
+    if study == "gpu-reference":
+        return _gpu_reference()
     return _listed_grids(profile, study) + (_smallest_shapes(profile) if study == "tax-model" else [])
 
 
@@ -198,6 +204,42 @@ def _listed_grids(profile: str, study: str) -> list[Grid]:
     }[study]
 
 
+def _gpu_reference() -> list[Grid]:
+    """What the claims page needs from a GPU (issue 21), in priority tiers; the same grids at every profile
+    (the profile picks the stop rule). A tiered run (`ftax.plan`) measures each tier in one sweep, so an
+    interrupted run has stored the must-have records; configs an earlier tier measured are skipped later.
+
+    must-have: BERT-base's batch curve in eager and CUDA graphs (claims a, b, f); eager, TorchScript and
+    torch.compile at batch 1/8/64 (b); the efficient models in eager at batch 1 (d). Then the width x depth
+    grid at batch 1 (c; page 03's quick overrides, so the two machines' grids match), fp16 (e), the
+    decompositions at batch 1 and 64 (the tax as wall minus device-busy time; g), the other runtimes, and the
+    efficient models in every runtime. Memory and energy are taken in round 0 of every visit (ftax.memory).
+    """
+    seq, every, few = (128,), _ALL_BACKENDS, (1, 8, 64)
+    base, tiny, efficient = ("bert-base",), ("bert-tiny",), ("distilbert", "mobilebert", "squeezebert")
+    return [
+        Grid("ref-curve", models=base, backends=("eager", "cudagraph"), batch_sizes=pow2(1, 256), seq_lens=seq,
+             tier="must-have"),
+        Grid("ref-paradigms", models=base, backends=("eager", "torchscript", "compile"), batch_sizes=few,
+             seq_lens=seq, tier="must-have"),
+        Grid("ref-efficient", models=efficient, batch_sizes=(1,), seq_lens=seq, tier="must-have"),
+        # decode per token (MeasureConfig.phase, issue "Is LLM decoding framework-bound?") goes here, as tier
+        # "decode", once that field exists: a gpt2 decode grid at batch 1/8/64 in eager and cudagraph.
+        Grid("ref-width-depth", models=base, batch_sizes=(1,), seq_lens=seq,
+             overrides=_width_depth((128, 256, 512), (2, 4, 8)), tier="width-depth"),
+        Grid("ref-curve-fp16", models=base, backends=("eager", "cudagraph"), dtypes=("fp16",),
+             batch_sizes=pow2(1, 256), seq_lens=seq, tier="fp16"),
+        Grid("ref-paradigms-fp16", models=base, backends=("eager", "torchscript", "compile"), dtypes=("fp16",),
+             batch_sizes=few, seq_lens=seq, tier="fp16"),
+        Grid("ref-decompose", models=base + tiny, backends=("eager", "torchscript", "compile", "cudagraph"),
+             batch_sizes=(1, 64), seq_lens=seq, decompose=True, tier="decompose"),
+        Grid("ref-backends", models=base + tiny, backends=every, dtypes=("fp32", "fp16"), batch_sizes=few,
+             seq_lens=seq, tier="backends"),
+        Grid("ref-efficient-all", models=efficient, backends=every, dtypes=("fp32", "fp16"), batch_sizes=few,
+             seq_lens=seq, tier="efficient"),
+    ]
+
+
 def _smallest_shapes(profile: str) -> list[Grid]:
     """Batch 1 at the shortest sequence, for every text model's batch curve in the profile's studies: the
     latency with almost no work, one of `ftax.tax_model`'s estimates of the host cost, measured per curve
@@ -224,8 +266,8 @@ def study_grids(study: str, profile: str = "quick", device: str = "auto", models
 
     Every name and size is validated here, so a bad notebook parameter fails before measuring.
     """
-    if study not in STUDIES:
-        raise InvalidConfigError(f"unknown study {study!r}; allowed: {', '.join(STUDIES)}")
+    if study not in STUDIES + RUNS:
+        raise InvalidConfigError(f"unknown study {study!r}; allowed: {', '.join(STUDIES + RUNS)}")
     if profile not in PROFILES:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     given = {"models": models, "backends": backends, "dtypes": dtypes, "batch_sizes": batch_sizes,
