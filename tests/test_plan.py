@@ -81,8 +81,8 @@ def _record(config: MeasureConfig, round_: int, rule: str, median_ms: float = 1.
 
 def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
     grids = [replace(g, rule=studies.RULES["smoke"]) for g in studies.study_grids("paradigms", "smoke", "cpu")]
-    grids = [replace(grids[0], backends=("eager", "torchscript"), tier="first"),
-             replace(grids[0], backends=("eager", "onnxruntime"), batch_sizes=(1,), tier="second")]
+    grids = [replace(grids[0], backends=("eager", "torchscript"), decompose=False, tier="first"),
+             replace(grids[0], backends=("eager", "onnxruntime"), batch_sizes=(1,), decompose=False, tier="second")]
     cal = plan.calibrate(pd.DataFrame(), "cpu")
     before = plan.estimate(grids, 2, grids[0].rule, cal, budget_s=1e9)
     assert [name for name, _, _ in before.tiers] == ["first", "second"]
