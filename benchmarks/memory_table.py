@@ -9,7 +9,8 @@ what measuring it costs the latency.
    without) per pair, its median and a t-interval on the log ratios. Memory and energy are taken outside the
    timed loop, so the ratio should be 1 within noise.
 
-Usage, on an idle machine: python benchmarks/memory_table.py [--seq-len 32] [--pairs 8] [--json out.json]
+Usage, on an idle machine: python benchmarks/memory_table.py [--seq-len 32] [--pairs 8] [--rule smoke|quick]
+    [--no-table] [--json out.json]
 """
 from __future__ import annotations
 
@@ -70,11 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seq-len", type=int, default=32)
     parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--rule", choices=sorted(RULES), default="smoke", help="stop rule of every visit")
+    parser.add_argument("--no-table", action="store_true", help="only the overhead pairs")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    options = MeasureOptions(rule=RULES["smoke"], count_flops=False)
-    rows = table(args.seq_len, options)
+    options = MeasureOptions(rule=RULES[args.rule], count_flops=False)
+    rows = [] if args.no_table else table(args.seq_len, options)
     cost = overhead(args.pairs, options)
     print(f"overhead: with/without memory+energy, bert-tiny bs1: {cost['ratio']:.3f} "
           f"[{cost['low']:.3f}, {cost['high']:.3f}] over {cost['pairs']} pairs", file=sys.stderr)
