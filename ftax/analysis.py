@@ -42,8 +42,9 @@ FLAT_MAX_RATIO = 1.25  # T(4)/T(1) within 25%: "flat" as the paper's figures sho
 FLAT_PROBE_BATCH = 4
 FLAT, NOT_FLAT, UNDECIDED, UNTESTED = "flat", "not flat", "undecided", "untested"
 NO_REGIME = "no framework-bound regime in the measured range"
-SERIES_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
-INFLECTION_KEYS = ("machine_id", "machine_label", "model", "backend", "dtype", "device", "seq_len", "overrides")
+SERIES_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")
+INFLECTION_KEYS = ("machine_id", "machine_label", "model", "backend", "dtype", "device", "seq_len", "overrides",
+                   "phase")
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from ftax.runner import MeasureOptions, check, measure_config
 
     checked = check(MeasureConfig.make(args.model, args.backend, args.dtype, args.device, args.batch_size,
-                                       args.seq_len, _overrides(args.override)))
+                                       args.seq_len, _overrides(args.override), args.phase))
     if checked.invalid_size:
         raise InvalidConfigError(checked.invalid_size)
     options = MeasureOptions(rule=_stop_rule(args), threads=args.threads, decompose=args.decompose,
@@ -251,6 +251,8 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--dtypes", type=csv_list)
     p.add_argument("--batch-sizes", type=int_csv_list)
     p.add_argument("--seq-lens", type=int_csv_list)
+    p.add_argument("--phases", "--phase", type=csv_list, dest="phases",
+                   help="forward (default), prefill, decode: what one timed call is (decoders only for the last two)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
     p.add_argument("--grid", type=Path, help="YAML file with the same keys (flags override it)")
     p.add_argument("--study", choices=STUDIES + RUNS, help="measure a case study's grids (gpu-reference: the GPU "
@@ -314,6 +316,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ftax.results import PHASES
+
     parser = argparse.ArgumentParser(prog="ftax", description="Measure the framework tax of model inference.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -324,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("measure", help="measure one config")
     _add_config_args(m)
     m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument("--phase", choices=PHASES, default="forward",
+                   help="forward (default), prefill (a decoder's prompt pass) or decode (one token, KV cache of seq-len)")
     _add_stop_args(m)
     m.set_defaults(func=cmd_measure)
 

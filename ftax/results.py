@@ -28,13 +28,18 @@ import pandas as pd
 #    smoke/quick/full; `setup.first_call_ms` is still the cold call after building. New: `round`
 #    (which round of a sweep this visit was; None: a single visit) and `rule` (the stop rule's
 #    name: smoke/quick/full/custom; None in version 1).
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: `config.phase` (forward | prefill | decode; older records are forward) and, for decode, `per_token`
+#    (per_token_ms statistics of the one-token step and tokens_per_s).
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 # What config_key hashes besides the config and the machine. It changes only when a config's
 # identity changes (not when the record gains or renames fields), so a sweep resumes over
 # records written by earlier schema versions.
 CONFIG_KEY_VERSION = 1
 STATUSES = ("ok", "unsupported", "oom", "error")
+# What one timed call is: a whole forward (the paper's), the prompt pass of a decoder, or one new-token step
+# with a KV cache already holding seq_len tokens.
+PHASES = ("forward", "prefill", "decode")
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,13 @@ class MeasureConfig:
     batch_size: int
     seq_len: int
     overrides: tuple[tuple[str, int], ...] = ()
+    phase: str = "forward"  # PHASES; a decoder's prefill/decode (ftax.decoding), else the paper's forward
 
     @staticmethod
     def make(model: str, backend: str, dtype: str, device: str, batch_size: int, seq_len: int,
-             overrides: dict[str, int] | None = None) -> "MeasureConfig":
+             overrides: dict[str, int] | None = None, phase: str = "forward") -> "MeasureConfig":
         return MeasureConfig(model, backend, dtype, device, batch_size, seq_len,
-                             tuple(sorted((overrides or {}).items())))
+                             tuple(sorted((overrides or {}).items())), phase)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -63,17 +69,26 @@ class MeasureConfig:
     @staticmethod
     def from_dict(data: dict) -> "MeasureConfig":
         return MeasureConfig.make(data["model"], data["backend"], data["dtype"], data["device"],
-                                  int(data["batch_size"]), int(data["seq_len"]), data.get("overrides") or {})
+                                  int(data["batch_size"]), int(data["seq_len"]), data.get("overrides") or {},
+                                  data.get("phase") or "forward")
 
     def label(self) -> str:
         over = "".join(f" {k}={v}" for k, v in self.overrides)
+        phase = "" if self.phase == "forward" else f" {self.phase}"
         return (f"{self.model} {self.backend} {self.dtype} {self.device} "
-                f"bs={self.batch_size} seq={self.seq_len}{over}")
+                f"bs={self.batch_size} seq={self.seq_len}{over}{phase}")
 
 
 def config_key(config: MeasureConfig, machine_id: str) -> str:
-    """Stable id of a measurement: hash of the config, the machine and CONFIG_KEY_VERSION."""
-    payload = json.dumps([config.to_dict(), machine_id, CONFIG_KEY_VERSION], sort_keys=True)
+    """Stable id of a measurement: hash of the config, the machine and CONFIG_KEY_VERSION.
+
+    `phase` is hashed only when it is not forward, so every forward config keeps the key it had before
+    phases existed (the stored records resume on it) and a prefill/decode config never shares one.
+    """
+    identity = config.to_dict()
+    if identity["phase"] == "forward":
+        del identity["phase"]
+    payload = json.dumps([identity, machine_id, CONFIG_KEY_VERSION], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -93,6 +108,7 @@ class Record:
     model_info: dict = field(default_factory=dict)
     flops: float | None = None
     gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.decompose.count_gemm_calls)
+    per_token: dict | None = None  # decode: per_token_ms statistics of the one-token step, tokens_per_s
     decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
     memory: dict | None = None  # ftax.memory: peak_bytes above the pre-prepare baseline, method, weights_bytes
     energy: dict | None = None  # ftax.memory.Energy: joules per inference, or status "unavailable" and why
@@ -309,6 +325,7 @@ def is_done(data: dict, retry_failed: bool = False, decompose: bool = False, sof
 def _flatten(data: dict) -> dict:
     config = data["config"]
     row = {key: config[key] for key in ("model", "backend", "dtype", "device", "batch_size", "seq_len")}
+    row["phase"] = config.get("phase") or "forward"
     overrides = config.get("overrides") or {}
     row["overrides"] = overrides_json(overrides)
     for key in ("width", "depth", "heads", "intermediate"):
@@ -326,7 +343,7 @@ def _flatten(data: dict) -> dict:
     row.update(data.get("stats") or {})
     row.update(data.get("setup") or {})
     row.update(data.get("model_info") or {})
-    for prefix in ("parity", "decomposition", "memory", "energy"):
+    for prefix in ("parity", "decomposition", "memory", "energy", "per_token"):
         row.update({f"{prefix}_{k}": v for k, v in (data.get(prefix) or {}).items()})
     row.update({f"env_{k}": v for k, v in env.items() if k != "machine_id"})
     return row
@@ -362,10 +379,11 @@ def rows_matching(frame: pd.DataFrame, configs: Iterable[MeasureConfig]) -> pd.D
     Device is left out on purpose: a grid's `auto` device resolves differently per machine, and a
     study shows every machine's records of the same configs.
     """
-    wanted = {(c.model, c.backend, c.dtype, c.batch_size, c.seq_len, overrides_json(dict(c.overrides)))
+    wanted = {(c.model, c.backend, c.dtype, c.batch_size, c.seq_len, overrides_json(dict(c.overrides)), c.phase)
               for c in configs}
     if frame.empty or not wanted:
         return frame.iloc[0:0]
+    phases = frame["phase"] if "phase" in frame else ["forward"] * len(frame)
     keys = zip(frame["model"], frame["backend"], frame["dtype"], frame["batch_size"], frame["seq_len"],
-               frame["overrides"])
+               frame["overrides"], phases)
     return frame[[key in wanted for key in keys]].reset_index(drop=True)

@@ -65,13 +65,14 @@ class Grid:
     device: str = "auto"
     rule: StopRule = field(default_factory=StopRule)
     decompose: bool = False
+    phases: tuple[str, ...] = ("forward",)  # results.PHASES: decoders also time prefill and decode steps
     tier: str = ""  # priority tier (`ftax.plan`): a tiered run measures tiers in the order grids list them
 
     def configs(self) -> list[MeasureConfig]:
         device = resolve_device(self.device)
-        return [MeasureConfig(m, b, d, device, bs, s, o)
-                for m, o, d, b, s, bs in itertools.product(self.models, self.overrides, self.dtypes,
-                                                           self.backends, self.seq_lens, self.batch_sizes)]
+        return [MeasureConfig(m, b, d, device, bs, s, o, p)
+                for m, o, d, p, b, s, bs in itertools.product(self.models, self.overrides, self.dtypes, self.phases,
+                                                              self.backends, self.seq_lens, self.batch_sizes)]
 
     def validate(self) -> None:
         """Names must exist and values must be positive integers; raised before anything runs."""
@@ -83,6 +84,9 @@ class Grid:
             backends.check_name(backend)
         for dtype in self.dtypes:
             backends.dtype_of(dtype)
+        for phase in self.phases:
+            if phase not in results.PHASES:
+                raise InvalidConfigError(f"unknown phase {phase!r}; allowed: {', '.join(results.PHASES)}")
         resolve_device(self.device)
         for label, values in (("batch_sizes", self.batch_sizes), ("seq_lens", self.seq_lens)):
             if not values:
@@ -261,7 +265,8 @@ def _smallest_shapes(profile: str) -> list[Grid]:
 
 def study_grids(study: str, profile: str = "quick", device: str = "auto", models: Sequence[str] | None = None,
                 backends: Sequence[str] | None = None, dtypes: Sequence[str] | None = None,
-                batch_sizes: Sequence[int] | None = None, seq_lens: Sequence[int] | None = None) -> list[Grid]:
+                batch_sizes: Sequence[int] | None = None, seq_lens: Sequence[int] | None = None,
+                phases: Sequence[str] | None = None) -> list[Grid]:
     """The grids of `study` at `profile`, with any given value replacing the profile's everywhere.
 
     Every name and size is validated here, so a bad notebook parameter fails before measuring.
@@ -271,7 +276,7 @@ def study_grids(study: str, profile: str = "quick", device: str = "auto", models
     if profile not in PROFILES:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     given = {"models": models, "backends": backends, "dtypes": dtypes, "batch_sizes": batch_sizes,
-             "seq_lens": seq_lens}
+             "seq_lens": seq_lens, "phases": phases}
     changes = {}
     for key, value in given.items():
         if value is None:
@@ -292,7 +297,7 @@ def study_configs(grids: Iterable[Grid]) -> list[MeasureConfig]:
 
 # --- what a page calls ----------------------------------------------------------------------
 
-GRID_FIELDS = ("models", "backends", "dtypes", "batch_sizes", "seq_lens")
+GRID_FIELDS = ("models", "backends", "dtypes", "batch_sizes", "seq_lens", "phases")
 
 
 def stored_probe(out_dir: str | Path, device: str, dtype: str, threads: int) -> Probe | None:
@@ -411,7 +416,7 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
 
 # --- grid files (`ftax sweep --grid FILE`) ----------------------------------------------------
 
-GRID_KEYS = {"models": str, "backends": str, "dtypes": str, "batch_sizes": int, "seq_lens": int}
+GRID_KEYS = {"models": str, "backends": str, "dtypes": str, "batch_sizes": int, "seq_lens": int, "phases": str}
 GRID_OPTIONAL = {"device": str, "profile": str, "overrides": list, "decompose": bool, "study": str}
 
 
@@ -460,6 +465,7 @@ def grids_from_spec(spec: dict, profile: str | None = None, device: str | None =
     grid = Grid(name="cli", models=tuple(spec["models"]), backends=tuple(spec.get("backends", ["eager"])),
                 dtypes=tuple(spec.get("dtypes", ["fp32"])), batch_sizes=tuple(spec.get("batch_sizes", [1])),
                 seq_lens=tuple(spec.get("seq_lens", [128])), overrides=overrides, device=device,
+                phases=tuple(spec.get("phases", ["forward"])),
                 rule=RULES[profile], decompose=bool(spec.get("decompose", False)))
     grid.validate()
     return [grid]
