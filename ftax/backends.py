@@ -1,4 +1,4 @@
-"""Backends: how a built model is run (eager, TorchScript, torch.compile, CUDA graphs, ONNX Runtime).
+"""Backends: how a built model is run (eager, TorchScript, torch.compile, CUDA graphs, ONNX Runtime, AOTInductor).
 
 `prepare(backend, model, inputs)` does everything a backend needs before it reaches its
 steady state (trace, compile, export, capture, and the first calls that trigger lazy
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Prepared:
     # Counts the weights this backend holds, from its own tensors or file; called after timing, because
     # reading an ONNX file's initializers would itself allocate what the memory figures are to measure.
     count_weights: Callable[[], int] | None = None
+    run: Callable[..., torch.Tensor] | None = None  # the same callable on other inputs (a decoder's greedy steps)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ def _ort_reason(device: str, dtype: str) -> str | None:
     return None
 
 
+def _aoti_reason(device: str, dtype: str) -> str | None:
+    if device == "cpu" and shutil.which("g++") is None and shutil.which("c++") is None:
+        return "aot-inductor compiles C++ ahead of time and no C++ compiler (g++) is on PATH"
+    return None
+
+
 _AVAILABILITY: dict[str, Callable[[str, str], str | None]] = {
     "eager": lambda device, dtype: None,
     "torchscript": lambda device, dtype: None,
@@ -93,7 +101,21 @@ _AVAILABILITY: dict[str, Callable[[str, str], str | None]] = {
         device, "compile-reduce-overhead (it is CUDA graphs inside torch.compile)"),
     "cudagraph": lambda device, dtype: _cuda_only(device, "cudagraph"),
     "onnxruntime": _ort_reason,
+    "aot-inductor": _aoti_reason,
 }
+
+# Backends that cannot time a decoder's prefill/decode step (a module that updates its KV cache buffers in place).
+PHASE_UNSUPPORTED = {
+    "torchscript": "torchscript's trace + freeze folds the KV cache buffers into constants, so the cache would "
+                   "never be updated",
+    "onnxruntime": "the ONNX export drops the in-place update of the KV cache buffers (ONNX graphs have no "
+                   "mutable state)",
+}
+
+
+def phase_reason(backend: str, phase: str) -> str | None:
+    """Why `backend` cannot run `phase` (None: it can); forward runs everywhere."""
+    return None if phase == "forward" else PHASE_UNSUPPORTED.get(backend)
 
 
 def names() -> list[str]:
@@ -147,7 +169,7 @@ def _torch_prepared(backend: str, fn: Callable[..., torch.Tensor], inputs: tuple
             call()
     sync()
     return Prepared(backend, call, lambda: last["out"].detach().cpu(), time.perf_counter() - t0, detail,
-                    first_call_ms, count_weights)
+                    first_call_ms, count_weights, run=fn)
 
 
 def _prepare_eager(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
@@ -218,9 +240,16 @@ def _prepare_cudagraph(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Pre
         graph.replay()
         return static_output
 
+    def run(*fresh: torch.Tensor) -> torch.Tensor:
+        for static, x in zip(static_inputs, fresh):
+            static.copy_(x)
+        graph.replay()
+        return static_output.clone()
+
     first_call_ms = timed_call_ms(replay, sync_for(model.device))
     return Prepared("cudagraph", replay, lambda: static_output.detach().cpu(), time.perf_counter() - t0,
-                    first_call_ms=first_call_ms, count_weights=lambda: memory.module_weights_bytes(model.module))
+                    first_call_ms=first_call_ms, count_weights=lambda: memory.module_weights_bytes(model.module),
+                    run=run)
 
 
 def onnx_path(model: BuiltModel, dtype: str, cache_dir: Path) -> Path:
@@ -281,6 +310,56 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
                     first_call_ms=first_call_ms, count_weights=lambda: memory.onnx_weights_bytes(path))
 
 
+def aoti_path(model: BuiltModel, dtype: str, inputs: tuple, cache_dir: Path) -> Path:
+    """Cache file of the AOTInductor package: one per weights, dtype, device, input shapes, KV cache length and torch threads
+    (the generated C++ fixes its OpenMP thread count when it is compiled)."""
+    shapes = ",".join("x".join(map(str, x.shape)) for x in inputs)
+    key = (f"{model.weights_id}|{dtype}|{model.device.type}|"
+           f"{model.info.get('cache_len')}|{shapes}|threads={torch.get_num_threads()}|{torch.__version__}")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return cache_dir / "aot-inductor" / f"{model.spec.name}-{dtype}-{digest}.pt2"
+
+
+def _package_aoti(model: BuiltModel, inputs: tuple, path: Path) -> None:
+    """torch.export (static shapes), then AOTInductor compiles the graph and its weights into a package."""
+    import torch._inductor as inductor
+    import torch._inductor.config as inductor_config
+
+    inductor_config.compile_threads = 1  # as for compile: no worker pool left running behind a measurement
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exported = torch.export.export(model.module, tuple(inputs), strict=False)
+    except Exception as exc:  # noqa: BLE001 -- what export refuses is a property of the model: a row, not a crash
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise UnsupportedError(f"torch.export cannot export {model.spec.name}: {type(exc).__name__}: {first}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inductor.aoti_compile_and_package(exported, package_path=str(tmp))
+    tmp.replace(path)
+
+
+def _prepare_aot_inductor(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
+    """The model exported with torch.export and compiled ahead of time by AOTInductor into a package (cached on
+    disk like the ONNX file), then run from the package: the forward is generated C++ with no Python in it;
+    Python only calls the package's runner. Shapes are static (one package per shape)."""
+    import torch._inductor as inductor
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "inductor"))
+    t0 = time.perf_counter()
+    dtype = next(k for k, v in DTYPES.items() if v == model.dtype)
+    path = aoti_path(model, dtype, inputs, cache_dir)
+    cached = path.exists()
+    if not cached:
+        _package_aoti(model, inputs, path)
+    runner = inductor.aoti_load_package(str(path))
+    return _torch_prepared("aot-inductor", runner, inputs, t0, warm_calls=1,
+                           detail=f"{'cached' if cached else 'compiled'} {path.name}, static shapes",
+                           count_weights=lambda: memory.module_weights_bytes(model.module))
+
+
 _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {
     "eager": _prepare_eager,
     "torchscript": _prepare_torchscript,
@@ -288,6 +367,7 @@ _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {
     "compile-reduce-overhead": lambda m, i, c: _prepare_compile(m, i, c, mode="reduce-overhead"),
     "cudagraph": _prepare_cudagraph,
     "onnxruntime": _prepare_onnxruntime,
+    "aot-inductor": _prepare_aot_inductor,
 }
 
 

@@ -167,11 +167,14 @@ def _value(statistic: float, low: float, high: float, rounds: int | None = None)
     return f"{_num(statistic)} [{_num(low)}, {_num(high)}]" + (f", {plural(rounds, 'round')}" if rounds else "")
 
 
-def _prepared(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """Ok visits with a positive median, `overrides` filled and `_kind` (cpu, cuda); empty when columns lack."""
+def _prepared(frame: pd.DataFrame | None, phase: str = "forward") -> pd.DataFrame:
+    """Ok visits of `phase` with a positive median, `overrides` filled and `_kind` (cpu, cuda); empty when columns
+    lack. Records without a phase are forward (written before phases existed)."""
     if frame is None or frame.empty or any(c not in frame for c in _NEEDED):
         return pd.DataFrame(columns=[*_NEEDED, "overrides", "_kind", "machine_label"])
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
+    phases = ok["phase"].fillna("forward") if "phase" in ok else pd.Series("forward", index=ok.index)
+    ok = ok[phases == phase]  # the paper's claims (a)-(g) are about one forward pass, (h) about a decode step
     ok = ok.assign(median_ms=pd.to_numeric(ok["median_ms"], errors="coerce"))
     ok = with_format_version(ok[ok["median_ms"] > 0])
     ok["overrides"] = ok["overrides"].fillna("{}") if "overrides" in ok else "{}"
@@ -258,9 +261,10 @@ def _untestable(claim: str, unit: tuple[str, str, str], why: str, threshold: flo
 
 
 def _per_unit(claim: str, frame: pd.DataFrame | None, select: Callable[[pd.DataFrame], pd.DataFrame],
-              tests_of: Callable[[pd.DataFrame], list[_Test]], nothing: str, threshold: float) -> list[ClaimResult]:
+              tests_of: Callable[[pd.DataFrame], list[_Test]], nothing: str, threshold: float,
+              phase: str = "forward") -> list[ClaimResult]:
     """One row per machine and device with ok visits: its verdict from the `select`ed visits, or not testable."""
-    visits = _prepared(frame)
+    visits = _prepared(frame, phase)
     units = _units(visits)
     visits = select(visits)
     if not units:
@@ -283,22 +287,36 @@ def flat_at_small_batch(visits: pd.DataFrame) -> list[ClaimResult]:
     follows. Supported when every curve's upper bound <= FLAT_MAX_RATIO, contradicted when some curve's
     lower bound > FLAT_MAX_RATIO (the row reports the steepest such curve), else inconclusive.
     """
-    def select(v: pd.DataFrame) -> pd.DataFrame:
-        return v[(v["backend"] == "eager") & (v["dtype"] == "fp32") & v["batch_size"].isin([1, 2, 4])]
+    return _per_unit("a", visits, _eager_small_batches, _flat_tests, "eager fp32 batch curves with batch 1 and 4",
+                     FLAT_MAX_RATIO)
 
-    def tests(mine: pd.DataFrame) -> list[_Test]:
-        regimes = framework_bound_regimes(mine)
-        regimes = regimes[regimes["regime"] != UNTESTED]
-        group = [c for c in regimes.columns if c in mine.columns and c not in (*REGIME_COLUMNS, "machine_label")]
-        out = []
-        for _, row in regimes.iterrows():
-            note = f" (T(2)/T(1) = {_value(row['t2'], row['t2_low'], row['t2_high'])})" if pd.notna(row["t2"]) else ""
-            rows = mine[_same(mine, row, group) & mine["batch_size"].isin([1, 2, 4])].index
-            out.append(_Test(_name(row), "T(4)/T(1)", row["t4"], row["t4_low"], row["t4_high"], row["t4_rounds"],
-                             FLAT_MAX_RATIO, "at_most", "flat means", frozenset(rows), note))
-        return out
 
-    return _per_unit("a", visits, select, tests, "eager fp32 batch curves with batch 1 and 4", FLAT_MAX_RATIO)
+def _eager_small_batches(v: pd.DataFrame) -> pd.DataFrame:
+    return v[(v["backend"] == "eager") & (v["dtype"] == "fp32") & v["batch_size"].isin([1, 2, 4])]
+
+
+def _flat_tests(mine: pd.DataFrame) -> list[_Test]:
+    """T(4)/T(1) <= FLAT_MAX_RATIO per curve, by `ftax.analysis.framework_bound_regimes` (claims a and h)."""
+    regimes = framework_bound_regimes(mine)
+    regimes = regimes[regimes["regime"] != UNTESTED]
+    group = [c for c in regimes.columns if c in mine.columns and c not in (*REGIME_COLUMNS, "machine_label")]
+    out = []
+    for _, row in regimes.iterrows():
+        note = f" (T(2)/T(1) = {_value(row['t2'], row['t2_low'], row['t2_high'])})" if pd.notna(row["t2"]) else ""
+        rows = mine[_same(mine, row, group) & mine["batch_size"].isin([1, 2, 4])].index
+        out.append(_Test(_name(row), "T(4)/T(1)", row["t4"], row["t4_low"], row["t4_high"], row["t4_rounds"],
+                         FLAT_MAX_RATIO, "at_most", "flat means", frozenset(rows), note))
+    return out
+
+
+def decode_framework_bound(visits: pd.DataFrame) -> list[ClaimResult]:
+    """(h) Per-token decode at batch 1 is framework-bound: every eager fp32 decode curve (model, KV cache length,
+    overrides) is flat from batch 1 to 4 by claim (a)'s rule (T(4)/T(1) of the one-token step <= FLAT_MAX_RATIO).
+
+    Not yet in CLAIM_FUNCTIONS: the claims page lists (a)-(g) until decode records are measured on its machines.
+    """
+    return _per_unit("h", visits, _eager_small_batches, _flat_tests, "eager fp32 decode steps with batch 1 and 4",
+                     FLAT_MAX_RATIO, phase="decode")
 
 
 def static_gain_at_small_batch(visits: pd.DataFrame) -> list[ClaimResult]:

@@ -48,6 +48,7 @@ class ModelSpec:
     pass_attention_mask: bool = True
     forward_kwargs: Mapping[str, object] = field(default_factory=dict)
     post_build: Callable[[nn.Module], None] | None = None  # fix-ups of the random init
+    decoder: bool = False  # a causal LM: takes phase prefill/decode (ftax.decoding) besides forward
 
 
 @dataclass
@@ -61,6 +62,7 @@ class BuiltModel:
     device: torch.device
     info: dict  # effective sizes: params, hidden_size, num_layers
     weights_id: str = ""  # what determines the weights: config and seed (keys export caches)
+    causal_lm: bool = False  # `module` is the transformers causal LM itself (with its LM head), for ftax.decoding
 
     def inputs(self, batch_size: int, seq_len: int) -> tuple[torch.Tensor, ...]:
         return make_inputs(self, batch_size, seq_len)
@@ -100,6 +102,7 @@ _BERT_FIELDS = {"width": "hidden_size", "depth": "num_hidden_layers", "heads": "
 _DISTIL_FIELDS = {"width": "dim", "depth": "n_layers", "heads": "n_heads", "intermediate": "hidden_dim"}
 _GPT2_FIELDS = {"width": "n_embd", "depth": "n_layer", "heads": "n_head", "intermediate": "n_inner"}
 _SYNTH_FIELDS = {"width": "width", "depth": "depth", "heads": "heads"}
+_LLAMA_FIELDS = {"depth": "num_hidden_layers"}  # width and heads are tied to grouped-query attention's kv heads
 
 
 def _bert(layers: int, hidden: int) -> Callable[[], object]:
@@ -136,7 +139,12 @@ _SPECS: list[ModelSpec] = [
     _spec("ibert", "text", _tf("IBertConfig", vocab_size=50265, max_position_embeddings=514, pad_token_id=1,
                                quant_mode=False), 512, config_fields=_BERT_FIELDS),
     _spec("reformer", "text", _tf("ReformerConfig", hash_seed=0), 4096, pass_attention_mask=False),
-    _spec("gpt2", "text", _tf("GPT2Config"), 1024, config_fields=_GPT2_FIELDS),
+    _spec("gpt2", "text", _tf("GPT2Config"), 1024, config_fields=_GPT2_FIELDS, decoder=True),
+    # A small Llama-style decoder (RMSNorm, rotary positions, SwiGLU, grouped-query attention: 8 query heads
+    # share 2 key/value heads), sized so a 2-core CPU decodes it in milliseconds per token.
+    _spec("llama-small", "text", _tf("LlamaConfig", vocab_size=32000, hidden_size=256, intermediate_size=688,
+                                     num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=2,
+                                     max_position_embeddings=2048), 2048, config_fields=_LLAMA_FIELDS, decoder=True),
     _spec("vit-base", "vision", _tf("ViTConfig"), 1024, min_seq_len=16, default_seq_len=224,
           forward_kwargs={"interpolate_pos_encoding": True}),
     _spec("resnet-50", "vision", _tf("ResNetConfig"), 1024, min_seq_len=32, default_seq_len=224),
@@ -238,8 +246,12 @@ def build(name: str, overrides: Mapping[str, int] | None = None, dtype: torch.dt
 
 
 def build_validated(spec: ModelSpec, overrides: dict[str, int], dtype: torch.dtype = torch.float32,
-                    device: str | torch.device = "cpu", seed: int = 0) -> BuiltModel:
-    """`build` for overrides that `validate_overrides` already returned (the runner checks a config once)."""
+                    device: str | torch.device = "cpu", seed: int = 0, causal_lm: bool = False) -> BuiltModel:
+    """`build` for overrides that `validate_overrides` already returned (the runner checks a config once).
+
+    With `causal_lm` (a decoder's prefill/decode), `module` is the transformers causal LM with its LM head
+    (`AutoModelForCausalLM`), not the positional wrapper: `ftax.decoding` wraps it with a static KV cache.
+    """
     torch.manual_seed(seed)
     if spec.build_module is not None:
         sizes = {**SYNTHETIC_DEFAULTS, **implied_overrides(spec, overrides)}
@@ -254,19 +266,24 @@ def build_validated(spec: ModelSpec, overrides: dict[str, int], dtype: torch.dty
         transformers.logging.set_verbosity_error()
         config = spec.build_config()
         _apply_overrides(spec, config, overrides)
-        inner = AutoModel.from_config(config)
-        if spec.post_build is not None:
-            spec.post_build(inner)
-        input_names = _input_names(spec)
-        module = _FirstTensor(inner, input_names, dict(spec.forward_kwargs))
-        described = config.to_json_string(use_diff=False)
+        if causal_lm:
+            from transformers import AutoModelForCausalLM
+
+            inner = AutoModelForCausalLM.from_config(config)
+            module = inner
+        else:
+            inner = AutoModel.from_config(config)
+            if spec.post_build is not None:
+                spec.post_build(inner)
+            module = _FirstTensor(inner, _input_names(spec), dict(spec.forward_kwargs))
+        described = config.to_json_string(use_diff=False) + ("|causal-lm" if causal_lm else "")
         info = {"hidden_size": _first_attr(config, "hidden_size", "dim", "n_embd"),
                 "num_layers": _first_attr(config, "num_hidden_layers", "n_layers", "n_layer")}
     info["params"] = sum(p.numel() for p in module.parameters())
     module = module.to(device=device, dtype=dtype).eval()
     weights_id = hashlib.sha256(f"{spec.name}|{described}|seed={seed}|{torch.__version__}".encode()).hexdigest()
     return BuiltModel(spec=spec, module=module, overrides=overrides, dtype=dtype,
-                      device=torch.device(device), info=info, weights_id=weights_id[:16])
+                      device=torch.device(device), info=info, weights_id=weights_id[:16], causal_lm=causal_lm)
 
 
 def _first_attr(config: object, *attrs: str) -> int | None:

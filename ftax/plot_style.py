@@ -19,6 +19,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 BACKEND_COLORS = {
     "eager": "#1f77b4", "torchscript": "#ff7f0e", "compile": "#2ca02c",
     "compile-reduce-overhead": "#17becf", "cudagraph": "#d62728", "onnxruntime": "#9467bd",
+    "aot-inductor": "#8c564b",
 }
 DTYPE_COLORS = {"fp32": "#264653", "fp16": "#e76f51", "bf16": "#e9c46a"}
 DTYPE_LINESTYLES = {"fp32": "-", "fp16": "--", "bf16": ":"}

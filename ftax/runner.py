@@ -22,11 +22,11 @@ from typing import Sequence
 import torch
 
 import ftax
-from ftax import backends, decompose, memory, models
+from ftax import backends, decoding, decompose, memory, models
 from ftax.devices import resolve_device, sync_for
 from ftax.env import fingerprint
 from ftax.errors import InvalidConfigError, UnsupportedError
-from ftax.results import MeasureConfig, Record
+from ftax.results import PHASES, MeasureConfig, Record
 from ftax.timing import StopRule, measure_alternating
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "failed to allocate memory", "bad_alloc")
@@ -73,12 +73,22 @@ def check(config: MeasureConfig) -> CheckedConfig:
     backends.check_name(config.backend)
     dtype = backends.dtype_of(config.dtype)
     config = replace(config, device=resolve_device(config.device))
+    if config.phase not in PHASES:
+        raise InvalidConfigError(f"unknown phase {config.phase!r}; allowed: {', '.join(PHASES)}")
     try:
         overrides = models.validate_overrides(spec, dict(config.overrides))
         models.validate_shape(spec, config.batch_size, config.seq_len)
+        if config.phase == "decode" and config.seq_len + 1 > spec.max_seq_len:
+            raise InvalidConfigError(f"decode at seq_len {config.seq_len} needs {config.seq_len + 1} positions; "
+                                     f"{spec.name} has {spec.max_seq_len}")
     except InvalidConfigError as exc:
         return CheckedConfig(config, spec, dtype, dict(config.overrides), invalid_size=str(exc))
     ok, reason = backends.available(config.backend, config.device, config.dtype)
+    if ok and config.phase != "forward":
+        reason = (backends.phase_reason(config.backend, config.phase) or "" if spec.decoder else
+                  f"phase {config.phase} needs a decoder; {spec.name} is not one (decoders: "
+                  f"{', '.join(n for n, s in models.REGISTRY.items() if s.decoder)})")
+        ok = not reason
     return CheckedConfig(config, spec, dtype, overrides, unavailable=None if ok else reason)
 
 
@@ -93,12 +103,13 @@ class ModelCache:
 
     def get(self, checked: CheckedConfig) -> models.BuiltModel:
         config = checked.config
-        key = (config.model, config.dtype, config.overrides, config.device)
+        key = (config.model, config.dtype, config.overrides, config.device, _causal(config))
         if key != self.key:
             self.key, self.model, self.fp32_twin = None, None, None
             free_memory()
             t0 = time.perf_counter()
-            self.model = models.build_validated(checked.spec, checked.overrides, checked.dtype, config.device)
+            self.model = models.build_validated(checked.spec, checked.overrides, checked.dtype, config.device,
+                                                causal_lm=_causal(config))
             self.build_s, self.key = time.perf_counter() - t0, key
         return self.model
 
@@ -108,8 +119,13 @@ class ModelCache:
             return self.get(checked)
         if self.fp32_twin is None:
             self.fp32_twin = models.build_validated(checked.spec, checked.overrides, torch.float32,
-                                                    checked.config.device)
+                                                    checked.config.device, causal_lm=_causal(checked.config))
         return self.fp32_twin
+
+
+def _causal(config: MeasureConfig) -> bool:
+    """A decoder's prefill/decode runs the causal LM (with its LM head); a forward runs the base model, as before."""
+    return config.phase != "forward"
 
 
 @dataclass
@@ -178,12 +194,11 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
             records[i] = record(c, "unsupported", c.problem)
             continue
         try:
-            model = cache.get(c)
-            inputs = model.inputs(c.config.batch_size, c.config.seq_len)
+            model, inputs = _model_and_inputs(c, cache)
             baseline = memory.Baseline(c.config.device) if options.resources else None
             prepared = backends.prepare(c.config.backend, model, inputs)
             peak = baseline.peak() if baseline else None  # before parity, which runs the fp32 reference model
-            parity = _parity(c.config, cache.fp32_reference(c), inputs, prepared) if options.check_parity else None
+            parity = _checked_parity(c, cache, model, inputs, prepared, options)
             live.append(_Live(i, c, model, inputs, prepared, parity, peak))
         except Exception as exc:  # noqa: BLE001 -- a sweep must never die on one config
             records[i] = record(c, *_failure(exc, cache))
@@ -193,7 +208,7 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
                                           sync=sync_for(live[0].checked.config.device)) if live else []
         work = _work_fields(live[0].model, live[0].inputs) if live and options.count_flops else {}
         for x, timing in zip(live, timings):
-            records[x.index] = record(x.checked, "ok", _parity_message(x.parity),
+            records[x.index] = record(x.checked, "ok", _parity_message(x.parity, x.checked.config.phase),
                                       **_ok_fields(x, timing, options, cache, order_seed), **work)
     except Exception as exc:  # noqa: BLE001 -- a failure while timing is every compared config's row
         status, message = _failure(exc, cache)
@@ -202,6 +217,41 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
     finally:
         live.clear()
     return records
+
+
+def _model_and_inputs(c: CheckedConfig, cache: ModelCache) -> tuple[models.BuiltModel, tuple]:
+    """The module a backend prepares and its timed inputs: the model's forward, or a decoder's step with its own
+    static cache (`ftax.decoding`; one per config, so backends timed together never share a cache)."""
+    config, model = c.config, cache.get(c)
+    if config.phase == "forward":
+        return model, model.inputs(config.batch_size, config.seq_len)
+    step = decoding.step_model(model, config.batch_size, config.seq_len, config.phase)
+    return step, decoding.step_inputs(step, config.batch_size, config.seq_len, config.phase)
+
+
+def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltModel, inputs: tuple,
+                    prepared: backends.Prepared, options: MeasureOptions) -> backends.Parity | None:
+    """Parity where asked for (round 0); for decode, greedy tokens against fp32 eager's, which also leaves the
+    backend's cache holding seq_len tokens; without parity, decode fills the cache through the backend's step."""
+    config = c.config
+    if config.phase != "decode":
+        if not options.check_parity:
+            return None
+        reference = cache.fp32_reference(c)
+        if config.phase == "prefill":
+            reference = decoding.step_model(reference, config.batch_size, config.seq_len, config.phase)
+        return _parity(config, reference, inputs, prepared)
+    if not options.check_parity:
+        decoding.fill_cache(prepared.run, model, config.batch_size, config.seq_len)
+        return None
+    tokens = decoding.greedy_tokens(prepared.run, model, config.batch_size, config.seq_len)
+    if config.backend == "eager" and config.dtype == "fp32":
+        expected = tokens
+    else:
+        reference = decoding.step_model(cache.fp32_reference(c), config.batch_size, config.seq_len, config.phase)
+        expected = decoding.greedy_tokens(reference.module, reference, config.batch_size, config.seq_len)
+    differ = int((tokens != expected).sum())
+    return backends.Parity(max_abs_diff=float(differ), tolerance=0.0, ok=differ == 0)
 
 
 def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
@@ -215,9 +265,12 @@ def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {_first_line(exc)}"
 
 
-def _parity_message(parity: backends.Parity | None) -> str:
+def _parity_message(parity: backends.Parity | None, phase: str = "forward") -> str:
     if parity is None or parity.ok:
         return ""
+    if phase == "decode":
+        return (f"parity failed: {parity.max_abs_diff:.0f} of the greedily decoded tokens differ from fp32 eager's "
+                f"({decoding.GREEDY_TOKENS} per sequence)")
     return f"parity failed: max |diff| {parity.max_abs_diff:.3g} > tolerance {parity.tolerance:.3g}"
 
 
@@ -230,7 +283,11 @@ def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, ord
              "threads": torch.get_num_threads(), "backend_detail": x.prepared.detail, "order_seed": order_seed}
     parity = (None if x.parity is None else
               {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok})
+    config = x.checked.config
+    per_token = (None if config.phase == "forward" else
+                 decoding.per_token(timing.stats.to_dict(), config.batch_size, config.seq_len, config.phase))
     return dict(stats=timing.stats.to_dict(), samples_ms=timing.samples_ms, pipelined_ms=timing.pipelined_ms,
+                per_token=per_token,
                 setup=setup, parity=parity, model_info=dict(x.model.info),
                 **_decomposition_fields(x.checked.config, x.prepared, options), **_resource_fields(x, options))
 

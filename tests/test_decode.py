@@ -1,0 +1,198 @@
+"""Phases and decoding: phase in the config and its key, the static-cache step, greedy parity, aot-inductor."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from ftax import backends, decoding, models, results, studies
+from ftax.results import MeasureConfig, Record, config_key
+from ftax.runner import MeasureOptions, measure_config
+from ftax.timing import StopRule
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RULE = StopRule(name="custom", warmup_iters=1, warmup_time_s=0.0, min_iters=3, min_time_s=0.0, max_time_s=0.05,
+                pipelined_calls=2, pipelined_rounds=1, pipelined_max_s=0.05)
+OPTIONS = MeasureOptions(rule=RULE, resources=False, count_flops=False)
+TINY = {"llama-small": {"depth": 1}, "gpt2": {"width": 64, "depth": 1}}  # one-layer decoders: seconds, not minutes
+SEQ = 12
+
+
+# --- phase in the config and its key ---------------------------------------------------------------
+
+def test_committed_forward_records_keep_their_config_key():
+    stored = [d for d in results.iter_records(RESULTS)][:200]
+    if not stored:
+        pytest.skip("no committed records")
+    for data in stored:
+        record = Record.from_dict(data)
+        assert record.config.phase == "forward"
+        assert record.config_key == data["config_key"]
+
+
+def test_phase_keeps_configs_apart_and_forward_unchanged():
+    forward = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 128)
+    decode = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 128, phase="decode")
+    prefill = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 128, phase="prefill")
+    keys = {config_key(c, "m") for c in (forward, decode, prefill)}
+    assert len(keys) == 3
+    legacy = {k: v for k, v in forward.to_dict().items() if k != "phase"}
+    assert MeasureConfig.from_dict(legacy) == forward
+    assert forward.label() == "gpt2 eager fp32 cpu bs=1 seq=128" and decode.label().endswith(" decode")
+
+
+def _row(config: MeasureConfig, median: float) -> dict:
+    return {"config": config.to_dict(), "status": "ok", "message": "", "env": {"machine_id": "m"},
+            "stats": {"median_ms": median}, "config_key": config_key(config, "m"), "machine_id": "m",
+            "schema_version": 2 if config.phase == "forward" else 3, "timestamp": "2026-01-01T00:00:00+00:00"}
+
+
+def test_loaded_frame_and_rows_matching_keep_phases_apart(tmp_path):
+    forward = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 16)
+    decode = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 16, phase="decode")
+    old = _row(forward, 5.0)
+    del old["config"]["phase"]  # written before phases existed
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps(old) + "\n" + json.dumps(_row(decode, 1.0)) + "\n")
+    frame = results.load(tmp_path)
+    assert sorted(frame["phase"]) == ["decode", "forward"]
+    assert list(results.rows_matching(frame, [decode])["median_ms"]) == [1.0]
+    assert list(results.rows_matching(frame, [forward])["median_ms"]) == [5.0]
+
+
+def test_grid_takes_phases_and_rejects_unknown_ones(tmp_path):
+    grid = studies.Grid("g", models=("gpt2",), phases=("prefill", "decode"), seq_lens=(16,))
+    assert [c.phase for c in grid.configs()] == ["prefill", "decode"]
+    spec = tmp_path / "grid.yaml"
+    spec.write_text("models: [gpt2]\nphases: [decode]\n")
+    (loaded,) = studies.grids_from_spec(studies.load_grid_file(spec))
+    assert loaded.phases == ("decode",)
+    with pytest.raises(Exception, match="phase"):
+        studies.Grid("g", models=("gpt2",), phases=("sample",)).validate()
+
+
+@pytest.mark.parametrize("model,backend,says", [("bert-tiny", "eager", "decoder"),
+                                                ("gpt2", "torchscript", "constants"),
+                                                ("gpt2", "onnxruntime", "ONNX")])
+def test_impossible_decode_combinations_are_unsupported_rows(model, backend, says):
+    config = MeasureConfig.make(model, backend, "fp32", "cpu", 1, SEQ, phase="decode")
+    record = measure_config(config, OPTIONS)
+    assert record.status == "unsupported" and says in record.message
+
+
+# --- the static-cache step ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=list(TINY))
+def tiny_lm(request):
+    return models.build_validated(models.get_spec(request.param), TINY[request.param], causal_lm=True)
+
+
+def test_step_after_fill_equals_the_full_forward(tiny_lm):
+    step = decoding.step_model(tiny_lm, 2, SEQ, "decode")
+    prompt = decoding.prompt_for(tiny_lm, 2, SEQ + 1)
+    decoding.fill(step.module, prompt[:, :SEQ])
+    with torch.inference_mode():
+        last = step.module(prompt[:, SEQ:], torch.tensor([SEQ]))
+        full = tiny_lm.module(input_ids=prompt).logits[:, -1]
+    torch.testing.assert_close(last, full, atol=1e-4, rtol=1e-4)
+
+
+def test_cache_holds_seq_len_tokens_and_does_not_grow_across_timed_calls(tiny_lm):
+    step = decoding.step_model(tiny_lm, 2, SEQ, "decode")
+    inputs = decoding.step_inputs(step, 2, SEQ, "decode")
+    prepared = backends.prepare("eager", step, inputs)
+    decoding.fill_cache(prepared.run, step, 2, SEQ)
+    layer = step.module.static_cache.layers[0]
+    assert layer.keys.shape[2] == SEQ + 1
+    filled = layer.keys[:, :, :SEQ].clone()
+    assert bool((filled.abs().sum(dim=-1) > 0).all())  # every one of the seq_len positions holds a key
+    shapes = [tuple(x.shape) for x in inputs]
+    with torch.inference_mode():
+        for _ in range(3):
+            prepared.call()
+            assert [tuple(x.shape) for x in inputs] == shapes
+            assert layer.keys.shape[2] == SEQ + 1 and int(layer.cumulative_length) == SEQ + 1
+    torch.testing.assert_close(layer.keys[:, :, :SEQ], filled)  # the timed calls rewrite slot seq_len only
+
+
+def test_prefill_step_matches_the_prompt_pass(tiny_lm):
+    step = decoding.step_model(tiny_lm, 1, SEQ, "prefill")
+    ids, position = decoding.step_inputs(step, 1, SEQ, "prefill")
+    with torch.inference_mode():
+        once, twice = step.module(ids, position), step.module(ids, position)
+        full = tiny_lm.module(input_ids=ids).logits[:, -1]
+    torch.testing.assert_close(once, full, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(twice, once)
+
+
+def test_per_token_statistics():
+    stats = {"median_ms": 4.0, "ci_low_ms": 3.0, "ci_high_ms": 5.0}
+    decode = decoding.per_token(stats, 4, 128, "decode")
+    assert decode["ms"] == 4.0 and decode["tokens_per_s"] == pytest.approx(1000.0)
+    prefill = decoding.per_token(stats, 2, 128, "prefill")
+    assert prefill["ms"] == pytest.approx(4.0 / 128) and prefill["tokens_per_s"] == pytest.approx(256 / 0.004)
+
+
+# --- greedy parity per backend (through the runner) ----------------------------------------------------
+
+def _decode_record(model: str, backend: str, phase: str = "decode", batch: int = 2) -> Record:
+    config = MeasureConfig.make(model, backend, "fp32", "cpu", batch, SEQ, TINY[model], phase=phase)
+    return measure_config(config, OPTIONS)
+
+
+@pytest.mark.parametrize("model", list(TINY))
+def test_eager_decode_record_carries_per_token_statistics(model):
+    record = _decode_record(model, "eager")
+    assert record.status == "ok", record.message
+    assert record.config.phase == "decode" and record.parity["ok"]
+    assert record.per_token["ms"] == record.stats["median_ms"]
+    assert record.per_token["tokens_per_s"] == pytest.approx(2 / (record.stats["median_ms"] / 1e3))
+    row = results._flatten(json.loads(record.to_json()))
+    assert row["phase"] == "decode" and row["per_token_tokens_per_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", list(TINY))
+@pytest.mark.parametrize("phase", ["decode", "prefill"])
+def test_compile_decodes_the_same_greedy_tokens_as_eager(model, phase):
+    record = _decode_record(model, "compile", phase)
+    assert record.status == "ok", record.message
+    assert record.parity["ok"], record.message
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["cudagraph", "compile-reduce-overhead"])
+def test_cuda_graph_decode_matches_eager(backend):
+    config = MeasureConfig.make("llama-small", backend, "fp32", "cuda", 2, SEQ, TINY["llama-small"], phase="decode")
+    record = measure_config(config, OPTIONS)
+    assert record.status == "ok" and record.parity["ok"], record.message
+
+
+# --- aot-inductor ---------------------------------------------------------------------------------------
+
+def test_aot_inductor_package_path_depends_on_shape(bert_tiny, tmp_path):
+    one = backends.aoti_path(bert_tiny, "fp32", bert_tiny.inputs(1, 16), tmp_path)
+    two = backends.aoti_path(bert_tiny, "fp32", bert_tiny.inputs(2, 16), tmp_path)
+    assert one != two and one.parent == tmp_path / "aot-inductor" and one.suffix == ".pt2"
+
+
+@pytest.mark.slow
+def test_aot_inductor_matches_eager_on_bert_tiny_and_is_cached(bert_tiny_bs1_seq16, tmp_path):
+    model, inputs, reference = bert_tiny_bs1_seq16
+    prepared = backends.prepare("aot-inductor", model, inputs, cache_dir=tmp_path)
+    assert prepared.detail.startswith("compiled")
+    with torch.inference_mode():
+        prepared.call()
+    assert backends.check_parity(prepared.output(), reference, "fp32").ok
+    again = backends.prepare("aot-inductor", model, inputs, cache_dir=tmp_path)
+    assert again.detail.startswith("cached")
+
+
+@pytest.mark.slow
+def test_aot_inductor_decodes_the_same_greedy_tokens_as_eager():
+    record = _decode_record("llama-small", "aot-inductor", batch=1)
+    assert record.status == "ok", record.message
+    assert record.parity["ok"], record.message
