@@ -95,7 +95,7 @@ def fill(run: Step, prompt: torch.Tensor) -> torch.Tensor | None:
     logits = None
     with torch.inference_mode():
         for p in range(prompt.shape[1]):
-            logits = run(prompt[:, p:p + 1], _position(p, prompt.device))
+            logits = run(prompt[:, p:p + 1].contiguous(), _position(p, prompt.device))  # AOTI assumes contiguous
     return logits
 
 
