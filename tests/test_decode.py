@@ -128,6 +128,22 @@ def test_prefill_step_matches_the_prompt_pass(tiny_lm):
     torch.testing.assert_close(twice, once)
 
 
+def test_steps_get_contiguous_inputs():
+    """A column of a [batch, n] prompt is strided; a compiled package reads its inputs as contiguous."""
+    seen = []
+
+    def run(ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        seen.append((ids.is_contiguous(), tuple(ids.shape), position.item()))
+        return torch.zeros(ids.shape[0], 7)
+
+    fake = type("Fake", (), {"module": type("M", (), {"config": type("C", (), {"vocab_size": 7})()})(),
+                             "device": torch.device("cpu")})()
+    tokens = decoding.greedy_tokens(run, fake, 3, 6, n=3)
+    assert tokens.shape == (3, 3)
+    assert [s[0] for s in seen] == [True] * 6 and {s[1] for s in seen} == {(3, 1)}
+    assert [s[2] for s in seen] == list(range(6))  # prompt at 0..3, generated tokens fed at 4 and 5 < seq_len
+
+
 def test_per_token_statistics():
     stats = {"median_ms": 4.0, "ci_low_ms": 3.0, "ci_high_ms": 5.0}
     decode = decoding.per_token(stats, 4, 128, "decode")
