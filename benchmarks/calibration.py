@@ -2,8 +2,9 @@
 
 The same grid (bert-tiny eager, torchscript and onnxruntime at batch 1, 2, 4, 8, sequence 16, CPU,
 profile quick: 12 configs) is swept as separate `ftax sweep` processes, in `--pairs` pairs. A pair is
-two runs back to back of each kind: the old way (one visit per config, `--rounds 1`, the whole quick
-budget) and the new way (`--rounds 3`, the budget split over three interleaved rounds). Pairs follow
+two runs back to back of each kind: by default the old way (one visit per config, `--rounds 1`, the whole
+quick budget) and the new way (`--rounds 3`, the budget split over three interleaved rounds); `--rounds 3,5`
+compares other counts. Pairs follow
 one another, so the runs of one pair share their drift and different pairs do not.
 
 Reported per kind, at the nominal 95% level:
@@ -17,7 +18,7 @@ Reported per kind, at the nominal 95% level:
 - the wall time of every sweep.
 
 Usage (on an idle machine; anything else running inflates and shakes the numbers):
-    python benchmarks/calibration.py [--pairs 3] [--out /tmp/ftax-calibration] [--json report.json]
+    python benchmarks/calibration.py [--pairs 3] [--rounds 1,3] [--out /tmp/ftax-calibration] [--json report.json]
 Add `--device cuda` on a GPU.
 """
 from __future__ import annotations

@@ -115,7 +115,7 @@ RULES = {
 }
 # Rounds per profile: a sweep visits every config this many times, interleaved (see ftax.sweep), so
 # an estimate's interval comes from the spread between rounds, where a shared machine's drift shows.
-# Quick has 5: at 3, t_{0.975,2} = 4.3 left a paired speedup's interval at +-27% (benchmarks/calibration.py).
+# Quick has 5: t_{0.975,4}/sqrt(5) is half of t_{0.975,2}/sqrt(3) (book/methodology.md; benchmarks/calibration.py).
 ROUNDS = {"smoke": 1, "quick": 5, "full": 5}
 
 _EFFICIENT = ("bert-base", "distilbert", "squeezebert", "mobilebert")
