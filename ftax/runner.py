@@ -336,5 +336,8 @@ def _decomposition_fields(config: MeasureConfig, prepared, options: MeasureOptio
     """The profiled decomposition of the prepared backend (a separate run), if asked for."""
     if not options.decompose:
         return {}
+    blind = decompose.blind_reason(config.backend, config.device)
+    if blind:
+        return {"decomposition": decompose.not_measured("unavailable", blind)}
     return {"decomposition": decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
                                                  trace_name=config.label().replace(" ", "_"))}

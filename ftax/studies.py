@@ -41,7 +41,7 @@ from ftax.results import MeasureConfig
 from ftax.runner import MeasureOptions
 from ftax.timing import StopRule
 
-STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes", "tax-model")
+STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes", "tax-model", "decode")
 # Studies a run of their own measures (`ftax sweep --study NAME`), never the book's sweep (`measure_studies`,
 # which takes STUDIES): the GPU reference run (issue 21), planned and cut at a time budget by `ftax.plan`.
 RUNS = ("gpu-reference",)
@@ -150,6 +150,8 @@ def _listed_grids(profile: str, study: str) -> list[Grid]:
             "tax-model": [Grid("tax", backends=("eager", "torchscript"), decompose=True, **tiny),
                           Grid("tax-smallest", models=("bert-tiny",), backends=("eager", "torchscript"),
                                batch_sizes=(1,), seq_lens=(1,))],
+            "decode": _decode_grids(models=("llama-small",), backends=("eager",), batch_sizes=(1, 2), seq_lens=(16,),
+                                    forward=("eager", "torchscript")),
         }[study]
     if profile == "quick":
         tiny_batch = dict(models=("bert-tiny", "bert-mini"), batch_sizes=pow2(1, 64), seq_lens=(128,))
@@ -180,6 +182,9 @@ def _listed_grids(profile: str, study: str) -> list[Grid]:
                 Grid("tax-base", models=("bert-base",), backends=("eager", "torchscript"), batch_sizes=pow2(1, 8),
                      seq_lens=(32,), decompose=True),
             ],
+            "decode": _decode_grids(models=("llama-small", "gpt2"), backends=("eager", "compile", "aot-inductor"),
+                                    batch_sizes=(1, 4, 16), seq_lens=(128,),
+                                    forward=("eager", "torchscript", "onnxruntime", "aot-inductor")),
         }[study]
     batches = pow2(1, 512)
     return {
@@ -207,7 +212,27 @@ def _listed_grids(profile: str, study: str) -> list[Grid]:
         "tax-model": [Grid("tax", models=("bert-tiny", "bert-mini", "bert-base"),
                            backends=("eager", "torchscript", "cudagraph"), batch_sizes=batches, seq_lens=(128,),
                            decompose=True)],
+        "decode": _decode_grids(models=("llama-small", "gpt2"),
+                                backends=("eager", "compile", "compile-reduce-overhead", "cudagraph", "aot-inductor"),
+                                batch_sizes=pow2(1, 64), seq_lens=(128, 512),
+                                forward=("eager", "torchscript", "onnxruntime", "aot-inductor")),
     }[study]
+
+
+def _decode_grids(models: tuple[str, ...], backends: tuple[str, ...], batch_sizes: tuple[int, ...],
+                  seq_lens: tuple[int, ...], forward: tuple[str, ...]) -> list[Grid]:
+    """Page 09's grids (RQ5): one decode step per token over a KV cache of seq_len tokens in every runtime that can
+    run it; the eager and torch.compile steps decomposed (where a generation's time goes); the prompt pass
+    (prefill) in eager; and AOTInductor's forward next to the other runtimes at bert-tiny batch 1 (the floor of the
+    tax with no Python in the call), all in one sweep so each comparison is timed together."""
+    split = tuple(b for b in backends if b in ("eager", "compile"))
+    return [Grid("decode", models=models, backends=backends, batch_sizes=batch_sizes, seq_lens=seq_lens,
+                 phases=("decode",)),
+            Grid("decode-split", models=models, backends=split, batch_sizes=batch_sizes, seq_lens=seq_lens,
+                 phases=("decode",), decompose=True),
+            Grid("prefill", models=models, backends=("eager",), batch_sizes=batch_sizes, seq_lens=seq_lens,
+                 phases=("prefill",)),
+            Grid("aot-forward", models=("bert-tiny",), backends=forward, batch_sizes=(1,), seq_lens=(16,))]
 
 
 def _gpu_reference() -> list[Grid]:
@@ -253,7 +278,7 @@ def _smallest_shapes(profile: str) -> list[Grid]:
     curves: dict[tuple, None] = {}
     for study in STUDIES:
         for grid in (_listed_grids(profile, study) if study != "tax-model" else ()):
-            if len(grid.batch_sizes) < 2:
+            if len(grid.batch_sizes) < 2 or grid.phases != ("forward",):
                 continue
             for model, backend, dtype, over in itertools.product(grid.models, grid.backends, grid.dtypes,
                                                                  grid.overrides):

@@ -119,11 +119,11 @@ def test_an_undecided_curve_is_not_called_framework_bound():
 def test_claims_table_one_row_per_claim_with_verdict_statistic_threshold_and_link():
     studies = _studies(_sweep(STEEP))
     table = page.table(studies)
-    assert table["claim"].tolist() == list("abcdefg")
+    assert table["claim"].tolist() == list("abcdefgh")
     markdown = page.table_markdown(table)
     lines = markdown.splitlines()
     assert lines[0] == ("| the paper's claim | verdict here | statistic [95% interval] | threshold | shown on |")
-    assert len(lines) == 2 + 7
+    assert len(lines) == 2 + 8
     a = lines[2]
     assert a.startswith("| (a) At small batch, eager inference is framework-bound")
     assert f"| **contradicted** on {LABEL} | 1." in a and "| T(4)/T(1) <= 1.25 |" in a
@@ -141,10 +141,10 @@ def test_claims_page_counts_each_visit_once_and_states_thresholds_and_reasons():
                               f"grids in `results`, profile `quick`, on 1 machine (**{LABEL}**): ")
     assert "1 row supported" in summary
     thresholds = page.thresholds_markdown().splitlines()
-    assert len(thresholds) == 7 and thresholds[0].startswith("- (a) T(4)/T(1) <= 1.25: within 25%")
+    assert len(thresholds) == 8 and thresholds[0].startswith("- (a) T(4)/T(1) <= 1.25: within 25%")
     sentences = page.sentences_markdown(table)
     assert sentences.startswith("- Claim (a), eager latency is flat at small batch: supported on Test CPU (CPU): ")
-    assert page.table_markdown(claims.evaluate(pd.DataFrame())).count("not testable here") == 7
+    assert page.table_markdown(claims.evaluate(pd.DataFrame())).count("not testable here") == len(claims.CLAIMS)
 
 
 def test_a_page_quotes_the_verdict_of_its_claims_on_its_records():

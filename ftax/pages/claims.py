@@ -28,6 +28,7 @@ SHOWN_ON = {
     "e": ("01-framework-bound", "Latency against batch size, half precision"),
     "f": ("04-hardware", "Where each machine leaves the flat regime"),
     "g": ("05-where-time-goes", "Busy time and overhead; On a GPU"),
+    "h": ("09-decode", "Per-token latency against batch size"),
 }
 CLAIMS_PAGE = "07-claims"
 
@@ -103,7 +104,7 @@ def thresholds_markdown() -> str:
     return "\n".join(f"- ({c}) {threshold_text(c)}: {reason}." for c, (_, _, reason) in claims.THRESHOLDS.items())
 
 
-def sentences(verdicts: pd.DataFrame, letters: str = "abcdefg") -> list[str]:
+def sentences(verdicts: pd.DataFrame, letters: str = "abcdefgh") -> list[str]:
     """The verdict sentence (`ftax.claims.verdict_sentence`) of each row of the claims in `letters`."""
     return [claims.verdict_sentence(r) for _, r in verdicts[verdicts["claim"].isin(list(letters))].iterrows()]
 

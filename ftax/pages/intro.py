@@ -16,6 +16,7 @@ from ftax.findings import (growth_phrases, knee_phrases, rise_phrases, scaling_p
                            where)
 from ftax.pages import PageView, every_machine, view
 from ftax.pages import claims as claims_page
+from ftax.pages import decode as decode_page
 from ftax.pages import framework_bound as framework_bound_page
 from ftax.rows import rows_of
 from ftax.text import join
@@ -102,3 +103,19 @@ def where_time_goes(studies: Mapping[str, object], device: str = "auto", table: 
         f"overhead (wall time not spent in compute) as a share of one call: {'; '.join(shares)}."
         if shares else "no config has been measured with a decomposition yet.") + (
         " Details: {doc}`05-where-time-goes`.")
+
+
+def decoding(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
+    """RQ5 (ours, not the paper's): the verdict of claim (h); each runtime's decode-step speedup over eager at the
+    smallest batch, paired by round."""
+    v = view(studies["decode"], device)
+    speedups = analysis.speedups(decode_page.decode_visits(v))
+    speedups = speedups[speedups.backend != "eager"] if not speedups.empty else speedups
+    head = f"**Decoding (RQ5, ours).** {verdicts(studies, 'h', table)} "
+    link = " Details: {doc}`09-decode`."
+    if speedups.empty:
+        return head + "no runtime besides eager has decoded alongside it yet." + link
+    small = speedups.batch_size.min()
+    return (f"{head}one decode step's speedup over eager at batch {small}: "
+            f"{join(speedup_phrases(speedups, small, ('model',)))}. "
+            f"{verdict_note(speedups[speedups.batch_size == small], 'speedup_low', 'speedup_high', 'speedups')}{link}")

@@ -1,0 +1,257 @@
+"""RQ5, is LLM decoding framework-bound: the figures, tables and findings of 09-decode.
+
+The paper timed one forward pass of encoders; this page times what an LLM spends its time on: one decode step
+per token over a KV cache already holding `seq_len` tokens (`ftax.decoding`), next to the prompt pass (prefill),
+and AOTInductor, a runtime with no Python in the call, next to the other runtimes of page 02. Every comparison is
+a ratio paired by round (`ftax.estimates`); a decode step's latency is its per-token latency (one new token per
+sequence per call).
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ftax import analysis, decomposition_plots, plots
+from ftax.estimates import paired_ratios, speedups
+from ftax.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
+from ftax.pages import PageView
+from ftax.pages.claims import on_page
+from ftax.rows import decomposed, ok_rows
+from ftax.text import join, markdown_table, sig
+
+GENERATED_TOKENS = 128  # the generation the page prices: a prompt of seq_len tokens, then this many new tokens
+# Visits of two runtimes pair as "timed together" only when, in each round they share, they were stored within
+# this many seconds: a sweep stores the runtimes of one shape within seconds of each other, while a runtime
+# resumed from an earlier sweep (page 01's eager, say) sits minutes or days away and shares only a round number.
+TOGETHER_S = 300.0
+FLOOR_BACKEND = "aot-inductor"
+
+
+def _of_phase(frame: pd.DataFrame, phase: str) -> pd.DataFrame:
+    if frame.empty or "phase" not in frame:
+        return frame.iloc[0:0]
+    return frame[frame["phase"].fillna("forward") == phase]
+
+
+def decode_rows(v: PageView) -> pd.DataFrame:
+    """The page's decode configs (one row per config)."""
+    return _of_phase(v.frame, "decode")
+
+
+def decode_visits(v: PageView) -> pd.DataFrame:
+    """The page's decode visits (one row per visit, every round)."""
+    return _of_phase(v.visits, "decode")
+
+
+def decode_figure(v: PageView) -> tuple[Figure, str]:
+    """Per-token decode latency against batch size per runtime, one panel per model, shaded by eager's regimes."""
+    rows = decode_rows(v)
+    visits = decode_visits(v)
+    eager = analysis.framework_bound_regimes(visits[visits.backend == "eager"] if not visits.empty else visits)
+    figure = plots.latency_vs_batch(rows, hue="backend", style=None, panel="model", fits=analysis.with_regime(eager),
+                                    title=f"Decode step (one token per sequence): {v.machine}, profile {v.profile}")
+    cache = join(sorted({str(s) for s in rows.seq_len.unique()})) if not rows.empty else "none"
+    return figure, no_data(rows, v.here) or (
+        f"Latency of one decode step ({band_phrase(rows)}) against batch size on {v.here}: each call feeds one new "
+        f"token per sequence at position {cache} of a static KV cache already holding that many tokens, so the "
+        f"step's latency is the per-token latency of every sequence in the batch. Shaded where eager has a "
+        f"framework-bound regime by claim (a)'s rule.")
+
+
+def decode_finding(v: PageView) -> str:
+    """Eager's decode step by claim (a)'s rule per model, and each runtime's tokens per second at the batch ends."""
+    rows, visits = decode_rows(v), decode_visits(v)
+    if no_data(rows, v.here):
+        return no_data(rows, v.here)
+    eager = analysis.framework_bound_regimes(visits[visits.backend == "eager"])
+    ok = ok_rows(rows)
+    ends = sorted({int(ok.batch_size.min()), int(ok.batch_size.max())})
+    knees = knee_phrases(eager.assign(cache="cache " + eager.seq_len.astype(str)), ["model", "cache"])
+    rates = []
+    for batch in ends:
+        at = ok[ok.batch_size == batch].sort_values("median_ms")
+        listed = [f"{r.model} {r.backend} {sig(_tokens_per_s(batch, r.median_ms))}"
+                  + (f" [{sig(_tokens_per_s(batch, r.ci_high_ms))}, {sig(_tokens_per_s(batch, r.ci_low_ms))}]"
+                     if pd.notna(r.ci_low_ms) and pd.notna(r.ci_high_ms) else "") for r in at.itertuples()]
+        rates.append(f"at batch {batch}: {join(listed)}")
+    return (f"**Finding.** On {v.here}, the eager decode step: "
+            f"{'; '.join(knees) or 'no curve with batch 1 and 4'}. "
+            f"Tokens per second (batch / step latency, interval from the step's): {'; '.join(rates)}.")
+
+
+def _tokens_per_s(batch: int, step_ms: float) -> float:
+    return batch / (step_ms / 1e3) if step_ms and step_ms > 0 else math.nan
+
+
+def speedup_figure(v: PageView) -> tuple[Figure, str]:
+    """Each runtime's decode speedup over eager against batch size, one panel per model."""
+    pairs = speedups(decode_visits(v))
+    figure = plots.speedup_vs_batch(pairs, panel="model", title=f"Decode speedup over eager: {v.machine}, "
+                                                                 f"profile {v.profile}")
+    rows = decode_rows(v)
+    small = int(rows.batch_size.min()) if not rows.empty else None
+    return figure, no_data(rows, v.here) or (
+        f"Eager's decode step latency divided by each runtime's at the same model, cache length and batch size on "
+        f"{v.here}, paired by round (the runtimes of a shape are timed together in alternating blocks); error bars: "
+        f"the ratio's 95% between-round interval. At batch {small}: "
+        f"{join(speedup_phrases(pairs, small, ('model',)), 'no speedup measured')}.")
+
+
+def speedup_finding(v: PageView) -> str:
+    """Every decode speedup over eager with its interval, and how many of them the data calls real."""
+    pairs = speedups(decode_visits(v))
+    pairs = pairs[pairs.backend != "eager"] if not pairs.empty else pairs
+    rows = decode_rows(v)
+    if no_data(rows, v.here) or pairs.empty:
+        return no_data(rows, v.here) or f"No runtime besides eager decoded ok on {v.here}."
+    listed = [f"{r.model} batch {r.batch_size} {r.backend} {ratio_text(r.speedup, r.speedup_low, r.speedup_high, r.rounds)}"
+              for r in pairs.sort_values(["model", "batch_size", "backend"]).itertuples()]
+    return (f"**Finding.** On {v.here}, decode speedups over eager: {'; '.join(listed)}. "
+            f"{verdict_note(pairs, 'speedup_low', 'speedup_high', 'speedups')}")
+
+
+def prefill_ratios(v: PageView) -> pd.DataFrame:
+    """Per model, runtime, cache length and batch: the prompt pass over one decode step, paired by round (the
+    two phases of one shape are timed together): how many decode steps one prefill of seq_len tokens costs."""
+    visits = v.visits
+    if visits.empty or "phase" not in visits:
+        return pd.DataFrame()
+    both = visits[visits.phase.isin(["prefill", "decode"])]
+    if both.empty or both.phase.nunique() < 2:
+        return pd.DataFrame()
+    columns = ("model", "backend", "dtype", "device", "batch_size", "seq_len", "overrides")
+    ratios = paired_ratios(both, "phase", "decode", columns)  # ratio = decode / prefill per round
+    ratios = ratios[ratios.phase == "prefill"]
+    return ratios.assign(ratio=1 / ratios.ratio, ratio_low=1 / ratios.ratio_high, ratio_high=1 / ratios.ratio_low)
+
+
+def prefill_table(v: PageView) -> str:
+    """One row per model, runtime and batch with both phases: prefill and decode-step latency with intervals,
+    each per token, the paired ratio prefill / step, and a generation's share of time in the decode steps."""
+    ratios = prefill_ratios(v)
+    rows = ok_rows(v.frame)
+    if ratios.empty or rows.empty:
+        return f"No shape on {v.here} has both a prefill and a decode step measured ok."
+    table = []
+    for r in ratios.sort_values(["model", "backend", "batch_size"]).itertuples():
+        pre, step = (_row(rows, r, phase) for phase in ("prefill", "decode"))
+        if pre is None or step is None:
+            continue
+        generation = pre.median_ms + GENERATED_TOKENS * step.median_ms
+        shape = v.visits[(v.visits.model == r.model) & (v.visits.backend == r.backend) & (v.visits.dtype == r.dtype)
+                         & (v.visits.batch_size == r.batch_size) & (v.visits.seq_len == r.seq_len)]
+        ratio = (f"{sig(r.ratio)}{interval_text(r.ratio_low, r.ratio_high, r.rounds)}"
+                 if timed_together(shape, "prefill", "decode", "phase") else "not timed together")
+        table.append((r.model, r.backend, r.batch_size, _ms(pre), sig(pre.median_ms / r.seq_len), _ms(step), ratio,
+                      f"{GENERATED_TOKENS * step.median_ms / generation:.0%}"))
+    seq = join(sorted({str(s) for s in ratios.seq_len}))
+    return (f"Prompt of {seq} tokens (prefill) and one decode step after it, on {v.here}; per token: prefill per "
+            f"prompt token, decode per new token of each sequence. The last column is the share of a generation of "
+            f"{GENERATED_TOKENS} new tokens spent in decode steps (prefill + {GENERATED_TOKENS} steps at this step's "
+            f"latency; later steps attend over a longer cache, so it is a floor).\n\n" + markdown_table(
+                ["model", "runtime", "batch", "prefill ms [95%]", "prefill ms/token", "decode step ms [95%]",
+                 "prefill / step (paired)", f"decode share of {GENERATED_TOKENS} tokens"], table))
+
+
+def _row(rows: pd.DataFrame, key, phase: str) -> pd.Series | None:
+    match = rows[(rows.model == key.model) & (rows.backend == key.backend) & (rows.batch_size == key.batch_size)
+                 & (rows.seq_len == key.seq_len) & (rows.dtype == key.dtype) & (rows.phase == phase)]
+    return None if match.empty else match.iloc[0]
+
+
+def _ms(row: pd.Series) -> str:
+    bounds = (f" [{sig(row.ci_low_ms)}, {sig(row.ci_high_ms)}]" if pd.notna(row.ci_low_ms) and pd.notna(row.ci_high_ms)
+              else "")
+    return f"{sig(row.median_ms)}{bounds}"
+
+
+def split_figure(v: PageView) -> tuple[Figure, str]:
+    """The profiler's overhead share of one decode step against batch size per runtime, one panel per model."""
+    rows = decomposed(decode_rows(v))
+    figure = decomposition_plots.overhead_share_vs_batch(rows, panel="model",
+                                                         title=f"Overhead share of a decode step: {v.machine}")
+    return figure, no_data(decode_rows(v), v.here) or (
+        f"Share of one decode step's wall time outside compute kernels (the profiler's split of a separate "
+        f"profiled run; see {{doc}}`05-where-time-goes`) per runtime on {v.here}; {len(rows)} decode configs were "
+        f"profiled.")
+
+
+def generation_finding(v: PageView) -> str:
+    """The share of a generation spent outside compute: the decode steps' overhead (their profiled share times
+    their latency) over prefill + GENERATED_TOKENS steps, the prefill counted as all compute (a lower bound)."""
+    rows = decomposed(decode_rows(v))
+    prefill = ok_rows(_of_phase(v.frame, "prefill"))
+    if rows.empty:
+        return f"No decode step was profiled on {v.here}."
+    listed = []
+    for r in rows.sort_values(["model", "backend", "batch_size"]).itertuples():
+        match = prefill[(prefill.model == r.model) & (prefill.batch_size == r.batch_size)
+                        & (prefill.seq_len == r.seq_len) & (prefill.dtype == r.dtype)]
+        if match.empty:
+            continue
+        steps = GENERATED_TOKENS * r.median_ms
+        outside = GENERATED_TOKENS * r.decomposition_overhead_share * r.median_ms / (match.median_ms.median() + steps)
+        listed.append(f"{r.model} {r.backend} batch {r.batch_size} at least {outside:.0%} "
+                      f"(step {r.decomposition_overhead_share:.0%} overhead)")
+    return (f"**Finding.** On {v.here}, a generation of {GENERATED_TOKENS} tokens after the prompt spends outside "
+            f"compute kernels: {join(listed, 'no shape with both phases')}. One profiled run per config: no "
+            f"between-run interval for the shares.")
+
+
+# --- the floor of the tax: AOTInductor next to the other runtimes --------------------------------------------
+
+def _forward_visits(v: PageView) -> pd.DataFrame:
+    return _of_phase(v.visits, "forward")
+
+
+def timed_together(visits: pd.DataFrame, a: str, b: str, column: str = "backend") -> bool:
+    """Whether the visits of one shape with `column` == `a` and == `b` (two runtimes, or two phases) were timed
+    together: in every round both visited, they were stored within TOGETHER_S seconds of each other (else a
+    paired ratio would pair a round number only)."""
+    if "timestamp" not in visits or "round" not in visits:
+        return False
+    stamps = visits.assign(_t=pd.to_datetime(visits["timestamp"], utc=True, errors="coerce"))
+    by = stamps.groupby([column, "round"])["_t"].median()
+    if a not in by.index.get_level_values(0) or b not in by.index.get_level_values(0):
+        return False
+    joined = pd.concat([by[a], by[b]], axis=1, keys=["a", "b"]).dropna()
+    return not joined.empty and bool(((joined.a - joined.b).abs().dt.total_seconds() <= TOGETHER_S).all())
+
+
+def floor_table(v: PageView) -> str:
+    """The forward shapes with AOTInductor: each runtime's latency, parity and preparation, and its latency over
+    AOTInductor's, paired by round where the two were timed together."""
+    rows = ok_rows(_of_phase(v.frame, "forward"))
+    visits = _forward_visits(v)
+    if rows.empty or FLOOR_BACKEND not in set(rows.backend):
+        return f"AOTInductor did not run ok on {v.here}."
+    pairs = speedups(visits, baseline=FLOOR_BACKEND)  # speedup = aot-inductor / backend per round
+    table = []
+    for r in rows.sort_values("median_ms").itertuples():
+        same = visits[(visits.model == r.model) & (visits.batch_size == r.batch_size) & (visits.seq_len == r.seq_len)]
+        pair = pairs[(pairs.model == r.model) & (pairs.batch_size == r.batch_size) & (pairs.seq_len == r.seq_len)
+                     & (pairs.backend == r.backend)]
+        if r.backend == FLOOR_BACKEND:
+            ratio = "1 (the floor)"
+        elif pair.empty or not timed_together(same, r.backend, FLOOR_BACKEND):
+            ratio = "not timed together"
+        else:
+            p = pair.iloc[0]
+            ratio = ratio_text(1 / p.speedup, 1 / p.speedup_high, 1 / p.speedup_low, p.rounds)
+        parity = {True: "ok", False: "differs"}.get(r.parity_ok if isinstance(r.parity_ok, bool) else None, "n/a")
+        table.append((f"{r.model} bs {r.batch_size} seq {r.seq_len}", r.backend, _ms(pd.Series(r._asdict())), ratio, parity, sig(r.prepare_s),
+                      pd.Timestamp(r.first_timestamp).strftime("%Y-%m-%d %H:%M UTC") if pd.notna(r.first_timestamp)
+                      else "n/a"))
+    return (f"The forward pass with no Python in the call (AOTInductor: `torch.export`, compiled ahead of time to a "
+            f"shared library and run from its package) next to the other runtimes on {v.here}. A latency ratio is "
+            f"paired by round only where the two runtimes were timed together (stored within {sig(TOGETHER_S)} s of "
+            f"each other in every round); a runtime resumed from an earlier sweep is shown with its own interval "
+            f"and date.\n\n" + markdown_table(["shape", "runtime", "latency ms [95%]", "latency / AOTInductor's",
+                                               "parity vs fp32 eager", "prepare s (a cached package only loads)", "first measured"], table))
+
+
+def claim_verdict(v: PageView) -> str:
+    """Claim (h), per-token decode is framework-bound at batch 1, on this page's records."""
+    return on_page(v.visits, "h")
