@@ -19,7 +19,10 @@ Reported per kind, at the nominal 95% level:
 
 Usage (on an idle machine; anything else running inflates and shakes the numbers):
     python benchmarks/calibration.py [--pairs 3] [--rounds 1,3] [--out /tmp/ftax-calibration] [--json report.json]
-Add `--device cuda` on a GPU.
+        [--store results]
+Add `--device cuda` on a GPU. `--store DIR` appends the report with its provenance (the machine's fingerprint,
+start and end time, the 1-minute load after every sweep) to `DIR/calibration/<machine_id>.jsonl`, which the
+validation appendix shows (`ftax.calibration_report`).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import json
 import shutil
 import subprocess
 import sys
+import os
 import time
 from pathlib import Path
 
@@ -35,7 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ftax import estimates, results
+from ftax import env, estimates, results
+from ftax.calibration_report import FORMAT, KIND
 
 GRID = ["--models", "bert-tiny", "--backends", "eager,torchscript,onnxruntime", "--batch-sizes", "1,2,4,8",
         "--seq-lens", "16", "--profile", "quick"]
@@ -43,11 +48,13 @@ GRID = ["--models", "bert-tiny", "--backends", "eager,torchscript,onnxruntime", 
 KEYS = ["model", "backend", "dtype", "batch_size", "seq_len"]
 
 
-def sweep(out: Path, rounds: int, device: str, seed: int) -> float:
-    """One `ftax sweep` in a fresh process; its wall time in seconds."""
+def sweep(out: Path, rounds: int, device: str, seed: int, isolate: bool = False) -> float:
+    """One `ftax sweep` in a fresh process (with `isolate`, each round's model in a child process of its own);
+    its wall time in seconds."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ftax", "sweep", *GRID, "--device", device, "--rounds", str(rounds),
-                    "--seed", str(seed), "--out", str(out), "--quiet"], check=True, capture_output=True, text=True)
+                    "--seed", str(seed), "--out", str(out), "--quiet", *(["--isolate"] if isolate else [])],
+                   check=True, capture_output=True, text=True)
     return time.perf_counter() - start
 
 
@@ -100,21 +107,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("/tmp/ftax-calibration"), help="records of every run")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--store", type=Path, help="append the report with its provenance to "
+                                                   "STORE/calibration/<machine_id>.jsonl (e.g. results)")
     parser.add_argument("--rounds", default="1,3",
                         help="comma-separated round counts to compare (1 is the old single visit); default 1,3")
+    parser.add_argument("--isolate", default="",
+                        help="comma-separated round counts to run once more with --isolate (each round's model in a "
+                             "fresh child process: does the variance live at the process level?)")
     args = parser.parse_args(argv)
-    kinds = {("old (1 visit)" if r == 1 else f"new ({r} rounds)"): r for r in map(int, args.rounds.split(","))}
+    counts, isolated = map(int, args.rounds.split(",")), map(int, filter(None, args.isolate.split(",")))
+    kinds = {("old (1 visit)" if r == 1 else f"new ({r} rounds)"): (r, False) for r in counts}
+    kinds.update({f"new ({r} rounds, a process each)": (r, True) for r in isolated})
     if args.out.exists():
         shutil.rmtree(args.out)
 
     latency, speedup, walls, spread = {k: [] for k in kinds}, {k: [] for k in kinds}, [], []
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for pair in range(args.pairs):
-        for kind, rounds in kinds.items():
+        for kind, (rounds, isolate) in kinds.items():
             runs = []
             for run in (1, 2):
-                out = args.out / f"pair{pair}-{rounds}r-run{run}"
-                wall = sweep(out, rounds, args.device, seed=100 * pair + run)
-                walls.append({"pair": pair, "kind": kind, "run": run, "wall_s": wall})
+                out = args.out / f"pair{pair}-{rounds}r{'-isolated' if isolate else ''}-run{run}"
+                wall = sweep(out, rounds, args.device, seed=100 * pair + run, isolate=isolate)
+                walls.append({"pair": pair, "kind": kind, "run": run, "wall_s": wall, "load_1m": os.getloadavg()[0]})
                 print(f"pair {pair + 1}/{args.pairs} {kind} run {run}: {wall:.0f} s", file=sys.stderr)
                 runs.append(out)
             first, second = per_config(runs[0]), per_config(runs[1])
@@ -143,6 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== wall time per sweep (median) ==\n" + "\n".join(f"{k:16s} {v:.0f} s" for k, v in wall.items()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if args.store:
+        fingerprint = env.fingerprint()
+        stored = {"format": FORMAT, "machine_id": fingerprint["machine_id"],
+                  "machine_label": env.machine_label(fingerprint, args.device), "env": fingerprint,
+                  "started": started, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "plan": {"grid": GRID, "device": args.device, "pairs": args.pairs,
+                           "rounds": [r for r, _ in kinds.values()],
+                           "isolated": [r for r, one_each in kinds.values() if one_each]},
+                  **report}
+        print(f"stored in {results.append_side(args.store, KIND, fingerprint['machine_id'], stored)}")
     return 0
 
 

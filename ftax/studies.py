@@ -244,7 +244,9 @@ def _gpu_reference() -> list[Grid]:
     torch.compile at batch 1/8/64 (b); the efficient models in eager at batch 1 (d). Then the width x depth
     grid at batch 1 (c; page 03's quick overrides, so the two machines' grids match), fp16 (e), the
     decompositions at batch 1 and 64 (the tax as wall minus device-busy time; g), the other runtimes, and the
-    efficient models in every runtime. Memory and energy are taken in round 0 of every visit (ftax.memory).
+    efficient models in every runtime. Decode steps (claim h, page 09) come right after width x depth, in eager
+    and CUDA graphs; the compiled decode steps (torch.compile, AOTInductor: a compile per shape) come last.
+    Memory and energy are taken in round 0 of every visit (ftax.memory).
     """
     seq, every, few = (128,), _ALL_BACKENDS, (1, 8, 64)
     base, tiny, efficient = ("bert-base",), ("bert-tiny",), ("distilbert", "mobilebert", "squeezebert")
@@ -254,10 +256,11 @@ def _gpu_reference() -> list[Grid]:
         Grid("ref-paradigms", models=base, backends=("eager", "torchscript", "compile"), batch_sizes=few,
              seq_lens=seq, tier="must-have"),
         Grid("ref-efficient", models=efficient, batch_sizes=(1,), seq_lens=seq, tier="must-have"),
-        # decode per token (MeasureConfig.phase, issue "Is LLM decoding framework-bound?") goes here, as tier
-        # "decode", once that field exists: a gpt2 decode grid at batch 1/8/64 in eager and cudagraph.
         Grid("ref-width-depth", models=base, batch_sizes=(1,), seq_lens=seq,
              overrides=_width_depth((128, 256, 512), (2, 4, 8)), tier="width-depth"),
+        # Claim (h) and page 09 on the GPU: one decode step per token over a 128-token KV cache, with CUDA graphs.
+        Grid("ref-decode", models=("llama-small", "gpt2"), backends=("eager", "cudagraph"),
+             batch_sizes=(1, 4, 16), seq_lens=seq, phases=("decode",), tier="decode"),
         Grid("ref-curve-fp16", models=base, backends=("eager", "cudagraph"), dtypes=("fp16",),
              batch_sizes=pow2(1, 256), seq_lens=seq, tier="fp16"),
         Grid("ref-paradigms-fp16", models=base, backends=("eager", "torchscript", "compile"), dtypes=("fp16",),
@@ -268,6 +271,9 @@ def _gpu_reference() -> list[Grid]:
              seq_lens=seq, tier="backends"),
         Grid("ref-efficient-all", models=efficient, backends=every, dtypes=("fp32", "fp16"), batch_sizes=few,
              seq_lens=seq, tier="efficient"),
+        # The compiled decode steps: torch.compile and AOTInductor compile per shape (a minute or more each), so last.
+        Grid("ref-decode-compiled", models=("llama-small", "gpt2"), backends=("compile", "aot-inductor"),
+             batch_sizes=(1, 4, 16), seq_lens=seq, phases=("decode",), tier="decode-compiled"),
     ]
 
 

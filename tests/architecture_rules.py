@@ -40,7 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "study": ("studies", "sweep", "ray_engine", "validation", "predict_inputs", "plan"),
     "read": ("text", "rows", "analysis", "estimates", "claims", "findings", "decomposition_findings", "plot_style",
              "plots", "decomposition_plots", "memory_findings", "memory_plots", "validation_report",
-             "validation_plots", "tax_model", "pages", "interactive"),
+             "calibration_report", "validation_plots", "tax_model", "pages", "interactive"),
     "run": ("runner", "models", "synthetic", "backends", "decoding"),
     "measure": ("timing", "devices", "decompose", "validation_spec", "probe", "validation_store", "memory"),
     "store": ("results", "env", "errors", "redirect", "__init__"),

@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import env, validation_plots
+from ftax import calibration_report, env, validation_plots
 from ftax import validation_report as report
 from ftax.findings import where
 from ftax.validation_spec import SENSITIVITY_TARGET, TOLERANCE, Plan, ValidationRun
@@ -163,6 +163,12 @@ def repeat_figure(v: ValidationView) -> tuple[Figure, str]:
 @_section
 def repeat_finding(v: ValidationView) -> str:
     return f"**Finding.** {report.repeatability_phrase(v.rep)}"
+
+
+def calibration(results_dir: str = "results") -> str:
+    """Whether the book's intervals cover a re-run: every stored run of `benchmarks/calibration.py` per machine,
+    pooled and one by one (`ftax.calibration_report`), shown whether or not this page has a validation run."""
+    return calibration_report.markdown(results_dir)
 
 
 @_section
