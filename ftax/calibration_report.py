@@ -157,7 +157,8 @@ def run_markdown(run: dict) -> str:
              f"{r.speedup_median_half_width:.1%}",
              f"{r.speedup_rerun_ratio_min:.2f}-{r.speedup_rerun_ratio_max:.2f}", f"{r.wall_s:.0f}")
             for _, r in table(run).iterrows()]
-    return (f"On **{run['machine_label']}** (`{fingerprint.get('hostname')}`, torch {fingerprint.get('torch_version')}, "
+    return (f"On **{run['machine_label']}** (`{fingerprint.get('hostname')}`, "
+            f"torch {fingerprint.get('torch_version')}, "
             f"{fingerprint.get('torch_threads')} threads), {run['started']} to {run['timestamp']}: "
             f"{plan['pairs']} pairs of runs, each run a separate `ftax sweep` process over "
             f"`{' '.join(plan['grid'])}`{load}.\n\n"

@@ -106,7 +106,8 @@ def speedup_finding(v: PageView) -> str:
     rows = decode_rows(v)
     if no_data(rows, v.here) or pairs.empty:
         return no_data(rows, v.here) or f"No runtime besides eager decoded ok on {v.here}."
-    listed = [f"{r.model} batch {r.batch_size} {r.backend} {ratio_text(r.speedup, r.speedup_low, r.speedup_high, r.rounds)}"
+    listed = [f"{r.model} batch {r.batch_size} {r.backend} "
+              f"{ratio_text(r.speedup, r.speedup_low, r.speedup_high, r.rounds)}"
               for r in pairs.sort_values(["model", "batch_size", "backend"]).itertuples()]
     return (f"**Finding.** On {v.here}, decode speedups over eager: {'; '.join(listed)}. "
             f"{verdict_note(pairs, 'speedup_low', 'speedup_high', 'speedups')}")
@@ -241,15 +242,17 @@ def floor_table(v: PageView) -> str:
             p = pair.iloc[0]
             ratio = ratio_text(1 / p.speedup, 1 / p.speedup_high, 1 / p.speedup_low, p.rounds)
         parity = {True: "ok", False: "differs"}.get(r.parity_ok if isinstance(r.parity_ok, bool) else None, "n/a")
-        table.append((f"{r.model} bs {r.batch_size} seq {r.seq_len}", r.backend, _ms(pd.Series(r._asdict())), ratio, parity, sig(r.prepare_s),
-                      pd.Timestamp(r.first_timestamp).strftime("%Y-%m-%d %H:%M UTC") if pd.notna(r.first_timestamp)
-                      else "n/a"))
+        first = (pd.Timestamp(r.first_timestamp).strftime("%Y-%m-%d %H:%M UTC") if pd.notna(r.first_timestamp)
+                 else "n/a")
+        table.append((f"{r.model} bs {r.batch_size} seq {r.seq_len}", r.backend, _ms(pd.Series(r._asdict())), ratio,
+                      parity, sig(r.prepare_s), first))
     return (f"The forward pass with no Python in the call (AOTInductor: `torch.export`, compiled ahead of time to a "
             f"shared library and run from its package) next to the other runtimes on {v.here}. A latency ratio is "
             f"paired by round only where the two runtimes were timed together (stored within {sig(TOGETHER_S)} s of "
             f"each other in every round); a runtime resumed from an earlier sweep is shown with its own interval "
             f"and date.\n\n" + markdown_table(["shape", "runtime", "latency ms [95%]", "latency / AOTInductor's",
-                                               "parity vs fp32 eager", "prepare s (a cached package only loads)", "first measured"], table))
+                                               "parity vs fp32 eager", "prepare s (a cached package only loads)",
+                                               "first measured"], table))
 
 
 def claim_verdict(v: PageView) -> str:
