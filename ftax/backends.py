@@ -372,6 +372,10 @@ _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {
 
 
 _BUILTIN = frozenset(_PREPARERS)
+# Backends whose call reads and writes the prepared module's own buffers (a decoder's KV cache among them), so an
+# eager call of the module changes the state they see (`decoding.fill_cache`); AOTInductor's package and ONNX
+# Runtime's session hold copies of their own, and CUDA graphs are left out until tested on a GPU.
+RUN_ON_MODULE_BUFFERS = frozenset({"eager", "compile"})
 
 
 def register(name: str, preparer: Callable[[BuiltModel, tuple, Path], Prepared],

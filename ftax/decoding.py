@@ -7,8 +7,9 @@ as output. Every backend (eager, torch.compile, AOTInductor, CUDA graphs) runs t
 the same work:
 
 - decode: input_ids [batch, 1] at cache_position [seq_len], cache length seq_len + 1. Before timing, the
-  cache is filled one token at a time at positions 0..seq_len-1 through the backend's own step (`fill`, or the
-  greedy parity run, which ends there too); each timed call then writes the same slot seq_len and attends
+  cache holds positions 0..seq_len-1: filled by the greedy parity run through the backend's own step (round 0),
+  else by one prompt pass of the eager step where the backend runs on the module's own buffers, or one token
+  at a time through the backend's step (`fill_cache`); each timed call then writes the same slot seq_len and attends
   over seq_len + 1 positions. Input shapes never change and the cache never grows across timed calls.
 - prefill: input_ids [batch, seq_len] at cache_position [0] into a cache of seq_len: the prompt pass.
 
@@ -104,9 +105,21 @@ def prompt_for(model: BuiltModel, batch_size: int, length: int) -> torch.Tensor:
     return torch.randint(3, vocab_size(model), (batch_size, length), generator=gen).to(model.device)
 
 
-def fill_cache(run: Step, model: BuiltModel, batch_size: int, seq_len: int) -> None:
-    """Positions 0..seq_len-1 of the backend's cache hold a prompt's keys and values (decode's state)."""
-    fill(run, prompt_for(model, batch_size, seq_len))
+def fill_cache(run: Step, model: BuiltModel, batch_size: int, seq_len: int, prompt_pass: bool = False) -> None:
+    """Positions 0..seq_len-1 of the backend's cache hold a prompt's keys and values (decode's state).
+
+    With `prompt_pass`, one call of the eager step module (`model`, the step model) writes all seq_len positions:
+    right for a runtime whose step reads and writes the module's own cache buffers (eager, torch.compile), and
+    seq_len times cheaper than a token at a time (gpt2 at batch 16 and cache 128 on a 2-core CPU: one 2.6 s
+    prompt pass against 128 steps of 0.12 s). A runtime with a cache of its own (AOTInductor's package holds its
+    own copy of the buffers) is filled through its step, a token at a time. The cache is state, not timed.
+    """
+    prompt = prompt_for(model, batch_size, seq_len)
+    if not prompt_pass:
+        fill(run, prompt)
+        return
+    with torch.inference_mode():
+        model.module(prompt, _position(0, prompt.device))
 
 
 def greedy_tokens(run: Step, model: BuiltModel, batch_size: int, seq_len: int, n: int = GREEDY_TOKENS

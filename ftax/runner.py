@@ -232,7 +232,7 @@ def _model_and_inputs(c: CheckedConfig, cache: ModelCache) -> tuple[models.Built
 def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltModel, inputs: tuple,
                     prepared: backends.Prepared, options: MeasureOptions) -> backends.Parity | None:
     """Parity where asked for (round 0); for decode, greedy tokens against fp32 eager's, which also leaves the
-    backend's cache holding seq_len tokens; without parity, decode fills the cache through the backend's step."""
+    backend's cache holding seq_len tokens; without parity, decode fills the cache (`decoding.fill_cache`)."""
     config = c.config
     if config.phase != "decode":
         if not options.check_parity:
@@ -242,7 +242,8 @@ def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltMode
             reference = decoding.step_model(reference, config.batch_size, config.seq_len, config.phase)
         return _parity(config, reference, inputs, prepared)
     if not options.check_parity:
-        decoding.fill_cache(prepared.run, model, config.batch_size, config.seq_len)
+        decoding.fill_cache(prepared.run, model, config.batch_size, config.seq_len,
+                            prompt_pass=config.backend in backends.RUN_ON_MODULE_BUFFERS)
         return None
     tokens = decoding.greedy_tokens(prepared.run, model, config.batch_size, config.seq_len)
     if config.backend == "eager" and config.dtype == "fp32":

@@ -100,6 +100,19 @@ def test_step_after_fill_equals_the_full_forward(tiny_lm):
     torch.testing.assert_close(last, full, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("backend", ["eager", pytest.param("compile", marks=pytest.mark.slow)])
+def test_one_prompt_pass_fills_the_cache_a_module_backend_decodes_from(tiny_lm, backend):
+    token_by_token, one_pass = (decoding.step_model(tiny_lm, 2, SEQ, "decode") for _ in range(2))
+    decoding.fill_cache(token_by_token.module, token_by_token, 2, SEQ)
+    inputs = decoding.step_inputs(one_pass, 2, SEQ, "decode")
+    prepared = backends.prepare(backend, one_pass, inputs)
+    decoding.fill_cache(prepared.run, one_pass, 2, SEQ, prompt_pass=True)
+    with torch.inference_mode():
+        expected = token_by_token.module(*inputs)
+        torch.testing.assert_close(prepared.run(*inputs), expected, atol=1e-4, rtol=1e-4)
+    assert backend in backends.RUN_ON_MODULE_BUFFERS
+
+
 def test_cache_holds_seq_len_tokens_and_does_not_grow_across_timed_calls(tiny_lm):
     step = decoding.step_model(tiny_lm, 2, SEQ, "decode")
     inputs = decoding.step_inputs(step, 2, SEQ, "decode")
