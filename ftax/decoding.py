@@ -7,10 +7,10 @@ as output. Every backend (eager, torch.compile, AOTInductor, CUDA graphs) runs t
 the same work:
 
 - decode: input_ids [batch, 1] at cache_position [seq_len], cache length seq_len + 1. Before timing, the
-  cache holds positions 0..seq_len-1: filled by the greedy parity run through the backend's own step (round 0),
-  else by one prompt pass of the eager step where the backend runs on the module's own buffers, or one token
-  at a time through the backend's step (`fill_cache`); each timed call then writes the same slot seq_len and attends
-  over seq_len + 1 positions. Input shapes never change and the cache never grows across timed calls.
+  cache holds positions 0..seq_len-1: a prompt (`take_prompt`: one eager prompt pass where the backend runs on
+  the module's own buffers, else a token at a time through the backend's step), then in round 0 the greedy
+  parity run's tokens decoded through the backend's step; each timed call then writes the same slot seq_len and
+  attends over seq_len + 1 positions. Input shapes never change and the cache never grows across timed calls.
 - prefill: input_ids [batch, seq_len] at cache_position [0] into a cache of seq_len: the prompt pass.
 
 Greedy parity (`greedy_tokens`): N tokens decoded greedily through a backend's step equal eager's.
@@ -105,32 +105,34 @@ def prompt_for(model: BuiltModel, batch_size: int, length: int) -> torch.Tensor:
     return torch.randint(3, vocab_size(model), (batch_size, length), generator=gen).to(model.device)
 
 
-def fill_cache(run: Step, model: BuiltModel, batch_size: int, seq_len: int, prompt_pass: bool = False) -> None:
-    """Positions 0..seq_len-1 of the backend's cache hold a prompt's keys and values (decode's state).
+def take_prompt(run: Step, model: BuiltModel, prompt: torch.Tensor, prompt_pass: bool = False) -> torch.Tensor:
+    """Write `prompt` [batch, n] into positions 0..n-1 of the cache; the logits at its last position.
 
-    With `prompt_pass`, one call of the eager step module (`model`, the step model) writes all seq_len positions:
+    With `prompt_pass`, one call of the eager step module (`model`, the step model) writes all n positions:
     right for a runtime whose step reads and writes the module's own cache buffers (eager, torch.compile), and
-    seq_len times cheaper than a token at a time (gpt2 at batch 16 and cache 128 on a 2-core CPU: one 2.6 s
-    prompt pass against 128 steps of 0.12 s). A runtime with a cache of its own (AOTInductor's package holds its
-    own copy of the buffers) is filled through its step, a token at a time. The cache is state, not timed.
+    n times cheaper than a token at a time. A runtime with a cache of its own (AOTInductor's package holds its
+    own copy of the buffers) takes the prompt through its step (`run`), a token at a time.
     """
-    prompt = prompt_for(model, batch_size, seq_len)
     if not prompt_pass:
-        fill(run, prompt)
-        return
+        return fill(run, prompt)
     with torch.inference_mode():
-        model.module(prompt, _position(0, prompt.device))
+        return model.module(prompt, _position(0, prompt.device))
 
 
-def greedy_tokens(run: Step, model: BuiltModel, batch_size: int, seq_len: int, n: int = GREEDY_TOKENS
-                  ) -> torch.Tensor:
+def fill_cache(run: Step, model: BuiltModel, batch_size: int, seq_len: int, prompt_pass: bool = False) -> None:
+    """Positions 0..seq_len-1 of the backend's cache hold a prompt's keys and values (decode's state, not timed)."""
+    take_prompt(run, model, prompt_for(model, batch_size, seq_len), prompt_pass)
+
+
+def greedy_tokens(run: Step, model: BuiltModel, batch_size: int, seq_len: int, n: int = GREEDY_TOKENS,
+                  prompt_pass: bool = False) -> torch.Tensor:
     """[batch, n] tokens decoded greedily after a prompt of seq_len + 1 - n tokens, through `run`.
 
-    The generated tokens are fed at positions up to seq_len - 1, so afterwards the cache holds seq_len
-    tokens, as a decode step's timed calls expect.
+    The prompt goes in by `take_prompt`; the n tokens are always decoded through `run`. They are fed at positions
+    up to seq_len - 1, so afterwards the cache holds seq_len tokens, as a decode step's timed calls expect.
     """
     n = max(1, min(n, seq_len))
-    logits = fill(run, prompt_for(model, batch_size, seq_len + 1 - n))
+    logits = take_prompt(run, model, prompt_for(model, batch_size, seq_len + 1 - n), prompt_pass)
     tokens = []
     with torch.inference_mode():
         for k in range(n):

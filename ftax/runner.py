@@ -241,16 +241,17 @@ def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltMode
         if config.phase == "prefill":
             reference = decoding.step_model(reference, config.batch_size, config.seq_len, config.phase)
         return _parity(config, reference, inputs, prepared)
+    prompt_pass = config.backend in backends.RUN_ON_MODULE_BUFFERS  # the reference takes the prompt the same way
     if not options.check_parity:
-        decoding.fill_cache(prepared.run, model, config.batch_size, config.seq_len,
-                            prompt_pass=config.backend in backends.RUN_ON_MODULE_BUFFERS)
+        decoding.fill_cache(prepared.run, model, config.batch_size, config.seq_len, prompt_pass=prompt_pass)
         return None
-    tokens = decoding.greedy_tokens(prepared.run, model, config.batch_size, config.seq_len)
+    tokens = decoding.greedy_tokens(prepared.run, model, config.batch_size, config.seq_len, prompt_pass=prompt_pass)
     if config.backend == "eager" and config.dtype == "fp32":
         expected = tokens
     else:
         reference = decoding.step_model(cache.fp32_reference(c), config.batch_size, config.seq_len, config.phase)
-        expected = decoding.greedy_tokens(reference.module, reference, config.batch_size, config.seq_len)
+        expected = decoding.greedy_tokens(reference.module, reference, config.batch_size, config.seq_len,
+                                          prompt_pass=prompt_pass)
     differ = int((tokens != expected).sum())
     return backends.Parity(max_abs_diff=float(differ), tolerance=0.0, ok=differ == 0)
 
