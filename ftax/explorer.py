@@ -100,7 +100,9 @@ def load(results_dir: str | Path) -> pd.DataFrame:
 
 
 def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows the explorer can draw: status ok, a finite median and a batch size and sequence length.
+    """Rows the explorer can draw: status ok, a finite median and a batch size and sequence length, of one
+    forward call (a decoder's prefill and decode steps are other quantities, drawn on page 09: one curve must
+    not mix them).
 
     A machine label shared by two machine ids (two hosts with the same CPU, say) gets the id
     appended, so that their records land in separate panels instead of one zigzag curve.
@@ -109,6 +111,8 @@ def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
     if frame is None or frame.empty or not needed <= set(frame.columns):
         return pd.DataFrame()
     rows = ok_rows(frame, "batch_size", "seq_len")
+    if "phase" in rows:
+        rows = rows[rows["phase"].fillna("forward") == "forward"]
     overrides = rows["overrides"].fillna("{}") if "overrides" in rows else "{}"
     rows = rows.assign(overrides=overrides)
     if "machine_id" in rows and not rows.empty:

@@ -144,6 +144,14 @@ def test_two_machines_with_one_label_get_separate_panels():
     assert [len(lines) for lines in _curves(explorer.figure_for(frame, view)).values()] == [1, 1]
 
 
+def test_a_decoders_prefill_and_decode_steps_stay_off_its_forward_curve():
+    frame = pd.concat([_rows(model="gpt2", phase="forward"), _rows(model="gpt2", phase="decode", scale=5.0),
+                       _rows(model="gpt2", phase="prefill", scale=50.0)], ignore_index=True)
+    view = explorer.resolve(frame)
+    curves = _curves(explorer.figure_for(frame, view))["CPU A (CPU)"]
+    assert len(curves) == 1 and curves[0][0] == list(BATCHES) and max(curves[0][1]) == pytest.approx(8.0)
+
+
 def test_width_depth_variants_are_separate_configs():
     frame = pd.concat([_rows(), _rows(overrides='{"depth": 4, "width": 256}', scale=3.0)], ignore_index=True)
     ui = _explorer(frame)
