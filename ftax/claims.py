@@ -63,7 +63,8 @@ THRESHOLDS: dict[str, tuple[str, float, str]] = {
           "any later inflection moves it up"),
     "g": ("overhead share on the faster device - on the slower (share points) >", TAX_GROWTH_MIN_SHARE_DIFF,
           "any increase is growth"),
-    "h": ("decode step T(4)/T(1) <=", FLAT_MAX_RATIO, "claim (a)'s rule, applied to one token's step over the KV cache"),
+    "h": ("decode step T(4)/T(1) <=", FLAT_MAX_RATIO,
+          "claim (a)'s rule, applied to one token's step over the KV cache"),
 }
 
 STATIC_BACKENDS = ("torchscript", "compile", "compile-reduce-overhead", "cudagraph", "onnxruntime")
@@ -84,7 +85,7 @@ CLAIMS: dict[str, str] = {
          "the inflection.",
     "f": "Faster hardware stays framework-bound up to larger batches: the inflection batch moves up.",
     "g": "The framework tax grows as hardware gets faster: overhead is a larger share of latency on the faster device.",
-    "h": "(Not the paper's: our extension to LLM decoding.) One decode step per token over a KV cache is "
+    "h": "(Not the paper's: our extension to LLM decoding.) One eager decode step per token over a KV cache is "
          "framework-bound at batch 1: its latency stays nearly flat from batch 1 to 4, by claim (a)'s rule.",
 }
 CLAIM_TITLES: dict[str, str] = {

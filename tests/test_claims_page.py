@@ -122,7 +122,8 @@ def test_claims_table_one_row_per_claim_with_verdict_statistic_threshold_and_lin
     assert table["claim"].tolist() == list("abcdefgh")
     markdown = page.table_markdown(table)
     lines = markdown.splitlines()
-    assert lines[0] == ("| the paper's claim | verdict here | statistic [95% interval] | threshold | shown on |")
+    assert lines[0] == ("| claim (a)-(g) the paper's, (h) ours | verdict here | statistic [95% interval] | threshold | "
+                        "shown on |")
     assert len(lines) == 2 + 8
     a = lines[2]
     assert a.startswith("| (a) At small batch, eager inference is framework-bound")
@@ -150,9 +151,10 @@ def test_claims_page_counts_each_visit_once_and_states_thresholds_and_reasons():
 def test_a_page_quotes_the_verdict_of_its_claims_on_its_records():
     v = _view(_sweep(STEEP))
     said = framework_bound.claim_verdicts(v)
-    assert said.startswith(f"Claim (a), eager latency is flat at small batch: contradicted on {LABEL}: ")
+    assert said.startswith(f"On this page's records: Claim (a), eager latency is flat at small batch: "
+                           f"contradicted on {LABEL}: ")
     assert "Claim (e), FP16/BF16 does not help at batch 1: not testable here" in said
-    assert said.endswith("Every claim, on every machine: {doc}`07-claims`.")
+    assert said.endswith("differently from this page's alone): {doc}`07-claims`.")
 
 
 # --- the intro quotes the claims table ------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_a_runtime_the_cpu_profiler_cannot_see_is_left_out_of_the_split():
 def test_floor_table_pairs_only_runtimes_timed_with_aot_inductor():
     table = page.floor_table(_view(_visits(eager_minutes_away=600)))
     lines = {line.split("|")[2].strip(): line for line in table.splitlines() if line.startswith("| bert-tiny")}
-    assert "1 (the floor)" in lines["aot-inductor"]
+    assert "1 (the reference)" in lines["aot-inductor"]
     assert "2x [2, 2], 3 rounds" in lines["torchscript"]
     assert "not timed together" in lines["eager"]
     assert "6x [6, 6], 3 rounds" in page.floor_table(_view(_visits()))

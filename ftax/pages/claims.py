@@ -95,8 +95,8 @@ def table_markdown(verdicts: pd.DataFrame) -> str:
                      "; ".join(f"**{r['verdict']}** on {_where(r)}" for r in mine) or "no rows",
                      "; ".join(_statistic(r) for r in mine) or "n/a", threshold_text(claim),
                      f"{{doc}}`{page}` ({section})"))
-    return markdown_table(["the paper's claim", "verdict here", "statistic [95% interval]", "threshold", "shown on"],
-                          rows)
+    return markdown_table(["claim (a)-(g) the paper's, (h) ours", "verdict here", "statistic [95% interval]",
+                           "threshold", "shown on"], rows)
 
 
 def thresholds_markdown() -> str:
@@ -116,8 +116,10 @@ def sentences_markdown(verdicts: pd.DataFrame) -> str:
 
 def on_page(page_visits: pd.DataFrame, letters: str) -> str:
     """Markdown for a page's "What this means": the verdicts of the claims in `letters` on the visits that page
-    shows, one sentence per machine, and the link to every claim on every machine."""
+    shows, one sentence per machine, and the link to every claim on every machine (07-claims pools every study's
+    visits, so its verdict can differ from one page's: say which records each rests on)."""
     rows = pd.DataFrame([asdict(r) for c in letters for r in claims.CLAIM_FUNCTIONS[c](page_visits)])
     said = sentences(rows, letters) if not rows.empty else []
-    link = f" Every claim, on every machine: {{doc}}`{CLAIMS_PAGE}`."
-    return (" ".join(said) or "No claim could be evaluated here.") + link
+    link = (f" Every claim, on every machine, judged on all the book's records (which may decide a claim "
+            f"differently from this page's alone): {{doc}}`{CLAIMS_PAGE}`.")
+    return "On this page's records: " + (" ".join(said) or "no claim could be evaluated here.") + link

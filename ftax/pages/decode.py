@@ -148,12 +148,14 @@ def prefill_table(v: PageView) -> str:
         table.append((r.model, r.backend, r.batch_size, _ms(pre), sig(pre.median_ms / r.seq_len), _ms(step), ratio,
                       f"{GENERATED_TOKENS * step.median_ms / generation:.0%}"))
     seq = join(sorted({str(s) for s in ratios.seq_len}))
-    return (f"Prompt of {seq} tokens (prefill) and one decode step after it, on {v.here}; per token: prefill per "
-            f"prompt token, decode per new token of each sequence. The last column is the share of a generation of "
+    return (f"Prompt of {seq} tokens (prefill) and one decode step after it, on {v.here}. Prefill per prompt "
+            f"position is the call over seq_len (a position holds one token of every sequence in the batch); a "
+            f"decode step makes one new token of each sequence. The last column is the share of a generation of "
             f"{GENERATED_TOKENS} new tokens spent in decode steps (prefill + {GENERATED_TOKENS} steps at this step's "
             f"latency; later steps attend over a longer cache, so it is a floor).\n\n" + markdown_table(
-                ["model", "runtime", "batch", "prefill ms [95%]", "prefill ms/token", "decode step ms [95%]",
-                 "prefill / step (paired)", f"decode share of {GENERATED_TOKENS} tokens"], table))
+                ["model", "runtime", "batch", "prefill ms [95%]", "prefill ms per prompt position",
+                 "decode step ms [95%]", "prefill / step (paired)", f"decode share of {GENERATED_TOKENS} tokens"],
+                table))
 
 
 def _row(rows: pd.DataFrame, key, phase: str) -> pd.Series | None:
@@ -235,7 +237,7 @@ def floor_table(v: PageView) -> str:
         pair = pairs[(pairs.model == r.model) & (pairs.batch_size == r.batch_size) & (pairs.seq_len == r.seq_len)
                      & (pairs.backend == r.backend)]
         if r.backend == FLOOR_BACKEND:
-            ratio = "1 (the floor)"
+            ratio = "1 (the reference)"
         elif pair.empty or not timed_together(same, r.backend, FLOOR_BACKEND):
             ratio = "not timed together"
         else:

@@ -43,7 +43,8 @@ def headline(studies: Mapping[str, object], device: str = "auto") -> str:
     return (f"## Headline findings\n\nComputed when this page was built, from the {len(records)} records in "
             f"`{data.results_dir}` ({records.machine_label.nunique() if not records.empty else 0} machine(s)); "
             f"profile `{data.profile}`; the case studies show {where(machine, data.profile)}. Each headline first "
-            f"quotes, for every machine, the verdicts of the paper's claims its case study tests (the table of "
+            f"quotes, for every machine, the verdicts of the claims its case study tests (the paper's, and our (h) on "
+            f"decoding; the table of "
             f"{{doc}}`07-claims`), then states what the records measured.")
 
 
