@@ -65,6 +65,7 @@ def test_decode_figures_findings_and_speedups_are_paired():
     finding = page.decode_finding(v)
     assert "llama-small cache 128: flat at small batch (T(4)/T(1) = 1.05x [" in finding
     assert "Tokens per second" in finding and "at batch 16:" in finding
+    assert "Past batch 4, paired by round: llama-small cache 128: T(16)/T(4) = 1" in finding
     speedup = page.speedup_finding(v)
     assert "llama-small batch 1 compile 1.5x [1.5, 1.5], 3 rounds" in speedup
     assert "3 of 3 speedups are real" in speedup

@@ -76,9 +76,28 @@ def decode_finding(v: PageView) -> str:
                   + (f" [{sig(_tokens_per_s(batch, r.ci_high_ms))}, {sig(_tokens_per_s(batch, r.ci_low_ms))}]"
                      if pd.notna(r.ci_low_ms) and pd.notna(r.ci_high_ms) else "") for r in at.itertuples()]
         rates.append(f"at batch {batch}: {join(listed)}")
+    beyond = past_the_rule(visits[visits.backend == "eager"])
     return (f"**Finding.** On {v.here}, the eager decode step: "
             f"{'; '.join(knees) or 'no curve with batch 1 and 4'}. "
-            f"Tokens per second (batch / step latency, interval from the step's): {'; '.join(rates)}.")
+            + (f"Past batch {RULE_BATCH}, paired by round: {'; '.join(beyond)}. " if beyond else "")
+            + f"Tokens per second (batch / step latency, interval from the step's): {'; '.join(rates)}.")
+
+
+RULE_BATCH = 4  # claim (a)'s rule compares batch 4 with batch 1
+
+
+def past_the_rule(visits: pd.DataFrame) -> list[str]:
+    """'gpt2: T(16)/T(4) = 1.1x [1.0, 1.3], 5 rounds' per curve with a batch larger than RULE_BATCH: how the step
+    grows after the rule's batch (a step that is not flat from 1 to 4 can be nearly flat beyond it)."""
+    if visits.empty or not (visits.batch_size > RULE_BATCH).any() or not (visits.batch_size == RULE_BATCH).any():
+        return []
+    largest = int(visits.batch_size.max())
+    both = visits[visits.batch_size.isin([RULE_BATCH, largest])]
+    ratios = paired_ratios(both, "batch_size", largest)  # = T(largest) / T(RULE_BATCH) on the batch-4 row
+    ratios = ratios[ratios.batch_size == RULE_BATCH]
+    return [f"{r.model} cache {r.seq_len}: T({largest})/T({RULE_BATCH}) = "
+            f"{ratio_text(r.ratio, r.ratio_low, r.ratio_high, r.rounds)}"
+            for r in ratios.sort_values(["model", "seq_len"]).itertuples()]
 
 
 def _tokens_per_s(batch: int, step_ms: float) -> float:
