@@ -79,8 +79,11 @@ def _ok_configs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def config_list(rows: pd.DataFrame) -> str:
     """'bert-tiny eager fp32 at batch 1, 4 and 8; bert-mini onnxruntime fp32 at batch 2': configs named
-    compactly, grouped by what varies among model, backend, dtype and sequence length."""
+    compactly, grouped by what varies among model, backend, dtype and sequence length, and the phase where a
+    decoder's prefill or decode steps are among them (so a prompt pass and a step are never counted as one)."""
     by = ["model", "backend", "dtype", "seq_len"]
+    if "phase" in rows and (rows["phase"].fillna("forward") != "forward").any():
+        rows, by = rows.assign(phase=rows["phase"].fillna("forward")), by + ["phase"]
     named = []
     for name, part in curves(rows.assign(seq_len=[f"seq {s}" for s in rows["seq_len"]]), by):
         batches = sorted(part["batch_size"].unique())

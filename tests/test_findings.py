@@ -110,3 +110,11 @@ def test_loaded_warns_only_about_records_measured_on_an_overloaded_machine():
     assert "2 of 3 ok configs" in note and "up to 3.5" in note and "2 cores" in note
     assert "2 cores: bert-tiny eager fp32 seq 16 at batch 4 and 16." in note  # named, as in `config_list`
     assert findings.loaded_machine_note(busy.assign(status="error")) == ""
+
+
+def test_config_list_names_the_phase_only_where_a_decoder_step_is_listed():
+    base = dict(model="gpt2", backend="eager", dtype="fp32", seq_len=128, status="ok")
+    steps = pd.DataFrame([{**base, "batch_size": b, "phase": p} for p in ("decode", "prefill") for b in (1, 4)])
+    assert findings.config_list(steps) == "decode at batch 1 and 4; prefill at batch 1 and 4"
+    forward = pd.DataFrame([{**base, "batch_size": b, "phase": "forward"} for b in (1, 4)])
+    assert findings.config_list(forward) == "gpt2 eager fp32 seq 128 at batch 1 and 4"
