@@ -127,7 +127,9 @@ def _ok_keys(path: Path) -> list[tuple]:
 
 
 def _kill_a_measuring_worker(store: Path, killed: list, min_lines: int = 3, timeout_s: float = 60) -> None:
-    """SIGKILL the Ray worker of a `GroupMeasurer` actor once `store` holds `min_lines` records."""
+    """SIGKILL the Ray worker of a `GroupMeasurer` actor that is running `measure` (Ray titles a worker
+    `ray::Class.method` while it runs a task) once `store` holds `min_lines` records. A finished actor lingers as
+    `ray::GroupMeasurer` until the engine frees it; killing that one loses nothing, and no loss is reported."""
     import psutil
 
     deadline = time.time() + timeout_s
@@ -139,7 +141,7 @@ def _kill_a_measuring_worker(store: Path, killed: list, min_lines: int = 3, time
                     title = proc.cmdline()
                 except psutil.Error:
                     continue
-                if title and title[0].startswith("ray::GroupMeasurer"):
+                if title and title[0].startswith("ray::GroupMeasurer.measure"):
                     os.kill(proc.pid, signal.SIGKILL)
                     killed.append((proc.pid, lines))
                     return
