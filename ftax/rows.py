@@ -58,10 +58,13 @@ def ok_rows(frame: pd.DataFrame | None, *needed: str) -> pd.DataFrame:
 def decomposed(frame: pd.DataFrame | None) -> pd.DataFrame:
     """Ok rows that carry a decomposition: busy time, overhead and its share (not, say, onnxruntime on a
     CPU, where the profiler sees no aten ops, nor a runtime the CPU profiler is blind to, such as AOTInductor,
-    whose records made before that rule may still carry one). Both the figures and their captions count these rows."""
+    whose records made before that rule may still carry one). Both the figures and their captions count these
+    rows."""
     rows = ok_rows(frame, *DECOMPOSITION_COLUMNS)
-    blind = [blind_reason(b, d) is not None for b, d in zip(rows["backend"], rows["device"])] if not rows.empty else []
-    return rows[~np.array(blind, dtype=bool)] if any(blind) else rows
+    if rows.empty:
+        return rows
+    seen = [blind_reason(backend, device) is None for backend, device in zip(rows["backend"], rows["device"])]
+    return rows[np.array(seen, dtype=bool)]
 
 
 def focus(frame: pd.DataFrame, machine_id: str, device: str = "auto") -> tuple[pd.DataFrame, str | None]:
