@@ -198,14 +198,26 @@ def rise_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
 def ratio_text(ratio: float, low: float | None = None, high: float | None = None, rounds: int = 0,
                digits: int = 2) -> str:
     """'2.1x [1.9, 2.3], 3 rounds' with a between-round interval, '2.1x (one round: no between-run interval)'
-    without one (one round, or records measured before rounds)."""
+    without one (one round, or records measured before rounds). Digits are added (`shown_digits`) where the
+    bounds would otherwise print alike: '1.2x [1.2, 1.2]' reads as no uncertainty."""
+    digits = shown_digits(low, high, digits)
     return f"{sig(ratio, digits)}x{interval_text(low, high, rounds, digits)}"
+
+
+def shown_digits(low: float | None, high: float | None, digits: int = 2, most: int = 4) -> int:
+    """The fewest significant digits from `digits` (up to `most`) at which two different bounds print apart."""
+    if is_real(low, high) is None or low == high:
+        return digits
+    while digits < most and sig(low, digits) == sig(high, digits):
+        digits += 1
+    return digits
 
 
 def interval_text(low: float | None, high: float | None, rounds: int = 0, digits: int = 2) -> str:
     """' [1.9, 2.3], 3 rounds', or ' (one round: no between-run interval)' without an interval."""
     if is_real(low, high) is None:
         return f" ({NO_INTERVAL})"
+    digits = shown_digits(low, high, digits)
     return f" [{sig(low, digits)}, {sig(high, digits)}], {plural(int(rounds), 'round')}"
 
 

@@ -118,3 +118,9 @@ def test_config_list_names_the_phase_only_where_a_decoder_step_is_listed():
     assert findings.config_list(steps) == "decode at batch 1 and 4; prefill at batch 1 and 4"
     forward = pd.DataFrame([{**base, "batch_size": b, "phase": "forward"} for b in (1, 4)])
     assert findings.config_list(forward) == "gpt2 eager fp32 seq 128 at batch 1 and 4"
+
+
+def test_an_interval_never_prints_its_two_bounds_alike():
+    assert findings.ratio_text(1.21, 1.17, 1.24, 5) == "1.21x [1.17, 1.24], 5 rounds"
+    assert findings.ratio_text(2.1, 1.9, 2.3, 3) == "2.1x [1.9, 2.3], 3 rounds"  # two digits suffice
+    assert findings.ratio_text(1.5, 1.5, 1.5, 3) == "1.5x [1.5, 1.5], 3 rounds"  # no spread: nothing to show
