@@ -222,7 +222,7 @@ def generation_finding(v: PageView) -> str:
             f"between-run interval for the shares.")
 
 
-# --- the floor of the tax: AOTInductor next to the other runtimes --------------------------------------------
+# --- no Python in the call: AOTInductor next to the other runtimes -------------------------------------------
 
 def _forward_visits(v: PageView) -> pd.DataFrame:
     return _of_phase(v.visits, "forward")
