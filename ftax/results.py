@@ -30,8 +30,11 @@ import pandas as pd
 #    name: smoke/quick/full/custom; None in version 1).
 # 3: `config.phase` (forward | prefill | decode; older records are forward) and, for decode, `per_token`
 #    (per_token_ms statistics of the one-token step and tokens_per_s).
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# 4: `flops` and `gemm_calls` are counted per phase. A version-3 record of a prefill or decode step took the
+#    count of whichever config of its shape was timed first (prefill and decode are timed together), so `upgrade`
+#    drops a version-3 decoder record's counts: unknown, rather than another phase's.
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 # What config_key hashes besides the config and the machine. It changes only when a config's
 # identity changes (not when the record gains or renames fields), so a sweep resumes over
 # records written by earlier schema versions.
@@ -161,6 +164,8 @@ def upgrade(data: dict) -> dict:
     if version == 1:
         data = {**{k: v for k, v in data.items() if k != "profile"}, "decomposition": data.get("profile"),
                 "schema_version": SCHEMA_VERSION}
+    if version == 3 and (data.get("config") or {}).get("phase", "forward") != "forward":
+        data = {**data, "flops": None, "gemm_calls": None}
     return data
 
 

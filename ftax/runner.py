@@ -206,10 +206,11 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
         with torch.inference_mode():
             timings = measure_alternating([x.prepared.call for x in live], options.rule,
                                           sync=sync_for(live[0].checked.config.device)) if live else []
-        work = _work_fields(live[0].model, live[0].inputs) if live and options.count_flops else {}
+        work = _work_by_phase(live) if options.count_flops else {}
         for x, timing in zip(live, timings):
             records[x.index] = record(x.checked, "ok", _parity_message(x.parity, x.checked.config.phase),
-                                      **_ok_fields(x, timing, options, cache, order_seed), **work)
+                                      **_ok_fields(x, timing, options, cache, order_seed),
+                                      **work.get(x.checked.config.phase, {}))
     except Exception as exc:  # noqa: BLE001 -- a failure while timing is every compared config's row
         status, message = _failure(exc, cache)
         for x in live:
@@ -332,6 +333,17 @@ def _work_fields(model: models.BuiltModel, inputs: tuple) -> dict:
     (timed together, same model and inputs) share one count instead of each paying its two counting passes."""
     return {"flops": decompose.count_flops(model.module, inputs),
             "gemm_calls": decompose.count_gemm_calls(model.module, inputs)}
+
+
+def _work_by_phase(live: Sequence[_Live]) -> dict[str, dict]:
+    """`_work_fields` once per phase among configs timed together: a decoder's prefill and decode step of one
+    shape are timed together but compute different things (the prompt's tokens vs one token), so each phase
+    gets its own count (schema 4; before it, the first config's count went to all of them)."""
+    work: dict[str, dict] = {}
+    for x in live:
+        if x.checked.config.phase not in work:
+            work[x.checked.config.phase] = _work_fields(x.model, x.inputs)
+    return work
 
 
 def _decomposition_fields(config: MeasureConfig, prepared, options: MeasureOptions) -> dict:

@@ -199,7 +199,7 @@ def host_from_intercept(flops: Sequence[float], latency_ms: Sequence[float]) -> 
 
 # --- validation against stored curves -------------------------------------------------------------
 
-CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
+CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")  # a prefill and a decode step are two curves
 BASELINES = ("constant", "flops_scaled")  # T(1) everywhere; T(1) x FLOPs(b) / FLOPs(1)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from ftax import backends, decoding, models, results, studies
 from ftax.results import MeasureConfig, Record, config_key
-from ftax.runner import MeasureOptions, measure_config
+from ftax.runner import MeasureOptions, measure_compared, measure_config
 from ftax.timing import StopRule
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -61,6 +61,28 @@ def test_loaded_frame_and_rows_matching_keep_phases_apart(tmp_path):
     assert sorted(frame["phase"]) == ["decode", "forward"]
     assert list(results.rows_matching(frame, [decode])["median_ms"]) == [1.0]
     assert list(results.rows_matching(frame, [forward])["median_ms"]) == [5.0]
+
+
+def test_version_3_decoder_counts_are_dropped_and_forward_ones_kept(tmp_path):
+    """Version 3 gave prefill and decode of one shape the first-timed one's FLOPs: unknown beats wrong."""
+    forward = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 16)
+    decode = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 16, phase="decode")
+    stored = [{**_row(forward, 1.0), "flops": 5.0, "schema_version": 3},
+              {**_row(decode, 1.0), "flops": 6.0, "schema_version": 3},
+              {**_row(decode, 1.0), "flops": 7.0, "schema_version": results.SCHEMA_VERSION,
+               "timestamp": "2026-01-02T00:00:00+00:00"}]  # a later visit, not a duplicate line
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stored))
+    flops = results.load(tmp_path, latest_only=False).set_index(["phase", "schema_version"])["flops"]
+    assert flops[("forward", 3)] == 5.0 and pd.isna(flops[("decode", 3)])
+    assert flops[("decode", results.SCHEMA_VERSION)] == 7.0
+
+
+def test_prefill_and_decode_timed_together_get_their_own_flops():
+    configs = [MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 2, SEQ, TINY["gpt2"], phase)
+               for phase in ("prefill", "decode")]
+    prefill, decode = measure_compared(configs, MeasureOptions(rule=RULE, resources=False, check_parity=False))
+    assert prefill.status == decode.status == "ok", (prefill.message, decode.message)
+    assert prefill.flops > decode.flops > 0  # a prompt of SEQ tokens against one new token
 
 
 def test_grid_takes_phases_and_rejects_unknown_ones(tmp_path):

@@ -16,6 +16,7 @@ from ftax.rows import with_columns
 from ftax.text import join, sig
 
 THREE = ("bert-tiny", "bert-mini", "bert-base")
+CURVE = ("model", "backend", "dtype", "seq_len", "overrides", "phase")  # what names a curve on this page
 PREDICTORS = {"model": "the model as `ftax predict` runs it (H from the probe)",
               "smallest": "H from the smallest shape", "decomposition": "H from the profiler's decomposition",
               "probe": "H from the probe alone", "constant": "baseline: T(1) at every batch",
@@ -133,10 +134,9 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
                          f"{r.median_abs_err:.0%} | {'' if o is None else f'{int(o.curves_within)} ({o.share_within:.0%})'} |")
     model = table.loc["model"]
     best_baseline = max(table.loc[b, "share_within"] for b in ("constant", "flops_scaled"))
-    misses = checked.groupby([c for c in ("model", "backend", "dtype", "seq_len", "overrides") if c in checked],
-                             dropna=False)["err_model"].agg(lambda e: e.abs().max())
+    misses = checked.groupby([c for c in CURVE if c in checked], dropna=False)["err_model"].agg(lambda e: e.abs().max())
     misses = misses[misses > tax_model.CLOSE_ENOUGH]
-    miss_phrases = [f"{' '.join(str(x) for x in k if x not in ('{}', None))} (worst {m:.0%})"
+    miss_phrases = [f"{' '.join(str(x) for x in k if x not in ('{}', None, 'forward'))} (worst {m:.0%})"
                     for k, m in misses.items()]
     n, sure_in, sure_out = int(model.curves), int(model.curves_surely_within), int(model.curves_surely_out)
     verdict = ("meets the bar of 80% whatever a re-run gives within the curves' intervals" if sure_in >= 0.8 * n else
@@ -187,7 +187,13 @@ def validation_figure(v: PageView, configs: pd.DataFrame) -> tuple[Figure, str]:
     return fig, (f"Every held-out point (batch > 1) of every stored curve on {v.here}: the latency the model predicts "
                  f"from batch 1 alone against the measured estimate, with the two baselines. Grey band: within 25%; "
                  f"line: perfect prediction. {len(checked)} points from "
-                 f"{checked.groupby(['model', 'backend', 'dtype', 'seq_len', 'overrides']).ngroups} curves.")
+                 f"{checked.groupby([k for k in CURVE if k in checked]).ngroups} curves.")
+
+
+def _phase(row) -> str:
+    """' decode' or ' prefill' after a decoder's model name; nothing for a forward pass."""
+    phase = getattr(row, "phase", "forward")
+    return "" if phase in ("forward", None) or not isinstance(phase, str) else f" {phase}"
 
 
 def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
@@ -196,7 +202,7 @@ def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
     if predicted.empty:
         return ""
     measured = analysis.framework_bound_regimes(v.every_visit if not v.every_visit.empty else v.visits)
-    keys = [k for k in ("model", "backend", "dtype", "seq_len", "overrides") if k in predicted and k in measured]
+    keys = [k for k in CURVE if k in predicted and k in measured]
     both = predicted.merge(measured[keys + ["regime", "inflection_batch"]], on=keys, how="left",
                            suffixes=("", "_measured"))
     agree = (both["regime"] == both["regime_measured"]).sum()
@@ -204,7 +210,7 @@ def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
 
     def at(b) -> str:
         return "none" if b is None or (isinstance(b, float) and math.isnan(b)) else f"{b:g}"
-    rows = "\n".join(f"| {r.model} | {r.backend} | {r.dtype} | {r.seq_len} | {r.overrides} | {r.regime}, "
+    rows = "\n".join(f"| {r.model}{_phase(r)} | {r.backend} | {r.dtype} | {r.seq_len} | {r.overrides} | {r.regime}, "
                      f"{at(r.inflection_batch)} | {r.regime_measured if isinstance(r.regime_measured, str) else 'n/a'}, "
                      f"{at(r.inflection_batch_measured)} |" for r in both.itertuples())
     return ("| model | runtime | precision | seq | overrides | predicted: regime, inflection | measured |\n"
