@@ -107,7 +107,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     config = MeasureConfig.make(args.model, args.backend, args.dtype, args.device, 1, args.seq_len,
                                 _overrides(args.override))
-    inputs = measure_inputs(config, args.out)
+    inputs = measure_inputs(config, args.out, second_batch=args.second_batch)
     first = inputs.batch1
     if first.flops is None or inputs.flops_batch2 is None or not first.gemm_calls:
         raise InvalidConfigError(f"{first.config.label()}: FLOPs could not be counted, so there is no work to model")
@@ -127,16 +127,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          "probe": inputs.probe.to_dict(), "probe_reused": inputs.probe_reused,
                          "decomposition": first.decomposition, "smallest_seq_len": inputs.smallest.config.seq_len},
               "ftax_version": first.ftax_version, "timestamp": first.timestamp}
+    shown = [prediction]
+    if inputs.second is not None:
+        second = inputs.second.stats
+        two = tax_model.two_point(t1, args.second_batch, second["median_ms"],
+                                  (first.stats["ci_low_ms"], first.stats["ci_high_ms"]),
+                                  (second["ci_low_ms"], second["ci_high_ms"]))
+        record["predicted_two_point"] = two.to_dict()
+        record["inputs"]["second"] = {"batch_size": args.second_batch, "ms": second["median_ms"],
+                                      "ci_ms": [second["ci_low_ms"], second["ci_high_ms"]]}
+        shown.append(two)
     results.append_side(args.out, PREDICTIONS, first.machine_id, record)
-    print(json.dumps(record, sort_keys=True) if args.json else format_prediction(first.config.label(), prediction))
+    print(json.dumps(record, sort_keys=True) if args.json else
+          "\n\n".join(format_prediction(first.config.label(), p) for p in shown))
     return 0
 
 
 def format_prediction(label: str, prediction) -> str:
     """The predicted curve as a table, then where it leaves the flat regime."""
-    lines = [f"{label}: predicted from batch 1 ({prediction.form}; H = {prediction.host_ms:.3g} ms from "
-             f"{prediction.inputs['host_source']}, range {prediction.host_range_ms[0]:.3g}-"
-             f"{prediction.host_range_ms[1]:.3g} ms)", "  batch   latency ms   range ms"]
+    from ftax.tax_model import TWO_POINT
+
+    if prediction.form == TWO_POINT:
+        head = (f"{label}: predicted from batch 1 and batch {prediction.inputs['second_batch']} (a line: "
+                f"H = {prediction.host_ms:.3g} ms, {prediction.work_scale:.3g} ms per item; range from both intervals)")
+    else:
+        head = (f"{label}: predicted from batch 1 ({prediction.form}; H = {prediction.host_ms:.3g} ms from "
+                f"{prediction.inputs['host_source']}, range {prediction.host_range_ms[0]:.3g}-"
+                f"{prediction.host_range_ms[1]:.3g} ms)")
+    lines = [head, "  batch   latency ms   range ms"]
     for b, t, lo, hi in zip(prediction.batch_sizes, prediction.latency_ms, prediction.low_ms, prediction.high_ms):
         lines.append(f"  {b:>5}   {t:>10.3g}   {lo:.3g}-{hi:.3g}")
     if prediction.inflection_batch is not None:
@@ -340,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "book's validation page, page 08; the others give the range)")
     p.add_argument("--form", choices=("additive", "overlap"), default=None,
                    help="host and work add up (CPU) or overlap (GPU); default by device")
+    p.add_argument("--second-batch", type=int, default=None, metavar="B",
+                   help="also time batch B (alternating with batch 1) and print the line through the two as well "
+                        "(page 08 scores that form with B = 8)")
     p.add_argument("--out", type=Path, default=Path("results"), help="where the probe and the prediction are stored")
     p.set_defaults(func=cmd_predict)
 

@@ -2,8 +2,9 @@
 
 1. The probe (`ftax.probe`): stored under `<results>/probes/<machine_id>.jsonl` per device, dtype, torch
    threads and software, and reused while those match (a new torch version or thread count measures anew).
-2. The config at batch 1 with the profiler's decomposition and its FLOPs (`runner.measure_config`), plus
-   the FLOPs at batch 2 (counted, not timed), which give FLOPs per item.
+2. The config at batch 1 with the profiler's decomposition and its FLOPs, plus the FLOPs at batch 2 (counted,
+   not timed), which give FLOPs per item; with `--second-batch B`, batch B too, timed in alternation with
+   batch 1 (the two-point form's second measurement).
 3. The same prepared model at its smallest shape (batch 1, shortest sequence or image it accepts): its
    latency is the host cost with almost no work, an estimate of H that needs no profiler.
 
@@ -19,7 +20,7 @@ from ftax import decompose, probe
 from ftax.env import default_threads
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
-from ftax.runner import MeasureOptions, ModelCache, check, measure_config
+from ftax.runner import MeasureOptions, ModelCache, check, measure_compared, measure_config
 from ftax.studies import RULES, ensure_probe
 from ftax.timing import StopRule
 
@@ -29,7 +30,7 @@ PREDICTIONS = "predictions"
 @dataclass(frozen=True)
 class Inputs:
     """A prediction's measured inputs: the batch-1 visit (with decomposition), the smallest-shape visit, FLOPs
-    at batch 2, and the probe."""
+    at batch 2, the probe, and the second batch's visit when one was asked for (timed together with batch 1)."""
 
     config: MeasureConfig
     batch1: Record
@@ -37,26 +38,35 @@ class Inputs:
     flops_batch2: float | None
     probe: probe.Probe
     probe_reused: bool
+    second: Record | None = None
 
 
-def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule: StopRule | None = None) -> Inputs:
+def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule: StopRule | None = None,
+                   second_batch: int | None = None) -> Inputs:
     """Measure what a prediction of `config`'s batch curve needs (module docstring). `config.batch_size` is
-    ignored: the prediction sees batch 1 only. Raises InvalidConfigError for a size the model cannot take
-    or a backend this machine cannot run, as `ftax measure` does."""
+    ignored: the one-measurement model sees batch 1 only; with `second_batch`, that batch is timed too, in
+    alternation with batch 1 (`runner.measure_compared`), for the two-point form. Raises InvalidConfigError for
+    a size the model cannot take or a backend this machine cannot run, as `ftax measure` does."""
     checked = check(replace(config, batch_size=1))
     if checked.problem:
         raise InvalidConfigError(checked.problem)
     config = checked.config
+    second = None
+    if second_batch is not None:
+        second = check(replace(config, batch_size=second_batch))
+        if second_batch <= 1 or second.problem:
+            raise InvalidConfigError(second.problem or f"--second-batch must be above 1, got {second_batch}")
     rule = rule or RULES["quick"]
     options = MeasureOptions(rule=rule, threads=default_threads(), decompose=True)
     cache = ModelCache()
-    batch1 = measure_config(checked, options, cache)
-    if batch1.status != "ok":
-        raise InvalidConfigError(f"{config.label()} could not be measured: {batch1.status}: {batch1.message}")
+    batch1, *rest = measure_compared([checked, *([second] if second else [])], options, cache)
+    for visit in (batch1, *rest):
+        if visit.status != "ok":
+            raise InvalidConfigError(f"{visit.config.label()} could not be measured: {visit.status}: {visit.message}")
     model = cache.get(checked)
     flops_batch2 = decompose.count_flops(model.module, model.inputs(2, config.seq_len))
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
     found, reused = ensure_probe(out_dir, config.device, config.dtype)
     return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2, probe=found,
-                  probe_reused=reused)
+                  probe_reused=reused, second=rest[0] if rest else None)

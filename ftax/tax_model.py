@@ -27,7 +27,7 @@ Pure functions: nothing here measures. `ftax predict` (ftax.cli) measures the in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -136,6 +136,14 @@ def predict(t1_ms: float, host_ms: float, work: Work, probe: Probe, host_range_m
     low_h, high_h = min(max(low_h, 0.0), t1_ms), min(max(high_h, 0.0), t1_ms)
     point, scale = curve(t1_ms, host_ms, work, probe, sizes, form)
     ends = np.vstack([curve(t1_ms, h, work, probe, sizes, form)[0] for h in (low_h, high_h)])
+    return _prediction(sizes, point, ends, host_ms=host_ms, host_range_ms=(low_h, high_h), work_scale=scale,
+                       form=form, inputs=inputs)
+
+
+def _prediction(sizes: tuple[int, ...], point: np.ndarray, ends: np.ndarray, **fields) -> Prediction:
+    """A Prediction of the curve `point` at `sizes` (batch 1 first), with `ends` (one curve per row) as its band,
+    read by claim (a)'s rule: the regime from the point's T(4)/T(1), the inflection as the first batch past the
+    flat ratio, and its interval from the band's fastest- and slowest-rising ends."""
     low, high = np.minimum(ends.min(axis=0), point), np.maximum(ends.max(axis=0), point)
     later = np.asarray(sizes[1:], dtype=float)
     ratio = point[1:] / point[0]
@@ -149,10 +157,51 @@ def predict(t1_ms: float, host_ms: float, work: Work, probe: Probe, host_range_m
                f"(> {FLAT_MAX_RATIO:g})" if regime == NOT_FLAT else NO_REGIME if regime != FLAT else
                f"still flat at batch {sizes[-1]:g}: no inflection in the predicted range")
     return Prediction(batch_sizes=sizes, latency_ms=tuple(map(float, point)), low_ms=tuple(map(float, low)),
-                      high_ms=tuple(map(float, high)), host_ms=host_ms, host_range_ms=(low_h, high_h),
-                      work_scale=scale, form=form, regime=regime, inflection_batch=inflection,
-                      inflection_interval=(earliest, latest) if inflection else (None, None),
-                      message=message, inputs=dict(inputs or {}))
+                      high_ms=tuple(map(float, high)), regime=regime, inflection_batch=inflection,
+                      inflection_interval=(earliest, latest) if inflection else (None, None), message=message,
+                      **{**fields, "inputs": dict(fields.get("inputs") or {})})
+
+
+# The second measurement of the two-point form: batch 8, the middle of the batches the book sweeps on a CPU
+# (1..64), so the line interpolates to 2 and 4 and extrapolates to 64. Page 08 scores it on every stored curve.
+SECOND_BATCH = 8
+TWO_POINT = "two-point"
+
+
+def two_point(t1_ms: float, second_batch: int, second_ms: float, t1_range_ms: tuple[float, float] | None = None,
+              second_range_ms: tuple[float, float] | None = None, batch_sizes: Sequence[int] = PREDICT_BATCHES
+              ) -> Prediction:
+    """The curve through two measurements: latency = H + slope x batch, through T(1) and T(`second_batch`).
+
+    Work grows linearly with batch (FLOPs do, for every model ftax builds), so two batches fix the host cost H
+    (the line's intercept at batch 0) and the cost per item without a probe, a profiler or a FLOP count: what
+    the one-measurement model has to estimate, measured. What it assumes: the cost per item is the same at
+    every batch (no rate that rises with size, no cache or allocator cost that appears at large batches); the
+    validation page shows where that fails. The band is the line through each pair of interval ends (T(1)'s
+    and T(B)'s), so it widens away from the two measured batches. A line whose T(B) is not above T(1) says so:
+    its slope is noise, not a cost per item.
+    """
+    if not all(v > 0 and math.isfinite(v) for v in (t1_ms, second_ms)):
+        raise ValueError(f"T(1) and T({second_batch}) must be positive latencies, got {t1_ms!r} and {second_ms!r}")
+    if second_batch <= 1:
+        raise ValueError(f"the second batch must be above 1, got {second_batch}")
+    sizes = tuple(int(b) for b in batch_sizes)
+    if sizes[0] != 1:
+        raise ValueError("batch_sizes must start at 1, the measured batch")
+    b = np.asarray(sizes, dtype=float)
+
+    def line(t1: float, tb: float) -> np.ndarray:
+        return t1 + (tb - t1) * (b - 1) / (second_batch - 1)
+    point = line(t1_ms, second_ms)
+    ends = np.vstack([line(a, c) for a in (t1_range_ms or (t1_ms,)) for c in (second_range_ms or (second_ms,))])
+    slope = (second_ms - t1_ms) / (second_batch - 1)
+    prediction = _prediction(sizes, point, ends, host_ms=t1_ms - slope, host_range_ms=(t1_ms - slope,) * 2,
+                             work_scale=slope, form=TWO_POINT,
+                             inputs={"second_batch": second_batch, "second_ms": second_ms})
+    if slope <= 0:
+        return replace(prediction, message=f"T({second_batch}) is not above T(1): no cost per item to extrapolate "
+                                            f"(the two measurements differ by less than their noise)")
+    return prediction
 
 
 # The point's H, first available. Page 08 scores each source on every stored curve: on the 2-core CPU (quick,
@@ -261,6 +310,7 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDI
         predicted["model"] = predicted[chosen]
         predicted["constant"] = np.full(len(later), c.t1_ms)
         predicted["flops_scaled"] = np.array([c.t1_ms * c.work.flops(b) / c.work.flops(1) for b in batches[1:]])
+        predicted["two_point"] = _two_point_held_out(c, batches)
         for i, (_, row) in enumerate(later.iterrows()):
             out = {**c.ident, "batch_size": int(row["batch_size"]), "measured_ms": float(row["estimate_ms"]),
                    "low_ms": row.get("low_ms"), "high_ms": row.get("high_ms"), "t1_ms": c.t1_ms, "form": form,
@@ -272,6 +322,32 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDI
     frame = pd.DataFrame(rows)
     frame.attrs["skipped"] = skipped
     return frame
+
+
+def second_batch_of(batches: Sequence[int]) -> int | None:
+    """The measured batch the two-point form takes besides batch 1: the one nearest SECOND_BATCH (in log batch),
+    or None when fewer than two batches above 1 were measured (nothing would be held out)."""
+    later = sorted({int(b) for b in batches if b > 1})
+    if len(later) < 2:
+        return None
+    return min(later, key=lambda b: (abs(math.log(b / SECOND_BATCH)), b))
+
+
+def _two_point_held_out(c: "_Curve", batches: list[int]) -> np.ndarray:
+    """The two-point form's latency at `batches[1:]`, NaN at the batch it was given (that one is not held out)."""
+    second = second_batch_of(batches)
+    if second is None:
+        return np.full(len(batches) - 1, math.nan)
+    row = c.rows[c.rows["batch_size"] == second].iloc[0]
+    first = c.rows[c.rows["batch_size"] == 1].iloc[0]
+    p = two_point(c.t1_ms, second, float(row["estimate_ms"]), _range(first), _range(row), batches)
+    return np.where(np.asarray(batches[1:]) == second, math.nan, np.asarray(p.latency_ms[1:]))
+
+
+def _range(row: pd.Series) -> tuple[float, float] | None:
+    """A stored estimate's interval (`low_ms`, `high_ms`), or None without one."""
+    ends = pd.to_numeric(pd.Series([row.get("low_ms"), row.get("high_ms")]), errors="coerce")
+    return (float(ends.iloc[0]), float(ends.iloc[1])) if ends.notna().all() else None
 
 
 @dataclass(frozen=True)

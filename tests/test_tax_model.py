@@ -125,6 +125,39 @@ def test_validation_holds_out_all_but_batch_1_and_scores_the_model_against_the_b
     assert tax_model.validate(_configs(curves, WORK), {}).attrs["skipped"]  # no probe: skipped, with why
 
 
+@pytest.mark.parametrize("host_ms, per_item", [(5.0, 0.4), (0.5, 2.0), (20.0, 0.01)])
+def test_two_point_form_recovers_a_linear_curve_and_its_inflection(host_ms, per_item):
+    truth = host_ms + per_item * np.array(BATCHES, dtype=float)
+    p = tax_model.two_point(truth[0], 8, truth[3], batch_sizes=BATCHES)
+    assert np.allclose(p.latency_ms, truth) and p.host_ms == pytest.approx(host_ms)
+    assert p.work_scale == pytest.approx(per_item) and p.form == tax_model.TWO_POINT
+    ratio = truth[1:] / truth[0]
+    expected = analysis.first_past_flat(np.array(BATCHES[1:], dtype=float), ratio)
+    flat = truth[2] / truth[0] <= analysis.FLAT_MAX_RATIO
+    assert p.regime == (analysis.FLAT if flat else analysis.NOT_FLAT)
+    assert p.inflection_batch == (expected if flat else None)
+
+
+def test_two_point_band_widens_away_from_the_measured_batches_and_noise_is_not_a_slope():
+    rng = np.random.default_rng(0)
+    truth = 3.0 + 0.5 * np.array(BATCHES, dtype=float)
+    noisy = truth * rng.normal(1.0, 0.05, truth.size)
+    p = tax_model.two_point(noisy[0], 8, noisy[3], (noisy[0] * 0.9, noisy[0] * 1.1), (noisy[3] * 0.9, noisy[3] * 1.1),
+                            batch_sizes=BATCHES)
+    width = np.array(p.high_ms) - np.array(p.low_ms)
+    assert width[-1] > width[3] and all(lo <= t <= hi for lo, t, hi in zip(p.low_ms, p.latency_ms, p.high_ms))
+    assert np.all(np.abs(np.array(p.latency_ms) / truth - 1) < 0.2)
+    flat = tax_model.two_point(5.0, 8, 4.9, batch_sizes=BATCHES)
+    assert "not above T(1)" in flat.message and flat.inflection_batch is None
+    with pytest.raises(ValueError, match="above 1"):
+        tax_model.two_point(5.0, 1, 6.0)
+
+
+def test_two_point_validation_holds_out_every_batch_but_1_and_the_second():
+    assert tax_model.second_batch_of([1, 2, 4, 8, 16]) == 8 and tax_model.second_batch_of([1, 4, 16]) == 4
+    assert tax_model.second_batch_of([1, 16]) is None  # nothing would be held out
+
+
 def test_gemm_calls_count_the_ops_that_do_the_flops():
     stack = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
     assert decompose.count_gemm_calls(stack, (torch.randn(2, 8),)) == 2
@@ -152,3 +185,20 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
     capsys.readouterr()
     assert cli.main(["predict", "--model", "no-such-model", "--out", str(tmp_path)]) == cli.EXIT_USAGE
     assert "no-such-model" in capsys.readouterr().err
+    assert cli.main([*argv[:-1], "--second-batch", "1"]) == cli.EXIT_USAGE
+    assert "above 1" in capsys.readouterr().err
+
+
+def test_predict_with_a_second_batch_prints_both_forms(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(studies, "run_probe", lambda device, dtype, torch_dtype: FLAT_PROBE)
+    argv = ["predict", "--model", "synthetic-linear", "--override", "width=32", "--override", "depth=2",
+            "--seq-len", "8", "--out", str(tmp_path), "--second-batch", "4"]
+    assert cli.main([*argv, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    two = record["predicted_two_point"]
+    assert two["form"] == tax_model.TWO_POINT and record["inputs"]["second"]["batch_size"] == 4
+    assert two["batch_sizes"] == record["predicted"]["batch_sizes"]
+    assert two["latency_ms"][0] == pytest.approx(record["inputs"]["t1_ms"])
+    assert two["latency_ms"][2] == pytest.approx(record["inputs"]["second"]["ms"])  # batch 4 is the third size
+    assert cli.main(argv) == 0
+    assert "predicted from batch 1 and batch 4" in capsys.readouterr().out
