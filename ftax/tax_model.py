@@ -2,15 +2,17 @@
 
 latency(b) = host + work(b), where
 - host (H, ms) is the fixed per-call cost of the framework: Python, dispatch, allocation, launches;
-- work(b) (ms) is the arithmetic at the machine's achieved rate: FLOPs(b) / rate(FLOPs(b) / calls),
+- work(b) (ms) is the arithmetic at the machine's achieved rate: FLOPs(b) / rate(FLOPs / calls),
   with `calls` the number of ops that do the FLOPs (matrix products, convolutions, attention) and
-  rate(size) the GEMM rate a `ftax.probe.Probe` measured at that work per call (small products run
-  far below peak, so doubling the batch less than doubles the time of the math).
+  rate(size) the GEMM rate a `ftax.probe.Probe` measured at that work per call: at each batch's size
+  (`BY_SIZE`: small products run far below peak, so doubling the batch less than doubles the time of
+  the math) or at batch 1's for every batch (`HELD`: the work grows as the FLOPs, what the CPU's
+  curves show; `default_rate`).
 
 On a CPU the host and the math run on the same cores one after the other: latency = H + work
 (`ADDITIVE`). On a GPU the host queues kernels while earlier ones run: latency ~ max(H, work)
 (`OVERLAP`), plus launch and sync terms that H absorbs. Which one a machine follows is a question
-for its data (`form_errors`), not an assumption.
+for its data (page 08 scores both forms on every stored curve), not an assumption.
 
 H can come from four places, kept apart because they fail differently:
 - `decomposition`: the profiler's overhead at batch 1 (`ftax.decompose`); on a CPU its busy time is
@@ -21,8 +23,12 @@ H can come from four places, kept apart because they fail differently:
 - `probe`: T(1) minus the probe's time for batch 1's FLOPs (needs nothing but the probe, and is only
   as good as the probe's rate is for this model's ops).
 
+With a second measurement the model needs no estimate at all: `two_point` draws the line through T(1) and
+T(B), whose intercept is H and whose slope is the cost per item; `host_window` says how close to that H a
+one-measurement estimate must come.
+
 Pure functions: nothing here measures. `ftax predict` (ftax.cli) measures the inputs and calls
-`predict`; the validation page scores every stored curve with `validate`.
+`predict` (and `two_point` with `--second-batch`); the validation page scores every stored curve with `validate`.
 """
 from __future__ import annotations
 
@@ -58,11 +64,26 @@ class Work:
         return self.flops_batch1 + self.flops_per_item * (batch - 1)
 
 
-def work_ms(work: Work, probe: Probe, batch: float) -> float:
-    """Milliseconds of arithmetic at batch `batch`, at the probe's rate for this much work per call."""
+# How the work's rate follows the batch. BY_SIZE: the probe's rate at each batch's work per call (bigger products
+# run nearer peak). HELD: the probe's rate at batch 1's work per call, for every batch, so the work grows as the
+# FLOPs do. On the 2-core CPU the measured cost per item does not fall with batch as the probe's products suggest
+# (page 08 scores both); on a GPU, where small products leave most of the device idle, BY_SIZE is the design.
+BY_SIZE, HELD = "by-size", "held"
+
+
+def work_ms(work: Work, probe: Probe, batch: float, rate: str = BY_SIZE) -> float:
+    """Milliseconds of arithmetic at batch `batch`, at the probe's rate for this much work per call (`BY_SIZE`) or
+    for batch 1's (`HELD`)."""
+    if rate not in (BY_SIZE, HELD):
+        raise ValueError(f"unknown rate {rate!r}; allowed: {BY_SIZE}, {HELD}")
     flops = work.flops(batch)
-    per_call = flops / max(work.gemm_calls, 1)
+    per_call = (flops if rate == BY_SIZE else work.flops(1)) / max(work.gemm_calls, 1)
     return flops / (probe.gflops_at(per_call) * 1e9) * 1e3
+
+
+def default_rate(probe: Probe) -> str:
+    """HELD on a CPU (what page 08's scores favour there), BY_SIZE on a GPU (the design; not yet validated)."""
+    return BY_SIZE if probe.device.startswith("cuda") else HELD
 
 
 @dataclass(frozen=True)
@@ -93,7 +114,7 @@ class Prediction:
 
 
 def curve(t1_ms: float, host_ms: float, work: Work, probe: Probe, batch_sizes: Sequence[float] = PREDICT_BATCHES,
-          form: str = ADDITIVE) -> tuple[np.ndarray, float]:
+          form: str = ADDITIVE, rate: str = BY_SIZE) -> tuple[np.ndarray, float]:
     """(latency at each batch, work scale): the model through the measured T(1).
 
     The probe's rate is for square GEMMs; a model also runs softmax, norms and copies, and its products
@@ -102,8 +123,8 @@ def curve(t1_ms: float, host_ms: float, work: Work, probe: Probe, batch_sizes: S
     dominates at batch 1; otherwise the probe's own rate is used (scale 1).
     """
     b = np.asarray(batch_sizes, dtype=float)
-    raw = np.array([work_ms(work, probe, x) for x in b])
-    raw1 = work_ms(work, probe, 1)
+    raw = np.array([work_ms(work, probe, x, rate) for x in b])
+    raw1 = work_ms(work, probe, 1, rate)
     if form == ADDITIVE:
         scale = max(t1_ms - host_ms, 0.0) / raw1 if raw1 > 0 else 0.0
         return host_ms + scale * raw, scale
@@ -114,8 +135,8 @@ def curve(t1_ms: float, host_ms: float, work: Work, probe: Probe, batch_sizes: S
 
 
 def predict(t1_ms: float, host_ms: float, work: Work, probe: Probe, host_range_ms: tuple[float, float] | None = None,
-            batch_sizes: Sequence[int] = PREDICT_BATCHES, form: str = ADDITIVE, inputs: dict | None = None
-            ) -> Prediction:
+            batch_sizes: Sequence[int] = PREDICT_BATCHES, form: str = ADDITIVE, inputs: dict | None = None,
+            rate: str = BY_SIZE) -> Prediction:
     """The curve over `batch_sizes` (batch 1 first) and its inflection, with a band from `host_range_ms`.
 
     The band: the curve recomputed with H at each end of its range (the disagreement between independent
@@ -134,10 +155,10 @@ def predict(t1_ms: float, host_ms: float, work: Work, probe: Probe, host_range_m
     low_h, high_h = sorted(host_range_ms) if host_range_ms else (host_ms, host_ms)
     host_ms = min(max(host_ms, 0.0), t1_ms)
     low_h, high_h = min(max(low_h, 0.0), t1_ms), min(max(high_h, 0.0), t1_ms)
-    point, scale = curve(t1_ms, host_ms, work, probe, sizes, form)
-    ends = np.vstack([curve(t1_ms, h, work, probe, sizes, form)[0] for h in (low_h, high_h)])
+    point, scale = curve(t1_ms, host_ms, work, probe, sizes, form, rate)
+    ends = np.vstack([curve(t1_ms, h, work, probe, sizes, form, rate)[0] for h in (low_h, high_h)])
     return _prediction(sizes, point, ends, host_ms=host_ms, host_range_ms=(low_h, high_h), work_scale=scale,
-                       form=form, inputs=inputs)
+                       form=form, inputs={**(inputs or {}), "rate": rate})
 
 
 def _prediction(sizes: tuple[int, ...], point: np.ndarray, ends: np.ndarray, **fields) -> Prediction:
@@ -204,16 +225,17 @@ def two_point(t1_ms: float, second_batch: int, second_ms: float, t1_range_ms: tu
     return prediction
 
 
-# The point's H, first available. Page 08 scores each source on every stored curve: on the 2-core CPU (quick,
-# 23 curves) the probe's H held 12 curves within 25%, the smallest shape's 7 of 22, the decomposition's 0 of 7.
+# The point's H, first available. Page 08 scores each source on every stored curve, and sets each beside the window
+# of H that would fit the curve (`host_window`): on the 2-core CPU the probe's H falls in it most often.
 HOST_PREFERENCE = ("probe", "smallest", "decomposition")
 
 
 def predict_from(t1_ms: float, hosts: dict[str, float], work: Work, probe: Probe, source: str | None = None,
-                 form: str | None = None, batch_sizes: Sequence[int] = PREDICT_BATCHES) -> Prediction:
+                 form: str | None = None, batch_sizes: Sequence[int] = PREDICT_BATCHES, rate: str | None = None
+                 ) -> Prediction:
     """`predict` with H from `hosts` (estimates by source): the point from `source` (default: the first of
     HOST_PREFERENCE there is), the band over all of them; the form by the probe's device when not given
-    (a GPU overlaps host and device work, a CPU does not)."""
+    (a GPU overlaps host and device work, a CPU does not), and the rate likewise (`default_rate`)."""
     usable = {k: v for k, v in hosts.items() if v is not None and math.isfinite(v)}
     if not usable:
         raise ValueError("no estimate of the host cost")
@@ -224,7 +246,7 @@ def predict_from(t1_ms: float, hosts: dict[str, float], work: Work, probe: Probe
     form = form or (OVERLAP if probe.device.startswith("cuda") else ADDITIVE)
     values = list(usable.values())
     return predict(t1_ms, usable[source], work, probe, (min(values), max(values)), batch_sizes, form,
-                   inputs={"host_source": source, "hosts_ms": usable})
+                   inputs={"host_source": source, "hosts_ms": usable}, rate=rate or default_rate(probe))
 
 
 def host_from_probe(t1_ms: float, work: Work, probe: Probe) -> float:
@@ -290,14 +312,17 @@ def smallest_shapes(configs: pd.DataFrame) -> pd.DataFrame:
     return first[[*keys, "seq_len", "estimate_ms", "low_ms", "high_ms"]].rename(columns={"seq_len": "smallest_seq_len"})
 
 
-def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE) -> pd.DataFrame:
+def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE, rate: str | None = None
+             ) -> pd.DataFrame:
     """Every stored batch curve predicted from its batch-1 estimate alone, against its measured estimates.
 
     `configs` is one row per config (`ftax.estimates.per_config`); `probes` maps (machine_id, device, dtype)
     to that machine's probe. One row per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`), the
-    prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`), `pred_model` (the
-    first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names it), the baselines
-    (`pred_constant`, `pred_flops_scaled`), and `err_*` = predicted / measured - 1; `pred_smallest` where the
+    prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`) at `rate` (default: the
+    device's, `default_rate`), `pred_model` (the first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names
+    it), `pred_by_size` and `pred_held` (the model's H at each rate), the two-point form (`pred_two_point`: batch
+    1 and `second_batch_of` the curve, NaN at that batch), the baselines (`pred_constant`,
+    `pred_flops_scaled`), and `err_*` = predicted / measured - 1; `host_*` are the H estimates; `pred_smallest` where the
     same model and runtime was measured at batch 1 and a shorter sequence (`smallest_shapes`). Curves without FLOPs,
     GEMM calls or a probe for their machine are left out (`skipped` in `frame.attrs` says which and why).
     """
@@ -305,16 +330,20 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDI
     for c in _held_out_curves(configs, probes, skipped):
         later = c.rows[c.rows["batch_size"] > 1]
         batches = [1, *later["batch_size"].astype(int)]
-        predicted = {source: curve(c.t1_ms, h, c.work, c.probe, batches, form)[0][1:] for source, h in c.hosts.items()}
+        predicted = {source: curve(c.t1_ms, h, c.work, c.probe, batches, form, rate or default_rate(c.probe))[0][1:]
+                     for source, h in c.hosts.items()}
         chosen = next(k for k in HOST_PREFERENCE if k in predicted)
         predicted["model"] = predicted[chosen]
+        for other in (BY_SIZE, HELD):
+            predicted[other.replace("-", "_")] = curve(c.t1_ms, c.hosts[chosen], c.work, c.probe, batches, form,
+                                                       other)[0][1:]
         predicted["constant"] = np.full(len(later), c.t1_ms)
         predicted["flops_scaled"] = np.array([c.t1_ms * c.work.flops(b) / c.work.flops(1) for b in batches[1:]])
         predicted["two_point"] = _two_point_held_out(c, batches)
         for i, (_, row) in enumerate(later.iterrows()):
             out = {**c.ident, "batch_size": int(row["batch_size"]), "measured_ms": float(row["estimate_ms"]),
                    "low_ms": row.get("low_ms"), "high_ms": row.get("high_ms"), "t1_ms": c.t1_ms, "form": form,
-                   "model_host": chosen}
+                   "model_host": chosen, **{f"host_{k}": v for k, v in c.hosts.items()}}
             for name, values in predicted.items():
                 out[f"pred_{name}"] = float(values[i])
                 out[f"err_{name}"] = float(values[i]) / out["measured_ms"] - 1
@@ -322,6 +351,26 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDI
     frame = pd.DataFrame(rows)
     frame.attrs["skipped"] = skipped
     return frame
+
+
+def host_window(batch_sizes: Sequence[float], latency_ms: Sequence[float], tolerance: float = CLOSE_ENOUGH
+                ) -> tuple[float, float] | None:
+    """The host costs H for which the line through T(1), H + (T(1) - H) x batch, is within `tolerance` of every
+    other measured point: (lowest, highest), or None when no H is (the curve is not a line through T(1)).
+
+    This asks what a one-measurement model would have to know. Each point b > 1 bounds H on both sides:
+    |H (1 - b) + T(1) b - T(b)| <= tolerance T(b), i.e. H in [(T(1) b - (1 + tolerance) T(b)) / (b - 1),
+    (T(1) b - (1 - tolerance) T(b)) / (b - 1)]; the window is their intersection with [0, T(1)]. A wide
+    window forgives a poor estimate of H, a narrow one needs H nearly exact.
+    """
+    b, t = np.asarray(batch_sizes, dtype=float), np.asarray(latency_ms, dtype=float)
+    if not (b == 1).any() or (b > 1).sum() == 0:
+        return None
+    t1 = float(t[b == 1][0])
+    later, tb = b[b > 1], t[b > 1]
+    low = max(0.0, float(np.max((t1 * later - (1 + tolerance) * tb) / (later - 1))))
+    high = min(t1, float(np.min((t1 * later - (1 - tolerance) * tb) / (later - 1))))
+    return (low, high) if low <= high else None
 
 
 def second_batch_of(batches: Sequence[int]) -> int | None:

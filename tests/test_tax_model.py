@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,7 @@ def _configs(curves: dict[str, np.ndarray], work: Work) -> pd.DataFrame:
 
 def test_validation_holds_out_all_but_batch_1_and_scores_the_model_against_the_baselines():
     curves = {"framework-bound": _true_curve(4.0, WORK, PROBE, 2.0), "compute-bound": _true_curve(0.2, WORK, PROBE)}
-    frame = tax_model.validate(_configs(curves, WORK), {("m", "cpu", "fp32"): PROBE})
+    frame = tax_model.validate(_configs(curves, WORK), {("m", "cpu", "fp32"): PROBE}, rate=tax_model.BY_SIZE)
     assert set(frame["batch_size"]) == set(BATCHES[1:]) and len(frame) == 2 * (len(BATCHES) - 1)
     score = tax_model.scores(frame).set_index("predictor")
     assert set(score.index) >= {"probe", "decomposition", "constant", "flops_scaled"}
@@ -123,6 +124,19 @@ def test_validation_holds_out_all_but_batch_1_and_scores_the_model_against_the_b
     assert np.allclose(exact["pred_decomposition"], exact["measured_ms"])
     assert score.loc["constant", "share_within"] < 1 and score.loc["flops_scaled", "share_within"] < 1
     assert tax_model.validate(_configs(curves, WORK), {}).attrs["skipped"]  # no probe: skipped, with why
+
+
+def test_held_rate_grows_the_work_as_the_flops_and_is_a_cpu_probe_s_default():
+    held = np.array([tax_model.work_ms(WORK, PROBE, b, tax_model.HELD) for b in BATCHES])
+    assert np.allclose(held / held[0], [WORK.flops(b) / WORK.flops(1) for b in BATCHES])
+    by_size = np.array([tax_model.work_ms(WORK, PROBE, b) for b in BATCHES])
+    assert np.all(by_size[1:] < held[1:])  # PROBE's rate rises with size: bigger batches run faster per FLOP
+    assert tax_model.default_rate(PROBE) == tax_model.HELD
+    assert tax_model.default_rate(replace(PROBE, device="cuda")) == tax_model.BY_SIZE
+    frame = tax_model.validate(_configs({"held": 4.0 + held}, WORK), {("m", "cpu", "fp32"): PROBE})
+    assert np.allclose(frame["pred_decomposition"], frame["measured_ms"])  # _configs' decomposition says H = 4 ms
+    with pytest.raises(ValueError, match="unknown rate"):
+        tax_model.work_ms(WORK, PROBE, 2, "sideways")
 
 
 @pytest.mark.parametrize("host_ms, per_item", [(5.0, 0.4), (0.5, 2.0), (20.0, 0.01)])
@@ -202,3 +216,14 @@ def test_predict_with_a_second_batch_prints_both_forms(tmp_path, monkeypatch, ca
     assert two["latency_ms"][2] == pytest.approx(record["inputs"]["second"]["ms"])  # batch 4 is the third size
     assert cli.main(argv) == 0
     assert "predicted from batch 1 and batch 4" in capsys.readouterr().out
+
+
+def test_host_window_contains_the_true_host_of_a_line_and_is_empty_for_a_curve_no_line_fits():
+    b = np.array(BATCHES, dtype=float)
+    low, high = tax_model.host_window(b, 4.0 + 0.5 * b)  # T(1) = 4.5, H = 4
+    assert low < 4.0 < high and high <= 4.5
+    for h in (low, high):  # at the window's edges the worst point is exactly at the tolerance
+        worst = np.max(np.abs((h + (4.5 - h) * b[1:]) / (4.0 + 0.5 * b[1:]) - 1))
+        assert worst == pytest.approx(tax_model.CLOSE_ENOUGH)
+    assert tax_model.host_window(b, 4.0 + 0.5 * b ** 2) is None  # quadratic: no line through T(1) within 25%
+    assert tax_model.host_window([2, 4], [1.0, 2.0]) is None  # no batch 1

@@ -75,6 +75,22 @@ def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
     assert figure.axes and "6 points from 1 curves" in caption
 
 
+def test_two_point_form_and_the_host_window_are_read_from_the_same_curves(tmp_path):
+    data = _data(tmp_path)
+    v = pages.view(data, "cpu")
+    configs = page.every_config(data, "a")
+    text = page.scores_markdown(v, configs)
+    # the curve is a line: the line through batch 1 and 8 is within 25% at 2, 4, 16, 32 and 64
+    assert "a line through batch 1 and batch 8 (or the nearest measured) is within 25% at every other batch for " \
+           "1 of 1 curves" in text and "the two-point form meets the bar of 80%" in text
+    window = page.host_window_markdown(v, configs)
+    row = next(line for line in window.splitlines() if line.startswith("| bert-tiny eager fp32 128 |"))
+    low, high = (int(x.rstrip("%")) for x in row.split(" | ")[2].split("-"))
+    assert low < round(100 * HOST_MS / (HOST_MS + PER_ITEM_MS)) < high  # the true H lies in the window
+    assert "within 25% at every measured batch for 1 of 1 curves" in window
+    assert "the smallest shape's for 1 of 1" in window  # H from the smallest shape is nearly exact here
+
+
 def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):
     data = _data(tmp_path)
     v = pages.view(data, "cpu")
