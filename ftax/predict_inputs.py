@@ -1,7 +1,8 @@
 """What `ftax predict` measures: the machine's throughput probe (once, then stored) and two visits of one config.
 
 1. The probe (`ftax.probe`): stored under `<results>/probes/<machine_id>.jsonl` per device, dtype, torch
-   threads and software, and reused while those match (a new torch version or thread count measures anew).
+   threads and software, and reused while those match and it is under an hour old (a new torch version or
+   thread count, or a probe from another hour, measures anew: a VM's speed drifts, and H moves with it).
 2. The config at batch 1 with the profiler's decomposition and its FLOPs, plus the FLOPs at batch 2 (counted,
    not timed), which give FLOPs per item; with `--second-batch B`, batch B too, timed in alternation with
    batch 1 (the two-point form's second measurement).
@@ -25,6 +26,7 @@ from ftax.studies import RULES, ensure_probe
 from ftax.timing import StopRule
 
 PREDICTIONS = "predictions"
+PROBE_FRESH_S = 3600.0  # an older stored probe is measured anew: the machine's speed drifts (`studies.ensure_probe`)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,6 @@ def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule:
     flops_batch2 = decompose.count_flops(model.module, model.inputs(2, config.seq_len))
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
-    found, reused = ensure_probe(out_dir, config.device, config.dtype)
+    found, reused = ensure_probe(out_dir, config.device, config.dtype, max_age_s=PROBE_FRESH_S)
     return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2, probe=found,
                   probe_reused=reused, second=rest[0] if rest else None)

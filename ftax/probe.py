@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ class Probe:
     bandwidth_gbs: float
     threads: int
     version: int = PROBE_VERSION
+    timestamp: str | None = None  # when it was measured (UTC, ISO 8601): a model pairs a curve with the probe nearest it
 
     def gflops_at(self, flops_per_call: float) -> float:
         """Achieved GFLOP/s for a GEMM of `flops_per_call` FLOPs: log-log interpolation between probe points,
@@ -63,7 +65,7 @@ class Probe:
     def from_dict(cls, data: dict) -> "Probe":
         fields = {k: data[k] for k in ("device", "dtype", "bandwidth_gbs", "threads", "version")}
         return cls(gemm_n=tuple(data["gemm_n"]), gemm_flops=tuple(data["gemm_flops"]),
-                   gemm_gflops=tuple(data["gemm_gflops"]), **fields)
+                   gemm_gflops=tuple(data["gemm_gflops"]), timestamp=data.get("timestamp"), **fields)
 
 
 def _ladder(device: str) -> tuple[int, ...]:
@@ -98,4 +100,5 @@ def run_probe(device: str = "auto", dtype: str = "fp32", torch_dtype: torch.dtyp
         copy_s = measure(lambda: target.copy_(source), rule, sync=sync).stats.median_ms / 1e3
     bandwidth = 2 * source.numel() * source.element_size() / copy_s / 1e9
     return Probe(device=device, dtype=dtype, gemm_n=tuple(sizes), gemm_flops=tuple(flops), gemm_gflops=tuple(rates),
-                 bandwidth_gbs=bandwidth, threads=torch.get_num_threads())
+                 bandwidth_gbs=bandwidth, threads=torch.get_num_threads(),
+                 timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

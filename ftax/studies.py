@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import ast
 import itertools
+import math
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -346,11 +348,18 @@ def stored_probe(out_dir: str | Path, device: str, dtype: str, threads: int) -> 
     return Probe.from_dict(found) if found else None
 
 
-def ensure_probe(out_dir: str | Path, device: str, dtype: str) -> tuple[Probe, bool]:
-    """(probe, reused): the stored probe if there is one for this machine, else a new one, stored."""
+def ensure_probe(out_dir: str | Path, device: str, dtype: str, max_age_s: float | None = None
+                 ) -> tuple[Probe, bool]:
+    """(probe, reused): the stored probe if there is one for this machine (measured at most `max_age_s` ago, when
+    given), else a new one, stored.
+
+    Why an age: a shared VM's speed drifts between days, and the model reads H as T(1) minus the probe's time
+    for the work, so a probe from another day moves H with the drift (on the 2-core EPYC, bert-base seq 32's
+    predicted T(8) was 46% above the measured one with a 5-day-old probe, and 3% and 15% below it with a probe
+    taken minutes before, 2026-12-04). A probe costs seconds; `ftax predict` takes a fresh one each hour."""
     torch.set_num_threads(default_threads())
     found = stored_probe(out_dir, device, dtype, torch.get_num_threads())
-    if found is not None:
+    if found is not None and (max_age_s is None or _age_s(found) <= max_age_s):
         return found, True
     measured = run_probe(device, dtype, backends.dtype_of(dtype))
     env = fingerprint()
@@ -359,13 +368,21 @@ def ensure_probe(out_dir: str | Path, device: str, dtype: str) -> tuple[Probe, b
     return measured, False
 
 
+def _age_s(probe: Probe) -> float:
+    """Seconds since `probe` was measured (infinite for a probe stored without its time)."""
+    if not probe.timestamp:
+        return math.inf
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(probe.timestamp)).total_seconds()
+
+
 def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", rounds: int = 1,
                   options: MeasureOptions | None = None, progress: bool = False, probes: bool = False,
                   **sweep_args) -> sweep.SweepSummary:
     """Sweep `grids` as one (`sweep.run_sweep`), under their rule (they share one: a profile's) and `rounds`,
     decomposing the configs of the grids that ask for it: one sweep, not one per grid, so the backends of a
     shape that two grids name are timed together, and a config two grids share is measured once. With
-    `probes`, then the throughput probe of each device and dtype swept, unless stored (`ensure_probe`)."""
+    `probes`, then the throughput probe of each device and dtype swept (`ensure_probe`): a stored one is reused
+    only when the sweep measured nothing, so new curves always have a probe measured with them."""
     rules = {grid.rule for grid in grids}
     if len(rules) != 1:
         raise InvalidConfigError(f"grids swept together must share one stop rule, got {sorted(r.name for r in rules)}")
@@ -374,8 +391,9 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     profiled = configs if options.decompose else study_configs(g for g in grids if g.decompose)
     summary = sweep.run_sweep(configs, results_dir, replace(options, decompose=False), progress=progress,
                               rounds=rounds, decompose=profiled, **sweep_args)
+    measured_now = sum(summary.counts.values()) > 0
     for device, dtype in dict.fromkeys((c.device, c.dtype) for c in configs) if probes else ():
-        ensure_probe(results_dir, device, dtype)
+        ensure_probe(results_dir, device, dtype, max_age_s=0.0 if measured_now else None)
     return summary
 
 

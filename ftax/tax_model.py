@@ -312,12 +312,12 @@ def smallest_shapes(configs: pd.DataFrame) -> pd.DataFrame:
     return first[[*keys, "seq_len", "estimate_ms", "low_ms", "high_ms"]].rename(columns={"seq_len": "smallest_seq_len"})
 
 
-def validate(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE, rate: str | None = None
-             ) -> pd.DataFrame:
+def validate(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]], form: str = ADDITIVE,
+             rate: str | None = None) -> pd.DataFrame:
     """Every stored batch curve predicted from its batch-1 estimate alone, against its measured estimates.
 
     `configs` is one row per config (`ftax.estimates.per_config`); `probes` maps (machine_id, device, dtype)
-    to that machine's probe. One row per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`), the
+    to that machine's probe, or its probes (each curve takes the one nearest its batch 1: `probe_for`). One row per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`), the
     prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`) at `rate` (default: the
     device's, `default_rate`), `pred_model` (the first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names
     it), `pred_by_size` and `pred_held` (the model's H at each rate), the two-point form (`pred_two_point`: batch
@@ -411,7 +411,7 @@ class _Curve:
     hosts: dict[str, float]
 
 
-def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe], skipped: list[dict]):
+def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]], skipped: list[dict]):
     """Each ok batch curve with batch 1 and another batch, ready to predict (those that cannot be go to
     `skipped`, with why)."""
     if configs.empty or "status" not in configs:
@@ -425,13 +425,14 @@ def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe], skipped:
         rows = rows.sort_values("batch_size")
         if not (rows["batch_size"] == 1).any() or rows["batch_size"].nunique() < 2:
             continue
-        probe = probes.get((ident.get("machine_id"), ident.get("device"), ident.get("dtype")))
+        first = rows[rows["batch_size"] == 1].iloc[0]
+        probe = probe_for(probes, (ident.get("machine_id"), ident.get("device"), ident.get("dtype")),
+                          first.get("first_timestamp", first.get("timestamp")))
         work = work_from_rows(rows)
         if probe is None or work is None:
             skipped.append({**ident, "why": "no probe for this machine and dtype" if probe is None
                             else "no FLOPs or GEMM calls stored"})
             continue
-        first = rows[rows["batch_size"] == 1].iloc[0]
         shortest = small.get(tuple(ident[k] for k in small_keys))
         if shortest is not None and not shortest["smallest_seq_len"] < ident.get("seq_len", 0):
             shortest = None
@@ -439,7 +440,7 @@ def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe], skipped:
                      hosts_at_batch1(first, work, probe, shortest))
 
 
-def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe], form: str = ADDITIVE) -> pd.DataFrame:
+def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]], form: str = ADDITIVE) -> pd.DataFrame:
     """Per stored curve, what the model predicts from batch 1 over the curve's own batches: `regime`,
     `inflection_batch` and its interval, with the H it used (`host_source`), to set beside the inflection
     `ftax.analysis.framework_bound_regimes` reads from the measured visits."""
@@ -484,12 +485,30 @@ def scores(validation: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def stored_probes(results_dir: str | Path) -> dict[tuple, Probe]:
-    """The newest stored probe per (machine_id, device, dtype) in `results_dir`'s `probes/` store."""
-    found = {}
+def stored_probes(results_dir: str | Path) -> dict[tuple, tuple[Probe, ...]]:
+    """Every stored probe per (machine_id, device, dtype) in `results_dir`'s `probes/` store, in stored order."""
+    found: dict[tuple, list[Probe]] = {}
     for data in results.iter_side(results_dir, "probes"):
         try:
-            found[(data["machine_id"], data["device"], data["dtype"])] = Probe.from_dict(data)
+            found.setdefault((data["machine_id"], data["device"], data["dtype"]), []).append(Probe.from_dict(data))
         except (KeyError, TypeError):
             continue
-    return found
+    return {key: tuple(probes) for key, probes in found.items()}
+
+
+def probe_for(probes: dict[tuple, Probe | Sequence[Probe]], key: tuple, when=None) -> Probe | None:
+    """The probe of `key` (machine_id, device, dtype) measured nearest `when` (a timestamp), else the newest stored.
+
+    A machine's speed drifts (a shared VM's by 2x between days), and the model's H is T(1) minus the probe's time
+    for the work: a curve is read with the probe taken closest to it, not with whichever was taken last."""
+    found = probes.get(key)
+    if found is None or isinstance(found, Probe):
+        return found
+    if not found:
+        return None
+    at = pd.Timestamp(when) if when is not None and not pd.isna(when) else None
+    timed = [p for p in found if p.timestamp]
+    if at is None or not timed:
+        return found[-1]
+    at = at.tz_localize("UTC") if at.tzinfo is None else at
+    return min(timed, key=lambda p: abs(pd.Timestamp(p.timestamp) - at))

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -193,17 +194,20 @@ def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(
     """Page 02's eager configs are page 01's: swept per page, the eager side of a speedup would be a
     visit minutes away from the runtime it is compared with, and page 05 would re-measure round 0."""
     calls, probed = [], []
-    monkeypatch.setattr(sweep, "run_sweep", lambda configs, *a, **kw: calls.append((configs, kw)) or "summary")
-    monkeypatch.setattr(studies, "ensure_probe", lambda out, device, dtype: probed.append((device, dtype)))
+    summary = sweep.SweepSummary(path=Path("unused"), total=1, skipped=0, counts=Counter(ok=1))
+    monkeypatch.setattr(sweep, "run_sweep", lambda configs, *a, **kw: calls.append((configs, kw)) or summary)
+    monkeypatch.setattr(studies, "ensure_probe",
+                        lambda out, device, dtype, max_age_s: probed.append((device, dtype, max_age_s)))
     for profile in PROFILES:
         calls.clear()
         probed.clear()
-        assert measure_studies(profile=profile, device="cpu", results_dir="unused", progress=False) == "summary"
+        assert measure_studies(profile=profile, device="cpu", results_dir="unused", progress=False) is summary
         [(configs, kw)] = calls
         grids = [g for study in STUDIES for g in study_grids(study, profile, device="cpu")]
         assert configs == study_configs(grids) and kw["rounds"] == ROUNDS[profile]
         assert kw["decompose"] == study_configs(g for g in grids if g.decompose)
-        assert set(probed) == {(c.device, c.dtype) for c in configs}  # the tax model's probes, once each
+        # the tax model's probes, once each, and measured anew because the sweep measured new curves
+        assert set(probed) == {(c.device, c.dtype, 0.0) for c in configs}
 
 
 def test_grouped_keeps_each_model_group_contiguous_in_first_seen_order():

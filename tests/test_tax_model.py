@@ -182,7 +182,7 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
 
     def fake_probe(device, dtype, torch_dtype):
         runs.append(dtype)
-        return FLAT_PROBE
+        return replace(FLAT_PROBE, timestamp=pd.Timestamp.now(tz="UTC").isoformat())  # fresh: reused within the hour
 
     monkeypatch.setattr(studies, "run_probe", fake_probe)
     argv = ["predict", "--model", "synthetic-linear", "--override", "width=32", "--override", "depth=2",
@@ -227,3 +227,28 @@ def test_host_window_contains_the_true_host_of_a_line_and_is_empty_for_a_curve_n
         assert worst == pytest.approx(tax_model.CLOSE_ENOUGH)
     assert tax_model.host_window(b, 4.0 + 0.5 * b ** 2) is None  # quadratic: no line through T(1) within 25%
     assert tax_model.host_window([2, 4], [1.0, 2.0]) is None  # no batch 1
+
+
+def test_a_curve_is_read_with_the_probe_taken_nearest_it():
+    old = replace(PROBE, timestamp="2026-11-29T12:00:00+00:00")
+    new = replace(FLAT_PROBE, timestamp="2026-12-04T12:00:00+00:00")
+    probes = {("m", "cpu", "fp32"): (old, new)}
+    assert tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-11-30T08:00:00+00:00") == old
+    assert tax_model.probe_for(probes, ("m", "cpu", "fp32"), pd.Timestamp("2026-12-05", tz="UTC")) == new
+    assert tax_model.probe_for(probes, ("m", "cpu", "fp32")) == new  # no time: the newest stored
+    assert tax_model.probe_for({("m", "cpu", "fp32"): PROBE}, ("m", "cpu", "fp32"), "2026-01-01") == PROBE
+    assert tax_model.probe_for(probes, ("other", "cpu", "fp32")) is None
+    assert Probe.from_dict(json.loads(json.dumps(new.to_dict()))) == new  # the time is stored with it
+
+
+def test_a_stored_probe_older_than_max_age_is_measured_anew(tmp_path, monkeypatch):
+    runs = []
+
+    def fake_probe(device, dtype, torch_dtype):
+        runs.append(dtype)
+        return replace(FLAT_PROBE, timestamp=pd.Timestamp.now(tz="UTC").isoformat())
+
+    monkeypatch.setattr(studies, "run_probe", fake_probe)
+    first, reused = studies.ensure_probe(tmp_path, "cpu", "fp32")
+    assert not reused and studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=3600)[1]
+    assert not studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)[1] and len(runs) == 2

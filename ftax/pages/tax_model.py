@@ -56,7 +56,8 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
                       & (small["overrides"] == c["overrides"].iloc[0]) & (small["smallest_seq_len"] < seq)] \
             if not small.empty else small
         work = tax_model.work_from_rows(c)
-        probe = probes.get((c["machine_id"].iloc[0], c["device"].iloc[0], dtype))
+        probe = tax_model.probe_for(probes, (c["machine_id"].iloc[0], c["device"].iloc[0], dtype),
+                                    one["first_timestamp"].iloc[0] if len(one) and "first_timestamp" in one else None)
         rows.append({"model": model, "runtime": backend, "seq": int(seq), "batches": f"1-{int(last['batch_size'])}",
                      "share, largest": float(share.iloc[-1]),
                      "between-round cv, largest": float(_numbers(c, "between_round_cv").iloc[-1]),
