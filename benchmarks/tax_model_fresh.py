@@ -1,0 +1,61 @@
+"""Page 08's scores on curves measured afresh, with the throughput probe taken just before and just after them.
+
+Page 08 scores the model of the tax on the book's stored curves with the probe stored for the machine, which may
+have been measured on another day; on a shared VM the machine's speed drifts between days. This study removes that
+confound: it sweeps the tax-model study into a scratch directory (never the book's results/) in the profile's
+rounds, probes each precision before and after the sweep, and prints `ftax.tax_model.scores` for every predictor
+with (a) each curve read with the probe nearest it (what page 08 does), (b) the probe before, (c) the probe after,
+and (d) with `--compare` the newest probe stored in another results directory (say, the book's, from another day).
+
+Usage, on an idle machine (nothing else measuring: two processes on 2 cores inflate latency many times):
+    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--compare results]
+The sweep resumes: a second run with the same --out only scores.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from ftax import results, studies, tax_model
+from ftax.estimates import newest_series, per_config
+from ftax.rows import with_columns
+
+SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]
+
+
+def measure(out: str, profile: str) -> None:
+    """Probe, sweep the tax-model study, probe again (`measure_grids` probes anew after a sweep that measured)."""
+    grids = studies.study_grids("tax-model", profile, "cpu")
+    for dtype in sorted({c.dtype for c in studies.study_configs(grids)}):
+        studies.ensure_probe(out, "cpu", dtype)
+    start = time.time()
+    print(studies.measure_grids(grids, out, studies.ROUNDS[profile], probes=True), f"({time.time() - start:.0f} s)")
+
+
+def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
+    """`scores` per way of choosing the probe (see the module docstring)."""
+    configs = with_columns(per_config(newest_series(with_columns(results.load(out, latest_only=False)))))
+    probes = tax_model.stored_probes(out)
+    ways = {"nearest": probes, "before": {k: v[0] for k, v in probes.items()},
+            "after": {k: v[-1] for k, v in probes.items()}}
+    if compare:
+        ways[f"newest in {compare}"] = {k: v[-1] for k, v in tax_model.stored_probes(compare).items()}
+    return {name: tax_model.scores(tax_model.validate(configs, chosen)).set_index("predictor")[SHOWN]
+            for name, chosen in ways.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="scratch results directory (not the book's results/)")
+    parser.add_argument("--profile", default="quick", choices=studies.PROFILES)
+    parser.add_argument("--compare", help="also score with the newest probe stored in this results directory")
+    args = parser.parse_args()
+    measure(args.out, args.profile)
+    for name, table in score_tables(args.out, args.compare).items():
+        print(f"\nprobe: {name}\n{table.to_string()}")
+
+
+if __name__ == "__main__":
+    main()
