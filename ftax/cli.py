@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ftax.errors import FtaxError
@@ -111,7 +111,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     first = inputs.batch1
     if first.flops is None or inputs.flops_batch2 is None or not first.gemm_calls:
         raise InvalidConfigError(f"{first.config.label()}: FLOPs could not be counted, so there is no work to model")
-    work = tax_model.Work(first.flops, inputs.flops_batch2 - first.flops, first.gemm_calls)
+    counts2 = inputs.counts_batch2
+    bytes_known = first.written_bytes is not None and counts2 is not None
+    work = tax_model.Work(first.flops, inputs.flops_batch2 - first.flops, first.gemm_calls,
+                          written_batch1=first.written_bytes if bytes_known else None,
+                          written_per_item=counts2.written_bytes - first.written_bytes if bytes_known else None,
+                          writes=first.writes if bytes_known else None)
     t1 = first.stats["median_ms"]
     hosts = {"decomposition": (first.decomposition or {}).get("overhead_ms"),
              "smallest": (inputs.smallest.stats or {}).get("median_ms"),
@@ -122,8 +127,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
               "predicted": prediction.to_dict(),
               "inputs": {"t1_ms": t1, "t1_ci_ms": [first.stats["ci_low_ms"], first.stats["ci_high_ms"]],
                          "hosts_ms": hosts, "host_source": prediction.inputs["host_source"],
-                         "work": {"flops_batch1": work.flops_batch1, "flops_per_item": work.flops_per_item,
-                                  "gemm_calls": work.gemm_calls},
+                         "work": asdict(work),
                          "probe": inputs.probe.to_dict(), "probe_reused": inputs.probe_reused,
                          "decomposition": first.decomposition, "smallest_seq_len": inputs.smallest.config.seq_len},
               "ftax_version": first.ftax_version, "timestamp": first.timestamp}

@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
@@ -105,21 +106,41 @@ def count_flops(module: torch.nn.Module, inputs: tuple) -> float | None:
     return float(counter.get_total_flops())
 
 
-def count_gemm_calls(module: torch.nn.Module, inputs: tuple) -> int | None:
-    """Calls of ops that torch.utils.flop_counter has a FLOP formula for (matrix products, convolutions,
-    attention) in one eager forward: the ops that do the FLOPs, so FLOPs / calls is the work per call that
-    `ftax.probe` rates by. None if the forward cannot run under a dispatch mode."""
+@dataclass(frozen=True)
+class OpCounts:
+    """What one eager forward's ops do besides FLOPs. `gemm_calls`: calls of ops that torch.utils.flop_counter has
+    a FLOP formula for (matrix products, convolutions, attention), so FLOPs / calls is the work per call that
+    `ftax.probe` rates GEMMs by. `writes` and `written_bytes`: calls of ops that produce new data (every op but a
+    view or a bare allocation) and the bytes of their outputs: what the probe's write rate prices, since writing a
+    fresh output is a cost of its own on a CPU (a large one once outputs outgrow what the allocator keeps)."""
+
+    gemm_calls: int
+    writes: int
+    written_bytes: int
+
+
+_NOT_WRITES = frozenset({"_unsafe_view", "empty", "empty_strided", "lift_fresh"})  # views in all but name
+
+
+def count_ops(module: torch.nn.Module, inputs: tuple) -> OpCounts | None:
+    """`OpCounts` of one eager forward under a dispatch mode. None if the forward cannot run under one."""
     from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
     from torch.utils.flop_counter import flop_registry
 
     class Counter(TorchDispatchMode):
         def __init__(self) -> None:
             super().__init__()
-            self.calls = 0
+            self.gemm_calls = self.writes = self.written_bytes = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.calls += func._overloadpacket in flop_registry
-            return func(*args, **(kwargs or {}))
+            out = func(*args, **(kwargs or {}))
+            self.gemm_calls += func._overloadpacket in flop_registry
+            if not func.is_view and func._overloadpacket.__name__ not in _NOT_WRITES:
+                self.writes += 1
+                self.written_bytes += sum(t.numel() * t.element_size() for t in tree_leaves(out)
+                                          if isinstance(t, torch.Tensor))
+            return out
 
     counter = Counter()
     try:  # no_grad, not inference_mode: under inference_mode, linear reaches a dispatch mode undecomposed
@@ -127,7 +148,13 @@ def count_gemm_calls(module: torch.nn.Module, inputs: tuple) -> int | None:
             module(*inputs)
     except Exception:  # noqa: BLE001 -- as count_flops: no count rather than no record
         return None
-    return counter.calls
+    return OpCounts(counter.gemm_calls, counter.writes, counter.written_bytes)
+
+
+def count_gemm_calls(module: torch.nn.Module, inputs: tuple) -> int | None:
+    """`OpCounts.gemm_calls` of one eager forward (None if it cannot be counted)."""
+    counts = count_ops(module, inputs)
+    return counts.gemm_calls if counts else None
 
 
 # --- pure parsing -------------------------------------------------------------------------

@@ -317,7 +317,7 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     for prefix, marker in (("decomposition_", "decomposition_busy_ms"), ("parity_", "parity_ok"),
                            ("memory_", "memory_method"), ("energy_", "energy_status")):
         _fill_from_visit_with(out, frame, prefix, marker)
-    for column in ("flops", "gemm_calls"):  # a sweep in rounds counts FLOPs (a config's) in its first round only
+    for column in ("flops", "gemm_calls", "writes", "written_bytes"):  # counted in a sweep's first round only
         if column in frame:
             counted = pd.to_numeric(frame[column], errors="coerce").groupby(frame["_series"]).max()
             out[column] = pd.to_numeric(out[column], errors="coerce").fillna(counted.reindex(out.index))

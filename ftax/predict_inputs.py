@@ -3,8 +3,8 @@
 1. The probe (`ftax.probe`): stored under `<results>/probes/<machine_id>.jsonl` per device, dtype, torch
    threads and software, and reused while those match and it is under an hour old (a new torch version or
    thread count, or a probe from another hour, measures anew: a VM's speed drifts, and H moves with it).
-2. The config at batch 1 with the profiler's decomposition and its FLOPs, plus the FLOPs at batch 2 (counted,
-   not timed), which give FLOPs per item; with `--second-batch B`, batch B too, timed in alternation with
+2. The config at batch 1 with the profiler's decomposition, its FLOPs and bytes written, plus the same counts
+   at batch 2 (counted, not timed), which give them per item; with `--second-batch B`, batch B too, timed in alternation with
    batch 1 (the two-point form's second measurement).
 3. The same prepared model at its smallest shape (batch 1, shortest sequence or image it accepts): its
    latency is the host cost with almost no work, an estimate of H that needs no profiler.
@@ -41,6 +41,7 @@ class Inputs:
     probe: probe.Probe
     probe_reused: bool
     second: Record | None = None
+    counts_batch2: decompose.OpCounts | None = None  # GEMM calls, writes and bytes written at batch 2
 
 
 def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule: StopRule | None = None,
@@ -67,8 +68,9 @@ def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule:
             raise InvalidConfigError(f"{visit.config.label()} could not be measured: {visit.status}: {visit.message}")
     model = cache.get(checked)
     flops_batch2 = decompose.count_flops(model.module, model.inputs(2, config.seq_len))
+    counts_batch2 = decompose.count_ops(model.module, model.inputs(2, config.seq_len))
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
     found, reused = ensure_probe(out_dir, config.device, config.dtype, max_age_s=PROBE_FRESH_S)
     return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2, probe=found,
-                  probe_reused=reused, second=rest[0] if rest else None)
+                  probe_reused=reused, second=rest[0] if rest else None, counts_batch2=counts_batch2)

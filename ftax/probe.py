@@ -24,7 +24,8 @@ import torch
 from ftax.devices import resolve_device, sync_for
 from ftax.timing import StopRule, measure
 
-PROBE_VERSION = 1  # bump when what the probe measures changes: stored probes of another version are not reused
+PROBE_VERSION = 2  # bump when what the probe measures changes: stored probes of another version are not reused
+# 2: the write ladder (`write_bytes`, `write_gbs`): how fast fresh outputs of elementwise ops are written, by size.
 PROBE_RULE = StopRule(name="probe", warmup_iters=2, warmup_time_s=0.02, warmup_max_s=0.3, min_iters=5,
                       min_time_s=0.05, max_time_s=0.3, target_rel_ci=0.05, pipelined_calls=1, pipelined_rounds=1,
                       pipelined_max_s=0.01)
@@ -46,6 +47,8 @@ class Probe:
     threads: int
     version: int = PROBE_VERSION
     timestamp: str | None = None  # when it was measured (UTC, ISO 8601): a model pairs a curve with the probe nearest it
+    write_bytes: tuple[float, ...] = ()  # bytes of one fresh output, and the GB/s it was written at (version 2 on)
+    write_gbs: tuple[float, ...] = ()
 
     def gflops_at(self, flops_per_call: float) -> float:
         """Achieved GFLOP/s for a GEMM of `flops_per_call` FLOPs: log-log interpolation between probe points,
@@ -55,17 +58,27 @@ class Probe:
         y = np.log(np.asarray(self.gemm_gflops, dtype=float))
         return float(math.exp(np.interp(math.log(max(flops_per_call, 1.0)), x, y)))
 
+    def write_gbs_at(self, bytes_per_write: float) -> float | None:
+        """Achieved GB/s writing fresh outputs of `bytes_per_write` bytes each, interpolated as `gflops_at` does;
+        None for a probe without the write ladder (version 1)."""
+        if not self.write_bytes:
+            return None
+        x, y = np.log(np.asarray(self.write_bytes, dtype=float)), np.log(np.asarray(self.write_gbs, dtype=float))
+        return float(math.exp(np.interp(math.log(max(bytes_per_write, 1.0)), x, y)))
+
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["gemm_n"], data["gemm_flops"], data["gemm_gflops"] = (list(data[k]) for k in
-                                                                  ("gemm_n", "gemm_flops", "gemm_gflops"))
+        for key in ("gemm_n", "gemm_flops", "gemm_gflops", "write_bytes", "write_gbs"):
+            data[key] = list(data[key])
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Probe":
         fields = {k: data[k] for k in ("device", "dtype", "bandwidth_gbs", "threads", "version")}
         return cls(gemm_n=tuple(data["gemm_n"]), gemm_flops=tuple(data["gemm_flops"]),
-                   gemm_gflops=tuple(data["gemm_gflops"]), timestamp=data.get("timestamp"), **fields)
+                   gemm_gflops=tuple(data["gemm_gflops"]), timestamp=data.get("timestamp"),
+                   write_bytes=tuple(data.get("write_bytes") or ()), write_gbs=tuple(data.get("write_gbs") or ()),
+                   **fields)
 
 
 def _ladder(device: str) -> tuple[int, ...]:
@@ -98,7 +111,34 @@ def run_probe(device: str = "auto", dtype: str = "fp32", torch_dtype: torch.dtyp
         source = torch.empty(64 * 2 ** 20, dtype=torch.float32, device=device)
         target = torch.empty_like(source)
         copy_s = measure(lambda: target.copy_(source), rule, sync=sync).stats.median_ms / 1e3
+        write_bytes, write_gbs = _write_ladder(device, torch_dtype, rule, sync)
     bandwidth = 2 * source.numel() * source.element_size() / copy_s / 1e9
     return Probe(device=device, dtype=dtype, gemm_n=tuple(sizes), gemm_flops=tuple(flops), gemm_gflops=tuple(rates),
                  bandwidth_gbs=bandwidth, threads=torch.get_num_threads(),
-                 timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                 timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 write_bytes=write_bytes, write_gbs=write_gbs)
+
+
+WRITE_OPS = (torch.nn.functional.gelu, lambda x: torch.softmax(x, -1),
+             lambda x: torch.nn.functional.layer_norm(x, x.shape[-1:]), lambda x: x + x)
+WRITE_LADDER = (2 ** 16, 2 ** 18, 2 ** 20, 2 ** 22, 2 ** 23, 2 ** 24, 2 ** 25, 2 ** 26, 2 ** 27)  # bytes per output
+
+
+def _write_ladder(device: str, torch_dtype: torch.dtype, rule: StopRule, sync) -> tuple[tuple, tuple]:
+    """(bytes per output, GB/s): the elementwise ops a transformer runs between its products (GELU, softmax, layer
+    norm, an add), each writing a fresh output of that size, timed up a ladder of sizes.
+
+    Why fresh outputs: a model's forward allocates every activation anew, and on Linux glibc hands an allocation
+    above its mmap threshold (at most 32 MiB) back to the kernel when it is freed, so the next one faults its pages
+    in again: on the 2-core EPYC writing a 64 MiB output ran ~5x slower per byte than a 16 MiB one (2026-12-04).
+    A copy into a kept buffer (`bandwidth_gbs`) never sees that cost."""
+    sizes, rates = [], []
+    for nbytes in WRITE_LADDER:
+        x = torch.randn(max(nbytes // 4 // 128, 1), 128, device=device).to(torch_dtype)
+        out_bytes = x.numel() * x.element_size()
+        ms = float(np.mean([measure(lambda f=f: f(x), rule, sync=sync).stats.median_ms for f in WRITE_OPS]))
+        sizes.append(float(out_bytes))
+        rates.append(out_bytes / ms / 1e6)
+        if ms / 1e3 > MAX_CALL_S:
+            break
+    return tuple(sizes), tuple(rates)

@@ -33,8 +33,9 @@ import pandas as pd
 # 4: `flops` and `gemm_calls` are counted per phase. A version-3 record of a prefill or decode step took the
 #    count of whichever config of its shape was timed first (prefill and decode are timed together), so `upgrade`
 #    drops a version-3 decoder record's counts: unknown, rather than another phase's.
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 5: `writes` and `written_bytes` (ops that write new data and the bytes they write, beside `gemm_calls`).
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 # What config_key hashes besides the config and the machine. It changes only when a config's
 # identity changes (not when the record gains or renames fields), so a sweep resumes over
 # records written by earlier schema versions.
@@ -110,7 +111,9 @@ class Record:
     parity: dict | None = None
     model_info: dict = field(default_factory=dict)
     flops: float | None = None
-    gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.decompose.count_gemm_calls)
+    gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.decompose.count_ops)
+    writes: int | None = None  # calls of the ops that write new data, and the bytes they write (count_ops)
+    written_bytes: int | None = None
     per_token: dict | None = None  # decode: per_token_ms statistics of the one-token step, tokens_per_s
     decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
     memory: dict | None = None  # ftax.memory: peak_bytes above the pre-prepare baseline, method, weights_bytes
@@ -341,7 +344,7 @@ def _flatten(data: dict) -> dict:
     row.update(config_key=data["config_key"], machine_id=data.get("machine_id", env.get("machine_id")),
                machine_label=machine_label(env, config["device"]), status=data["status"],
                message=data.get("message", ""), pipelined_ms=data.get("pipelined_ms"), flops=data.get("flops"),
-               gemm_calls=data.get("gemm_calls"),
+               gemm_calls=data.get("gemm_calls"), writes=data.get("writes"), written_bytes=data.get("written_bytes"),
                samples_ms=data.get("samples_ms") or [], timestamp=data.get("timestamp"),
                ftax_version=data.get("ftax_version"), schema_version=data.get("schema_version"),
                round=data.get("round"), rule=data.get("rule"))

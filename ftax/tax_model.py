@@ -7,7 +7,8 @@ latency(b) = host + work(b), where
   rate(size) the GEMM rate a `ftax.probe.Probe` measured at that work per call: at each batch's size
   (`BY_SIZE`: small products run far below peak, so doubling the batch less than doubles the time of
   the math) or at batch 1's for every batch (`HELD`: the work grows as the FLOPs, what the CPU's
-  curves show; `default_rate`).
+  curves show; `default_rate`), plus the bytes its ops write at the probe's write rate for that many
+  bytes per write (`write_ms`: outputs that outgrow what the allocator keeps are written far slower).
 
 On a CPU the host and the math run on the same cores one after the other: latency = H + work
 (`ADDITIVE`). On a GPU the host queues kernels while earlier ones run: latency ~ max(H, work)
@@ -54,14 +55,23 @@ CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the me
 @dataclass(frozen=True)
 class Work:
     """What one forward of a config computes: FLOPs at batch 1 and per extra item (FLOPs are linear in
-    batch for every model ftax builds), and how many ops do them (the same at every batch)."""
+    batch for every model ftax builds), and how many ops do them (the same at every batch); and, where counted
+    (records from schema 5), the bytes its ops write likewise, and how many ops write them."""
 
     flops_batch1: float
     flops_per_item: float
     gemm_calls: int
+    written_batch1: float | None = None
+    written_per_item: float | None = None
+    writes: int | None = None
 
     def flops(self, batch: float) -> float:
         return self.flops_batch1 + self.flops_per_item * (batch - 1)
+
+    def written(self, batch: float) -> float | None:
+        if self.written_batch1 is None or self.written_per_item is None:
+            return None
+        return self.written_batch1 + self.written_per_item * (batch - 1)
 
 
 # How the work's rate follows the batch. BY_SIZE: the probe's rate at each batch's work per call (bigger products
@@ -72,13 +82,23 @@ BY_SIZE, HELD = "by-size", "held"
 
 
 def work_ms(work: Work, probe: Probe, batch: float, rate: str = BY_SIZE) -> float:
-    """Milliseconds of arithmetic at batch `batch`, at the probe's rate for this much work per call (`BY_SIZE`) or
-    for batch 1's (`HELD`)."""
+    """Milliseconds of work at batch `batch`: the arithmetic at the probe's GEMM rate for this much work per call
+    (`BY_SIZE`) or for batch 1's (`HELD`), plus `write_ms` where both the work and the probe have bytes."""
     if rate not in (BY_SIZE, HELD):
         raise ValueError(f"unknown rate {rate!r}; allowed: {BY_SIZE}, {HELD}")
     flops = work.flops(batch)
     per_call = (flops if rate == BY_SIZE else work.flops(1)) / max(work.gemm_calls, 1)
-    return flops / (probe.gflops_at(per_call) * 1e9) * 1e3
+    return flops / (probe.gflops_at(per_call) * 1e9) * 1e3 + write_ms(work, probe, batch)
+
+
+def write_ms(work: Work, probe: Probe, batch: float) -> float:
+    """Milliseconds to write the forward's outputs at batch `batch`, at the probe's write rate for that many bytes
+    per write, always by size: that rate falls off a cliff where outputs outgrow what the allocator keeps
+    (`ftax.probe._write_ladder`), which is what makes a CPU's cost per item rise at large batches. 0 where the
+    records or the probe predate bytes (schema 5, probe version 2)."""
+    written = work.written(batch)
+    gbs = probe.write_gbs_at(written / max(work.writes or 1, 1)) if written is not None else None
+    return 0.0 if gbs is None else written / (gbs * 1e9) * 1e3
 
 
 def default_rate(probe: Probe) -> str:
@@ -275,7 +295,8 @@ BASELINES = ("constant", "flops_scaled")  # T(1) everywhere; T(1) x FLOPs(b) / F
 
 
 def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
-    """A curve's Work from its stored rows (FLOPs per batch, GEMM calls at batch 1), or None without them."""
+    """A curve's Work from its stored rows (FLOPs per batch, GEMM calls; bytes written and writes where the
+    records have them), or None without FLOPs or GEMM calls."""
     rows = curve_rows.dropna(subset=["flops"]) if "flops" in curve_rows else curve_rows.iloc[0:0]
     one = rows[rows["batch_size"] == 1]
     more = rows[rows["batch_size"] > 1]
@@ -284,7 +305,14 @@ def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
         return None
     f1 = float(one["flops"].iloc[0])
     b, fb = float(more["batch_size"].iloc[0]), float(more["flops"].iloc[0])
-    return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()))
+    w1, wb = (pd.to_numeric(r.get("written_bytes", pd.Series(dtype=float)), errors="coerce").iloc[0]
+              if "written_bytes" in r else math.nan for r in (one, more))
+    writes = pd.to_numeric(curve_rows.get("writes", pd.Series(dtype=float)), errors="coerce").dropna()
+    bytes_known = math.isfinite(w1) and math.isfinite(wb) and not writes.empty
+    return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()),
+                written_batch1=float(w1) if bytes_known else None,
+                written_per_item=float(wb - w1) / (b - 1) if bytes_known else None,
+                writes=int(writes.max()) if bytes_known else None)
 
 
 def hosts_at_batch1(row: pd.Series, work: Work, probe: Probe, smallest: pd.Series | None = None) -> dict[str, float]:

@@ -177,6 +177,45 @@ def test_gemm_calls_count_the_ops_that_do_the_flops():
     assert decompose.count_gemm_calls(stack, (torch.randn(2, 8),)) == 2
 
 
+class _ViewThenWrite(torch.nn.Module):
+    def forward(self, x):
+        return (x.view(-1).t() * 2).unsqueeze(0)  # one op writes (the product); the rest are views
+
+
+def test_op_counts_price_writes_of_new_data_not_views():
+    counts = decompose.count_ops(_ViewThenWrite(), (torch.randn(4, 8),))
+    assert counts == decompose.OpCounts(gemm_calls=0, writes=1, written_bytes=4 * 8 * 4)
+    stack = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
+    one, eight = (decompose.count_ops(stack, (torch.randn(b, 8),)) for b in (1, 8))
+    assert one.writes == eight.writes and one.gemm_calls == 1
+    assert eight.written_bytes - one.written_bytes == 7 * 2 * 8 * 4  # two outputs of 8 floats per extra row
+
+
+# A machine that writes 10 GB/s up to 1 MB per output and 2 GB/s above: a cliff, as glibc's mmap threshold makes.
+CLIFF = replace(FLAT_PROBE, write_bytes=(1e5, 1e6, 2e6, 1e8), write_gbs=(10.0, 10.0, 2.0, 2.0))
+WRITING = replace(WORK, written_batch1=1e6, written_per_item=1e6, writes=4)
+
+
+def test_probe_write_rate_interpolates_and_a_version_1_probe_has_none():
+    assert CLIFF.write_gbs_at(5e5) == pytest.approx(10.0) and CLIFF.write_gbs_at(1e9) == pytest.approx(2.0)
+    assert FLAT_PROBE.write_gbs_at(1e6) is None
+    assert Probe.from_dict(json.loads(json.dumps(CLIFF.to_dict()))) == CLIFF
+    old = {k: v for k, v in FLAT_PROBE.to_dict().items() if k not in ("write_bytes", "write_gbs")}
+    assert Probe.from_dict(old) == FLAT_PROBE
+
+
+def test_written_bytes_add_a_write_term_that_rises_past_the_cliff():
+    per_item = np.diff([tax_model.write_ms(WRITING, CLIFF, b) for b in BATCHES]) / np.diff(BATCHES)
+    assert per_item[0] == pytest.approx(1e6 / 10e9 * 1e3)  # 250-500 kB per write: below the cliff
+    assert per_item[-1] == pytest.approx(1e6 / 2e9 * 1e3)  # 16-32 MB per write at batch 64..128: past it
+    assert tax_model.write_ms(WORK, CLIFF, 8) == 0.0 and tax_model.write_ms(WRITING, FLAT_PROBE, 8) == 0.0
+    truth = np.array([3.0 + tax_model.work_ms(WRITING, CLIFF, b, tax_model.HELD) for b in BATCHES])
+    p = tax_model.predict(truth[0], 3.0, WRITING, CLIFF, batch_sizes=BATCHES, rate=tax_model.HELD)
+    assert np.allclose(p.latency_ms, truth)
+    blind = tax_model.predict(truth[0], 3.0, WORK, CLIFF, batch_sizes=BATCHES, rate=tax_model.HELD)
+    assert blind.latency_ms[-1] < 0.8 * truth[-1]  # without bytes the model misses the rise
+
+
 def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkeypatch, capsys):
     runs = []
 
