@@ -7,14 +7,19 @@ rounds, probes each precision before and after the sweep, and prints `ftax.tax_m
 with (a) each curve read with the probe nearest it (what page 08 does), (b) the probe before, (c) the probe after,
 and (d) with `--compare` the newest probe stored in another results directory (say, the book's, from another day).
 
+With `--store results`, the run's records and probes are copied to results/tax-fresh/<machine_id>-<time>/, where
+page 08 reads every stored run ("Curves measured with their probe"); the book's own loader never reads them.
+
 Usage, on an idle machine (nothing else measuring: two processes on 2 cores inflate latency many times):
-    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--compare results]
-The sweep resumes: a second run with the same --out only scores.
+    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--compare results] [--store results]
+The sweep resumes: a second run with the same --out only scores (and stores).
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,12 +31,17 @@ SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "c
 
 
 def measure(out: str, profile: str) -> None:
-    """Probe, sweep the tax-model study, probe again (`measure_grids` probes anew after a sweep that measured)."""
+    """Probe, sweep the tax-model study, probe again; a rerun that measures nothing probes nothing."""
     grids = studies.study_grids("tax-model", profile, "cpu")
-    for dtype in sorted({c.dtype for c in studies.study_configs(grids)}):
-        studies.ensure_probe(out, "cpu", dtype)
+    dtypes = sorted({c.dtype for c in studies.study_configs(grids)})
+    stored = {key[2] for key in tax_model.stored_probes(out)}
+    for dtype in (d for d in dtypes if d not in stored):  # before: once, at the start
+        studies.ensure_probe(out, "cpu", dtype, max_age_s=0.0)
     start = time.time()
-    print(studies.measure_grids(grids, out, studies.ROUNDS[profile], probes=True), f"({time.time() - start:.0f} s)")
+    summary = studies.measure_grids(grids, out, studies.ROUNDS[profile])
+    print(summary, f"({time.time() - start:.0f} s)")
+    for dtype in dtypes if sum(summary.counts.values()) else ():  # after
+        studies.ensure_probe(out, "cpu", dtype, max_age_s=0.0)
 
 
 def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
@@ -46,15 +56,27 @@ def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
             for name, chosen in ways.items()}
 
 
+def store(out: str, results_dir: str) -> Path:
+    """Copy the run's records and probes to `results_dir`/tax-fresh/<machine_id>-<first visit's time>/."""
+    visits = results.load(out, latest_only=False)
+    start = pd.Timestamp(visits["timestamp"].min()).strftime("%Y%m%dT%H%M")
+    target = Path(results_dir) / tax_model.FRESH_RUNS / f"{visits['machine_id'].iloc[0]}-{start}"
+    shutil.copytree(out, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="scratch results directory (not the book's results/)")
     parser.add_argument("--profile", default="quick", choices=studies.PROFILES)
     parser.add_argument("--compare", help="also score with the newest probe stored in this results directory")
+    parser.add_argument("--store", help="copy the run to STORE/tax-fresh/ for page 08 (e.g. results)")
     args = parser.parse_args()
     measure(args.out, args.profile)
     for name, table in score_tables(args.out, args.compare).items():
         print(f"\nprobe: {name}\n{table.to_string()}")
+    if args.store:
+        print(f"\nstored in {store(args.out, args.store)}")
 
 
 if __name__ == "__main__":

@@ -290,7 +290,9 @@ def host_from_intercept(flops: Sequence[float], latency_ms: Sequence[float]) -> 
 
 # --- validation against stored curves -------------------------------------------------------------
 
-CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")  # a prefill and a decode step are two curves
+FRESH_RUNS = "tax-fresh"  # results/tax-fresh/<run>/: a study swept with its probes (benchmarks/tax_model_fresh.py)
+# What names a curve (a decoder's prefill and decode step are two curves).
+CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")
 BASELINES = ("constant", "flops_scaled")  # T(1) everywhere; T(1) x FLOPs(b) / FLOPs(1)
 
 
@@ -345,12 +347,13 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]]
     """Every stored batch curve predicted from its batch-1 estimate alone, against its measured estimates.
 
     `configs` is one row per config (`ftax.estimates.per_config`); `probes` maps (machine_id, device, dtype)
-    to that machine's probe, or its probes (each curve takes the one nearest its batch 1: `probe_for`). One row per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`), the
-    prediction under each H the batch-1 record allows (`pred_probe`, `pred_decomposition`) at `rate` (default: the
-    device's, `default_rate`), `pred_model` (the first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names
-    it), `pred_by_size` and `pred_held` (the model's H at each rate), the two-point form (`pred_two_point`: batch
-    1 and `second_batch_of` the curve, NaN at that batch), the baselines (`pred_constant`,
-    `pred_flops_scaled`), and `err_*` = predicted / measured - 1; `host_*` are the H estimates; `pred_smallest` where the
+    to that machine's probe, or its probes (each curve takes the one nearest its batch 1: `probe_for`). One row
+    per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`); the prediction under each H the batch-1
+    record allows (`pred_probe`, `pred_decomposition`) at `rate` (default: the device's, `default_rate`);
+    `pred_model` (the first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names it);
+    `pred_by_size` and `pred_held` (the model's H at each rate); the two-point form (`pred_two_point`: batch 1
+    and `second_batch_of` the curve, NaN at that batch); the baselines (`pred_constant`, `pred_flops_scaled`);
+    `err_*` = predicted / measured - 1; `host_*`, the H estimates; `pred_smallest` where the
     same model and runtime was measured at batch 1 and a shorter sequence (`smallest_shapes`). Curves without FLOPs,
     GEMM calls or a probe for their machine are left out (`skipped` in `frame.attrs` says which and why).
     """
@@ -439,7 +442,8 @@ class _Curve:
     hosts: dict[str, float]
 
 
-def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]], skipped: list[dict]):
+def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]],
+                     skipped: list[dict]):
     """Each ok batch curve with batch 1 and another batch, ready to predict (those that cannot be go to
     `skipped`, with why)."""
     if configs.empty or "status" not in configs:
@@ -468,7 +472,8 @@ def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence
                      hosts_at_batch1(first, work, probe, shortest))
 
 
-def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]], form: str = ADDITIVE) -> pd.DataFrame:
+def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]],
+                          form: str = ADDITIVE) -> pd.DataFrame:
     """Per stored curve, what the model predicts from batch 1 over the curve's own batches: `regime`,
     `inflection_batch` and its interval, with the H it used (`host_source`), to set beside the inflection
     `ftax.analysis.framework_bound_regimes` reads from the measured visits."""

@@ -8,6 +8,7 @@ from fake_study import FakeStudy
 from ftax import pages, results, tax_model
 from ftax.pages import tax_model as page
 from ftax.probe import Probe
+from ftax.results import MeasureConfig, Record
 from ftax.studies import Grid
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -89,6 +90,30 @@ def test_two_point_form_and_the_host_window_are_read_from_the_same_curves(tmp_pa
     assert low < round(100 * HOST_MS / (HOST_MS + PER_ITEM_MS)) < high  # the true H lies in the window
     assert "within 25% at every measured batch for 1 of 1 curves" in window
     assert "the smallest shape's for 1 of 1" in window  # H from the smallest shape is nearly exact here
+
+
+def _stored_run(results_dir, name: str, rows: list[dict]) -> None:
+    """A fresh run as benchmarks/tax_model_fresh.py stores it: records and probes in a directory of their own."""
+    run = results_dir / tax_model.FRESH_RUNS / name
+    for row in rows:
+        config = MeasureConfig.make(row["model"], row["backend"], row["dtype"], "cpu", row["batch_size"],
+                                    row["seq_len"])
+        stats = {"median_ms": row["median_ms"], "ci_low_ms": row["ci_low_ms"], "ci_high_ms": row["ci_high_ms"], "n": 5}
+        results.append(run / "a.jsonl", Record(config=config, status="ok", message="", env={
+            "machine_id": "a", "cpu_model": "CPU A", "cpu_count": 2, "load_avg_1m": 0.5}, stats=stats,
+            flops=row["flops"], gemm_calls=row["gemm_calls"], round=row["round"], rule="quick"))
+    results.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})
+
+
+def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
+    data = _data(tmp_path)
+    v = pages.view(data, "cpu")
+    assert "No fresh run is stored" in page.fresh_runs_markdown(v)
+    _stored_run(tmp_path, "a-20261204T1500", [r for r in _records() if r["seq_len"] == 128])
+    text = page.fresh_runs_markdown(v)
+    assert "bytes counted: no; probe's write ladder: no" in text and "(21 visits;" in text
+    assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
+    assert "on this run (1 of 1 curves within 25% at the estimates)" in text
 
 
 def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):

@@ -3,12 +3,13 @@ predictions from batch 1 against every stored curve, and the inflections it pred
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, tax_model
+from ftax import analysis, results, tax_model
 from ftax.estimates import newest_series, per_config
 from ftax.findings import no_data
 from ftax.pages import PageView
@@ -290,3 +291,44 @@ def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
             f"narrow when the cost per item is a small part of T(1)), and batch 1's own estimates fall inside it "
             f"{join(hits, 'for no curve')}. A curve with two batches has a wide window by construction (one held-out "
             f"point); the curves with more batches decide.")
+
+
+FRESH_ROWS = ("model", "smallest", "two_point", "flops_scaled", "constant")
+
+
+def fresh_runs_markdown(v: PageView) -> str:
+    """The scores on each stored fresh run (`results/tax-fresh/<run>/`, `benchmarks/tax_model_fresh.py`): the
+    tax-model study swept with the probe taken just before and after it, so that no day's drift of the machine
+    lies between a curve and the probe it is read with, as it may on the book's own records."""
+    runs = sorted(p for p in (Path(v.results_dir) / tax_model.FRESH_RUNS).glob("*") if p.is_dir())
+    blocks = []
+    for run in runs:
+        visits = with_columns(results.load(run, latest_only=False))
+        if visits.empty:
+            continue
+        configs = with_columns(per_config(newest_series(visits)))
+        probes = tax_model.stored_probes(run)
+        table = tax_model.scores(tax_model.validate(configs, probes)).set_index("predictor")
+        if "model" not in table.index:
+            continue
+        span = f"{visits['timestamp'].min():%Y-%m-%d %H:%M}-{visits['timestamp'].max():%H:%M} UTC"
+        counted = "written_bytes" in configs and configs["written_bytes"].notna().any()
+        laddered = all(p.write_bytes for found in probes.values() for p in found)
+        lines = [f"**{visits['machine_label'].iloc[0]}, {span}** ({len(visits)} visits; 1-min load up to "
+                 f"{pd.to_numeric(visits['env_load_avg_1m'], errors='coerce').max():.2f}; bytes counted: "
+                 f"{'yes' if counted else 'no'}; probe's write ladder: {'yes' if laddered else 'no'})", "",
+                 "| predictor | curves | all held-out batches within 25% | median abs. error | surely within | "
+                 "surely out |", "|---|---|---|---|---|---|"]
+        for name in (n for n in FRESH_ROWS if n in table.index):
+            r = table.loc[name]
+            lines.append(f"| {PREDICTORS[name]} | {int(r.curves)} | {int(r.curves_within)} ({r.share_within:.0%}) | "
+                         f"{r.median_abs_err:.0%} | {int(r.curves_surely_within)} | {int(r.curves_surely_out)} |")
+        m = table.loc["model"]
+        verdict = _verdict(int(m.curves), int(m.curves_surely_within), int(m.curves_surely_out))
+        lines += ["", f"The model from batch 1 alone {verdict} on this run ({int(m.curves_within)} of "
+                      f"{int(m.curves)} curves within 25% at the estimates)."]
+        blocks.append("\n".join(lines))
+    if not blocks:
+        return ("No fresh run is stored with these records (`python benchmarks/tax_model_fresh.py --out DIR --store "
+                f"{v.results_dir}` makes one), so the model is scored only against the probe stored above.")
+    return "\n\n".join(blocks)
