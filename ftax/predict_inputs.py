@@ -4,8 +4,8 @@
    threads and software, and reused while those match and it is under an hour old (a new torch version or
    thread count, or a probe from another hour, measures anew: a VM's speed drifts, and H moves with it).
 2. The config at batch 1 with the profiler's decomposition, its FLOPs and bytes written, plus the same counts
-   at batch 2 (counted, not timed), which give them per item; with `--second-batch B`, batch B too, timed in alternation with
-   batch 1 (the two-point form's second measurement).
+   at batch 2 (counted, not timed), which give them per item; with `--second-batch B`, batch B too, timed in
+   alternation with batch 1 (the two-point form's second measurement).
 3. The same prepared model at its smallest shape (batch 1, shortest sequence or image it accepts): its
    latency is the host cost with almost no work, an estimate of H that needs no profiler.
 

@@ -368,6 +368,13 @@ def ensure_probe(out_dir: str | Path, device: str, dtype: str, max_age_s: float 
     return measured, False
 
 
+def _any_probe_stored(out_dir: str | Path, device: str, dtype: str) -> bool:
+    """Whether this machine has any probe stored for `device` and `dtype`, whatever its version or software."""
+    machine_id = fingerprint()["machine_id"]
+    return any(data.get("machine_id") == machine_id and data.get("device") == device and data.get("dtype") == dtype
+               for data in results.iter_side(out_dir, PROBES))
+
+
 def _age_s(probe: Probe) -> float:
     """Seconds since `probe` was measured (infinite for a probe stored without its time)."""
     if not probe.timestamp:
@@ -381,8 +388,9 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     """Sweep `grids` as one (`sweep.run_sweep`), under their rule (they share one: a profile's) and `rounds`,
     decomposing the configs of the grids that ask for it: one sweep, not one per grid, so the backends of a
     shape that two grids name are timed together, and a config two grids share is measured once. With
-    `probes`, then the throughput probe of each device and dtype swept (`ensure_probe`): a stored one is reused
-    only when the sweep measured nothing, so new curves always have a probe measured with them."""
+    `probes`, then the throughput probe of each device and dtype swept: measured anew when the sweep measured
+    anything, so new curves always have a probe taken with them; otherwise only where none is stored at all (of
+    any version), so a build from stored records reads them with the probes stored beside them."""
     rules = {grid.rule for grid in grids}
     if len(rules) != 1:
         raise InvalidConfigError(f"grids swept together must share one stop rule, got {sorted(r.name for r in rules)}")
@@ -393,7 +401,8 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
                               rounds=rounds, decompose=profiled, **sweep_args)
     measured_now = sum(summary.counts.values()) > 0
     for device, dtype in dict.fromkeys((c.device, c.dtype) for c in configs) if probes else ():
-        ensure_probe(results_dir, device, dtype, max_age_s=0.0 if measured_now else None)
+        if measured_now or not _any_probe_stored(results_dir, device, dtype):
+            ensure_probe(results_dir, device, dtype, max_age_s=0.0)
     return summary
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,11 @@ def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(
         assert kw["decompose"] == study_configs(g for g in grids if g.decompose)
         # the tax model's probes, once each, and measured anew because the sweep measured new curves
         assert set(probed) == {(c.device, c.dtype, 0.0) for c in configs}
+    probed.clear()  # a sweep that measured nothing leaves the stored probes (of any version) as they are
+    monkeypatch.setattr(sweep, "run_sweep", lambda configs, *a, **kw: replace(summary, counts=Counter()))
+    monkeypatch.setattr(studies, "_any_probe_stored", lambda out, device, dtype: dtype != "fp16")
+    measure_studies(profile="quick", device="cpu", results_dir="unused", progress=False)
+    assert {dtype for _, dtype, _ in probed} == {"fp16"}
 
 
 def test_grouped_keeps_each_model_group_contiguous_in_first_seen_order():
