@@ -2,6 +2,7 @@
 predictions from batch 1 against every stored curve, and the inflections it predicts)."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
     best_baseline = max(table.loc[b, "share_within"] for b in ("constant", "flops_scaled"))
     misses = checked.groupby([c for c in CURVE if c in checked], dropna=False)["err_model"].agg(lambda e: e.abs().max())
     misses = misses[misses > tax_model.CLOSE_ENOUGH]
-    miss_phrases = [f"{' '.join(str(x) for x in k if x not in ('{}', None, 'forward'))} (worst {m:.0%})"
+    miss_phrases = [f"{_curve_name(k)} (worst {m:.0%})"
                     for k, m in misses.items()]
     n, sure_in, sure_out = int(model.curves), int(model.curves_surely_within), int(model.curves_surely_out)
     verdict = _verdict(n, sure_in, sure_out)
@@ -153,6 +154,18 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
             f"{sure_in} curves stay within 25% wherever the point lies and {sure_out} have a point outside it wherever "
             f"it lies: the model {verdict}. {_form_phrase(table, overlap)} Misses at the estimates: "
             f"{join(miss_phrases, 'none')}.{_two_point_phrase(v, table)}")
+
+
+def _curve_name(values: tuple) -> str:
+    """A curve's key values (`CURVE`'s order) as words: 'bert-base eager fp32 32 width 128, depth 2', with no
+    empty overrides and no 'forward' (a decoder's phase is named)."""
+    words = []
+    for x in values:
+        if isinstance(x, str) and x.startswith("{"):
+            x = ", ".join(f"{k} {v}" for k, v in json.loads(x).items())
+        if x not in ("", None, "forward"):
+            words.append(str(x))
+    return " ".join(words)
 
 
 def _same_as_model(checked: pd.DataFrame, name: str) -> bool:
@@ -280,7 +293,7 @@ def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
                 inside[source][0] += bool(window and window[0] <= h <= window[1])
             cells.append("" if not math.isfinite(h) else f"{h / t1:.0%}")
         shown = "none" if window is None else f"{window[0] / t1:.0%}-{window[1] / t1:.0%}"
-        name = " ".join(str(x) for x in ident if x not in ("{}", None, "forward"))
+        name = _curve_name(ident)
         lines.append(f"| {name} | {sig(t1)} | {shown} | " + " | ".join(cells) + " |")
     n = checked.groupby(keys, dropna=False).ngroups
     hits = [f"{HOST_SOURCES[s]} for {a} of {b}" for s, (a, b) in inside.items() if b]
