@@ -365,9 +365,8 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]]
                      for source, h in c.hosts.items()}
         chosen = next(k for k in HOST_PREFERENCE if k in predicted)
         predicted["model"] = predicted[chosen]
-        for other in (BY_SIZE, HELD):
-            predicted[other.replace("-", "_")] = curve(c.t1_ms, c.hosts[chosen], c.work, c.probe, batches, form,
-                                                       other)[0][1:]
+        for name, other in (("by_size", BY_SIZE), ("held", HELD)):
+            predicted[name] = curve(c.t1_ms, c.hosts[chosen], c.work, c.probe, batches, form, other)[0][1:]
         predicted["constant"] = np.full(len(later), c.t1_ms)
         predicted["flops_scaled"] = np.array([c.t1_ms * c.work.flops(b) / c.work.flops(1) for b in batches[1:]])
         predicted["two_point"] = _two_point_held_out(c, batches)
