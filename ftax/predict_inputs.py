@@ -67,8 +67,9 @@ def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule:
         if visit.status != "ok":
             raise InvalidConfigError(f"{visit.config.label()} could not be measured: {visit.status}: {visit.message}")
     model = cache.get(checked)
-    flops_batch2 = decompose.count_flops(model.module, model.inputs(2, config.seq_len))
-    counts_batch2 = decompose.count_ops(model.module, model.inputs(2, config.seq_len))
+    inputs2 = model.inputs(2, config.seq_len)
+    flops_batch2 = decompose.count_flops(model.module, inputs2)
+    counts_batch2 = decompose.count_ops(model.module, inputs2)
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
     found, reused = ensure_probe(out_dir, config.device, config.dtype, max_age_s=PROBE_FRESH_S)
