@@ -89,7 +89,7 @@ def test_two_point_form_and_the_host_window_are_read_from_the_same_curves(tmp_pa
     low, high = (int(x.rstrip("%")) for x in row.split(" | ")[2].split("-"))
     assert low < round(100 * HOST_MS / (HOST_MS + PER_ITEM_MS)) < high  # the true H lies in the window
     assert "within 25% at every measured batch for 1 of 1 curves" in window
-    assert "the smallest shape's for 1 of 1" in window  # H from the smallest shape is nearly exact here
+    assert "the smallest shape's in 1 of 1" in window  # H from the smallest shape is nearly exact here
 
 
 def _stored_run(results_dir, name: str, rows: list[dict]) -> None:

@@ -296,14 +296,16 @@ def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
         name = _curve_name(ident)
         lines.append(f"| {name} | {sig(t1)} | {shown} | " + " | ".join(cells) + " |")
     n = checked.groupby(keys, dropna=False).ngroups
-    hits = [f"{HOST_SOURCES[s]} for {a} of {b}" for s, (a, b) in inside.items() if b]
+    hits = [f"{HOST_SOURCES[s]} in {a} of {b}" for s, (a, b) in inside.items() if b]
+    form = ("so for most of them a line is not what fails; H is" if fits > n / 2 else
+            "so for most of them no H would do: the curve is not a line through T(1)")
     return ("\n".join(lines) + "\n\n" +
-            f"**Finding.** On {v.here}, a line through T(1) with the right host cost H is within 25% at every measured "
-            f"batch for {fits} of {n} curves, so for most curves the form is not what fails; what fails is H. The H "
-            f"that fits must fall in the window shown (a share of T(1), from the measured estimates; a window is "
-            f"narrow when the cost per item is a small part of T(1)), and batch 1's own estimates fall inside it "
-            f"{join(hits, 'for no curve')}. A curve with two batches has a wide window by construction (one held-out "
-            f"point); the curves with more batches decide.")
+            f"**Observation** (at the measured estimates: each window moves with a re-run within the curves' "
+            f"intervals). On {v.here}, a line through T(1) with a suitable host cost H is within 25% at every measured "
+            f"batch for {fits} of {n} curves, {form}. The H that fits falls in the window shown (a share of T(1); a "
+            f"window is narrow when the cost per item is a small part of T(1)); batch 1's own estimates of H fall "
+            f"inside it: {join(hits, 'in no curve')}. A curve measured at two batches has a wide window by "
+            f"construction (one held-out point).")
 
 
 FRESH_ROWS = ("model", "smallest", "two_point", "flops_scaled", "constant")
