@@ -24,8 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ftax import results, studies, tax_model
-from ftax.estimates import newest_series, per_config
-from ftax.rows import with_columns
+from ftax.pages.tax_model import configs_of
 
 SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]
 
@@ -46,7 +45,7 @@ def measure(out: str, profile: str) -> None:
 
 def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
     """`scores` per way of choosing the probe (see the module docstring)."""
-    configs = with_columns(per_config(newest_series(with_columns(results.load(out, latest_only=False)))))
+    configs = configs_of(results.load(out, latest_only=False))
     probes = tax_model.stored_probes(out)
     ways = {"nearest": probes, "before": {k: v[0] for k, v in probes.items()},
             "after": {k: v[-1] for k, v in probes.items()}}

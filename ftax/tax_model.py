@@ -302,19 +302,22 @@ def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
     rows = curve_rows.dropna(subset=["flops"]) if "flops" in curve_rows else curve_rows.iloc[0:0]
     one = rows[rows["batch_size"] == 1]
     more = rows[rows["batch_size"] > 1]
-    calls = pd.to_numeric(curve_rows.get("gemm_calls", pd.Series(dtype=float)), errors="coerce").dropna()
+    calls, writes = (_column(curve_rows, name).dropna() for name in ("gemm_calls", "writes"))
     if one.empty or more.empty or calls.empty:
         return None
     f1 = float(one["flops"].iloc[0])
     b, fb = float(more["batch_size"].iloc[0]), float(more["flops"].iloc[0])
-    w1, wb = (pd.to_numeric(r.get("written_bytes", pd.Series(dtype=float)), errors="coerce").iloc[0]
-              if "written_bytes" in r else math.nan for r in (one, more))
-    writes = pd.to_numeric(curve_rows.get("writes", pd.Series(dtype=float)), errors="coerce").dropna()
+    w1, wb = (float(_column(r, "written_bytes").iloc[0]) for r in (one, more))
     bytes_known = math.isfinite(w1) and math.isfinite(wb) and not writes.empty
     return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()),
-                written_batch1=float(w1) if bytes_known else None,
-                written_per_item=float(wb - w1) / (b - 1) if bytes_known else None,
+                written_batch1=w1 if bytes_known else None,
+                written_per_item=(wb - w1) / (b - 1) if bytes_known else None,
                 writes=int(writes.max()) if bytes_known else None)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    """`rows[name]` as numbers, NaN where missing (records older than a field lack its column)."""
+    return pd.to_numeric(rows[name], errors="coerce") if name in rows else pd.Series(math.nan, index=rows.index)
 
 
 def hosts_at_batch1(row: pd.Series, work: Work, probe: Probe, smallest: pd.Series | None = None) -> dict[str, float]:

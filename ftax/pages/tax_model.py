@@ -29,9 +29,14 @@ PREDICTORS = {"model": "the model as `ftax predict` runs it (H from the probe; o
                            f"measured; scored on the other batches)"}
 
 
+def configs_of(visits: pd.DataFrame) -> pd.DataFrame:
+    """One row per config (newest series) of `visits`, one row per visit: what the model is scored on."""
+    return with_columns(per_config(newest_series(with_columns(visits)))) if not visits.empty else visits
+
+
 def every_config(data, machine_id: str | None) -> pd.DataFrame:
     """One row per config of every study stored in the page's results (newest series), on `machine_id`."""
-    configs = with_columns(per_config(newest_series(with_columns(data.all)))) if not data.all.empty else data.all
+    configs = configs_of(data.all)
     return configs[configs["machine_id"] == machine_id] if machine_id and not configs.empty else configs
 
 
@@ -321,7 +326,7 @@ def fresh_runs_markdown(v: PageView) -> str:
         visits = with_columns(results.load(run, latest_only=False))
         if visits.empty:
             continue
-        configs = with_columns(per_config(newest_series(visits)))
+        configs = configs_of(visits)
         probes = tax_model.stored_probes(run)
         table = tax_model.scores(tax_model.validate(configs, probes)).set_index("predictor")
         if "model" not in table.index:
