@@ -116,7 +116,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     work = tax_model.Work(first.flops, inputs.flops_batch2 - first.flops, first.gemm_calls,
                           written_batch1=first.written_bytes if bytes_known else None,
                           written_per_item=counts2.written_bytes - first.written_bytes if bytes_known else None,
-                          writes=first.writes if bytes_known else None)
+                          writes=first.writes if bytes_known else None,
+                          write_sizes=tax_model.write_sizes_of(first.write_sizes) if bytes_known else ())
     t1 = first.stats["median_ms"]
     hosts = {"decomposition": (first.decomposition or {}).get("overhead_ms"),
              "smallest": (inputs.smallest.stats or {}).get("median_ms"),

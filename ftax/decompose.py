@@ -28,6 +28,7 @@ Event parsing lives in small pure functions over plain tuples so tests feed hand
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 import re
 import statistics
@@ -112,11 +113,14 @@ class OpCounts:
     a FLOP formula for (matrix products, convolutions, attention), so FLOPs / calls is the work per call that
     `ftax.probe` rates GEMMs by. `writes` and `written_bytes`: calls of ops that produce new data (every op but a
     view or a bare allocation) and the bytes of their outputs: what the probe's write rate prices, since writing a
-    fresh output is a cost of its own on a CPU (a large one once outputs outgrow what the allocator keeps)."""
+    fresh output is a cost of its own on a CPU (a large one once outputs outgrow what the allocator keeps).
+    `write_sizes`: (bytes one write produced, how many writes produced that many), by size: the rate depends on
+    each output's size, and a mean size hides the few large outputs (attention scores) that fall off the cliff."""
 
     gemm_calls: int
     writes: int
     written_bytes: int
+    write_sizes: tuple[tuple[int, int], ...] = ()
 
 
 _NOT_WRITES = frozenset({"_unsafe_view", "empty", "empty_strided", "lift_fresh"})  # views in all but name
@@ -132,14 +136,16 @@ def count_ops(module: torch.nn.Module, inputs: tuple) -> OpCounts | None:
         def __init__(self) -> None:
             super().__init__()
             self.gemm_calls = self.writes = self.written_bytes = 0
+            self.sizes: collections.Counter[int] = collections.Counter()
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             self.gemm_calls += func._overloadpacket in flop_registry
             if not func.is_view and func._overloadpacket.__name__ not in _NOT_WRITES:
+                size = sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
                 self.writes += 1
-                self.written_bytes += sum(t.numel() * t.element_size() for t in tree_leaves(out)
-                                          if isinstance(t, torch.Tensor))
+                self.written_bytes += size
+                self.sizes[size] += 1
             return out
 
     counter = Counter()
@@ -148,7 +154,7 @@ def count_ops(module: torch.nn.Module, inputs: tuple) -> OpCounts | None:
             module(*inputs)
     except Exception:  # noqa: BLE001 -- as count_flops: no count rather than no record
         return None
-    return OpCounts(counter.gemm_calls, counter.writes, counter.written_bytes)
+    return OpCounts(counter.gemm_calls, counter.writes, counter.written_bytes, tuple(sorted(counter.sizes.items())))
 
 
 def count_gemm_calls(module: torch.nn.Module, inputs: tuple) -> int | None:

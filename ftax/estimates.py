@@ -288,8 +288,8 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 
     The row is the newest ok visit's (status, message, parity, decomposition, env, FLOPs, setup),
     or the newest visit's when none is ok (the decomposition and parity columns come from the newest ok
-    visit that has them, as are memory and energy; FLOPs from any visit that counted them: a sweep takes them
-    in round 0 only), with the visits' estimate in the columns the pages read:
+    visit that has them, as are memory, energy and the writes by size; FLOPs from any visit that counted them: a
+    sweep takes them in round 0 only), with the visits' estimate in the columns the pages read:
     `median_ms` := `estimate_ms`, `ci_low_ms`/`ci_high_ms` := the calibrated interval (NaN with one
     round). Added from `estimates`: `estimate_ms`, `low_ms`, `high_ms`, `interval`, `rounds` (0 for a
     config with no ok visit), `between_round_cv`, `within_round_ci_low_ms`/`_high_ms`, `target_met`;
@@ -315,7 +315,8 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     base = frame.sort_values(["_ok", "_order"]).drop_duplicates("_series", keep="last").sort_values("_order")
     out = base.drop(columns=[c for c in ("round", "_ok", "_order") if c in base]).set_index("_series")
     for prefix, marker in (("decomposition_", "decomposition_busy_ms"), ("parity_", "parity_ok"),
-                           ("memory_", "memory_method"), ("energy_", "energy_status")):
+                           ("memory_", "memory_method"), ("energy_", "energy_status"),
+                           ("write_sizes", "write_sizes")):
         _fill_from_visit_with(out, frame, prefix, marker)
     for column in ("flops", "gemm_calls", "writes", "written_bytes"):  # counted in a sweep's first round only
         if column in frame:

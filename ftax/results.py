@@ -34,8 +34,9 @@ import pandas as pd
 #    count of whichever config of its shape was timed first (prefill and decode are timed together), so `upgrade`
 #    drops a version-3 decoder record's counts: unknown, rather than another phase's.
 # 5: `writes` and `written_bytes` (ops that write new data and the bytes they write, beside `gemm_calls`).
-SCHEMA_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# 6: `write_sizes`: those writes by size, [[bytes, count], ...] (the write rate depends on each output's size).
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 # What config_key hashes besides the config and the machine. It changes only when a config's
 # identity changes (not when the record gains or renames fields), so a sweep resumes over
 # records written by earlier schema versions.
@@ -114,6 +115,7 @@ class Record:
     gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.decompose.count_ops)
     writes: int | None = None  # calls of the ops that write new data, and the bytes they write (count_ops)
     written_bytes: int | None = None
+    write_sizes: list[list[int]] | None = None  # the writes by size: [[bytes of one output, how many], ...]
     per_token: dict | None = None  # decode: per_token_ms statistics of the one-token step, tokens_per_s
     decomposition: dict | None = None  # ftax.decompose: busy time vs overhead, if asked for
     memory: dict | None = None  # ftax.memory: peak_bytes above the pre-prepare baseline, method, weights_bytes
@@ -345,6 +347,7 @@ def _flatten(data: dict) -> dict:
                machine_label=machine_label(env, config["device"]), status=data["status"],
                message=data.get("message", ""), pipelined_ms=data.get("pipelined_ms"), flops=data.get("flops"),
                gemm_calls=data.get("gemm_calls"), writes=data.get("writes"), written_bytes=data.get("written_bytes"),
+               write_sizes=data.get("write_sizes"),
                samples_ms=data.get("samples_ms") or [], timestamp=data.get("timestamp"),
                ftax_version=data.get("ftax_version"), schema_version=data.get("schema_version"),
                round=data.get("round"), rule=data.get("rule"))

@@ -56,7 +56,9 @@ CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the me
 class Work:
     """What one forward of a config computes: FLOPs at batch 1 and per extra item (FLOPs are linear in
     batch for every model ftax builds), and how many ops do them (the same at every batch); and, where counted
-    (records from schema 5), the bytes its ops write likewise, and how many ops write them."""
+    (records from schema 5), the bytes its ops write likewise, and how many ops write them; and (schema 6) batch 1's
+    writes by size, ((bytes of one output, how many such writes), ...), each of which grows with the batch as the
+    bytes written in all do (a forward's outputs are activations, batch-sized)."""
 
     flops_batch1: float
     flops_per_item: float
@@ -64,6 +66,7 @@ class Work:
     written_batch1: float | None = None
     written_per_item: float | None = None
     writes: int | None = None
+    write_sizes: tuple[tuple[float, int], ...] = ()
 
     def flops(self, batch: float) -> float:
         return self.flops_batch1 + self.flops_per_item * (batch - 1)
@@ -92,13 +95,19 @@ def work_ms(work: Work, probe: Probe, batch: float, rate: str = BY_SIZE) -> floa
 
 
 def write_ms(work: Work, probe: Probe, batch: float) -> float:
-    """Milliseconds to write the forward's outputs at batch `batch`, at the probe's write rate for that many bytes
-    per write, always by size: that rate falls off a cliff where outputs outgrow what the allocator keeps
-    (`ftax.probe._write_ladder`), which is what makes a CPU's cost per item rise at large batches. 0 where the
-    records or the probe predate bytes (schema 5, probe version 2)."""
+    """Milliseconds to write the forward's outputs at batch `batch`, each at the probe's write rate for its size:
+    that rate falls off a cliff where outputs outgrow what the allocator keeps (`ftax.probe._write_ladder`),
+    which is what makes a CPU's cost per item rise at large batches. Each of batch 1's sizes (`Work.write_sizes`)
+    is grown by written(batch) / written(1); records without sizes (schema 5) price every write at the mean
+    size, which hides the few large outputs past the cliff. 0 where the records or the probe predate bytes
+    (schema 5, probe version 2)."""
     written = work.written(batch)
-    gbs = probe.write_gbs_at(written / max(work.writes or 1, 1)) if written is not None else None
-    return 0.0 if gbs is None else written / (gbs * 1e9) * 1e3
+    if written is None or probe.write_gbs_at(1.0) is None:
+        return 0.0
+    grown = written / work.written_batch1 if work.write_sizes and work.written_batch1 else None
+    sizes = (((size * grown, count) for size, count in work.write_sizes) if grown is not None
+             else [(written / max(work.writes or 1, 1), max(work.writes or 1, 1))])
+    return sum(count * size / (probe.write_gbs_at(size) * 1e9) * 1e3 for size, count in sizes)
 
 
 def default_rate(probe: Probe) -> str:
@@ -250,17 +259,26 @@ def two_point(t1_ms: float, second_batch: int, second_ms: float, t1_range_ms: tu
 HOST_PREFERENCE = ("probe", "smallest", "decomposition")
 
 
+def preferred_host(hosts: dict[str, float]) -> str:
+    """The source of H the model uses: the first of HOST_PREFERENCE with a positive estimate (then any other).
+
+    An estimate of 0 is a clipped one: the probe's H is 0 when the probe's rate says batch 1's work alone takes
+    longer than T(1), i.e. this model runs its products faster than the probe does (fp16 and bf16 on a CPU), so
+    the probe does not describe it and the next estimate is used. Every call of a framework costs something."""
+    usable = [k for k in (*HOST_PREFERENCE, *hosts) if hosts.get(k) is not None and math.isfinite(hosts[k])]
+    if not usable:
+        raise ValueError("no estimate of the host cost")
+    return next((k for k in usable if hosts[k] > 0), usable[0])
+
+
 def predict_from(t1_ms: float, hosts: dict[str, float], work: Work, probe: Probe, source: str | None = None,
                  form: str | None = None, batch_sizes: Sequence[int] = PREDICT_BATCHES, rate: str | None = None
                  ) -> Prediction:
-    """`predict` with H from `hosts` (estimates by source): the point from `source` (default: the first of
-    HOST_PREFERENCE there is), the band over all of them; the form by the probe's device when not given
+    """`predict` with H from `hosts` (estimates by source): the point from `source` (default: `preferred_host`),
+    the band over all of them; the form by the probe's device when not given
     (a GPU overlaps host and device work, a CPU does not), and the rate likewise (`default_rate`)."""
     usable = {k: v for k, v in hosts.items() if v is not None and math.isfinite(v)}
-    if not usable:
-        raise ValueError("no estimate of the host cost")
-    if source is None:
-        source = next(k for k in (*HOST_PREFERENCE, *usable) if k in usable)
+    source = source or preferred_host(usable)
     if source not in usable:
         raise ValueError(f"no {source!r} estimate of the host cost; have {', '.join(sorted(usable))}")
     form = form or (OVERLAP if probe.device.startswith("cuda") else ADDITIVE)
@@ -309,10 +327,20 @@ def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
     b, fb = float(more["batch_size"].iloc[0]), float(more["flops"].iloc[0])
     w1, wb = (float(_column(r, "written_bytes").iloc[0]) for r in (one, more))
     bytes_known = math.isfinite(w1) and math.isfinite(wb) and not writes.empty
+    sizes = one["write_sizes"].iloc[0] if "write_sizes" in one else None
     return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()),
                 written_batch1=w1 if bytes_known else None,
                 written_per_item=(wb - w1) / (b - 1) if bytes_known else None,
-                writes=int(writes.max()) if bytes_known else None)
+                writes=int(writes.max()) if bytes_known else None,
+                write_sizes=write_sizes_of(sizes) if bytes_known else ())
+
+
+def write_sizes_of(stored) -> tuple[tuple[float, int], ...]:
+    """A record's `write_sizes` ([[bytes, count], ...]) as `Work.write_sizes`; () where absent or malformed."""
+    try:
+        return tuple((float(size), int(count)) for size, count in stored)
+    except (TypeError, ValueError):
+        return ()
 
 
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
@@ -353,7 +381,7 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]]
     to that machine's probe, or its probes (each curve takes the one nearest its batch 1: `probe_for`). One row
     per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`); the prediction under each H the batch-1
     record allows (`pred_probe`, `pred_decomposition`) at `rate` (default: the device's, `default_rate`);
-    `pred_model` (the first of HOST_PREFERENCE there is: what `ftax predict` would say; `model_host` names it);
+    `pred_model` (H from `preferred_host`: what `ftax predict` would say; `model_host` names it);
     `pred_by_size` and `pred_held` (the model's H at each rate); the two-point form (`pred_two_point`: batch 1
     and `second_batch_of` the curve, NaN at that batch); the baselines (`pred_constant`, `pred_flops_scaled`);
     `err_*` = predicted / measured - 1; `host_*`, the H estimates; `pred_smallest` where the
@@ -366,7 +394,7 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]]
         batches = [1, *later["batch_size"].astype(int)]
         predicted = {source: curve(c.t1_ms, h, c.work, c.probe, batches, form, rate or default_rate(c.probe))[0][1:]
                      for source, h in c.hosts.items()}
-        chosen = next(k for k in HOST_PREFERENCE if k in predicted)
+        chosen = preferred_host(c.hosts)
         predicted["model"] = predicted[chosen]
         for name, other in (("by_size", BY_SIZE), ("held", HELD)):
             predicted[name] = curve(c.t1_ms, c.hosts[chosen], c.work, c.probe, batches, form, other)[0][1:]

@@ -189,6 +189,8 @@ def test_flops_decomposition_and_parity_are_taken_in_the_first_round_only(tmp_pa
     one_per_config = estimates.per_config(visits)  # what describes the config reaches its row from round 0
     assert one_per_config["parity_ok"].tolist() == [True, True]
     assert one_per_config["decomposition_method"].notna().all() and one_per_config["flops"].notna().all()
+    sizes = one_per_config["write_sizes"].tolist()  # the writes by size, [[bytes, count], ...], add up to the bytes
+    assert [sum(s * n for s, n in pairs) for pairs in sizes] == one_per_config["written_bytes"].tolist()
 
 
 def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(monkeypatch):

@@ -184,10 +184,11 @@ class _ViewThenWrite(torch.nn.Module):
 
 def test_op_counts_price_writes_of_new_data_not_views():
     counts = decompose.count_ops(_ViewThenWrite(), (torch.randn(4, 8),))
-    assert counts == decompose.OpCounts(gemm_calls=0, writes=1, written_bytes=4 * 8 * 4)
+    assert counts == decompose.OpCounts(gemm_calls=0, writes=1, written_bytes=4 * 8 * 4, write_sizes=((128, 1),))
     stack = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
     one, eight = (decompose.count_ops(stack, (torch.randn(b, 8),)) for b in (1, 8))
     assert one.writes == eight.writes and one.gemm_calls == 1
+    assert one.write_sizes == ((8 * 4, 2),) and eight.write_sizes == ((8 * 8 * 4, 2),)
     assert eight.written_bytes - one.written_bytes == 7 * 2 * 8 * 4  # two outputs of 8 floats per extra row
 
 
@@ -214,6 +215,28 @@ def test_written_bytes_add_a_write_term_that_rises_past_the_cliff():
     assert np.allclose(p.latency_ms, truth)
     blind = tax_model.predict(truth[0], 3.0, WORK, CLIFF, batch_sizes=BATCHES, rate=tax_model.HELD)
     assert blind.latency_ms[-1] < 0.8 * truth[-1]  # without bytes the model misses the rise
+
+
+def test_writes_by_size_price_the_one_large_output_past_the_cliff_that_a_mean_size_hides():
+    # batch 1 writes nine outputs of 10 kB and one of 910 kB (mean 100 kB); all grow with the batch
+    skewed = replace(WRITING, writes=10, write_sizes=((1e4, 9), (9.1e5, 1)))
+    at_four = [(1e4 * 4, 9), (9.1e5 * 4, 1)]  # written(4) / written(1) = 4: the big one is past the cliff
+    assert tax_model.write_ms(skewed, CLIFF, 4) == pytest.approx(
+        sum(n * s / (CLIFF.write_gbs_at(s) * 1e9) * 1e3 for s, n in at_four))
+    assert tax_model.write_ms(skewed, CLIFF, 4) > 1.5 * tax_model.write_ms(WRITING, CLIFF, 4)  # the mean: 400 kB
+    even = replace(WRITING, write_sizes=((2.5e5, 4),))  # one size: the same as pricing the mean
+    assert [tax_model.write_ms(even, CLIFF, b) for b in BATCHES] == pytest.approx(
+        [tax_model.write_ms(WRITING, CLIFF, b) for b in BATCHES])
+    assert tax_model.write_sizes_of([[32, 2], [64, 1]]) == ((32.0, 2), (64.0, 1))
+    assert tax_model.write_sizes_of(None) == () and tax_model.write_sizes_of(float("nan")) == ()
+
+
+def test_a_clipped_probe_host_cost_gives_way_to_the_next_estimate():
+    assert tax_model.preferred_host({"probe": 0.0, "smallest": 1.5, "decomposition": 0.4}) == "smallest"
+    assert tax_model.preferred_host({"probe": 2.0, "smallest": 1.5}) == "probe"
+    assert tax_model.preferred_host({"probe": 0.0}) == "probe"  # nothing else: the clipped one, not an error
+    with pytest.raises(ValueError, match="no estimate"):
+        tax_model.preferred_host({"probe": float("nan")})
 
 
 def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkeypatch, capsys):

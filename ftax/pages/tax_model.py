@@ -19,7 +19,8 @@ from ftax.text import join, sig
 
 THREE = ("bert-tiny", "bert-mini", "bert-base")
 CURVE = ("model", "backend", "dtype", "seq_len", "overrides", "phase")  # what names a curve on this page
-PREDICTORS = {"model": "the model as `ftax predict` runs it (H from the probe; on a CPU the rate held at batch 1's)",
+PREDICTORS = {"model": "the model as `ftax predict` runs it (H from the probe, or from the smallest shape where the "
+                       "probe's is 0; on a CPU the rate held at batch 1's)",
               "by_size": "same H, the probe's rate at each batch's work per call",
               "held": "same H, the probe's rate at batch 1's work per call for every batch",
               "smallest": "H from the smallest shape", "decomposition": "H from the profiler's decomposition",
