@@ -10,8 +10,13 @@ and (d) with `--compare` the newest probe stored in another results directory (s
 With `--store results`, the run's records and probes are copied to results/tax-fresh/<machine_id>-<time>/, where
 page 08 reads every stored run ("Curves measured with their probe"); the book's own loader never reads them.
 
+With `--all-curves` it sweeps every forward batch curve of the book's studies instead (`studies.batch_curve_grids`:
+what page 08's main table scores, about 40 minutes at the quick profile on 2 cores) rather than the tax-model
+study's six BERT curves (about 5 minutes).
+
 Usage, on an idle machine (nothing else measuring: two processes on 2 cores inflate latency many times):
-    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--compare results] [--store results]
+    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--all-curves] [--compare results]
+        [--store results]
 The sweep resumes: a second run with the same --out only scores (and stores).
 """
 from __future__ import annotations
@@ -29,15 +34,17 @@ from ftax.pages.tax_model import configs_of
 SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]
 
 
-def measure(out: str, profile: str) -> None:
-    """Probe, sweep the tax-model study, probe again; a rerun that measures nothing probes nothing."""
-    grids = studies.study_grids("tax-model", profile, "cpu")
+def measure(out: str, profile: str, all_curves: bool = False) -> None:
+    """Probe, sweep the tax-model study (or every batch curve), probe again; a rerun that measures nothing probes
+    nothing."""
+    grids = (studies.batch_curve_grids(profile, "cpu") if all_curves
+             else studies.study_grids("tax-model", profile, "cpu"))
     dtypes = sorted({c.dtype for c in studies.study_configs(grids)})
     stored = {key[2] for key in tax_model.stored_probes(out)}
     for dtype in (d for d in dtypes if d not in stored):  # before: once, at the start
         studies.ensure_probe(out, "cpu", dtype, max_age_s=0.0)
     start = time.time()
-    summary = studies.measure_grids(grids, out, studies.ROUNDS[profile])
+    summary = studies.measure_grids(grids, out, studies.ROUNDS[profile], progress=True)
     print(summary, f"({time.time() - start:.0f} s)")
     for dtype in dtypes if sum(summary.counts.values()) else ():  # after
         studies.ensure_probe(out, "cpu", dtype, max_age_s=0.0)
@@ -68,10 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="scratch results directory (not the book's results/)")
     parser.add_argument("--profile", default="quick", choices=studies.PROFILES)
+    parser.add_argument("--all-curves", action="store_true",
+                        help="every forward batch curve of the book's studies, not only the tax-model study's")
     parser.add_argument("--compare", help="also score with the newest probe stored in this results directory")
     parser.add_argument("--store", help="copy the run to STORE/tax-fresh/ for page 08 (e.g. results)")
     args = parser.parse_args()
-    measure(args.out, args.profile)
+    measure(args.out, args.profile, args.all_curves)
     for name, table in score_tables(args.out, args.compare).items():
         print(f"\nprobe: {name}\n{table.to_string()}")
     if args.store:

@@ -407,6 +407,14 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     return summary
 
 
+def batch_curve_grids(profile: str = "quick", device: str = "auto") -> list[Grid]:
+    """Every forward batch curve the book's studies sweep (their grids of two or more batch sizes; the decode
+    study aside) and the smallest shape of each: what page 08 validates the tax model on, so that
+    `benchmarks/tax_model_fresh.py --all-curves` can measure all of it afresh, between two probes."""
+    return [grid for study in STUDIES if study != "decode" for grid in study_grids(study, profile, device)
+            if grid.phases == ("forward",) and (len(grid.batch_sizes) > 1 or grid.name == "tax-smallest")]
+
+
 def measure_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",
                     results_dir: str | Path = "results", progress: bool = True) -> sweep.SweepSummary:
     """Everything the case studies of `profile` measure, in one sweep: what `ftax book` runs before its pages,

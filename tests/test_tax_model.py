@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import analysis, cli, decompose, predict_inputs, results, studies, tax_model
+from ftax import analysis, cli, decompose, models, predict_inputs, results, studies, tax_model
 from ftax.probe import Probe
 from ftax.tax_model import ADDITIVE, OVERLAP, Work
 
@@ -314,3 +314,15 @@ def test_a_stored_probe_older_than_max_age_is_measured_anew(tmp_path, monkeypatc
     first, reused = studies.ensure_probe(tmp_path, "cpu", "fp32")
     assert not reused and studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=3600)[1]
     assert not studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)[1] and len(runs) == 2
+
+
+def test_the_all_curves_run_sweeps_every_forward_batch_curve_of_the_book_and_its_smallest_shape():
+    grids = studies.batch_curve_grids("quick", "cpu")
+    curves = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids) if c.batch_size > 1}
+    book = studies.study_configs([g for study in studies.STUDIES if study != "decode"
+                                  for g in studies.study_grids(study, "quick", "cpu")])
+    assert curves == {(c.model, c.backend, c.dtype, c.overrides) for c in book
+                      if c.batch_size > 1 and c.phase == "forward"}
+    smallest = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids)
+                if c.batch_size == 1 and c.seq_len == models.get_spec(c.model).min_seq_len}
+    assert {(m, b, d, o) for m, b, d, o in curves if models.get_spec(m).modality == "text"} <= smallest
