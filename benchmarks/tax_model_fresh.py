@@ -1,18 +1,19 @@
-"""Page 08's scores on curves measured afresh, with the throughput probe taken just before and just after them.
+"""Page 08's scores on curves measured afresh, with the throughput probe taken between their rounds.
 
 Page 08 scores the model of the tax on the book's stored curves with the probe stored for the machine, which may
 have been measured on another day; on a shared VM the machine's speed drifts between days. This study removes that
 confound: it sweeps the tax-model study into a scratch directory (never the book's results/) in the profile's
-rounds, probes each precision before and after the sweep, and prints `ftax.tax_model.scores` for every predictor
-with (a) each curve read with the probe nearest it (what page 08 does), (b) the probe before, (c) the probe after,
-and (d) with `--compare` the newest probe stored in another results directory (say, the book's, from another day).
+rounds, probes each precision before every round and after the last, and prints `ftax.tax_model.scores` for every
+predictor with (a) each curve read with the probes around it averaged (what page 08 does), (b) the first probe
+alone, (c) the last alone, and (d) with `--compare` the newest probe stored in another results directory (say, the
+book's, from another day).
 
 With `--store results`, the run's records and probes are copied to results/tax-fresh/<machine_id>-<time>/, where
 page 08 reads every stored run ("Curves measured with their probe"); the book's own loader never reads them.
 
 With `--all-curves` it sweeps every forward batch curve of the book's studies instead (`studies.batch_curve_grids`:
-what page 08's main table scores, about 40 minutes at the quick profile on 2 cores) rather than the tax-model
-study's six BERT curves (about 5 minutes).
+what page 08's main table scores: 670 visits in 527 s at the quick profile on the 2-core EPYC, 2026-12-04, plus
+about 20 s of probes per round) rather than the tax-model study's six BERT curves (about 5 minutes).
 
 Usage, on an idle machine (nothing else measuring: two processes on 2 cores inflate latency many times):
     python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--all-curves] [--compare results]
@@ -35,27 +36,21 @@ SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "c
 
 
 def measure(out: str, profile: str, all_curves: bool = False) -> None:
-    """Probe, sweep the tax-model study (or every batch curve), probe again; a rerun that measures nothing probes
-    nothing."""
+    """Sweep the tax-model study (or every batch curve) with the probes `studies.measure_grids` takes: before each
+    round and after the last; a rerun that measures nothing probes nothing."""
     grids = (studies.batch_curve_grids(profile, "cpu") if all_curves
              else studies.study_grids("tax-model", profile, "cpu"))
-    dtypes = sorted({c.dtype for c in studies.study_configs(grids)})
-    stored = {key[2] for key in tax_model.stored_probes(out)}
-    for dtype in (d for d in dtypes if d not in stored):  # before: once, at the start
-        studies.ensure_probe(out, "cpu", dtype, max_age_s=0.0)
     start = time.time()
-    summary = studies.measure_grids(grids, out, studies.ROUNDS[profile], progress=True)
+    summary = studies.measure_grids(grids, out, studies.ROUNDS[profile], progress=True, probes=True)
     print(summary, f"({time.time() - start:.0f} s)")
-    for dtype in dtypes if sum(summary.counts.values()) else ():  # after
-        studies.ensure_probe(out, "cpu", dtype, max_age_s=0.0)
 
 
 def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
     """`scores` per way of choosing the probe (see the module docstring)."""
     configs = configs_of(results.load(out, latest_only=False))
     probes = tax_model.stored_probes(out)
-    ways = {"nearest": probes, "before": {k: v[0] for k, v in probes.items()},
-            "after": {k: v[-1] for k, v in probes.items()}}
+    ways = {"around each curve": probes, "first": {k: v[0] for k, v in probes.items()},
+            "last": {k: v[-1] for k, v in probes.items()}}
     if compare:
         ways[f"newest in {compare}"] = {k: v[-1] for k, v in tax_model.stored_probes(compare).items()}
     return {name: tax_model.scores(tax_model.validate(configs, chosen)).set_index("predictor")[SHOWN]

@@ -15,8 +15,9 @@ efficiency by work per call, not by shape; the validation page shows how far tha
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -79,6 +80,30 @@ class Probe:
                    gemm_gflops=tuple(data["gemm_gflops"]), timestamp=data.get("timestamp"),
                    write_bytes=tuple(data.get("write_bytes") or ()), write_gbs=tuple(data.get("write_gbs") or ()),
                    **fields)
+
+
+def mean_of(probes: Sequence[Probe]) -> Probe:
+    """One probe from several of one device and dtype: at the sizes of the longest ladder, the geometric mean of
+    each probe's rate there (interpolated, `gflops_at`), and the write ladder likewise over those that have one.
+
+    Why: two probes minutes apart on the 2-core VM read small products' rates up to 1.6x apart, and the write cliff
+    at 16 or at 32 MiB (glibc's mmap threshold moves with what the process freed before), so a curve swept
+    between several probes is read with all of them rather than with whichever happened to be nearest."""
+    if not probes:
+        raise ValueError("no probe to average")
+    if len(probes) == 1:
+        return probes[0]
+    base = max(probes, key=lambda p: len(p.gemm_flops))
+    gemm = tuple(_geomean([p.gflops_at(f) for p in probes]) for f in base.gemm_flops)
+    laddered = [p for p in probes if p.write_bytes]
+    sizes = max((p.write_bytes for p in laddered), key=len, default=())
+    writes = tuple(_geomean([p.write_gbs_at(b) for p in laddered]) for b in sizes)
+    return replace(base, gemm_gflops=gemm, bandwidth_gbs=_geomean([p.bandwidth_gbs for p in probes]),
+                   write_bytes=sizes, write_gbs=writes, version=min(p.version for p in probes))
+
+
+def _geomean(values: Sequence[float]) -> float:
+    return float(math.exp(np.mean(np.log(values))))
 
 
 def _ladder(device: str) -> tuple[int, ...]:

@@ -389,20 +389,29 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     """Sweep `grids` as one (`sweep.run_sweep`), under their rule (they share one: a profile's) and `rounds`,
     decomposing the configs of the grids that ask for it: one sweep, not one per grid, so the backends of a
     shape that two grids name are timed together, and a config two grids share is measured once. With
-    `probes`, then the throughput probe of each device and dtype swept: measured anew when the sweep measured
-    anything, so new curves always have a probe taken with them; otherwise only where none is stored at all (of
-    any version), so a build from stored records reads them with the probes stored beside them."""
+    `probes`, the throughput probe of each device and dtype swept, measured before each round that measures
+    anything and after the last, so new curves are read with probes taken between their rounds
+    (`tax_model.probe_for` averages those around a curve); when nothing was measured, only where none is stored
+    at all (of any version), so a build from stored records reads them with the probes stored beside them."""
     rules = {grid.rule for grid in grids}
     if len(rules) != 1:
         raise InvalidConfigError(f"grids swept together must share one stop rule, got {sorted(r.name for r in rules)}")
     options = replace(options or MeasureOptions(), rule=rules.pop())
     configs = study_configs(grids)
     profiled = configs if options.decompose else study_configs(g for g in grids if g.decompose)
+    swept = list(dict.fromkeys((c.device, c.dtype) for c in configs)) if probes else []
+
+    def probe_each(_round: int = 0) -> None:
+        for device, dtype in swept:
+            ensure_probe(results_dir, device, dtype, max_age_s=0.0)
+
     summary = sweep.run_sweep(configs, results_dir, replace(options, decompose=False), progress=progress,
-                              rounds=rounds, decompose=profiled, **sweep_args)
-    measured_now = sum(summary.counts.values()) > 0
-    for device, dtype in dict.fromkeys((c.device, c.dtype) for c in configs) if probes else ():
-        if measured_now or not _any_probe_stored(results_dir, device, dtype):
+                              rounds=rounds, decompose=profiled, before_round=probe_each if swept else None,
+                              **sweep_args)
+    if sum(summary.counts.values()) > 0:
+        probe_each()
+    for device, dtype in swept:
+        if not _any_probe_stored(results_dir, device, dtype):
             ensure_probe(results_dir, device, dtype, max_age_s=0.0)
     return summary
 

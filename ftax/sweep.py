@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
-from typing import Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from ftax import results
 from ftax.env import default_threads, fingerprint
@@ -159,7 +159,8 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 
 def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results", options: MeasureOptions | None = None,
               retry_failed: bool = False, isolate: bool = False, progress: bool = True, rounds: int = 1,
-              seed: int = 0, decompose: Iterable[MeasureConfig] | None = None) -> SweepSummary:
+              seed: int = 0, decompose: Iterable[MeasureConfig] | None = None,
+              before_round: Callable[[int], None] | None = None) -> SweepSummary:
     """Measure every config in `rounds` rounds, one record per visit in `<out_dir>/<machine_id>.jsonl`.
 
     A round visits every config not yet stored for that round, in `interleaved` order (seed
@@ -171,7 +172,8 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     round 0 only (`for_round`); the decomposition of the configs in `decompose` (default: all of them
     if `options.decompose`, else none) and of those timed with them. Torch threads are fixed
     (`options.threads`, else `env.default_threads()`) and recorded. Visits stored with other software
-    do not count.
+    do not count. `before_round(r)` runs before each round that has visits to make (the tax model's throughput
+    probe, `studies.measure_grids`: so the machine's speed is read between the rounds it describes).
     """
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise InvalidConfigError(f"rounds must be a positive integer, got {rounds!r}")
@@ -202,6 +204,8 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
 
     try:
         for round_, todo in plan:
+            if before_round and todo:
+                before_round(round_)
             for _, group in groupby(interleaved(todo, seed + round_), key=group_key):
                 group = list(group)
                 if isolate:

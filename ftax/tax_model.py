@@ -44,7 +44,7 @@ from scipy import stats as scistats
 
 from ftax.analysis import FLAT, FLAT_MAX_RATIO, FLAT_PROBE_BATCH, NO_REGIME, NOT_FLAT, UNTESTED, first_past_flat
 from ftax import results
-from ftax.probe import Probe
+from ftax.probe import Probe, mean_of
 
 ADDITIVE, OVERLAP = "additive", "overlap"
 HOST_SOURCES = ("decomposition", "intercept", "smallest", "probe")
@@ -378,7 +378,7 @@ def validate(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]]
     """Every stored batch curve predicted from its batch-1 estimate alone, against its measured estimates.
 
     `configs` is one row per config (`ftax.estimates.per_config`); `probes` maps (machine_id, device, dtype)
-    to that machine's probe, or its probes (each curve takes the one nearest its batch 1: `probe_for`). One row
+    to that machine's probe, or its probes (each curve takes those around its visits: `probe_for`). One row
     per (curve, batch > 1): `measured_ms` (with `low_ms`/`high_ms`); the prediction under each H the batch-1
     record allows (`pred_probe`, `pred_decomposition`) at `rate` (default: the device's, `default_rate`);
     `pred_model` (H from `preferred_host`: what `ftax predict` would say; `model_host` names it);
@@ -489,7 +489,7 @@ def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence
             continue
         first = rows[rows["batch_size"] == 1].iloc[0]
         probe = probe_for(probes, (ident.get("machine_id"), ident.get("device"), ident.get("dtype")),
-                          first.get("first_timestamp", first.get("timestamp")))
+                          *curve_span(rows))
         work = work_from_rows(rows)
         if probe is None or work is None:
             skipped.append({**ident, "why": "no probe for this machine and dtype" if probe is None
@@ -500,6 +500,15 @@ def _held_out_curves(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence
             shortest = None
         yield _Curve(ident, rows, work, probe, float(first["estimate_ms"]),
                      hosts_at_batch1(first, work, probe, shortest))
+
+
+def curve_span(rows: pd.DataFrame) -> tuple:
+    """(first, last) time a curve's visits were taken (per_config's `first_timestamp`/`last_timestamp`, else each
+    row's `timestamp`); None where the rows have none."""
+    first = rows["first_timestamp"] if "first_timestamp" in rows else rows.get("timestamp")
+    last = rows["last_timestamp"] if "last_timestamp" in rows else rows.get("timestamp")
+    stamps = [pd.to_datetime(x, utc=True, errors="coerce") if x is not None else None for x in (first, last)]
+    return (None if stamps[0] is None else stamps[0].min(), None if stamps[1] is None else stamps[1].max())
 
 
 def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe | Sequence[Probe]],
@@ -559,19 +568,36 @@ def stored_probes(results_dir: str | Path) -> dict[tuple, tuple[Probe, ...]]:
     return {key: tuple(probes) for key, probes in found.items()}
 
 
-def probe_for(probes: dict[tuple, Probe | Sequence[Probe]], key: tuple, when=None) -> Probe | None:
-    """The probe of `key` (machine_id, device, dtype) measured nearest `when` (a timestamp), else the newest stored.
+def probe_for(probes: dict[tuple, Probe | Sequence[Probe]], key: tuple, when=None, until=None) -> Probe | None:
+    """The probe of `key` (machine_id, device, dtype) for a curve measured from `when` to `until` (timestamps):
+    the probes that bracket that span (the last one taken at or before it, every one within it, the first at or
+    after it) averaged (`probe.mean_of`); with `when` alone, or nothing on one side, the one nearest; with no
+    time at all, the newest stored.
 
     A machine's speed drifts (a shared VM's by 2x between days), and the model's H is T(1) minus the probe's time
-    for the work: a curve is read with the probe taken closest to it, not with whichever was taken last."""
+    for the work: a curve is read with the probes taken around it, not with whichever was taken last. A curve's
+    estimate pools rounds spread over its whole sweep, so a probe before it and one after it describe it alike."""
     found = probes.get(key)
     if found is None or isinstance(found, Probe):
         return found
     if not found:
         return None
-    at = pd.Timestamp(when) if when is not None and not pd.isna(when) else None
-    timed = [p for p in found if p.timestamp]
-    if at is None or not timed:
+    timed = sorted((p for p in found if p.timestamp), key=lambda p: _utc(p.timestamp))
+    start, end = _utc(when), _utc(until)
+    if start is None or not timed:
         return found[-1]
-    at = at.tz_localize("UTC") if at.tzinfo is None else at
-    return min(timed, key=lambda p: abs(pd.Timestamp(p.timestamp) - at))
+    if end is not None:
+        before = [p for p in timed if _utc(p.timestamp) <= start][-1:]
+        after = [p for p in timed if _utc(p.timestamp) >= end][:1]
+        within = [p for p in timed if start < _utc(p.timestamp) < end]
+        if before and after:
+            return mean_of([*before, *within, *after])
+    return min(timed, key=lambda p: abs(_utc(p.timestamp) - start))
+
+
+def _utc(when) -> pd.Timestamp | None:
+    """`when` as a UTC timestamp (naive ones are taken as UTC), or None where it is missing."""
+    if when is None or pd.isna(when):
+        return None
+    at = pd.Timestamp(when)
+    return at.tz_localize("UTC") if at.tzinfo is None else at

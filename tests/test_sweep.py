@@ -218,6 +218,20 @@ def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(
     assert {dtype for _, dtype, _ in probed} == {"fp16"}
 
 
+def test_the_tax_model_probes_are_taken_before_each_round_that_measures_and_after_the_last(tmp_path, monkeypatch):
+    """So a curve is read with probes from between its rounds (`tax_model.probe_for`), not from another hour."""
+    probed = []
+    monkeypatch.setattr(studies, "ensure_probe", lambda out, device, dtype, max_age_s: probed.append(dtype))
+    monkeypatch.setattr(studies, "_any_probe_stored", lambda out, device, dtype: True)  # (the mock stores none)
+    grid = Grid("tiny", models=("synthetic-linear",), batch_sizes=(1, 2), seq_lens=(8,), device="cpu",
+                rule=RULES["smoke"], overrides=((("depth", 1), ("width", 16)),))
+    studies.measure_grids([grid], tmp_path, rounds=2, probes=True)
+    assert probed == ["fp32"] * 3  # before round 1, before round 2, after
+    probed.clear()
+    studies.measure_grids([grid], tmp_path, rounds=2, probes=True)  # all stored: nothing measured, nothing probed
+    assert probed == []
+
+
 def test_grouped_keeps_each_model_group_contiguous_in_first_seen_order():
     a1, b1, a2 = (_grid(models=(m,), batch_sizes=(bs,)).configs()[0] for m, bs in
                   (("bert-tiny", 1), ("bert-mini", 1), ("bert-tiny", 2)))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ftax import analysis, cli, decompose, models, predict_inputs, results, studies, tax_model
-from ftax.probe import Probe
+from ftax.probe import Probe, mean_of
 from ftax.tax_model import ADDITIVE, OVERLAP, Work
 
 # A machine whose GEMMs run at 10 GFLOP/s below 1e6 FLOPs per call, rising to 80 GFLOP/s from 1e9.
@@ -301,6 +301,23 @@ def test_a_curve_is_read_with_the_probe_taken_nearest_it():
     assert tax_model.probe_for({("m", "cpu", "fp32"): PROBE}, ("m", "cpu", "fp32"), "2026-01-01") == PROBE
     assert tax_model.probe_for(probes, ("other", "cpu", "fp32")) is None
     assert Probe.from_dict(json.loads(json.dumps(new.to_dict()))) == new  # the time is stored with it
+
+
+def test_a_curve_swept_between_probes_is_read_with_all_of_them_averaged():
+    times = ["2026-12-04T10:00:00+00:00", "2026-12-04T11:00:00+00:00", "2026-12-04T12:00:00+00:00",
+             "2026-12-04T13:00:00+00:00"]
+    slow, mid, fast, later = (replace(FLAT_PROBE, gemm_gflops=(r, r), timestamp=t)
+                              for r, t in zip((25, 50, 100, 1), times))
+    probes = {("m", "cpu", "fp32"): (slow, mid, fast, later)}
+    bracketed = tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T10:30", "2026-12-04T11:30")
+    assert bracketed.gflops_at(1e7) == pytest.approx(50.0)  # the geometric mean of 25, 50 and 100; not the 4th
+    assert tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T10:30") == slow  # no end: the nearest
+    after_all = tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T14:00", "2026-12-04T15:00")
+    assert after_all == later  # nothing after the curve: the nearest
+    ladders = mean_of([replace(PROBE, write_bytes=(1e3, 1e6), write_gbs=(4.0, 1.0)),
+                             replace(PROBE, write_bytes=(1e3, 1e6), write_gbs=(16.0, 1.0)), FLAT_PROBE])
+    assert ladders.gemm_flops == PROBE.gemm_flops and ladders.write_gbs == pytest.approx((8.0, 1.0))
+    assert mean_of([PROBE]) == PROBE
 
 
 def test_a_stored_probe_older_than_max_age_is_measured_anew(tmp_path, monkeypatch):

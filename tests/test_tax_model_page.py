@@ -113,7 +113,7 @@ def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
     text = page.fresh_runs_markdown(v)
     assert "bytes counted: no; probe's write ladder: no" in text and "(21 visits;" in text
     assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
-    assert "on this run (1 of 1 curves within 25% at the estimates)" in text
+    assert "on this run (1 of 1 curves within 25% at the estimates; misses: none)" in text
 
 
 def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):

@@ -65,7 +65,7 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
             if not small.empty else small
         work = tax_model.work_from_rows(c)
         probe = tax_model.probe_for(probes, (c["machine_id"].iloc[0], c["device"].iloc[0], dtype),
-                                    one["first_timestamp"].iloc[0] if len(one) and "first_timestamp" in one else None)
+                                    *tax_model.curve_span(c))
         rows.append({"model": model, "runtime": backend, "seq": int(seq), "batches": f"1-{int(last['batch_size'])}",
                      "share, largest": float(share.iloc[-1]),
                      "between-round cv, largest": float(_numbers(c, "between_round_cv").iloc[-1]),
@@ -147,10 +147,6 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
                          f"{r.median_abs_err:.0%} | {'' if o is None else f'{int(o.curves_within)} ({o.share_within:.0%})'} |")
     model = table.loc["model"]
     best_baseline = max(table.loc[b, "share_within"] for b in ("constant", "flops_scaled"))
-    misses = checked.groupby([c for c in CURVE if c in checked], dropna=False)["err_model"].agg(lambda e: e.abs().max())
-    misses = misses[misses > tax_model.CLOSE_ENOUGH]
-    miss_phrases = [f"{_curve_name(k)} (worst {m:.0%})"
-                    for k, m in misses.items()]
     n, sure_in, sure_out = int(model.curves), int(model.curves_surely_within), int(model.curves_surely_out)
     verdict = _verdict(n, sure_in, sure_out)
     return ("\n".join(lines) + "\n\n" +
@@ -159,7 +155,14 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
             f"against {best_baseline:.0%} for the better baseline. Within each measured point's interval, "
             f"{sure_in} curves stay within 25% wherever the point lies and {sure_out} have a point outside it wherever "
             f"it lies: the model {verdict}. {_form_phrase(table, overlap)} Misses at the estimates: "
-            f"{join(miss_phrases, 'none')}.{_two_point_phrase(v, table)}")
+            f"{_misses(checked)}.{_two_point_phrase(v, table)}")
+
+
+def _misses(checked: pd.DataFrame) -> str:
+    """The curves the model misses at the estimates (some held-out batch off by more than 25%), each with its worst
+    error, as a list in words ('none' if none)."""
+    worst = checked.groupby([c for c in CURVE if c in checked], dropna=False)["err_model"].agg(lambda e: e.abs().max())
+    return join([f"{_curve_name(k)} (worst {m:.0%})" for k, m in worst[worst > tax_model.CLOSE_ENOUGH].items()], "none")
 
 
 def _curve_name(values: tuple) -> str:
@@ -329,15 +332,17 @@ def fresh_runs_markdown(v: PageView) -> str:
             continue
         configs = configs_of(visits)
         probes = tax_model.stored_probes(run)
-        table = tax_model.scores(tax_model.validate(configs, probes)).set_index("predictor")
+        checked = tax_model.validate(configs, probes)
+        table = tax_model.scores(checked).set_index("predictor")
         if "model" not in table.index:
             continue
         span = f"{visits['timestamp'].min():%Y-%m-%d %H:%M}-{visits['timestamp'].max():%H:%M} UTC"
-        counted = "written_bytes" in configs and configs["written_bytes"].notna().any()
+        counted = ("by size" if "write_sizes" in configs and configs["write_sizes"].notna().any() else
+                   "in all" if "written_bytes" in configs and configs["written_bytes"].notna().any() else "no")
         laddered = all(p.write_bytes for found in probes.values() for p in found)
         lines = [f"**{visits['machine_label'].iloc[0]}, {span}** ({len(visits)} visits; 1-min load up to "
                  f"{pd.to_numeric(visits['env_load_avg_1m'], errors='coerce').max():.2f}; bytes counted: "
-                 f"{'yes' if counted else 'no'}; probe's write ladder: {'yes' if laddered else 'no'})", "",
+                 f"{counted}; probe's write ladder: {'yes' if laddered else 'no'})", "",
                  "| predictor | curves | all held-out batches within 25% | median abs. error | surely within | "
                  "surely out |", "|---|---|---|---|---|---|"]
         for name in (n for n in FRESH_ROWS if n in table.index):
@@ -347,7 +352,7 @@ def fresh_runs_markdown(v: PageView) -> str:
         m = table.loc["model"]
         verdict = _verdict(int(m.curves), int(m.curves_surely_within), int(m.curves_surely_out))
         lines += ["", f"The model from batch 1 alone {verdict} on this run ({int(m.curves_within)} of "
-                      f"{int(m.curves)} curves within 25% at the estimates)."]
+                      f"{int(m.curves)} curves within 25% at the estimates; misses: {_misses(checked)})."]
         blocks.append("\n".join(lines))
     if not blocks:
         return ("No fresh run is stored with these records (`python benchmarks/tax_model_fresh.py --out DIR --store "
