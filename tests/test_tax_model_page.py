@@ -111,7 +111,7 @@ def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
     assert "No fresh run is stored" in page.fresh_runs_markdown(v)
     _stored_run(tmp_path, "a-20261204T1500", [r for r in _records() if r["seq_len"] == 128])
     text = page.fresh_runs_markdown(v)
-    assert "bytes counted: no; probe's write ladder: no" in text and "(21 visits;" in text
+    assert "bytes counted: no; probe's write ladder: no; probes per precision: 1)" in text and "(21 visits;" in text
     assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
     assert "on this run (1 of 1 curves within 25% at the estimates; misses: none)" in text
 

@@ -320,6 +320,20 @@ def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
 FRESH_ROWS = ("model", "smallest", "two_point", "flops_scaled", "constant")
 
 
+def _one_probe_phrase(configs: pd.DataFrame, probes: dict[tuple, tuple]) -> str:
+    """How the model scores when every curve of a run is read with one of its probes alone, the first or the
+    last, instead of those around it averaged: how much the probe's own run-to-run spread moves the verdict."""
+    if all(len(found) < 2 for found in probes.values()):
+        return ""
+    counts = []
+    for which, pick in (("first", 0), ("last", -1)):
+        one = tax_model.scores(tax_model.validate(configs, {k: found[pick] for k, found in probes.items()}))
+        row = one.set_index("predictor").loc["model"]
+        counts.append(f"{int(row.curves_within)} of {int(row.curves)} with the {which} alone")
+    return (f" Read with one probe instead of those around each curve: {join(counts)} (the probe's own spread "
+            f"between readings minutes apart).")
+
+
 def fresh_runs_markdown(v: PageView) -> str:
     """The scores on each stored fresh run (`results/tax-fresh/<run>/`, `benchmarks/tax_model_fresh.py`): the
     tax-model study swept with the probe taken just before and after it, so that no day's drift of the machine
@@ -342,7 +356,8 @@ def fresh_runs_markdown(v: PageView) -> str:
         laddered = all(p.write_bytes for found in probes.values() for p in found)
         lines = [f"**{visits['machine_label'].iloc[0]}, {span}** ({len(visits)} visits; 1-min load up to "
                  f"{pd.to_numeric(visits['env_load_avg_1m'], errors='coerce').max():.2f}; bytes counted: "
-                 f"{counted}; probe's write ladder: {'yes' if laddered else 'no'})", "",
+                 f"{counted}; probe's write ladder: {'yes' if laddered else 'no'}; probes per precision: "
+                 f"{join(sorted({str(len(found)) for found in probes.values()}))})", "",
                  "| predictor | curves | all held-out batches within 25% | median abs. error | surely within | "
                  "surely out |", "|---|---|---|---|---|---|"]
         for name in (n for n in FRESH_ROWS if n in table.index):
@@ -352,7 +367,8 @@ def fresh_runs_markdown(v: PageView) -> str:
         m = table.loc["model"]
         verdict = _verdict(int(m.curves), int(m.curves_surely_within), int(m.curves_surely_out))
         lines += ["", f"The model from batch 1 alone {verdict} on this run ({int(m.curves_within)} of "
-                      f"{int(m.curves)} curves within 25% at the estimates; misses: {_misses(checked)})."]
+                      f"{int(m.curves)} curves within 25% at the estimates; misses: {_misses(checked)})."
+                      f"{_one_probe_phrase(configs, probes)}"]
         blocks.append("\n".join(lines))
     if not blocks:
         return ("No fresh run is stored with these records (`python benchmarks/tax_model_fresh.py --out DIR --store "
