@@ -2,7 +2,8 @@
 
 1. The probe (`ftax.probe`): stored under `<results>/probes/<machine_id>.jsonl` per device, dtype, torch
    threads and software, and reused while those match and it is under an hour old (a new torch version or
-   thread count, or a probe from another hour, measures anew: a VM's speed drifts, and H moves with it).
+   thread count, or a probe from another hour, measures anew: a VM's speed drifts, and H moves with it); every
+   such probe of the last hour is averaged (`probe.mean_of`), as page 08 averages those around a curve.
 2. The config at batch 1 with the profiler's decomposition, its FLOPs and bytes written, plus the same counts
    at batch 2 (counted, not timed), which give them per item; with `--second-batch B`, batch B too, timed in
    alternation with batch 1 (the two-point form's second measurement).
@@ -22,7 +23,7 @@ from ftax.env import default_threads
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, check, measure_compared, measure_config
-from ftax.studies import RULES, ensure_probe
+from ftax.studies import RULES, ensure_probe, recent_probes
 from ftax.timing import StopRule
 
 PREDICTIONS = "predictions"
@@ -73,5 +74,6 @@ def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule:
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
     found, reused = ensure_probe(out_dir, config.device, config.dtype, max_age_s=PROBE_FRESH_S)
+    found = probe.mean_of(recent_probes(out_dir, config.device, config.dtype, found.threads, PROBE_FRESH_S) or [found])
     return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2, probe=found,
                   probe_reused=reused, second=rest[0] if rest else None, counts_batch2=counts_batch2)

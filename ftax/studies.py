@@ -337,15 +337,24 @@ GRID_FIELDS = ("models", "backends", "dtypes", "batch_sizes", "seq_lens", "phase
 
 def stored_probe(out_dir: str | Path, device: str, dtype: str, threads: int) -> Probe | None:
     """The newest stored probe of this machine for `device`, `dtype` and `threads`, measured with this software."""
+    found = _probes_of_this_machine(out_dir, device, dtype, threads)
+    return found[-1] if found else None
+
+
+def recent_probes(out_dir: str | Path, device: str, dtype: str, threads: int, max_age_s: float) -> list[Probe]:
+    """Every probe `stored_probe` could return that is at most `max_age_s` old, oldest first: `ftax predict`
+    averages them (`probe.mean_of`), since two readings minutes apart differ by up to 1.6x at small products."""
+    return [p for p in _probes_of_this_machine(out_dir, device, dtype, threads) if _age_s(p) <= max_age_s]
+
+
+def _probes_of_this_machine(out_dir: str | Path, device: str, dtype: str, threads: int) -> list[Probe]:
+    """This machine's stored probes for `device`, `dtype` and `threads`, of this probe version and software."""
     env = fingerprint()
-    now = results.software(env)
-    found = None
-    for data in results.iter_side(out_dir, PROBES):
-        if (data.get("machine_id") == env["machine_id"] and data.get("device") == device and data.get("dtype") == dtype
-                and data.get("threads") == threads and data.get("version") == PROBE_VERSION
-                and tuple(data.get("software") or ()) == tuple(now)):
-            found = data
-    return Probe.from_dict(found) if found else None
+    now = tuple(results.software(env))
+    return [Probe.from_dict(data) for data in results.iter_side(out_dir, PROBES)
+            if data.get("machine_id") == env["machine_id"] and data.get("device") == device
+            and data.get("dtype") == dtype and data.get("threads") == threads
+            and data.get("version") == PROBE_VERSION and tuple(data.get("software") or ()) == now]
 
 
 def ensure_probe(out_dir: str | Path, device: str, dtype: str, max_age_s: float | None = None

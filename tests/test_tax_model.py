@@ -333,6 +333,22 @@ def test_a_stored_probe_older_than_max_age_is_measured_anew(tmp_path, monkeypatc
     assert not studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)[1] and len(runs) == 2
 
 
+def test_predict_averages_the_probes_of_the_last_hour(tmp_path, monkeypatch):
+    rates = iter([(20.0, 20.0), (80.0, 80.0)])
+
+    def fake_probe(device, dtype, torch_dtype):
+        return replace(FLAT_PROBE, gemm_gflops=next(rates), timestamp=pd.Timestamp.now(tz="UTC").isoformat())
+
+    monkeypatch.setattr(studies, "run_probe", fake_probe)
+    for _ in range(2):
+        studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)
+    threads = studies.stored_probe(tmp_path, "cpu", "fp32", torch.get_num_threads()).threads
+    recent = studies.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=3600)
+    assert [p.gemm_gflops[0] for p in recent] == [20.0, 80.0]
+    assert mean_of(recent).gflops_at(1e7) == pytest.approx(40.0)
+    assert studies.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=-1.0) == []
+
+
 def test_the_all_curves_run_sweeps_every_forward_batch_curve_of_the_book_and_its_smallest_shape():
     grids = studies.batch_curve_grids("quick", "cpu")
     curves = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids) if c.batch_size > 1}
