@@ -11,13 +11,14 @@ book's, from another day).
 With `--store results`, the run's records and probes are copied to results/tax-fresh/<machine_id>-<time>/, where
 page 08 reads every stored run ("Curves measured with their probe"); the book's own loader never reads them.
 
-With `--all-curves` it sweeps every forward batch curve of the book's studies instead (`studies.batch_curve_grids`:
-what page 08's main table scores: 670 visits in 527 s at the quick profile on the 2-core EPYC, 2026-12-04, plus
-about 20 s of probes per round) rather than the tax-model study's six BERT curves (about 5 minutes).
+`--studies` names the studies whose batch curves it sweeps (`studies.batch_curve_grids`, with the smallest shape
+of each forward curve): by default the tax-model study's six BERT curves (about 5 minutes at the quick profile on
+the 2-core EPYC); `all`, every batch curve of the book, the decoders' too; `all-forward`, every forward curve, what
+page 08's main table scores (670 visits in 527 s on 2026-12-04, plus about 20 s of probes per round).
 
 Usage, on an idle machine (nothing else measuring: two processes on 2 cores inflate latency many times):
-    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--all-curves] [--compare results]
-        [--store results]
+    python benchmarks/tax_model_fresh.py --out /tmp/tax-fresh [--profile quick] [--studies tax-model|all|all-forward|
+        NAME,...] [--compare results] [--store results]
 The sweep resumes: a second run with the same --out only scores (and stores).
 """
 from __future__ import annotations
@@ -35,11 +36,13 @@ from ftax.pages.tax_model import configs_of
 SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]
 
 
-def measure(out: str, profile: str, all_curves: bool = False) -> None:
-    """Sweep the tax-model study (or every batch curve) with the probes `studies.measure_grids` takes: before each
+ALIASES = {"all": studies.STUDIES, "all-forward": tuple(s for s in studies.STUDIES if s != "decode")}
+
+
+def measure(out: str, profile: str, among: tuple[str, ...]) -> None:
+    """Sweep the batch curves of the studies `among` with the probes `studies.measure_grids` takes: before each
     round and after the last; a rerun that measures nothing probes nothing."""
-    grids = (studies.batch_curve_grids(profile, "cpu") if all_curves
-             else studies.study_grids("tax-model", profile, "cpu"))
+    grids = studies.batch_curve_grids(profile, "cpu", among)
     start = time.time()
     summary = studies.measure_grids(grids, out, studies.ROUNDS[profile], progress=True, probes=True)
     print(summary, f"({time.time() - start:.0f} s)")
@@ -70,12 +73,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="scratch results directory (not the book's results/)")
     parser.add_argument("--profile", default="quick", choices=studies.PROFILES)
-    parser.add_argument("--all-curves", action="store_true",
-                        help="every forward batch curve of the book's studies, not only the tax-model study's")
+    parser.add_argument("--studies", default="tax-model",
+                        help="whose batch curves to sweep: comma-separated study names, all or all-forward")
     parser.add_argument("--compare", help="also score with the newest probe stored in this results directory")
     parser.add_argument("--store", help="copy the run to STORE/tax-fresh/ for page 08 (e.g. results)")
     args = parser.parse_args()
-    measure(args.out, args.profile, args.all_curves)
+    among = ALIASES.get(args.studies) or tuple(args.studies.split(","))
+    unknown = sorted(set(among) - set(studies.STUDIES))
+    if unknown:
+        parser.error(f"unknown studies {', '.join(unknown)}; allowed: {', '.join(studies.STUDIES)}, all, all-forward")
+    measure(args.out, args.profile, among)
     for name, table in score_tables(args.out, args.compare).items():
         print(f"\nprobe: {name}\n{table.to_string()}")
     if args.store:

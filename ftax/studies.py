@@ -425,12 +425,16 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     return summary
 
 
-def batch_curve_grids(profile: str = "quick", device: str = "auto") -> list[Grid]:
-    """Every forward batch curve the book's studies sweep (their grids of two or more batch sizes; the decode
-    study aside) and the smallest shape of each: what page 08 validates the tax model on, so that
-    `benchmarks/tax_model_fresh.py --all-curves` can measure all of it afresh, between two probes."""
-    return [grid for study in STUDIES if study != "decode" for grid in study_grids(study, profile, device)
-            if grid.phases == ("forward",) and (len(grid.batch_sizes) > 1 or grid.name == "tax-smallest")]
+def batch_curve_grids(profile: str = "quick", device: str = "auto", among: Sequence[str] = STUDIES) -> list[Grid]:
+    """Every batch curve the studies `among` sweep (their grids of two or more batch sizes: forward passes, and a
+    decoder's prompt pass and decode step) with the smallest shape of each forward curve: what page 08 validates
+    the tax model on, so that `benchmarks/tax_model_fresh.py --studies` can measure it afresh between probes."""
+    curves = [grid for study in among for grid in study_grids(study, profile, device) if len(grid.batch_sizes) > 1]
+    shown = {(c.model, c.backend, c.dtype, c.overrides) for c in study_configs(curves)}
+    smallest = [grid for grid in study_grids("tax-model", profile, device) if grid.name == "tax-smallest"
+                and any(key in shown for key in itertools.product(grid.models, grid.backends, grid.dtypes,
+                                                                   grid.overrides))]
+    return curves + smallest
 
 
 def measure_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",

@@ -349,13 +349,15 @@ def test_predict_averages_the_probes_of_the_last_hour(tmp_path, monkeypatch):
     assert studies.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=-1.0) == []
 
 
-def test_the_all_curves_run_sweeps_every_forward_batch_curve_of_the_book_and_its_smallest_shape():
-    grids = studies.batch_curve_grids("quick", "cpu")
+def test_the_fresh_runs_sweep_every_batch_curve_of_the_studies_named_and_their_smallest_shapes():
+    forward = tuple(s for s in studies.STUDIES if s != "decode")
+    grids = studies.batch_curve_grids("quick", "cpu", forward)
     curves = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids) if c.batch_size > 1}
-    book = studies.study_configs([g for study in studies.STUDIES if study != "decode"
-                                  for g in studies.study_grids(study, "quick", "cpu")])
+    book = studies.study_configs([g for study in forward for g in studies.study_grids(study, "quick", "cpu")])
     assert curves == {(c.model, c.backend, c.dtype, c.overrides) for c in book
                       if c.batch_size > 1 and c.phase == "forward"}
     smallest = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids)
                 if c.batch_size == 1 and c.seq_len == models.get_spec(c.model).min_seq_len}
     assert {(m, b, d, o) for m, b, d, o in curves if models.get_spec(m).modality == "text"} <= smallest
+    decoders = studies.study_configs(studies.batch_curve_grids("quick", "cpu", ("decode",)))
+    assert {c.phase for c in decoders} == {"prefill", "decode"} and len({c.batch_size for c in decoders}) > 1
