@@ -70,6 +70,7 @@ def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
     assert "1 curves stay within 25% wherever the point lies and 0 have a point outside it" in text
     assert "meets the bar of 80% whatever a re-run gives within the curves' intervals" in text
     assert "against 0% for the better baseline" in text and "Misses at the estimates: none" in text
+    assert "These records count the bytes written not at all (records before schema 5); 1 probes" in text
     score = tax_model.scores(checked).set_index("predictor")
     assert score.loc["constant", "curves_surely_out"] == 1  # T(1) everywhere is far off whatever a re-run gives
     figure, caption = page.validation_figure(v, configs)

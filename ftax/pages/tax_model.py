@@ -155,7 +155,20 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
             f"against {best_baseline:.0%} for the better baseline. Within each measured point's interval, "
             f"{sure_in} curves stay within 25% wherever the point lies and {sure_out} have a point outside it wherever "
             f"it lies: the model {verdict}. {_form_phrase(table, overlap)} Misses at the estimates: "
-            f"{_misses(checked)}.{_two_point_phrase(v, table)}")
+            f"{_misses(checked)}.{_two_point_phrase(v, table)} {_inputs_phrase(configs, v.results_dir)}")
+
+
+def _inputs_phrase(configs: pd.DataFrame, results_dir) -> str:
+    """What these curves were read with: whether their records count bytes (by size), and the probes' versions,
+    times and write ladders: the model's write term and its probe pairing depend on them."""
+    counted = ("by size" if "write_sizes" in configs and configs["write_sizes"].notna().any() else
+               "in all" if "written_bytes" in configs and configs["written_bytes"].notna().any() else
+               "not at all (records before schema 5)")
+    probes = [p for found in tax_model.stored_probes(results_dir).values() for p in found]
+    timed, laddered = sum(bool(p.timestamp) for p in probes), sum(bool(p.write_bytes) for p in probes)
+    return (f"These records count the bytes written {counted}; {len(probes)} probes are stored beside them "
+            f"(probe version {join(sorted({str(p.version) for p in probes}))}), {timed} with the time it was taken "
+            f"and {laddered} with the write ladder (each fresh run below says what its own records and probes have).")
 
 
 def _misses(checked: pd.DataFrame) -> str:
