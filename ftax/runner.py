@@ -329,8 +329,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _work_fields(model: models.BuiltModel, inputs: tuple) -> dict:
-    """FLOPs, GEMM calls and bytes written (in all and by size) of one eager forward: a property of the model and shape, so the backends
-    of one shape (timed together, same model and inputs) share one count instead of each paying its two passes."""
+    """FLOPs, GEMM calls and bytes written (in all and by size) of one eager forward: a property of the model and
+    shape, so the backends of one shape (timed together, same model and inputs) share one count instead of each
+    paying its two passes."""
     counts = decompose.count_ops(model.module, inputs)
     return {"flops": decompose.count_flops(model.module, inputs), "gemm_calls": counts and counts.gemm_calls,
             "writes": counts and counts.writes, "written_bytes": counts and counts.written_bytes,

@@ -161,14 +161,19 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
 def _inputs_phrase(configs: pd.DataFrame, results_dir) -> str:
     """What these curves were read with: whether their records count bytes (by size), and the probes' versions,
     times and write ladders: the model's write term and its probe pairing depend on them."""
-    counted = ("by size" if "write_sizes" in configs and configs["write_sizes"].notna().any() else
-               "in all" if "written_bytes" in configs and configs["written_bytes"].notna().any() else
-               "not at all (records before schema 5)")
+    counted = _bytes_counted(configs) or "not at all (records before schema 5)"
     probes = [p for found in tax_model.stored_probes(results_dir).values() for p in found]
     timed, laddered = sum(bool(p.timestamp) for p in probes), sum(bool(p.write_bytes) for p in probes)
     return (f"These records count the bytes written {counted}; {len(probes)} probes are stored beside them "
             f"(probe version {join(sorted({str(p.version) for p in probes}))}), {timed} with the time it was taken "
             f"and {laddered} with the write ladder (each fresh run below says what its own records and probes have).")
+
+
+def _bytes_counted(configs: pd.DataFrame) -> str:
+    """How the records count the bytes their forwards write: "by size" (schema 6), "in all" (5), "" (before)."""
+    def has(column: str) -> bool:
+        return column in configs and bool(configs[column].notna().any())
+    return "by size" if has("write_sizes") else "in all" if has("written_bytes") else ""
 
 
 def _misses(checked: pd.DataFrame) -> str:
@@ -364,8 +369,7 @@ def fresh_runs_markdown(v: PageView) -> str:
         if "model" not in table.index:
             continue
         span = f"{visits['timestamp'].min():%Y-%m-%d %H:%M}-{visits['timestamp'].max():%H:%M} UTC"
-        counted = ("by size" if "write_sizes" in configs and configs["write_sizes"].notna().any() else
-                   "in all" if "written_bytes" in configs and configs["written_bytes"].notna().any() else "no")
+        counted = _bytes_counted(configs) or "no"
         laddered = all(p.write_bytes for found in probes.values() for p in found)
         lines = [f"**{visits['machine_label'].iloc[0]}, {span}** ({len(visits)} visits; 1-min load up to "
                  f"{pd.to_numeric(visits['env_load_avg_1m'], errors='coerce').max():.2f}; bytes counted: "
