@@ -130,6 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          "hosts_ms": hosts, "host_source": prediction.inputs["host_source"],
                          "work": asdict(work),
                          "probe": inputs.probe.to_dict(), "probe_reused": inputs.probe_reused,
+                         "probe_times": list(inputs.probe_times),
                          "decomposition": first.decomposition, "smallest_seq_len": inputs.smallest.config.seq_len},
               "ftax_version": first.ftax_version, "timestamp": first.timestamp}
     shown = [prediction]

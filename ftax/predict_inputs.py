@@ -43,6 +43,7 @@ class Inputs:
     probe_reused: bool
     second: Record | None = None
     counts_batch2: decompose.OpCounts | None = None  # GEMM calls, writes and bytes written at batch 2
+    probe_times: tuple[str | None, ...] = ()  # when each probe averaged into `probe` was taken
 
 
 def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule: StopRule | None = None,
@@ -74,6 +75,7 @@ def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule:
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
     found, reused = ensure_probe(out_dir, config.device, config.dtype, max_age_s=PROBE_FRESH_S)
-    found = probe.mean_of(recent_probes(out_dir, config.device, config.dtype, found.threads, PROBE_FRESH_S) or [found])
-    return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2, probe=found,
-                  probe_reused=reused, second=rest[0] if rest else None, counts_batch2=counts_batch2)
+    recent = recent_probes(out_dir, config.device, config.dtype, found.threads, PROBE_FRESH_S) or [found]
+    return Inputs(config=config, batch1=batch1, smallest=smallest, flops_batch2=flops_batch2,
+                  probe=probe.mean_of(recent), probe_reused=reused, second=rest[0] if rest else None,
+                  counts_batch2=counts_batch2, probe_times=tuple(p.timestamp for p in recent))

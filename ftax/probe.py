@@ -84,7 +84,8 @@ class Probe:
 
 def mean_of(probes: Sequence[Probe]) -> Probe:
     """One probe from several of one device and dtype: at the sizes of the longest ladder, the geometric mean of
-    each probe's rate there (interpolated, `gflops_at`), and the write ladder likewise over those that have one.
+    each probe's rate there (interpolated, `gflops_at`), and the write ladder likewise over those that have one;
+    no timestamp (it was not taken at one time: whoever averages keeps the probes' own times).
 
     Why: two probes minutes apart on the 2-core VM read small products' rates up to 1.6x apart, and the write cliff
     at 16 or at 32 MiB (glibc's mmap threshold moves with what the process freed before), so a curve swept
@@ -99,7 +100,7 @@ def mean_of(probes: Sequence[Probe]) -> Probe:
     sizes = max((p.write_bytes for p in laddered), key=len, default=())
     writes = tuple(_geomean([p.write_gbs_at(b) for p in laddered]) for b in sizes)
     return replace(base, gemm_gflops=gemm, bandwidth_gbs=_geomean([p.bandwidth_gbs for p in probes]),
-                   write_bytes=sizes, write_gbs=writes, version=min(p.version for p in probes))
+                   write_bytes=sizes, write_gbs=writes, version=min(p.version for p in probes), timestamp=None)
 
 
 def _geomean(values: Sequence[float]) -> float:

@@ -256,6 +256,7 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
     assert len(predicted["latency_ms"]) == len(predicted["batch_sizes"]) and "interval" in predicted
     assert set(record["inputs"]["hosts_ms"]) >= {"probe", "smallest"}
     assert cli.main(argv) == 0 and runs == ["fp32"]  # the stored probe is reused
+    assert len(json.loads(capsys.readouterr().out)["inputs"]["probe_times"]) == 1  # the one probe of the hour
     assert len(list(results.iter_side(tmp_path, predict_inputs.PREDICTIONS))) == 2
     assert results.load(tmp_path).empty  # the inputs' visits are not case-study records
     capsys.readouterr()
@@ -317,6 +318,7 @@ def test_a_curve_swept_between_probes_is_read_with_all_of_them_averaged():
     ladders = mean_of([replace(PROBE, write_bytes=(1e3, 1e6), write_gbs=(4.0, 1.0)),
                              replace(PROBE, write_bytes=(1e3, 1e6), write_gbs=(16.0, 1.0)), FLAT_PROBE])
     assert ladders.gemm_flops == PROBE.gemm_flops and ladders.write_gbs == pytest.approx((8.0, 1.0))
+    assert ladders.timestamp is None  # not taken at one time
     assert mean_of([PROBE]) == PROBE
 
 
