@@ -2,6 +2,8 @@
 against the baselines, the inflection table. Nothing is measured."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from fake_study import FakeStudy
@@ -115,6 +117,16 @@ def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
     assert "bytes counted: no; probe's write ladder: no; probes per precision: 1)" in text and "(21 visits;" in text
     assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
     assert "on this run (1 of 1 curves within 25% at the estimates; misses: none)" in text
+    run = tmp_path / tax_model.FRESH_RUNS / "a-20261204T1500"
+    results.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})  # a second probe, untimed
+    assert "(the first and last probes were of unrecorded times)" in page.fresh_runs_markdown(v)
+    _stored_run(tmp_path, "a-20261204T1600", [r for r in _records() if r["seq_len"] == 128])
+    timed = tmp_path / tax_model.FRESH_RUNS / "a-20261204T1600" / "probes" / "a.jsonl"
+    timed.unlink()
+    for when in ("2026-12-04T16:00:00+00:00", "2026-12-04T16:12:00+00:00"):  # two timed probes: the run's spread
+        results.append_side(timed.parent.parent, "probes", "a",
+                            {**replace(PROBE, timestamp=when).to_dict(), "machine_id": "a"})
+    assert "(the first and last probes were taken 12 minutes apart)" in page.fresh_runs_markdown(v)
 
 
 def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):

@@ -348,8 +348,11 @@ def _one_probe_phrase(configs: pd.DataFrame, probes: dict[tuple, tuple]) -> str:
         one = tax_model.scores(tax_model.validate(configs, {k: found[pick] for k, found in probes.items()}))
         row = one.set_index("predictor").loc["model"]
         counts.append(f"{int(row.curves_within)} of {int(row.curves)} with the {which} alone")
-    return (f" Read with one probe instead of those around each curve: {join(counts)} (the probe's own spread "
-            f"between readings minutes apart).")
+    stamps = pd.to_datetime([p.timestamp for found in probes.values() for p in found], utc=True, errors="coerce")
+    apart = (f"taken {(stamps.max() - stamps.min()).total_seconds() / 60:.0f} minutes apart" if stamps.notna().all()
+             else "of unrecorded times")
+    return (f" Read with one probe instead of those around each curve: {join(counts)} (the first and last probes "
+            f"were {apart}).")
 
 
 def fresh_runs_markdown(v: PageView) -> str:
