@@ -78,6 +78,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def cmd_measure(args: argparse.Namespace) -> int:
     from ftax.errors import InvalidConfigError
+    from ftax.measure_lock import measuring
     from ftax.results import MeasureConfig
     from ftax.runner import MeasureOptions, check, measure_config
 
@@ -87,7 +88,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
         raise InvalidConfigError(checked.invalid_size)
     options = MeasureOptions(rule=_stop_rule(args), threads=args.threads, decompose=args.decompose,
                              trace_dir=args.trace_dir)
-    record = measure_config(checked, options)
+    with measuring():  # one measuring process per machine (ftax.measure_lock)
+        record = measure_config(checked, options)
     if args.json:
         print(record.to_json())
     else:
@@ -267,7 +269,7 @@ def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
 
 
 def _add_sweep_parser(sub) -> None:
-    from ftax.studies import PROFILES, RUNS, STUDIES
+    from ftax.studies import PROFILES, ROUNDS, RUNS, STUDIES
 
     p = sub.add_parser("sweep", help="measure a grid of configs into results/<machine_id>.jsonl (resumable)")
     p.add_argument("--models", type=csv_list)
@@ -286,8 +288,8 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="re-run configs stored with a non-ok status")
     p.add_argument("--isolate", action="store_true", help="one child process per model: native crashes become rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--rounds", type=int, help="visit every config this many times, interleaved "
-                   "(default: the profile's, smoke 1, quick 3, full 5; a custom stop rule: 1)")
+    p.add_argument("--rounds", type=int, help="visit every config this many times, interleaved (default: the "
+                   f"profile's, {', '.join(f'{k} {v}' for k, v in ROUNDS.items())}; a custom stop rule: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (round r uses seed + r)")
     p.add_argument("--plan", action="store_true", help="print the configs in priority order with estimated and "
                    "cumulative seconds and where the budget cuts; measures nothing (runs on any machine)")

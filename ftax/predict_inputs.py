@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ftax import decompose, probe
+from ftax import decompose, measure_lock, probe
 from ftax.env import default_threads
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
@@ -46,6 +46,7 @@ class Inputs:
     probe_times: tuple[str | None, ...] = ()  # when each probe averaged into `probe` was taken
 
 
+@measure_lock.holding  # one measuring process per machine; the stored probe is read once it is held
 def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule: StopRule | None = None,
                    second_batch: int | None = None) -> Inputs:
     """Measure what a prediction of `config`'s batch curve needs (module docstring). `config.batch_size` is

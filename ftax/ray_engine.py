@@ -1,4 +1,4 @@
-"""Sweeps on a Ray cluster: the same grids, records and resume as `ftax.sweep`, on many machines.
+"""Sweeps on a Ray cluster: the same grids, records, resume and timing as `ftax.sweep`, on many machines.
 
 ftax does not schedule across machines; Ray does. What ftax adds keeps the numbers trustworthy:
 - One device per task: one actor per (model, dtype, overrides) group and target asks for one GPU
@@ -10,8 +10,12 @@ ftax does not schedule across machines; Ray does. What ftax adds keeps the numbe
 - Resume is decided on the worker, because only the worker knows which machine it is and which
   software it runs: the driver passes the visits already stored per machine_id (the rule of
   `results.is_done`), each with its software.
-- Rounds as in a local sweep: round r runs to its end on every target before round r + 1 starts,
-  each group's configs in `sweep.interleaved` order, each visit under the rule's share of the time.
+- Timed as in a local sweep: round r runs to its end on every target before round r + 1 starts,
+  each group's configs in `sweep.interleaved` order, each visit under the rule's share of the time, and
+  the backends of one shape timed together in alternating blocks (`sweep.compared`,
+  `runner.measure_compared`): one actor call per such block, so a Ray speedup is paired as a local one is.
+- One measuring process per machine: where a node of the cluster is this machine, the driver holds
+  `measure_lock` (its workers measure for it) and reads the store only once it holds it.
 - A lost worker (killed, out of memory, node gone) costs the config in flight a strike and the
   rest of the group is resubmitted; a config struck twice becomes an `error` record
   ("worker lost twice"). Ray's own retries are off, so a returned record is never re-measured.
@@ -21,22 +25,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Sequence
 
 import ftax
-from ftax import results
+from ftax import measure_lock, results
 from ftax.env import default_threads, fingerprint
 from ftax.errors import FtaxError
 from ftax.studies import Grid
 from ftax.results import MeasureConfig, Record
-from ftax.runner import MeasureOptions, ModelCache, measure_config
-from ftax.sweep import SweepSummary, for_round, group_key, interleaved
+from ftax.runner import MeasureOptions, ModelCache, measure_compared
+from ftax.sweep import SweepSummary, compared, for_round, group_key, interleaved
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'ftax[ray]' (or pip install ray)"
 LOST_TWICE = "worker lost twice"
@@ -61,10 +67,11 @@ def _resolve(device: str, env: dict) -> str:
 
 
 class GroupMeasurer:
-    """Ray actor: one model group on one device, `measure` called once per config, in order.
+    """Ray actor: one model group on one device, `measure` called once per block of configs timed together
+    (`sweep.compared`: the backends of one shape), in order.
 
-    An actor rather than a task that returns a list: each config's record comes back as soon as it
-    is measured, and so does the actor's death. An actor rather than a generator task: streaming
+    An actor rather than a task that returns a list: each block's records come back as soon as they
+    are measured, and so does the actor's death. An actor rather than a generator task: streaming
     generators do not work through Ray Client (`ray://`). The grid's device arrives unresolved
     (`auto` is this worker's GPU if it has one), which lets one grid run on CPU and GPU nodes.
     """
@@ -79,13 +86,15 @@ class GroupMeasurer:
     def start(self) -> dict:
         return {"pid": os.getpid(), "env": self.env}
 
-    def measure(self, config: MeasureConfig, round_: int = 0, seed: int | None = None) -> str | None:
-        """The record of this visit as JSON, or None if this machine already has it stored."""
-        config = replace(config, device=_resolve(config.device, self.env))
-        if (results.config_key(config, self.env["machine_id"]), round_, self.options.rule.name) in self.skip:
-            return None
-        return measure_config(config, for_round(self.options, round_), self.cache, round_=round_,
-                              order_seed=seed).to_json()
+    def measure(self, together: list[MeasureConfig], round_: int = 0, seed: int | None = None) -> list[str | None]:
+        """The records of these visits as JSON, timed together in alternating blocks as a local sweep times
+        them (`runner.measure_compared`), or None for each visit this machine already has stored."""
+        together = [replace(c, device=_resolve(c.device, self.env)) for c in together]
+        todo = [c for c in together
+                if (results.config_key(c, self.env["machine_id"]), round_, self.options.rule.name) not in self.skip]
+        measured = dict(zip(todo, measure_compared(todo, for_round(self.options, round_), self.cache, round_=round_,
+                                                   order_seed=seed))) if todo else {}
+        return [measured[c].to_json() if c in measured else None for c in together]
 
 
 def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[list]]:
@@ -121,10 +130,18 @@ def placements(nodes: list[dict], per_node: bool, accelerator_type: str | None) 
     return [(None, {"num_cpus": max(n["Resources"]["CPU"] for n in nodes)})]
 
 
+def measures_here(nodes: list[dict], hostname: str | None = None) -> bool:
+    """Whether an alive node of the cluster (`ray.nodes()`) is this machine (`hostname`, default this one's):
+    then its workers measure here, and the driver must hold the machine's measuring lock for them."""
+    hostname = hostname or socket.gethostname()
+    return any(n.get("Alive") and n.get("NodeManagerHostname") == hostname for n in nodes)
+
+
 def split(jobs: Sequence[tuple[Grid, MeasureOptions]], seed: int = 0
           ) -> list[tuple[list[MeasureConfig], MeasureOptions]]:
     """One task's configs per (job, model, dtype, overrides), each config once over all jobs, each
-    group in `sweep.interleaved` order (seed `seed`).
+    group in `sweep.interleaved` order (seed `seed`): the backends of a shape back to back, for the
+    worker to time them together (`sweep.compared`).
 
     Grid.configs() resolves `auto` on this (driver) machine; here the grid's device is kept, for the
     worker to resolve. A config in two grids runs once (a local sweep would skip it the second
@@ -142,7 +159,8 @@ def split(jobs: Sequence[tuple[Grid, MeasureOptions]], seed: int = 0
 
 @dataclass
 class Task:
-    """What the driver knows of one model group on one target: the configs not reported yet, in order."""
+    """What the driver knows of one model group on one target: the configs not reported yet, in order (the
+    first of them is in the block being measured)."""
 
     configs: list[MeasureConfig]
     options: MeasureOptions
@@ -156,7 +174,8 @@ class Task:
 
 def after_loss(task: Task, strikes: Counter, known_env: dict[int, dict], exc: BaseException,
                node_alive: bool = True) -> Record | None:
-    """The task's worker was lost: strike the config in flight; at two strikes, drop it as an `error` record.
+    """The task's worker was lost: strike the first config of the block in flight; at two strikes, drop it as
+    an `error` record (as `sweep`'s `--isolate` drops the first config of a crashed child's configs).
 
     Mutates `task.configs` to what must be resubmitted. Before the worker reported its machine the
     env of an earlier task on the same target is used. RayEngineError says why a task cannot go on:
@@ -188,6 +207,8 @@ def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Pa
 
     Connects to `address` (`auto`, `ray://host:port`; None: RAY_ADDRESS, a cluster started on this
     machine, else a new local Ray) unless Ray is already initialized here; shuts down what it started.
+    Where a node of the cluster is this machine, holds the measuring lock (`measure_lock`) before it reads
+    the store, as a local sweep does.
     """
     ray = import_ray()
     started = not ray.is_initialized()
@@ -199,12 +220,14 @@ def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Pa
                                  f"{(str(exc).strip().splitlines() or [''])[0]}") from None
     jobs = [(grid, replace(options, rule=options.rule.share(rounds))) for grid, options in jobs]
     try:
-        targets = placements(ray.nodes(), per_node, accelerator_type)
-        summary = SweepSummary(path=Path(out_dir), total=0, skipped=0)
-        for round_ in range(rounds):
-            summary = summary + _drive(ray, jobs, Path(out_dir), targets, retry_failed, progress, round_,
-                                       seed + round_)
-        return summary
+        nodes = ray.nodes()
+        targets = placements(nodes, per_node, accelerator_type)
+        with measure_lock.measuring() if measures_here(nodes) else nullcontext():
+            summary = SweepSummary(path=Path(out_dir), total=0, skipped=0)
+            for round_ in range(rounds):
+                summary = summary + _drive(ray, jobs, Path(out_dir), targets, retry_failed, progress, round_,
+                                           seed + round_)
+            return summary
     finally:
         if started:
             ray.shutdown()
@@ -213,8 +236,8 @@ def run_ray_sweep(jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: str | Pa
 def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
            targets: list[tuple[str | None, dict]], retry_failed: bool, progress: bool, round_: int = 0,
            seed: int = 0) -> SweepSummary:
-    """One round: one actor per (model group, target); wait on each actor's next result, append records as
-    they come."""
+    """One round: one actor per (model group, target), one call per block of configs timed together; wait on
+    each actor's next block, append its records as they come."""
     from ray.exceptions import RayError
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     from tqdm.auto import tqdm
@@ -229,7 +252,8 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
         if node is not None:
             opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
         task.actor = actor_class.options(**opts).remote(skips[task.options.decompose], task.options)
-        task.refs = [task.actor.start.remote()] + [task.actor.measure.remote(c, task.round_, seed) for c in task.configs]
+        task.refs = [task.actor.start.remote()] + [task.actor.measure.remote(together, task.round_, seed)
+                                                   for together in compared(task.configs)]
         pending[task.refs.pop(0)] = task
 
     def store(record: Record) -> None:
@@ -273,14 +297,16 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
             if task.env is None:
                 task.env, task.pid = value["env"], value["pid"]
                 known_env[task.target] = task.env
-            elif value is None:
-                task.configs.pop(0)
-                summary.skipped += 1
-                bar.update()
             else:
-                record = Record.from_dict(json.loads(value))
-                bar.set_postfix_str(f"{task.configs.pop(0).label()} -> {record.status}", refresh=False)
-                store(record)
+                for visit in value:  # the block's visits, in the order of task.configs
+                    config = task.configs.pop(0)
+                    if visit is None:
+                        summary.skipped += 1
+                        bar.update()
+                        continue
+                    record = Record.from_dict(json.loads(visit))
+                    bar.set_postfix_str(f"{config.label()} -> {record.status}", refresh=False)
+                    store(record)
             if task.refs:
                 pending[task.refs.pop(0)] = task
             else:

@@ -34,7 +34,7 @@ import yaml
 
 import torch
 
-from ftax import backends, models, results, sweep
+from ftax import backends, measure_lock, models, results, sweep
 from ftax.devices import resolve_device
 from ftax.env import default_threads, fingerprint
 from ftax.probe import PROBE_VERSION, Probe, run_probe
@@ -392,6 +392,7 @@ def _age_s(probe: Probe) -> float:
     return (datetime.now(timezone.utc) - datetime.fromisoformat(probe.timestamp)).total_seconds()
 
 
+@measure_lock.holding  # the probes too: no other process measures between a sweep's rounds and its probes
 def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", rounds: int = 1,
                   options: MeasureOptions | None = None, progress: bool = False, probes: bool = False,
                   **sweep_args) -> sweep.SweepSummary:

@@ -21,7 +21,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
 
-from ftax import results
+from ftax import measure_lock, results
 from ftax.env import default_threads, fingerprint
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
@@ -157,6 +157,7 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
             raise RuntimeError(f"worker exited cleanly but left {len(remaining)} configs unmeasured")
 
 
+@measure_lock.holding  # one measuring process per machine; the store is read once the lock is held
 def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results", options: MeasureOptions | None = None,
               retry_failed: bool = False, isolate: bool = False, progress: bool = True, rounds: int = 1,
               seed: int = 0, decompose: Iterable[MeasureConfig] | None = None,

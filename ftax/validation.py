@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ftax import backends, models, validation_store
+from ftax import backends, measure_lock, models, validation_store
 from ftax.devices import resolve_device, sync_for
 from ftax.env import fingerprint, load_avg_1m
 from ftax.errors import InvalidConfigError, UnsupportedError
@@ -304,16 +305,18 @@ def run_validation(the_plan: Plan, measure: bool = True, progress: Callable[[str
     """Measure the plan live: methods on every target, sensitivity, and on CUDA the sync study."""
     if not measure:
         return ValidationRun(the_plan, measured=False)
-    start, load = time.perf_counter(), _load_1m()
-    frame, skipped = compare_methods(the_plan.targets, the_plan.rule, the_plan.rounds, progress=progress)
-    sens = sensitivity(replace(SENSITIVITY_TARGET, device=the_plan.device), the_plan.rule, the_plan.rounds,
-                       progress=progress)
-    cuda = pd.DataFrame()
-    if the_plan.device.startswith("cuda"):
-        progress("cuda sync study")
-        cuda = cuda_sync_study(CUDA_BATCH_SIZES[the_plan.profile], device=the_plan.device,
-                               iters=20 if the_plan.profile == "smoke" else 50)
-    return ValidationRun(the_plan, True, frame, sens, cuda, skipped, time.perf_counter() - start, (load, _load_1m()))
+    with measure_lock.measuring():
+        start, load = time.perf_counter(), _load_1m()
+        frame, skipped = compare_methods(the_plan.targets, the_plan.rule, the_plan.rounds, progress=progress)
+        sens = sensitivity(replace(SENSITIVITY_TARGET, device=the_plan.device), the_plan.rule, the_plan.rounds,
+                           progress=progress)
+        cuda = pd.DataFrame()
+        if the_plan.device.startswith("cuda"):
+            progress("cuda sync study")
+            cuda = cuda_sync_study(CUDA_BATCH_SIZES[the_plan.profile], device=the_plan.device,
+                                   iters=20 if the_plan.profile == "smoke" else 50)
+        return ValidationRun(the_plan, True, frame, sens, cuda, skipped, time.perf_counter() - start,
+                             (load, _load_1m()))
 
 
 def open_validation(the_plan: Plan, results_dir: str | Path = "results", measure: bool = True,
@@ -321,7 +324,14 @@ def open_validation(the_plan: Plan, results_dir: str | Path = "results", measure
     """The appendix's run, as `ftax.studies.open_study` is a case study's: this machine's stored run for the plan
     (profile, device kind, rounds, torch version) if there is one; else, with `measure`, a new run, measured and
     appended to `<results_dir>/validation/<machine_id>.jsonl`; else the newest stored run of any machine
-    (`validation_store.choose`); else a run that measured nothing (`measured=False`)."""
+    (`validation_store.choose`); else a run that measured nothing (`measured=False`). With `measure` the store is
+    read under the machine's measuring lock (`measure_lock`): a run another process is measuring is waited for
+    and then read, not measured twice."""
+    with measure_lock.measuring() if measure else nullcontext():
+        return _open(the_plan, results_dir, measure, progress)
+
+
+def _open(the_plan: Plan, results_dir: str | Path, measure: bool, progress: Callable[[str], None]) -> ValidationRun:
     here = fingerprint()
     found, mine = validation_store.choose(validation_store.stored(results_dir), the_plan, here["machine_id"],
                                           here["torch_version"])

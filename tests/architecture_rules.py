@@ -42,7 +42,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "plots", "decomposition_plots", "memory_findings", "memory_plots", "validation_report",
              "calibration_report", "validation_plots", "tax_model", "pages", "interactive"),
     "run": ("runner", "models", "synthetic", "backends", "decoding"),
-    "measure": ("timing", "devices", "decompose", "validation_spec", "probe", "validation_store", "memory"),
+    "measure": ("timing", "devices", "decompose", "validation_spec", "probe", "validation_store", "memory",
+                "measure_lock"),
     "store": ("results", "env", "errors", "redirect", "__init__"),
 }
 

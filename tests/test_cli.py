@@ -98,3 +98,12 @@ def test_bad_measure_arguments_give_one_line_and_exit_2(capsys, args, says):
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("ftax: error: ") and says in err
+
+
+def test_sweep_rounds_help_reads_each_profiles_rounds(capsys):
+    from ftax.studies import ROUNDS
+
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["sweep", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(f"{profile} {rounds}" in help_text for profile, rounds in ROUNDS.items()), help_text

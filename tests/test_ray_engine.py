@@ -1,4 +1,5 @@
-"""Sweeps on Ray: install hint, placement, strikes, resume keys, and a real local Ray with a killed worker."""
+"""Sweeps on Ray: install hint, placement, strikes, resume keys, blocks timed together as a local sweep times
+them (on a stand-in for Ray that runs in this process), and a real local Ray with a killed worker."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections import Counter
 from dataclasses import replace
 from itertools import groupby
@@ -120,6 +122,99 @@ def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
     # each visit travels with its round, rule and software, for the worker to compare with its own
     assert all(len(visit) == 3 + len(results.SOFTWARE_KEYS)
                for visits in ray_engine.stored_keys(tmp_path, False, False).values() for visit in visits)
+
+
+class _InProcessRay:
+    """The part of Ray's API that `ray_engine` calls, run in this process, in call order: an actor is an instance
+    of its class and a call's result is computed when it is fetched. No cluster, no worker start-up."""
+
+    def __init__(self, nodes: list[dict]) -> None:
+        self._nodes = nodes
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def nodes(self) -> list[dict]:
+        return self._nodes
+
+    def put(self, value):
+        return value
+
+    def get(self, ref):
+        return ref()
+
+    def wait(self, refs: list, num_returns: int = 1):
+        return refs[:num_returns], refs[num_returns:]
+
+    def kill(self, actor) -> None:
+        pass
+
+    def remote(self, cls):
+        class Handle:
+            def __init__(self, instance) -> None:
+                self.instance = instance
+
+            def __getattr__(self, name: str):
+                method = getattr(self.instance, name)
+                return types.SimpleNamespace(remote=lambda *args: lambda: method(*args))
+
+        return types.SimpleNamespace(options=lambda **_: types.SimpleNamespace(
+            remote=lambda *args: Handle(cls(*args))))
+
+
+@pytest.fixture
+def in_process_ray(monkeypatch):
+    """`ray` (and the two submodules `ray_engine` imports) replaced by `_InProcessRay` on one 2-CPU node."""
+    fake = _InProcessRay([_node("only", 2)])
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.exceptions", types.SimpleNamespace(RayError=type("RayError", (Exception,), {})))
+    monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies",
+                        types.SimpleNamespace(NodeAffinitySchedulingStrategy=None))
+    return fake
+
+
+def test_a_ray_task_times_the_backends_of_a_shape_together_in_rounds_as_a_local_sweep(in_process_ray, monkeypatch,
+                                                                                       tmp_path):
+    """Each actor call is one `measure_compared` of what a local sweep times together (`sweep.compared` of the
+    group in `sweep.interleaved` order), round 1 with `sweep.for_round`'s options, and no config alone."""
+    from ftax.studies import RULES, Grid
+
+    calls: list[tuple[list[MeasureConfig], MeasureOptions, int]] = []
+
+    def fake_compared(configs, options=None, cache=None, round_=None, order_seed=None):
+        calls.append((list(configs), options, round_))
+        return [Record(config=c, status="ok", message="", env=fingerprint(), round=round_, rule=options.rule.name,
+                       decomposition={"busy_ms": 1.0} if options.decompose else None) for c in configs]
+
+    def alone(*args, **kwargs):
+        raise AssertionError("a Ray task measured one config alone")
+
+    monkeypatch.setattr(ray_engine, "measure_compared", fake_compared, raising=False)
+    monkeypatch.setattr(ray_engine, "measure_config", alone, raising=False)
+    grid = Grid("g", models=("bert-tiny",), backends=("eager", "torchscript", "compile"), batch_sizes=(1, 2),
+                seq_lens=(8, 16), device="cpu", rule=RULES["smoke"])
+    options = MeasureOptions(rule=RULES["smoke"], decompose=True)
+    summary = ray_engine.run_ray_sweep([(grid, options)], tmp_path, progress=False, rounds=2, seed=3)
+
+    assert sum(summary.counts.values()) == 24 and [len(c) for c, _, _ in calls] == [3] * 8
+    for round_ in (0, 1):
+        blocks = [c for c, _, r in calls if r == round_]
+        order = sweep.interleaved(grid.configs(), 3 + round_)
+        assert blocks == sweep.compared(order)  # each block: one shape's backends, in the local sweep's order
+        assert {(o.decompose, o.count_flops) for _, o, r in calls if r == round_} == {(round_ == 0,) * 2}
+    store = results.store_path(tmp_path, fingerprint()["machine_id"])
+    stored = [results.visit_key(d) for d in results.iter_records(store)]
+    assert len(stored) == len(set(stored)) == 24
+    calls.clear()
+    again = ray_engine.run_ray_sweep([(grid, options)], tmp_path, progress=False, rounds=2, seed=3)
+    assert again.skipped == 24 and not sum(again.counts.values()) and not calls
+
+
+def test_the_ray_driver_holds_the_measuring_lock_only_for_a_cluster_on_this_machine():
+    nodes = [_node("a", 4), {**_node("b", 4), "NodeManagerHostname": "this-box"}]
+    assert ray_engine.measures_here(nodes, "this-box")
+    assert not ray_engine.measures_here(nodes, "elsewhere")
+    assert not ray_engine.measures_here([{**nodes[1], "Alive": False}], "this-box")
 
 
 def _ok_keys(path: Path) -> list[tuple]:
