@@ -1,4 +1,4 @@
-"""Analysis over the DataFrame of `ftax.results.load`: regimes, inflection (knee) fits, speedups, FLOP/s.
+"""Analysis over the DataFrame of `ftax.results.load`: regimes, inflection (knee) fits, speedups.
 
 `estimates` (a config's point estimate and calibrated interval over its rounds) and `speedups`
 (each runtime over eager, paired by round, with an interval) are `ftax.estimates`' functions,
@@ -19,7 +19,7 @@ import pandas as pd
 
 from ftax.estimates import estimates, is_real, paired_ratios, speedups
 
-__all__ = ["estimates", "speedups", "fit_inflection", "first_rise", "label_regimes", "inflections", "achieved_tflops",
+__all__ = ["estimates", "speedups", "fit_inflection", "first_rise", "label_regimes", "inflections",
            "Inflection", "REGIMES", "flatness", "flat_regime_end", "framework_bound_regimes", "with_regime",
            "FLAT_MAX_RATIO", "NO_REGIME", "first_past_flat"]
 
@@ -224,20 +224,6 @@ def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
     columns = keys + ["inflection_batch", "inflection_low", "inflection_high", "flat_ms", "slope_ms_per_item",
                       "reached", "message", "first_rise_batch", "n_batches", "max_batch"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def achieved_tflops(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `df` with `achieved_tflops` = flops / median latency / 1e12 (NaN without FLOPs or not ok).
-
-    FLOPs are those of one eager forward (torch.utils.flop_counter), so a backend that fuses
-    or skips work is still credited with the eager count: this is useful work per second.
-    """
-    out = df.copy()
-    flops = pd.to_numeric(out.get("flops", pd.Series(np.nan, index=out.index)), errors="coerce")
-    median_s = pd.to_numeric(out["median_ms"], errors="coerce") * 1e-3
-    ok = (out["status"] == "ok") if "status" in out else pd.Series(True, index=out.index)
-    out["achieved_tflops"] = (flops / median_s / 1e12).where(ok & (flops > 0) & (median_s > 0))
-    return out
 
 
 # --- the framework-bound regime: claim (a)'s rule, the one definition of the inflection -------------

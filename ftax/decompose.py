@@ -157,12 +157,6 @@ def count_ops(module: torch.nn.Module, inputs: tuple) -> OpCounts | None:
     return OpCounts(counter.gemm_calls, counter.writes, counter.written_bytes, tuple(sorted(counter.sizes.items())))
 
 
-def count_gemm_calls(module: torch.nn.Module, inputs: tuple) -> int | None:
-    """`OpCounts.gemm_calls` of one eager forward (None if it cannot be counted)."""
-    counts = count_ops(module, inputs)
-    return counts.gemm_calls if counts else None
-
-
 # --- pure parsing -------------------------------------------------------------------------
 
 def union_ms(intervals: Iterable[tuple[float, float]]) -> float:

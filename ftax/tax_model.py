@@ -311,7 +311,6 @@ def host_from_intercept(flops: Sequence[float], latency_ms: Sequence[float]) -> 
 FRESH_RUNS = "tax-fresh"  # results/tax-fresh/<run>/: a study swept with its probes (benchmarks/tax_model_fresh.py)
 # What names a curve (a decoder's prefill and decode step are two curves).
 CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")
-BASELINES = ("constant", "flops_scaled")  # T(1) everywhere; T(1) x FLOPs(b) / FLOPs(1)
 
 
 def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:

@@ -163,11 +163,3 @@ def test_analysis_names_the_estimates_entry_points():
     from ftax import estimates
 
     assert analysis.estimates is estimates.estimates and analysis.speedups is estimates.speedups
-
-
-def test_achieved_tflops():
-    df = pd.DataFrame({"status": ["ok", "ok", "error", "ok"], "median_ms": [2.0, 1.0, 1.0, 1.0],
-                       "flops": [4e9, None, 1e9, 0.0]})
-    out = analysis.achieved_tflops(df)
-    assert out["achieved_tflops"][0] == pytest.approx(4e9 / 2e-3 / 1e12)
-    assert out["achieved_tflops"][1:].isna().all()
