@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator, TypeVar
 
 LOCK_ENV = "FTAX_LOCK_FILE"
-F = TypeVar("F", bound=Callable)
+_F = TypeVar("_F", bound=Callable)
 
 _guard = threading.Lock()
 _depth = 0  # how many `measuring()` blocks of this process are open
@@ -100,7 +100,7 @@ def measuring(stream: IO[str] | None = None) -> Iterator[None]:
                 _fd = None
 
 
-def holding(function: F) -> F:
+def holding(function: _F) -> _F:
     """`function` run inside `measuring()`: for an entry point that reads the store and then measures, so the
     store is read only once the lock is held."""
     @wraps(function)
@@ -108,8 +108,3 @@ def holding(function: F) -> F:
         with measuring():
             return function(*args, **kwargs)
     return locked  # type: ignore[return-value]
-
-
-def held() -> bool:
-    """Whether this process holds the lock now."""
-    return _depth > 0

@@ -131,15 +131,15 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path, own_lock_file):
             holder.kill()
     assert _free(own_lock_file)
     with measure_lock.measuring():
-        assert measure_lock.held()
+        assert not _free(own_lock_file)
 
 
 def test_the_lock_is_reentrant_within_a_process_and_released_by_the_outermost_block(own_lock_file, capsys):
     with measure_lock.measuring():
         with measure_lock.measuring():  # a sweep inside `studies.measure_grids`: no wait on itself
-            assert measure_lock.held() and not _free(own_lock_file)
-        assert measure_lock.held() and not _free(own_lock_file)
-    assert not measure_lock.held() and _free(own_lock_file)
+            assert not _free(own_lock_file)
+        assert not _free(own_lock_file)
+    assert _free(own_lock_file)
     assert "waiting" not in capsys.readouterr().err
 
 
@@ -150,3 +150,33 @@ def test_isolated_children_measure_under_their_parents_lock(tmp_path):
     with measure_lock.measuring():
         summary = sweep.run_sweep([config], tmp_path, options, isolate=True, progress=False)
     assert summary.counts == {"ok": 1}
+
+
+class _Measured(Exception):
+    """Raised by a stand-in for what an entry point measures with, after it noted whether the lock was held."""
+
+
+def test_every_entry_point_that_measures_holds_the_lock_while_it_measures(monkeypatch, own_lock_file, tmp_path):
+    from ftax import cli, predict_inputs, runner, studies, validation
+
+    seen: list[bool] = []
+
+    def note(*args, **kwargs):
+        seen.append(not _free(own_lock_file))
+        raise _Measured
+
+    monkeypatch.setattr(sweep, "run_sweep", note)  # measure_grids' sweep, undecorated: the lock is measure_grids'
+    monkeypatch.setattr(runner, "measure_config", note)  # what `ftax measure` calls
+    monkeypatch.setattr(predict_inputs, "measure_compared", note)
+    monkeypatch.setattr(validation, "compare_methods", note)
+    grid = studies.Grid("g", models=("bert-tiny",), backends=("eager",), batch_sizes=(1,), seq_lens=(8,),
+                        device="cpu", rule=RULES["smoke"])
+    calls = [lambda: studies.measure_grids([grid], tmp_path),
+             lambda: cli.cmd_measure(cli.build_parser().parse_args(
+                 ["measure", "--model", "bert-tiny", "--device", "cpu", "--seq-len", "8"])),
+             lambda: predict_inputs.measure_inputs(CONFIGS[0], tmp_path),
+             lambda: validation.open_validation(validation.plan("smoke", "cpu", 1), tmp_path)]
+    for call in calls:
+        with pytest.raises(_Measured):
+            call()
+    assert seen == [True] * len(calls) and _free(own_lock_file)

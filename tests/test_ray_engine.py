@@ -210,11 +210,42 @@ def test_a_ray_task_times_the_backends_of_a_shape_together_in_rounds_as_a_local_
     assert again.skipped == 24 and not sum(again.counts.values()) and not calls
 
 
-def test_the_ray_driver_holds_the_measuring_lock_only_for_a_cluster_on_this_machine():
+def test_the_ray_driver_holds_the_measuring_lock_only_for_a_cluster_on_this_machine(in_process_ray, monkeypatch,
+                                                                                    tmp_path):
+    import fcntl
+    import socket
+
+    from ftax import measure_lock
+    from ftax.studies import RULES, Grid
+
     nodes = [_node("a", 4), {**_node("b", 4), "NodeManagerHostname": "this-box"}]
     assert ray_engine.measures_here(nodes, "this-box")
     assert not ray_engine.measures_here(nodes, "elsewhere")
     assert not ray_engine.measures_here([{**nodes[1], "Alive": False}], "this-box")
+
+    lock = tmp_path / "measure.lock"
+    monkeypatch.setenv(measure_lock.LOCK_ENV, str(lock))
+    held: list[bool] = []
+
+    def fake_compared(configs, options=None, cache=None, round_=None, order_seed=None):
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        return [Record(config=c, status="ok", message="", env=fingerprint(), round=round_, rule=options.rule.name)
+                for c in configs]
+
+    monkeypatch.setattr(ray_engine, "measure_compared", fake_compared)
+    grid = Grid("g", models=("bert-tiny",), backends=("eager",), batch_sizes=(1,), seq_lens=(8,), device="cpu",
+                rule=RULES["smoke"])
+    for hostname, out in ((socket.gethostname(), "here"), ("a-node-elsewhere", "there")):
+        in_process_ray._nodes = [{**_node("n", 2), "NodeManagerHostname": hostname}]
+        ray_engine.run_ray_sweep([(grid, MeasureOptions(rule=RULES["smoke"]))], tmp_path / out, progress=False)
+    assert held == [True, False]
 
 
 def _ok_keys(path: Path) -> list[tuple]:
