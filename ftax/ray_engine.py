@@ -16,9 +16,9 @@ ftax does not schedule across machines; Ray does. What ftax adds keeps the numbe
   `runner.measure_compared`): one actor call per such block, so a Ray speedup is paired as a local one is.
 - One measuring process per machine: where a node of the cluster is this machine, the driver holds
   `measure_lock` (its workers measure for it) and reads the store only once it holds it.
-- A lost worker (killed, out of memory, node gone) costs the config in flight a strike and the
-  rest of the group is resubmitted; a config struck twice becomes an `error` record
-  ("worker lost twice"). Ray's own retries are off, so a returned record is never re-measured.
+- A lost worker (killed, out of memory, node gone) costs the first config of the block in flight a
+  strike and the rest of the group is resubmitted; a config struck twice becomes an `error` record
+  ("worker lost twice") and the others of its block are timed together without it. Ray's own retries are off, so a returned record is never re-measured.
 Ray is imported inside functions only: `import ftax` never needs or starts Ray.
 """
 from __future__ import annotations
