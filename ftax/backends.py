@@ -202,9 +202,8 @@ def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: st
     """
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "inductor"))
     # Inductor compiles C++ in a pool of worker processes that outlive the compile: their start-up and
-    # compiles then compete with whatever is timed next. On the 2-core CPU, in a run that was not kept, the
-    # round that compiled ran bert-tiny batch 64 at 456-500 ms against 108-128 ms in the later rounds (eager and
-    # ONNX Runtime alike; the kept re-measure after this change: 118-146 ms in that round). One thread
+    # compiles then compete with whatever is timed next (on a 2-core CPU, bert-tiny at batch 64 ran about 4x
+    # slower in the round that compiled than in the later rounds, eager and ONNX Runtime alike). One thread
     # compiles in this process, so nothing runs behind a measurement.
     import torch._inductor.config as inductor_config
 

@@ -156,8 +156,8 @@ def _write_ladder(device: str, torch_dtype: torch.dtype, rule: StopRule, sync) -
 
     Why fresh outputs: a model's forward allocates every activation anew, and on Linux glibc hands an allocation
     above its mmap threshold (at most 32 MiB) back to the kernel when it is freed, so the next one faults its pages
-    in again: on the 2-core EPYC writing a 64 MiB fp32 output ran 4-8x slower per byte than a 16 MiB one (the two
-    probes stored with the 2026-12-04 15:12 fresh run in results/tax-fresh/; one already fell at 32 MiB).
+    in again: on a 2-core EPYC writing a 64 MiB fp32 output runs 4-8x slower per byte than a 16 MiB one (the write
+    ladders of the probes stored in results/tax-fresh/ show it, some from 32 MiB on).
     A copy into a kept buffer (`bandwidth_gbs`) never sees that cost."""
     sizes, rates = [], []
     for nbytes in WRITE_LADDER:

@@ -124,7 +124,8 @@ class ModelCache:
 
 
 def _causal(config: MeasureConfig) -> bool:
-    """A decoder's prefill/decode runs the causal LM (with its LM head); a forward runs the base model, as before."""
+    """A decoder's prefill/decode runs the causal LM (its LM head picks the next token); a forward runs the base
+    model, the body the paper's forward passes time."""
     return config.phase != "forward"
 
 
@@ -173,8 +174,8 @@ def measure_compared(configs: Sequence[MeasureConfig | CheckedConfig], options: 
     """Measure configs that a page compares (the backends of one model, dtype and shape) together: one Record each.
 
     All are prepared first, then timed by `timing.measure_alternating` in alternating short blocks, so
-    drift hits every side of a speedup alike (a sweep's rounds alone left a paired speedup's interval
-    too wide on a shared CPU: benchmarks/calibration.py). A config that fails to prepare becomes its
+    drift hits every side of a speedup alike (a sweep's rounds alone leave a paired speedup's interval
+    too wide on a shared CPU, as benchmarks/calibration.py measures). A config that fails to prepare becomes its
     failure record and the others go on; one config alone is timed by `timing.measure`.
     """
     options, cache = options or MeasureOptions(), cache or ModelCache()
@@ -341,7 +342,7 @@ def _work_fields(model: models.BuiltModel, inputs: tuple) -> dict:
 def _work_by_phase(live: Sequence[_Live]) -> dict[str, dict]:
     """`_work_fields` once per phase among configs timed together: a decoder's prefill and decode step of one
     shape are timed together but compute different things (the prompt's tokens vs one token), so each phase
-    gets its own count (schema 4; before it, the first config's count went to all of them)."""
+    gets its own count."""
     work: dict[str, dict] = {}
     for x in live:
         if x.checked.config.phase not in work:

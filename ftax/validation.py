@@ -182,9 +182,9 @@ def compare_methods(targets=TARGETS, rule: StopRule = StopRule(), rounds: int = 
     """One row per (target, method, round). Each round visits every target and runs the in-process
     methods on it back to back, so a round spans the whole run and the rounds' spread includes the
     machine's drift. Their order rotates from round to round, so that whatever coming first (or
-    after a given method) costs is spread over the methods instead of charged to one. After the first round one fresh process times every target (it rebuilds the
-    models), each for about the profile's `max_time_s` (or `subprocess_iters` calls). Also
-    (target, reason) for targets this machine cannot run."""
+    after a given method) costs is spread over the methods instead of charged to one. After the first
+    round one fresh process times every target (it rebuilds the models), each for about the profile's
+    `max_time_s` (or `subprocess_iters` calls). Also (target, reason) for targets this machine cannot run."""
     rows, skipped, built = [], [], {}
     threads = torch.get_num_threads()
     for target in targets:
