@@ -657,7 +657,8 @@ def plan_sweep(grids: Sequence[studies.Grid], results_dir, rounds: int, budget_s
     return estimate(grids, rounds, grids[0].rule, cal, budget_s, stored, decompose_all, seed)
 
 
-def visits_left(grids: Sequence[studies.Grid], results_dir, rounds: int, decompose_all: bool = False) -> tuple[int, int]:
+def visits_left(grids: Sequence[studies.Grid], results_dir, rounds: int,
+                decompose_all: bool = False) -> tuple[int, int]:
     """(visits, configs) a sweep of `grids` into `results_dir` still has to make: what a rerun resumes."""
     env = fingerprint()
     configs = studies.study_configs(grids)

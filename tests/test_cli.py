@@ -98,3 +98,19 @@ def test_bad_measure_arguments_give_one_line_and_exit_2(capsys, args, says):
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("ftax: error: ") and says in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
+    (["--rounds", "-3"], "--rounds must be a positive integer, got -3"),
+    (["--budget-s", "0"], "--budget-s must be a positive number of seconds, got 0"),
+    (["--budget-s", "-60"], "--budget-s must be a positive number of seconds, got -60"),
+    (["--budget-s", "nan"], "--budget-s must be a positive number of seconds, got nan"),
+])
+@pytest.mark.parametrize("study", [["--study", "gpu-reference", "--plan"],
+                                   ["--models", "bert-tiny", "--device", "cpu"]])
+def test_sweep_refuses_nonsense_counts_with_one_line(tmp_path, capsys, flags, message, study):
+    code = cli.main(["sweep", *study, *flags, "--out", str(tmp_path)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == cli.EXIT_USAGE and err == [f"ftax: error: {message}"]
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing stored
