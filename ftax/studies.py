@@ -250,12 +250,13 @@ def _gpu_reference() -> list[Grid]:
     must-have: bert-base's batch curve in eager and CUDA graphs over batch 1..256 (claims a, f; b by CUDA graphs'
     paired speedups), decomposed at batch 1, 8 and 64 (g: the tax as wall minus device-busy time; CUDA graphs,
     timed with eager, are decomposed too), and one decode step per token in eager and CUDA graphs at batch 1, 4
-    and 16 (h; page 09). Left out of it: TorchScript and torch.compile (b holds with CUDA graphs alone, and
-    torch.compile's graphs are the cost model's largest guess, a minute or more each on CUDA), the width x depth
-    grid (c) and the efficient models (d), which a CPU already tests, and fp16 (e). They follow in this order: the
-    claims tier (c, d and TorchScript, each cheap), fp16, the other runtimes' decompositions, torch.compile (a
-    graph per shape: a tier that does not fit stops the run, so the guess-heavy one comes after the cheap ones),
-    every runtime, the efficient models in every runtime, and the compiled decode steps last.
+    and 16 (h; page 09). Left out of it: TorchScript and torch.compile (b is tested with CUDA graphs alone, and
+    torch.compile's graphs are the cost model's largest guess, a minute or more each on CUDA), and the width x
+    depth grid (c), the efficient models (d) and fp16 (e): claims about one machine's model shapes and precisions,
+    not about how the tax moves on a GPU. They follow in this order: the claims tier (c, d and TorchScript, each
+    cheap), fp16, the other runtimes' decompositions, torch.compile (a graph per shape: a tier that does not fit
+    stops the run, so the guess-heavy one comes after the cheap ones), every runtime, the efficient models in
+    every runtime, and the compiled decode steps last.
     Memory and energy are taken in round 0 of every visit (ftax.memory).
     """
     base, tiny, efficient = ("bert-base",), ("bert-tiny",), ("distilbert", "mobilebert", "squeezebert")
