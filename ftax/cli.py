@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -220,8 +221,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grids = grids_from_args(args)
     if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
         raise InvalidConfigError("--address, --per-node and --accelerator-type need --engine ray")
-    if args.budget_s is not None and args.budget_s <= 0:
-        raise InvalidConfigError(f"--budget-s must be positive, got {args.budget_s}")
+    if args.rounds is not None and args.rounds < 1:
+        raise InvalidConfigError(f"--rounds must be a positive integer, got {args.rounds}")
+    if args.budget_s is not None and not (math.isfinite(args.budget_s) and args.budget_s > 0):
+        raise InvalidConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s:g}")
     tiered = args.plan or args.budget_s is not None or len({grid.tier for grid in grids}) > 1
     if tiered:
         if args.engine == "ray":
@@ -249,7 +252,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
     """`ftax sweep --plan` prints the plan (on any machine: it measures nothing); otherwise the tiers run in
-    priority order, each one sweep, none started past the budget (ftax.plan)."""
+    priority order, each one sweep, with the budget as the whole run's deadline (ftax.plan)."""
     from ftax import plan
     from ftax.runner import MeasureOptions
     from ftax.studies import ROUNDS
@@ -261,14 +264,14 @@ def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
         print(plan.plan_sweep(grids, args.out, rounds, budget, decompose_all=args.decompose, seed=args.seed).format())
         return 0
     options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir)
-    total = plan.run_tiers(grids, args.out, rounds, options, budget, progress=not args.quiet,
-                           log=lambda line: print(line, file=sys.stderr, flush=True),
-                           retry_failed=args.retry_failed, isolate=args.isolate, seed=args.seed)
-    print(total if total is not None else "measured nothing: the first tier would exceed the budget")
+    print(plan.run_tiers(grids, args.out, rounds, options, budget, progress=not args.quiet,
+                         log=lambda line: print(line, file=sys.stderr, flush=True),
+                         retry_failed=args.retry_failed, isolate=args.isolate, seed=args.seed))
     return 0
 
 
 def _add_sweep_parser(sub) -> None:
+    from ftax.plan import DEFAULT_BUDGET_S
     from ftax.studies import PROFILES, ROUNDS, RUNS, STUDIES
 
     p = sub.add_parser("sweep", help="measure a grid of configs into results/<machine_id>.jsonl (resumable)")
@@ -293,8 +296,9 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (round r uses seed + r)")
     p.add_argument("--plan", action="store_true", help="print the configs in priority order with estimated and "
                    "cumulative seconds and where the budget cuts; measures nothing (runs on any machine)")
-    p.add_argument("--budget-s", type=float, help="run the grids' priority tiers in order and start none that "
-                   "would take the run past this many seconds (default 480 for a tiered study or --plan)")
+    p.add_argument("--budget-s", type=float, help="run the grids' priority tiers in order with this many seconds "
+                   "as the whole run's deadline: a tier that does not fit is cut in priority order, and no visit "
+                   f"starts past it (default {DEFAULT_BUDGET_S:g} for a tiered study or --plan)")
     cluster = p.add_argument_group("cluster (see book/cluster.md)")
     cluster.add_argument("--engine", choices=("local", "ray"), default="local",
                          help="local (default) or ray: one task per model group, one device per task")

@@ -35,19 +35,24 @@ class SweepSummary:
     skipped: int
     counts: Counter = field(default_factory=Counter)
     wall_s: float = 0.0
+    unmeasured: int = 0  # visits to make that the deadline left for a later run (which resumes them)
 
     def __add__(self, other: "SweepSummary") -> "SweepSummary":
         """Two sweeps' summaries as one (the later one's store path)."""
         return SweepSummary(path=other.path, total=self.total + other.total, skipped=self.skipped + other.skipped,
-                            counts=self.counts + other.counts, wall_s=self.wall_s + other.wall_s)
+                            counts=self.counts + other.counts, wall_s=self.wall_s + other.wall_s,
+                            unmeasured=self.unmeasured + other.unmeasured)
 
     def __str__(self) -> str:
         measured = sum(self.counts.values())
+        left = f"; the deadline left {self.unmeasured} visits unmeasured" if self.unmeasured else ""
         if measured == 0:
+            if self.unmeasured:
+                return f"measured nothing: the deadline had passed{left}; records in {self.path}"
             return f"nothing to measure: all {self.total} visits are already in {self.path}"
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
         return (f"measured {measured} of {self.total} visits in {self.wall_s:.1f} s ({by_status}); "
-                f"{self.skipped} already stored; records in {self.path}")
+                f"{self.skipped} already stored{left}; records in {self.path}")
 
 
 def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round_: int, options: MeasureOptions,
@@ -119,17 +124,21 @@ def for_round(options: MeasureOptions, round_: int) -> MeasureOptions:
 
 
 def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int,
-                   profiled: frozenset[MeasureConfig]) -> None:
-    """Child-process entry of `isolate`: measure and append each config itself."""
+                   profiled: frozenset[MeasureConfig], deadline: float | None = None) -> None:
+    """Child-process entry of `isolate`: measure and append each config itself, none started past `deadline`
+    (`time.monotonic`, one clock for every process of the machine)."""
     cache = ModelCache()
     for together in compared(configs):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
         for record in measure_compared(together, _options_for(together, options, profiled, round_), cache,
                                        round_=round_, order_seed=seed):
             results.append(path, record)
 
 
 def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOptions, machine_id: str,
-                  round_: int, seed: int, profiled: frozenset[MeasureConfig], on_record) -> None:
+                  round_: int, seed: int, profiled: frozenset[MeasureConfig], on_record,
+                  deadline: float | None = None) -> None:
     """Run configs in child processes, restarting after a crash with the configs still missing."""
     ctx = multiprocessing.get_context("spawn")
     remaining = list(configs)
@@ -139,7 +148,8 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 
     while remaining:
         before = visits()
-        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_, seed, profiled))
+        child = ctx.Process(target=_measure_group, args=(remaining, str(path), options, round_, seed, profiled,
+                                                         deadline))
         child.start()
         child.join()
         new = visits() - before
@@ -153,6 +163,8 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
                             message=f"worker process died (exit code {child.exitcode}) while measuring this config")
             results.append(path, record)
             on_record(crashed, record)
+        elif remaining and deadline is not None and time.monotonic() >= deadline:
+            return
         elif remaining:
             raise RuntimeError(f"worker exited cleanly but left {len(remaining)} configs unmeasured")
 
@@ -161,7 +173,8 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
 def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results", options: MeasureOptions | None = None,
               retry_failed: bool = False, isolate: bool = False, progress: bool = True, rounds: int = 1,
               seed: int = 0, decompose: Iterable[MeasureConfig] | None = None,
-              before_round: Callable[[int], None] | None = None) -> SweepSummary:
+              before_round: Callable[[int], None] | None = None, deadline: float | None = None,
+              clock: Callable[[], float] = time.monotonic) -> SweepSummary:
     """Measure every config in `rounds` rounds, one record per visit in `<out_dir>/<machine_id>.jsonl`.
 
     A round visits every config not yet stored for that round, in `interleaved` order (seed
@@ -175,6 +188,10 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     (`options.threads`, else `env.default_threads()`) and recorded. Visits stored with other software
     do not count. `before_round(r)` runs before each round that has visits to make (the tax model's throughput
     probe, `studies.measure_grids`: so the machine's speed is read between the rounds it describes).
+
+    `deadline` (a `clock()` reading; `time.monotonic` by default, the clock `isolate`'s children read too): no visit,
+    round or probe starts at or after it, so a sweep given a lease's time returns with everything it finished stored
+    and passes the deadline by at most the visit in flight; `SweepSummary.unmeasured` counts the visits it left.
     """
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise InvalidConfigError(f"rounds must be a positive integer, got {rounds!r}")
@@ -197,6 +214,9 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     bar = tqdm(total=pending, desc="ftax sweep", unit="visit", disable=not progress, file=sys.stderr)
     start = time.perf_counter()
 
+    def late() -> bool:  # read before each start: a visit begun in time runs to its end
+        return deadline is not None and clock() >= deadline
+
     def on_record(config: MeasureConfig, record: Record | None) -> None:
         status = record.status if record else "ok*"
         summary.counts[status] += 1
@@ -205,15 +225,22 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
 
     try:
         for round_, todo in plan:
+            if late():
+                break
             if before_round and todo:
                 before_round(round_)
             for _, group in groupby(interleaved(todo, seed + round_), key=group_key):
                 group = list(group)
+                if late():
+                    break
                 if isolate:
-                    _run_isolated(group, path, options, machine_id, round_, seed + round_, profiled, on_record)
+                    _run_isolated(group, path, options, machine_id, round_, seed + round_, profiled, on_record,
+                                  deadline if clock is time.monotonic else None)
                     continue
                 cache = ModelCache()
                 for together in compared(group):
+                    if late():
+                        break
                     bar.set_description(f"ftax sweep, round {round_ + 1}/{rounds}", refresh=False)
                     bar.set_postfix_str(" | ".join(c.label() for c in together), refresh=True)
                     visits = measure_compared(together, _options_for(together, options, profiled, round_), cache,
@@ -226,6 +253,7 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     if isolate:  # child processes wrote the records: count them by their stored status
         summary.counts = _stored_counts(path, [c for _, todo in plan for c in todo], machine_id, options.rule.name)
     summary.wall_s = time.perf_counter() - start
+    summary.unmeasured = max(pending - sum(summary.counts.values()), 0)
     return summary
 
 

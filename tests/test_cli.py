@@ -107,3 +107,19 @@ def test_sweep_rounds_help_reads_each_profiles_rounds(capsys):
         cli.build_parser().parse_args(["sweep", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(f"{profile} {rounds}" in help_text for profile, rounds in ROUNDS.items()), help_text
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rounds", "0"], "--rounds must be a positive integer, got 0"),
+    (["--rounds", "-3"], "--rounds must be a positive integer, got -3"),
+    (["--budget-s", "0"], "--budget-s must be a positive number of seconds, got 0"),
+    (["--budget-s", "-60"], "--budget-s must be a positive number of seconds, got -60"),
+    (["--budget-s", "nan"], "--budget-s must be a positive number of seconds, got nan"),
+])
+@pytest.mark.parametrize("study", [["--study", "gpu-reference", "--plan"],
+                                   ["--models", "bert-tiny", "--device", "cpu"]])
+def test_sweep_refuses_nonsense_counts_with_one_line(tmp_path, capsys, flags, message, study):
+    code = cli.main(["sweep", *study, *flags, "--out", str(tmp_path)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == cli.EXIT_USAGE and err == [f"ftax: error: {message}"]
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing stored

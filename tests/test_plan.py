@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from dataclasses import replace
 
 import pandas as pd
 import pytest
 import torch
 
-from ftax import plan, results, studies
+from ftax import plan, results, studies, sweep
 from ftax.cli import main
+from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions
 from ftax.timing import StopRule
@@ -21,17 +23,30 @@ def _gpu_grids(device: str = "cuda") -> list[studies.Grid]:
     return studies.study_grids("gpu-reference", "quick", device)
 
 
-def test_gpu_reference_is_not_a_book_study_and_keeps_the_other_studies():
+def test_gpu_reference_must_have_holds_what_the_gpu_claims_need():
     assert "gpu-reference" not in studies.STUDIES and "gpu-reference" in studies.RUNS
     grids = _gpu_grids()
     names = [name for name, _ in plan.tiers(grids)]
     assert names[0] == "must-have" and len(names) == len(set(names)) > 3
-    must = studies.study_configs(plan.tiers(grids)[0][1])
-    curve = {c.batch_size for c in must if c.model == "bert-base" and c.backend == "cudagraph"}
-    assert curve == set(studies.pow2(1, 256))
-    assert {c.backend for c in must if c.batch_size == 64} >= {"eager", "torchscript", "compile"}
-    assert {c.model for c in must if c.batch_size == 1} >= {"distilbert", "mobilebert", "squeezebert"}
-    assert all(c.device == "cuda" and c.seq_len == 128 for c in must)
+    must_grids = plan.tiers(grids)[0][1]
+    must = studies.study_configs(must_grids)
+    # (a), (b), (f): bert-base eager and CUDA graphs over batch 1..256, at the sequence length of the CPU's
+    # bert-base curve in the book, since (f) and (g) compare one curve across machines
+    cpu_base = {c.seq_len for c in studies.study_configs(studies.study_grids("framework-bound", "quick", "cpu"))
+                if c.model == "bert-base"}
+    for backend in ("eager", "cudagraph"):
+        curve = {c.batch_size for c in must if c.model == "bert-base" and c.backend == backend and c.phase == "forward"}
+        assert curve == set(studies.pow2(1, 256))
+    assert {c.seq_len for c in must if c.model == "bert-base"} == cpu_base
+    # (g): the curve's eager configs are decomposed at batch 1 and at some larger batch
+    split = {c.batch_size for c in studies.study_configs(g for g in must_grids if g.decompose)
+             if c.model == "bert-base" and c.backend == "eager"}
+    assert 1 in split and len(split) > 1
+    # (h): an eager decode step at batch 1 and 4
+    decode = {(c.model, c.batch_size) for c in must if c.phase == "decode" and c.backend == "eager"}
+    assert {b for _, b in decode} >= {1, 4}
+    # the guess-heavy torch.compile is not in the must-have tier
+    assert all(c.device == "cuda" and c.backend in ("eager", "cudagraph") for c in must)
 
 
 def test_timing_grows_with_the_call_and_the_sampling_share():
@@ -55,9 +70,8 @@ def test_cuda_plan_on_a_cpu_machine_uses_labelled_defaults_and_cuts_at_the_budge
     assert cal.device == "cuda" and cal.figure("compile_graph_s").source.startswith("default")
     full = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1e9)
     cut = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=full.tier_seconds()[0][1] + 1)
-    assert full.within_budget() == [name for name, _ in plan.tiers(grids)]
-    assert cut.within_budget() == ["must-have"] or cut.within_budget()[0] == "must-have"
-    assert plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1).within_budget() == []
+    assert full.started() == [name for name, _ in plan.tiers(grids)] and full.cut_at is None
+    assert cut.started()[0] == "must-have" and cut.kept_s <= full.tier_seconds()[0][1] + 1
     text = cut.format()
     assert "cuts here" in text and "must-have" in text and "default:" in text
     # an onnxruntime without a CUDA provider: rows, not measurements, and nearly free
@@ -66,6 +80,30 @@ def test_cuda_plan_on_a_cpu_machine_uses_labelled_defaults_and_cuts_at_the_budge
         assert not any(v.runs for v in ort)
     # more rounds cost more
     assert plan.estimate(grids, 5, grids[0].rule, cal).seconds > full.seconds
+
+
+def test_a_plan_whose_first_tier_is_over_budget_still_starts_its_highest_priority_shapes():
+    grids = _gpu_grids()
+    cal = plan.calibrate(pd.DataFrame(), "cuda")
+    must = plan.tiers(grids)[0][1]
+    whole = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1e9).tier_seconds()[0][1]
+    order = plan.shapes(must)
+    for budget in (1.0, whole / 3, whole * 0.8):
+        cut = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=budget)
+        assert cut.started() == ["must-have"] and cut.cut_at == 0
+        kept = plan.shapes(cut.kept[0])
+        assert kept == order[:len(kept)] and 1 <= len(kept) < len(order)  # a prefix in priority order
+        assert len(kept) == 1 or cut.kept_s <= budget  # beyond the first shape, only what fits
+        # a kept shape keeps all its backends: the two sides of a paired speedup start together
+        assert {c for c in studies.study_configs(must) if plan.shape_of(c) in kept} == cut.kept_configs()
+    first = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1.0)
+    assert {(c.model, c.backend, c.batch_size) for c in first.kept_configs()} == {
+        ("bert-base", "eager", 1), ("bert-base", "cudagraph", 1)}
+    assert "cuts here" in first.format().splitlines()[4]  # header, columns, the two configs of batch 1, the cut
+    # where nothing before it is started (stored already), a later tier is the first and starts its first shape
+    later = [g for g in grids if g.tier != "must-have"]
+    assert plan.estimate(later, 3, grids[0].rule, cal, budget_s=1.0).kept_configs()
+    assert not plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1.0, at_least_one=False).kept_configs()
 
 
 def _record(config: MeasureConfig, round_: int, rule: str, median_ms: float = 1.0, **setup) -> Record:
@@ -103,22 +141,56 @@ def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
     assert after.seconds < before.seconds
 
 
-def test_run_tiers_stops_before_a_tier_past_the_budget(tmp_path, monkeypatch):
-    grids = [replace(g, tier=t) for g, t in zip(studies.study_grids("paradigms", "smoke", "cpu") * 2, ("a", "b"))]
+def _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit: float):
+    """A tiered run of two smoke tiers on a fake clock; the fake sweep stores every visit it is given (none started
+    past the deadline it is handed) and advances the clock by `seconds_per_visit` each."""
+    grids = [replace(g, tier=t, decompose=False) for g, t in zip(studies.study_grids("paradigms", "smoke", "cpu") * 2,
+                                                                  ("a", "b"))]
     grids[1] = replace(grids[1], batch_sizes=(2, 3))
-    monkeypatch.setattr(plan, "plan_sweep", lambda *a, **k: plan.estimate(
-        grids, 1, grids[0].rule, plan.calibrate(pd.DataFrame(), "cpu"), budget_s=1e9))
-    measured, lines, now = [], [], [0.0]
+    monkeypatch.setattr(plan, "calibrate", lambda *a, **k: plan.Calibration("cpu", "test: defaults"))
+    calls, lines, now = [], [], [0.0]
 
-    def fake_measure(tier_grids, *args, **kwargs):
-        measured.append(tier_grids[0].tier)
-        now[0] += 1e6  # this tier took the whole budget
-        return None
+    def fake_measure(tier_grids, results_dir, rounds, options, progress, deadline, clock, **kwargs):
+        calls.append((tier_grids, deadline))
+        counts = Counter()
+        for config in studies.study_configs(tier_grids):
+            for r in range(rounds):
+                if clock() >= deadline:
+                    break
+                record = _record(config, r, tier_grids[0].rule.share(rounds).name)
+                results.append(results.store_path(results_dir, record.machine_id), record)
+                counts["ok"] += 1
+                now[0] += seconds_per_visit
+        return sweep.SweepSummary(path=tmp_path, total=0, skipped=0, counts=counts)
 
-    plan.run_tiers(grids, tmp_path, 1, MeasureOptions(), budget_s=100.0,
-                   log=lines.append, clock=lambda: now[0], measure=fake_measure)
-    assert measured == ["a"]
-    assert any("stopping before tier 2/2 b" in line for line in lines)
+    return grids, calls, lines, now, fake_measure
+
+
+def test_run_tiers_cuts_the_first_tier_in_priority_order_and_hands_down_the_deadline(tmp_path, monkeypatch):
+    grids, calls, lines, now, fake_measure = _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit=1e6)
+    summary = plan.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=1.0, log=lines.append,
+                             clock=lambda: now[0], measure=fake_measure)
+    first_shape = plan.shapes(grids[:1])[0]
+    assert len(calls) == 1 and calls[0][1] == 1.0  # one sweep, given the run's deadline: start + budget
+    assert {plan.shape_of(c) for c in studies.study_configs(calls[0][0])} == {first_shape}
+    assert summary.counts["ok"] == 1  # the first visit ran; the deadline stopped the rest
+    to_make = len(studies.study_configs(grids)) * 2
+    assert summary.unmeasured == to_make - 1 and summary.total == to_make
+    assert any(f"left {to_make - 1} visits" in line for line in lines)
+    assert f"the deadline left {to_make - 1} visits unmeasured" in str(summary)
+
+
+def test_run_tiers_gives_a_finished_tiers_time_to_the_next_and_stops_at_the_deadline(tmp_path, monkeypatch):
+    grids, calls, lines, now, fake_measure = _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit=0.0)
+    summary = plan.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=1e6, log=lines.append,
+                             clock=lambda: now[0], measure=fake_measure)
+    assert [g[0].tier for g, _ in calls] == ["a", "b"] and summary.unmeasured == 0
+    assert plan.visits_left(grids, tmp_path, 2) == (0, 0)
+    # a rerun resumes: nothing left to plan or measure
+    calls.clear()
+    plan.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=10.0, log=lines.append, clock=lambda: now[0],
+                   measure=fake_measure)
+    assert calls == []
 
 
 def test_cli_plan_prints_without_measuring(tmp_path, capsys):
@@ -191,3 +263,30 @@ def test_gpu_plan_calibrates_from_a_real_cuda_record(tmp_path):
     assert cal.source.startswith("records")
     t, how = plan.latency_s(record.config, cal)
     assert how == "records" and t > 0
+
+
+@pytest.mark.parametrize("rounds, budget_s", [(0, 100.0), (-1, 100.0), (3, 0.0), (3, -5.0), (3, float("nan"))])
+def test_plan_and_tiered_run_refuse_nonsense_counts(tmp_path, rounds, budget_s):
+    grids = _gpu_grids()
+    cal = plan.calibrate(pd.DataFrame(), "cuda")
+    with pytest.raises(InvalidConfigError, match="rounds|budget"):
+        plan.estimate(grids, rounds, grids[0].rule, cal, budget_s=budget_s)
+    with pytest.raises(InvalidConfigError, match="rounds|budget"):
+        plan.plan_sweep(grids, tmp_path, rounds, budget_s)
+    with pytest.raises(InvalidConfigError, match="rounds|budget"):
+        plan.run_tiers(grids, tmp_path, rounds, MeasureOptions(), budget_s, measure=lambda *a, **k: pytest.fail())
+
+
+def test_plan_is_one_class_and_the_planner_defines_no_private_name_it_never_uses():
+    import ast
+    import pathlib
+    import re
+
+    package = pathlib.Path(plan.__file__).parent
+    named_plan = [path for path in package.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(node, ast.ClassDef) and node.name == "Plan"]
+    assert len(named_plan) == 1  # the sweep's plan is `SweepPlan`; `Plan` is what the validation appendix measures
+    text = pathlib.Path(plan.__file__).read_text()
+    private = [node.name for node in ast.parse(text).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_")]
+    assert private and [name for name in private if len(re.findall(rf"\b{name}\b", text)) < 2] == []

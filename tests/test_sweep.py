@@ -351,3 +351,43 @@ def test_unknown_names_raise_but_impossible_sizes_are_rows():
         measure_config(results.MeasureConfig.make("bert-tinyy", "eager", "fp32", "cpu", 1, 8), SMOKE)
     record = measure_config(results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 4096), SMOKE)
     assert record.status == "unsupported" and "outside bert-tiny's range" in record.message
+
+
+def test_the_deadline_stops_a_sweep_of_slow_visits_with_every_finished_record_kept(tmp_path, monkeypatch):
+    """Fake visits of one second each on a fake clock: none starts at or after the deadline, each one finished is
+    on disk, the summary counts those left, and a rerun resumes exactly them."""
+    now, started, rounds_begun = [0.0], [], []
+
+    def slow_visit(together, options, cache, round_, order_seed):
+        started.append(now[0])
+        now[0] += 1.0
+        stats = dict(median_ms=1.0, p90_ms=1.0, p99_ms=1.0, mean_ms=1.0, std_ms=0.0, iqr_ms=0.0, ci_low_ms=1.0,
+                     ci_high_ms=1.0, n=5)
+        return [results.Record(config=c, status="ok", message="", env=env.fingerprint(), stats=stats, round=round_,
+                               rule=options.rule.name) for c in together]
+
+    monkeypatch.setattr(sweep, "measure_compared", slow_visit)
+    configs = _grid(backends=("eager", "torchscript"), batch_sizes=(1, 2, 3, 4)).configs()  # 4 shapes of 2
+    summary = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, deadline=5.5,
+                              clock=lambda: now[0], before_round=rounds_begun.append)
+    assert started == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and max(started) < 5.5  # round 0's 4 shapes, 2 of round 1
+    assert rounds_begun == [0, 1]
+    path = results.store_path(tmp_path, env.fingerprint()["machine_id"])
+    stored = list(results.iter_records(path))
+    assert len(stored) == 12 == sum(summary.counts.values())  # every finished visit is on disk
+    assert summary.unmeasured == 4 and "the deadline left 4 visits unmeasured" in str(summary)
+    # a deadline already past starts nothing, not even a round's probe
+    late = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, deadline=0.0, clock=lambda: now[0],
+                           before_round=rounds_begun.append)
+    assert late.unmeasured == 4 and not sum(late.counts.values()) and rounds_begun == [0, 1]
+    # the rerun makes exactly the visits left
+    rest = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, clock=lambda: now[0])
+    assert sum(rest.counts.values()) == 4 and rest.unmeasured == 0
+    visits = [results.visit_key(d) for d in results.iter_records(path)]
+    assert len(visits) == len(set(visits)) == 16
+
+
+@pytest.mark.parametrize("rounds", [0, -2, 1.5, True])
+def test_run_sweep_refuses_a_count_of_rounds_that_is_not_positive(tmp_path, rounds):
+    with pytest.raises(InvalidConfigError, match="rounds must be a positive integer"):
+        sweep.run_sweep(_grid().configs(), tmp_path, SMOKE, progress=False, rounds=rounds)
