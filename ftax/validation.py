@@ -43,10 +43,10 @@ from ftax.env import fingerprint, load_avg_1m
 from ftax.errors import InvalidConfigError, UnsupportedError
 from ftax.studies import PROFILES, RULES
 from ftax.timing import StopRule, measure
-from ftax.validation_spec import (CUDA_BATCH_SIZES, PROFILE_TARGETS, SENSITIVITY_TARGET, SLEEP_S, TARGETS, Plan,
+from ftax.validation_spec import (CUDA_BATCH_SIZES, PROFILE_TARGETS, SENSITIVITY_TARGET, SLEEP_S, TARGETS, ValidationPlan,
                                   Target, ValidationRun)
 
-def plan(profile: str = "quick", device: str = "auto", rounds: int = 3) -> Plan:
+def plan(profile: str = "quick", device: str = "auto", rounds: int = 3) -> ValidationPlan:
     """Check the page's parameters and resolve them; raises before anything is measured."""
     if profile not in PROFILES:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
@@ -56,7 +56,7 @@ def plan(profile: str = "quick", device: str = "auto", rounds: int = 3) -> Plan:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidConfigError(f"device {device!r} asked for, but torch sees no CUDA device here; use cpu or auto")
     targets = tuple(replace(t, device=device) if t.model else t for t in PROFILE_TARGETS[profile])
-    return Plan(profile, device, rounds, RULES[profile], targets)
+    return ValidationPlan(profile, device, rounds, RULES[profile], targets)
 
 
 def build_callable(target: Target) -> Callable[[], object]:
@@ -300,7 +300,7 @@ def cuda_sync_study(batch_sizes=(1, 64), seq_len: int = 128, iters: int = 50, de
     return pd.DataFrame(rows)
 
 
-def run_validation(the_plan: Plan, measure: bool = True, progress: Callable[[str], None] = lambda s: None
+def run_validation(the_plan: ValidationPlan, measure: bool = True, progress: Callable[[str], None] = lambda s: None
                    ) -> ValidationRun:
     """Measure the plan live: methods on every target, sensitivity, and on CUDA the sync study."""
     if not measure:
@@ -319,7 +319,7 @@ def run_validation(the_plan: Plan, measure: bool = True, progress: Callable[[str
                              (load, _load_1m()))
 
 
-def open_validation(the_plan: Plan, results_dir: str | Path = "results", measure: bool = True,
+def open_validation(the_plan: ValidationPlan, results_dir: str | Path = "results", measure: bool = True,
                     progress: Callable[[str], None] = lambda s: None) -> ValidationRun:
     """The appendix's run, as `ftax.studies.open_study` is a case study's: this machine's stored run for the plan
     (profile, device kind, rounds, torch version) if there is one; else, with `measure`, a new run, measured and
@@ -331,7 +331,7 @@ def open_validation(the_plan: Plan, results_dir: str | Path = "results", measure
         return _open(the_plan, results_dir, measure, progress)
 
 
-def _open(the_plan: Plan, results_dir: str | Path, measure: bool, progress: Callable[[str], None]) -> ValidationRun:
+def _open(the_plan: ValidationPlan, results_dir: str | Path, measure: bool, progress: Callable[[str], None]) -> ValidationRun:
     here = fingerprint()
     found, mine = validation_store.choose(validation_store.stored(results_dir), the_plan, here["machine_id"],
                                           here["torch_version"])

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ftax.text import join, markdown_table, sig
 from ftax.timing import StopRule
-from ftax.validation_spec import BACK_TO_BACK, KNOWN, METHODS, SLEEP_S, TOLERANCE, Plan, ValidationRun
+from ftax.validation_spec import BACK_TO_BACK, KNOWN, METHODS, SLEEP_S, TOLERANCE, ValidationPlan, ValidationRun
 
 # --- analysis: from rows to tables ---------------------------------------------------------------
 
@@ -139,7 +139,7 @@ def explain(table: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.DataFrame:
 
 # --- statements: tables and sentences the appendix prints -----------------------------------------
 
-def plan_markdown(the_plan: Plan) -> str:
+def plan_markdown(the_plan: ValidationPlan) -> str:
     """What the page will measure: targets, methods, rounds and the profile's stopping rule."""
     r = the_plan.rule
     table = markdown_table(["callable", "model", "runtime", "batch", "seq len", "device"],

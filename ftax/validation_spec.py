@@ -43,7 +43,7 @@ CUDA_BATCH_SIZES = {"smoke": (1, 8), "quick": (1, 64), "full": (1, 8, 64, 256)}
 
 
 @dataclass(frozen=True)
-class Plan:
+class ValidationPlan:
     """What `run` measures: the profile's targets and stopping rule on one device, `rounds` times."""
 
     profile: str
@@ -58,7 +58,7 @@ class Plan:
 class ValidationRun:
     """Everything `validation.run_validation` measured (empty frames when it measured nothing)."""
 
-    plan: Plan
+    plan: ValidationPlan
     measured: bool
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)

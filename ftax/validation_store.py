@@ -18,7 +18,7 @@ import pandas as pd
 
 from ftax import env, results
 from ftax.timing import StopRule
-from ftax.validation_spec import Plan, Target, ValidationRun
+from ftax.validation_spec import ValidationPlan, Target, ValidationRun
 
 KIND = "validation"
 FORMAT = 1
@@ -40,7 +40,7 @@ def to_json(run: ValidationRun, fingerprint: dict) -> dict:
 def from_json(data: dict, path: Path | None = None) -> ValidationRun:
     """The run a stored line holds, with its provenance (`ValidationRun.provenance`)."""
     p = data["plan"]
-    plan = Plan(p["profile"], p["device"], int(p["rounds"]), StopRule(**p["rule"]),
+    plan = ValidationPlan(p["profile"], p["device"], int(p["rounds"]), StopRule(**p["rule"]),
                 tuple(Target(**t) for t in p["targets"]))
     fingerprint = data.get("env", {})
     provenance = {"machine_id": data["machine_id"], "timestamp": data["timestamp"],
@@ -73,7 +73,7 @@ def stored(results_dir: str | Path) -> list[dict]:
     return sorted(runs, key=lambda r: r.get("timestamp", ""))
 
 
-def choose(runs: list[dict], plan: Plan, machine_id: str, torch_version: str) -> tuple[dict | None, bool]:
+def choose(runs: list[dict], plan: ValidationPlan, machine_id: str, torch_version: str) -> tuple[dict | None, bool]:
     """The stored run that stands for `plan` here, and whether it is this machine's own: the newest of this
     machine with the plan's profile, device kind, rounds and torch; else (a report built elsewhere) the newest
     of any machine with the plan's profile, then of any profile. (None, False) when nothing is stored."""

@@ -277,15 +277,15 @@ def test_plan_and_tiered_run_refuse_nonsense_counts(tmp_path, rounds, budget_s):
         plan.run_tiers(grids, tmp_path, rounds, MeasureOptions(), budget_s, measure=lambda *a, **k: pytest.fail())
 
 
-def test_plan_is_one_class_and_the_planner_defines_no_private_name_it_never_uses():
+def test_no_two_classes_share_a_name_and_the_planner_defines_no_private_name_it_never_uses():
     import ast
     import pathlib
     import re
 
     package = pathlib.Path(plan.__file__).parent
-    named_plan = [path for path in package.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
-                  if isinstance(node, ast.ClassDef) and node.name == "Plan"]
-    assert len(named_plan) == 1  # the sweep's plan is `SweepPlan`; `Plan` is what the validation appendix measures
+    classes = [node.name for path in package.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.ClassDef)]
+    assert sorted(name for name in set(classes) if classes.count(name) > 1) == []  # SweepPlan vs ValidationPlan
     text = pathlib.Path(plan.__file__).read_text()
     private = [node.name for node in ast.parse(text).body
                if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_")]

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ftax import calibration_report, env, validation_plots
 from ftax import validation_report as report
 from ftax.findings import where
-from ftax.validation_spec import SENSITIVITY_TARGET, TOLERANCE, Plan, ValidationRun
+from ftax.validation_spec import SENSITIVITY_TARGET, TOLERANCE, ValidationPlan, ValidationRun
 
 T = TypeVar("T")
 
@@ -36,11 +36,11 @@ class ValidationView:
     results_dir: str = "results"
 
     @property
-    def plan(self) -> Plan:
+    def plan(self) -> ValidationPlan:
         return self.run.plan
 
 
-def machine_here(plan: Plan, run: ValidationRun | None = None) -> tuple[str, str]:
+def machine_here(plan: ValidationPlan, run: ValidationRun | None = None) -> tuple[str, str]:
     """The label of the machine that measured `run` (this machine's for the plan's device when the run names none),
     and how captions name it with the profile."""
     machine = (run.machine_label if run is not None else "") or env.machine_label(env.fingerprint(), plan.device)
@@ -55,7 +55,7 @@ def view(run: ValidationRun, results_dir: str = "results") -> ValidationView:
                           report.sensitivity_summary(run.sensitivity), results_dir)
 
 
-def plan_markdown(plan: Plan) -> str:
+def plan_markdown(plan: ValidationPlan) -> str:
     """What the page will time (before timing it)."""
     return report.plan_markdown(plan)
 
