@@ -167,7 +167,7 @@ class Calibration:
 
 
 def calibrate(frame: pd.DataFrame, device: str, machine_id: str | None = None) -> Calibration:
-    """The cost model for `device` from a visits frame (`results.load(..., latest_only=False)`): records of
+    """The cost model for `device` from a visits frame (`results.load(...)`): records of
     the same device type, this machine's if it has any, else every machine's of that type."""
     kind = _device_type(device)
     rows = frame[frame["device"].astype(str).str.startswith(kind)] if not frame.empty else frame
@@ -542,7 +542,7 @@ def plan_sweep(grids: Sequence[studies.Grid], results_dir, rounds: int, budget_s
     costs come from the records in `calibration_dir` (and `results_dir`) of the grids' device type."""
     device = grids[0].configs()[0].device if grids else "cpu"
     env = fingerprint()
-    frame = results.load([p for p in dict.fromkeys((str(calibration_dir), str(results_dir)))], latest_only=False)
+    frame = results.load([p for p in dict.fromkeys((str(calibration_dir), str(results_dir)))])
     cal = calibrate(frame, device, env["machine_id"])
     stored = results.best_records(results.store_path(results_dir, env["machine_id"]), key=results.visit_key)
     return estimate(grids, rounds, grids[0].rule, cal, budget_s, stored, decompose_all, seed)

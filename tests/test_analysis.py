@@ -80,12 +80,13 @@ def test_first_rise():
 # --- frames --------------------------------------------------------------------------------
 
 def _frame(curves: dict[tuple[str, str], np.ndarray], machine: str = "m1") -> pd.DataFrame:
+    """Config rows (as `ftax.estimates.per_config` gives them) of the given curves."""
     rows = []
     for (model, backend), lat in curves.items():
         for b, ms in zip(BATCHES, lat):
             rows.append({"machine_id": machine, "machine_label": f"{machine} cpu", "model": model, "backend": backend,
                          "dtype": "fp32", "device": "cpu", "batch_size": int(b), "seq_len": 128, "overrides": "{}",
-                         "status": "ok", "median_ms": ms, "ci_low_ms": ms * 0.95, "ci_high_ms": ms * 1.05,
+                         "status": "ok", "estimate_ms": ms, "low_ms": ms * 0.95, "high_ms": ms * 1.05,
                          "flops": 1e9 * b})
     return pd.DataFrame(rows)
 
@@ -166,7 +167,7 @@ def test_analysis_names_the_estimates_entry_points():
 
 
 def test_achieved_tflops():
-    df = pd.DataFrame({"status": ["ok", "ok", "error", "ok"], "median_ms": [2.0, 1.0, 1.0, 1.0],
+    df = pd.DataFrame({"status": ["ok", "ok", "error", "ok"], "estimate_ms": [2.0, 1.0, 1.0, 1.0],
                        "flops": [4e9, None, 1e9, 0.0]})
     out = analysis.achieved_tflops(df)
     assert out["achieved_tflops"][0] == pytest.approx(4e9 / 2e-3 / 1e12)
