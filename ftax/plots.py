@@ -1,6 +1,7 @@
 """The book's latency figures: one function per figure kind, matplotlib only, one style throughout.
 
-Each function takes config rows (`ftax.estimates.per_config`, one row per config), draws the
+Each latency figure takes config rows (`ftax.estimates.per_config`, one row per config; the
+speedup and inflection figures take `ftax.analysis.speedups` and the regime fits), draws the
 rows it is given with status ok, and returns a `matplotlib.figure.Figure` built without
 pyplot (no global state, so a notebook shows it once, where the page asks). Empty input
 gives a Figure that says what is missing instead of raising, so a page without, say, GPU
