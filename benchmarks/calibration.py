@@ -60,7 +60,7 @@ def sweep(out: Path, rounds: int, device: str, seed: int, isolate: bool = False)
 
 def per_config(out: Path) -> pd.DataFrame:
     """Point and interval per config: the calibrated ones, or the single visit's median and CI."""
-    visits = results.load(out, latest_only=False)
+    visits = results.load(out)
     table = estimates.estimates(visits).set_index(KEYS)
     one_round = table["rounds"] == 1
     table.loc[one_round, "low_ms"] = table.loc[one_round, "within_round_ci_low_ms"]
@@ -70,7 +70,7 @@ def per_config(out: Path) -> pd.DataFrame:
 
 def per_speedup(out: Path) -> pd.DataFrame:
     """Paired speedups over eager; for single visits the old conservative interval from the two CIs."""
-    visits = results.load(out, latest_only=False)
+    visits = results.load(out)
     if visits["round"].notna().any() and (visits.groupby("config_key")["round"].nunique() > 1).any():
         table = estimates.speedups(visits)
     else:

@@ -50,7 +50,7 @@ def measure(out: str, profile: str, among: tuple[str, ...]) -> None:
 
 def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
     """`scores` per way of choosing the probe (see the module docstring)."""
-    configs = configs_of(results.load(out, latest_only=False))
+    configs = configs_of(results.load(out))
     probes = tax_model.stored_probes(out)
     ways = {"around each curve": probes, "first": {k: v[0] for k, v in probes.items()},
             "last": {k: v[-1] for k, v in probes.items()}}
@@ -62,7 +62,7 @@ def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
 
 def store(out: str, results_dir: str) -> Path:
     """Copy the run's records and probes to `results_dir`/tax-fresh/<machine_id>-<first visit's time>/."""
-    visits = results.load(out, latest_only=False)
+    visits = results.load(out)
     start = pd.Timestamp(visits["timestamp"].min()).strftime("%Y%m%dT%H%M")
     target = Path(results_dir) / tax_model.FRESH_RUNS / f"{visits['machine_id'].iloc[0]}-{start}"
     shutil.copytree(out, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))

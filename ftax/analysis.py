@@ -2,7 +2,8 @@
 
 `estimates` (a config's point estimate and calibrated interval over its rounds) and `speedups`
 (each runtime over eager, paired by round, with an interval) are `ftax.estimates`' functions,
-named here as the public entry points: pages, claims and the explorer read them from here.
+named here as the public entry points: pages, claims and the explorer read them from here. Both take the
+visits (`ftax.results.load`) and refuse one row per config (`ftax.estimates.require_visits`).
 
 Pure functions: they never measure and never mutate their input (they return copies or new
 frames). Only rows with status "ok" carry latencies; the others are ignored or left
@@ -144,9 +145,10 @@ def first_rise(batch_sizes: Sequence[float], latencies_ms: Sequence[float], thre
     return int(risen.index[0]) if len(risen) else None
 
 
-def _ok(df: pd.DataFrame) -> pd.DataFrame:
+def _ok(df: pd.DataFrame, latency: str = "estimate_ms") -> pd.DataFrame:
+    """Ok rows with a positive `latency`: `estimate_ms` of config rows, `median_ms` of visits."""
     ok = df[df["status"] == "ok"] if "status" in df else df
-    return ok[pd.to_numeric(ok["median_ms"], errors="coerce") > 0]
+    return ok[pd.to_numeric(ok[latency], errors="coerce") > 0]
 
 
 def _keys(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
@@ -156,7 +158,7 @@ def _keys(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
 
 def _elasticity(group: pd.DataFrame) -> pd.Series:
     """d log L / d log b at each row's batch: central difference between neighbouring batches, one-sided at the ends."""
-    per_batch = group.groupby("batch_size")["median_ms"].median().sort_index()
+    per_batch = group.groupby("batch_size")["estimate_ms"].median().sort_index()
     x, y = np.log(per_batch.index.to_numpy(float)), np.log(per_batch.to_numpy(float))
     if x.size < 2:
         return pd.Series(np.nan, index=group.index)
@@ -178,7 +180,7 @@ def _regime(elasticity: float, share: float) -> str | None:
 
 
 def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `df` with `elasticity`, `regime` and `regime_source` columns.
+    """A copy of `df` (config rows, `ftax.estimates.per_config`) with `elasticity`, `regime` and `regime_source`.
 
     The regime comes from the measured `decomposition_overhead_share` where there is one
     (framework-bound >= 0.5, compute-bound <= 0.2), else from the batch elasticity within the
@@ -207,7 +209,8 @@ def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
-    """One row per batch series (machine, model, backend, dtype, device, seq_len, overrides) with its knee fit.
+    """One row per batch series (machine, model, backend, dtype, device, seq_len, overrides) of config rows
+    (`ftax.estimates.per_config`) with its knee fit.
 
     Overrides are part of the series so that a width x depth grid (RQ3) is never fitted as one curve.
     """
@@ -215,7 +218,7 @@ def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
     keys = _keys(ok, INFLECTION_KEYS)
     rows = []
     for values, group in (ok.groupby(keys, dropna=False, sort=True) if keys and not ok.empty else []):
-        b, lat = group["batch_size"].to_numpy(float), group["median_ms"].to_numpy(float)
+        b, lat = group["batch_size"].to_numpy(float), group["estimate_ms"].to_numpy(float)
         fit = fit_inflection(b, lat, min_rise=min_rise)
         rows.append({**dict(zip(keys, values)), "inflection_batch": fit.batch, "inflection_low": fit.low,
                      "inflection_high": fit.high, "flat_ms": fit.flat_ms, "slope_ms_per_item": fit.slope_ms_per_item,
@@ -270,7 +273,8 @@ def flat_regime_end(curve: pd.DataFrame) -> tuple[float, float, float, int, floa
 
 def batch_ratios(visits: pd.DataFrame) -> pd.DataFrame:
     """T(b)/T(1) per batch curve with batch 1 (config but batch, machine, software series), paired by round."""
-    ok = _ok(visits) if not visits.empty and "median_ms" in visits and "batch_size" in visits else visits.iloc[0:0]
+    usable = not visits.empty and "median_ms" in visits and "batch_size" in visits
+    ok = _ok(visits, "median_ms") if usable else visits.iloc[0:0]
     if ok.empty or not (ok["batch_size"] == 1).any() or ok["batch_size"].nunique() < 2:
         return pd.DataFrame()
     r = paired_ratios(ok, "batch_size", 1)

@@ -3,7 +3,7 @@
 Fernandez et al., "The Framework Tax: Disparities Between Inference Efficiency in NLP Research
 and Deployment" (EMNLP 2023) conclude (a)-(g) of `CLAIMS` from 2022 GPUs and CPUs; (h) is ours, the same
 question asked of an LLM's decode step (page 09). Each claim
-here is a function of the visits frame (`ftax.results.load(path, latest_only=False)`) that
+here is a function of the visits frame (`ftax.results.load(path)`) that
 returns one `ClaimResult` per machine and device (per pair of them for (f) and (g)): the
 statistic that decides, its interval, the threshold it is held to, and one sentence saying what
 was compared. Comparisons are paired within rounds where the data allows (`ftax.estimates`), so a
@@ -35,7 +35,8 @@ from scipy import stats as scistats
 
 from ftax.analysis import (FLAT_MAX_RATIO, REGIME_COLUMNS, UNTESTED, batch_ratios, flat_regime_end,
                            framework_bound_regimes)
-from ftax.estimates import SERIES_COLUMNS, estimates, paired_ratios, speedups, with_format_version
+from ftax.estimates import (SERIES_COLUMNS, estimates, paired_ratios, require_visits, speedups, t_interval,
+                            with_format_version)
 from ftax.text import plural, sig
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "contradicted", "inconclusive", "not testable here"
@@ -175,7 +176,10 @@ def _value(statistic: float, low: float, high: float, rounds: int | None = None)
 
 def _prepared(frame: pd.DataFrame | None, phase: str = "forward") -> pd.DataFrame:
     """Ok visits of `phase` with a positive median, `overrides` filled and `_kind` (cpu, cuda); empty when columns
-    lack. Records without a phase are forward (written before phases existed)."""
+    lack. Records without a phase are forward (written before phases existed). Raises on a frame that is not the
+    visits (`ftax.estimates.require_visits`): the newest visit per config would decide without intervals."""
+    if frame is not None:
+        require_visits(frame, "the claims")
     if frame is None or frame.empty or any(c not in frame for c in _NEEDED):
         return pd.DataFrame(columns=[*_NEEDED, "overrides", "_kind", "machine_label"])
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
@@ -227,16 +231,6 @@ def _latency_ratios(visits: pd.DataFrame, column: str, baseline: object) -> tupl
     r = paired_ratios(visits, column, baseline, confidence=CONFIDENCE)
     r = r.assign(ratio=1 / r["ratio"], low=1 / r["ratio_high"], high=1 / r["ratio_low"])
     return r, [c for c in r.columns if c in visits.columns and c != column]
-
-
-def _t_interval(values: list[float]) -> tuple[float, float, float]:
-    """(median, low, high): the t-interval on `values` (one per round), widened to hold the median; NaN for k < 2."""
-    x = np.asarray(values, float)
-    point = float(np.median(x))
-    if len(x) < 2:
-        return point, math.nan, math.nan
-    half = scistats.t.ppf((1 + CONFIDENCE) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return point, min(x.mean() - half, point), max(x.mean() + half, point)
 
 
 def _rounds_of(visits: pd.DataFrame) -> pd.Series:
@@ -412,7 +406,7 @@ def width_free_depth_not(visits: pd.DataFrame) -> list[ClaimResult]:
             widths, depths = _doubling_factors(grid)
             if not widths:
                 continue
-            (w, wl, wh), (d, dl, dh) = (tuple(2.0 ** x for x in _t_interval(s)) for s in (widths, depths))
+            (w, wl, wh), (d, dl, dh) = (tuple(2.0 ** x for x in t_interval(s, CONFIDENCE)) for s in (widths, depths))
             name = (f"{_name(grid.iloc[0])} grid (width {sig(grid['_width'].min())}-{sig(grid['_width'].max())}, "
                     f"depth {sig(grid['_depth'].min())}-{sig(grid['_depth'].max())}) at batch 1")
             rows, k = frozenset(grid.index), len(widths)
@@ -623,7 +617,7 @@ def tax_grows_on_faster_hardware(visits: pd.DataFrame) -> list[ClaimResult]:
     def compare(key: tuple, fast: tuple, slow: tuple, speed: str) -> _Test:
         (funit, (fs, frows, fm)), (sunit, (ss, srows, sm)) = fast, slow
         point, low, high = _difference(fs, ss)
-        shares = [_value(*_t_interval(s)) for s in (fs, ss)]
+        shares = [_value(*t_interval(s, CONFIDENCE)) for s in (fs, ss)]
         note = f" (shares {shares[0]} vs {shares[1]}; busy time by {fm or '?'} vs {sm or '?'}{speed})"
         return _Test(_curve_name(key) + " at batch 1", f"overhead share on {funit[2]} (faster) - on {sunit[2]}",
                      point, low, high, min(len(fs), len(ss)), TAX_GROWTH_MIN_SHARE_DIFF, "above", "grows means",
@@ -642,8 +636,10 @@ CLAIM_FUNCTIONS: dict[str, Callable[[pd.DataFrame], list[ClaimResult]]] = {
 
 
 def evaluate(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per claim and machine (device; pair of them for f, g) with COLUMNS; never raises on missing data:
-    a claim without the records it needs is one "not testable here" row saying which records it lacks."""
+    """One row per claim and machine (device; pair of them for f, g) with COLUMNS from the visits
+    (`ftax.results.load`); never raises on missing data: a claim without the records it needs is one "not testable
+    here" row saying which records it lacks. A frame that is not the visits (the newest visit per config, config
+    rows) raises ValueError instead: its verdicts would lack the rounds that give them intervals."""
     rows = [asdict(result) for claim in CLAIM_FUNCTIONS.values() for result in claim(frame)]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

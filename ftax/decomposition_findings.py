@@ -65,10 +65,10 @@ def regime_phrases(labeled: pd.DataFrame, by: Sequence[str]) -> list[str]:
 def pairing_phrase(rows: pd.DataFrame, within: float = 0.25) -> str | None:
     """How well the profiled pairs' wall time matches the timed median latency of the same configs
     (they are separate runs; on a busy machine they can differ), or None without profiled rows."""
-    done = decomposed(rows).dropna(subset=["decomposition_wall_ms", "median_ms"])
+    done = decomposed(rows).dropna(subset=["decomposition_wall_ms", "estimate_ms"])
     if done.empty:
         return None
-    ratio = done["decomposition_wall_ms"].astype(float) / done["median_ms"].astype(float)
+    ratio = done["decomposition_wall_ms"].astype(float) / done["estimate_ms"].astype(float)
     inside = (ratio >= 1 / (1 + within)) & (ratio <= 1 + within)
     per_backend = ratio.groupby(done["backend"]).median()
     off = [f"{b} by a median {sig(float(r), 2)}x" for b, r in per_backend.items()

@@ -72,14 +72,14 @@ def overhead_bars(frame: pd.DataFrame, panel: str | None = None, title: str = ""
         for k, backend in enumerate(names):
             color = color_for("backend", backend, names)
             bars = part[part["backend"] == backend].groupby("batch_size")[
-                ["decomposition_busy_ms", "decomposition_overhead_ms", "median_ms"]].median()
+                ["decomposition_busy_ms", "decomposition_overhead_ms", "estimate_ms"]].median()
             left = bars.index.to_numpy(float) * 2.0 ** (-group / 2 + k * step)
             width = left * (2.0 ** step - 1.0)
             busy = ax.bar(left, bars["decomposition_busy_ms"], width, align="edge", color=color, edgecolor=color,
                           lw=0.6)
             ax.bar(left, bars["decomposition_overhead_ms"], width, bottom=bars["decomposition_busy_ms"], align="edge",
                    color=color, alpha=0.3, hatch="///", edgecolor=color, lw=0.6)
-            tick = ax.hlines(bars["median_ms"], left, left + width, color="k", lw=1.6)
+            tick = ax.hlines(bars["estimate_ms"], left, left + width, color="k", lw=1.6)
             legend.setdefault(str(backend), busy)
             parts.setdefault(busy_label(rows), Patch(facecolor=_GRAY, edgecolor=_GRAY))
             parts.setdefault("overhead: wall - busy", Patch(facecolor=(*to_rgb(_GRAY), 0.3), hatch="///",

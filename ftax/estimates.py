@@ -28,7 +28,7 @@ Paired comparisons (speedups, scaling ratios): configs a page compares are visit
 each other in the same round, so the ratio of their medians within a round cancels the
 machine's drift; the same t-interval on log per-round ratios then gives a tight interval.
 
-Read layer: pure functions over the DataFrame of `ftax.results.load(path, latest_only=False)`
+Read layer: pure functions over the DataFrame of `ftax.results.load(path)`
 (one row per visit); they never measure and never mutate their input.
 """
 from __future__ import annotations
@@ -54,13 +54,44 @@ CARRIED_COLUMNS = ("width", "depth", "heads", "intermediate", "machine_label")
 SPEEDUP_COLUMNS = ("machine_id", "model", "dtype", "device", "batch_size", "seq_len", "overrides", "phase")
 
 
-def _visits(frame: pd.DataFrame) -> pd.DataFrame:
-    """Ok visits with a positive median, plus `format_version` and `_round` (one id per round).
+VISIT_LATENCY_COLUMNS = ("median_ms", "ci_low_ms", "ci_high_ms")
+CONFIG_LATENCY_COLUMNS = ("estimate_ms", "low_ms", "high_ms")
+
+
+def require_visits(frame: pd.DataFrame, what: str = "this function") -> None:
+    """Raise ValueError unless `frame` holds the visits (`ftax.results.load`: every round of every config).
+
+    What pools rounds (estimates, paired ratios, the claims) would otherwise give a one-round answer, NaN
+    intervals, without a word, when handed one row per config: the newest visit per config
+    (`ftax.results.newest_visits`: it holds a round > 0 but no other round of that config) or the config rows
+    of `per_config` (estimates already, without the visit medians). A smoke run's visits, all of round 0,
+    are visits: one round, and its intervals honestly NaN.
+    """
+    fix = "pass the visits (`ftax.results.load(...)`, every round of every config)"
+    if any(c in frame for c in CONFIG_LATENCY_COLUMNS) and "median_ms" not in frame:
+        raise ValueError(f"{what} needs visits, but this frame holds one row per config (`estimates.per_config`: "
+                         f"`estimate_ms`, no visit `median_ms`); {fix}")
+    if frame.empty or "round" not in frame:
+        return
+    later = pd.to_numeric(frame["round"], errors="coerce") > 0
+    keys = (["config_key"] if "config_key" in frame
+            else [c for c in (*CONFIG_COLUMNS, "machine_id", "rule") if c in frame])
+    if later.any() and keys and not frame.duplicated(keys).any():
+        raise ValueError(f"{what} needs visits, but this frame holds one visit per config, of a round > 0 (the newest "
+                         f"visit per config, `results.newest_visits`): its other rounds are missing, so it would give "
+                         f"one-round estimates without intervals; {fix}")
+
+
+def _visits(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Ok visits with a positive median, plus `format_version` and `_round` (one id per round); raises on a frame
+    that is not the visits (`require_visits`).
 
     A visit without a `round` value (records written before rounds) is a round of its own.
     """
+    require_visits(frame, what)
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
-    ok = ok.assign(median_ms=pd.to_numeric(ok["median_ms"], errors="coerce"))
+    median = ok["median_ms"] if "median_ms" in ok else pd.Series(np.nan, index=ok.index)
+    ok = ok.assign(median_ms=pd.to_numeric(median, errors="coerce"))
     ok = with_format_version(ok[ok["median_ms"] > 0])
     rounds = pd.to_numeric(ok["round"], errors="coerce") if "round" in ok else pd.Series(np.nan, index=ok.index)
     ok["_paired"] = rounds.notna()
@@ -84,16 +115,34 @@ def _identity(visits: pd.DataFrame, config_columns: tuple[str, ...] = CONFIG_COL
     return [k for k in keys if k in visits.columns]
 
 
-def _t_interval(logs: pd.Series, groups: list[str] | pd.Series, confidence: float) -> pd.DataFrame:
-    """Per group: k, exp(mean log), the t-interval on the logs (NaN for k < 2) and the median point."""
-    g = logs.groupby(groups, dropna=False, sort=True)
-    out = pd.DataFrame({"k": g.count(), "mean": g.mean(), "sd": g.std(ddof=1), "point": np.exp(g.median())})
+def t_intervals(values: pd.Series, groups: list | pd.Series, confidence: float = 0.95,
+                log: bool = True) -> pd.DataFrame:
+    """Per group of `values` (one value per round): `k`, `point` (the median), and `low`/`high`, the t-interval
+    on the mean, widened to contain the point (NaN for k < 2).
+
+    With `log` the interval is on the logs and taken back, exp(mean log +- t * s / sqrt(k)): for latencies and
+    ratios, whose noise multiplies (module docstring). Without it, on the values themselves: for what is
+    already a log or a share (a fitted log2 slope, an overhead share)."""
+    x = np.log(values) if log else values
+    g = x.groupby(groups, dropna=False, sort=True)
+    out = pd.DataFrame({"k": g.count(), "mean": g.mean(), "sd": g.std(ddof=1), "point": g.median()})
     k = out["k"].to_numpy(float)
     t = scistats.t.ppf((1 + confidence) / 2, np.maximum(k - 1, 1))
     half = np.where(k >= 2, t * out["sd"].to_numpy(float) / np.sqrt(k), np.nan)
-    out["low"] = np.minimum(np.exp(out["mean"] - half), out["point"])
-    out["high"] = np.maximum(np.exp(out["mean"] + half), out["point"])
+    low, high = np.minimum(out["mean"] - half, out["point"]), np.maximum(out["mean"] + half, out["point"])
+    back = np.exp if log else (lambda v: v)
+    out["point"], out["low"], out["high"] = back(out["point"]), back(low), back(high)
     return out
+
+
+def t_interval(values: list[float] | np.ndarray, confidence: float = 0.95, log: bool = False
+               ) -> tuple[float, float, float]:
+    """(point, low, high) of `t_intervals` for one group of values; NaN throughout when there are none."""
+    x = pd.Series(np.asarray(values, float))
+    if x.empty:
+        return math.nan, math.nan, math.nan
+    row = t_intervals(x, np.zeros(len(x), int), confidence, log).iloc[0]
+    return float(row["point"]), float(row["low"]), float(row["high"])
 
 
 def estimates(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -107,7 +156,7 @@ def estimates(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     `target_met` is True when every visit met its precision target (visits that do not say
     are left out; None when none says).
     """
-    visits = _visits(frame)
+    visits = _visits(frame, "estimates")
     keys = _identity(visits)
     columns = [*keys, *[c for c in CARRIED_COLUMNS if c in visits], "estimate_ms", "low_ms", "high_ms", "interval",
                "rounds", "between_round_cv", "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met",
@@ -115,7 +164,7 @@ def estimates(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     if visits.empty:
         return pd.DataFrame(columns=columns)
     per_round = visits.groupby([*keys, "_round"], dropna=False, sort=True)["median_ms"].median().reset_index()
-    fit = _t_interval(np.log(per_round["median_ms"]), [per_round[k] for k in keys], confidence)
+    fit = t_intervals(per_round["median_ms"], [per_round[k] for k in keys], confidence)
     spread = per_round.groupby(keys, dropna=False, sort=True)["median_ms"].agg(["mean", "std"])
     order = visits.sort_values("timestamp", kind="stable") if "timestamp" in visits else visits
     g = order.groupby(keys, dropna=False, sort=True)
@@ -161,7 +210,7 @@ def _pairs(visits: pd.DataFrame, group: list[str], varied: str, is_base: pd.Seri
     matched = other[other["_paired"]].merge(base[base["_paired"]], on=[*group, "_round", "_paired"],
                                             suffixes=("", "_base"))
     keys = [*group, varied]
-    fit = _t_interval(np.log(matched["median_ms_base"] / matched["median_ms"]), [matched[k] for k in keys], confidence)
+    fit = t_intervals(matched["median_ms_base"] / matched["median_ms"], [matched[k] for k in keys], confidence)
     sides = matched.groupby(keys, dropna=False, sort=True)[["median_ms_base", "median_ms"]].median()
     paired = pd.concat([fit, sides], axis=1).reset_index()
     paired = paired.rename(columns={"point": "ratio", "low": "ratio_low", "high": "ratio_high", "k": "rounds"})
@@ -190,7 +239,7 @@ def paired_ratios(frame: pd.DataFrame, baseline_column: str, baseline_value: obj
     `ratio`), `rounds` the rounds paired (0: legacy visits, ratio of medians, no interval),
     `baseline_ms`/`other_ms` the sides' medians over those rounds.
     """
-    visits = _visits(frame)
+    visits = _visits(frame, "paired_ratios")
     if baseline_column not in CONFIG_COLUMNS and "overrides" in visits:
         visits = _drop_override(visits, baseline_column)
     columns = pair_columns if pair_columns is not None else tuple(c for c in CONFIG_COLUMNS if c != baseline_column)
@@ -204,11 +253,12 @@ def speedups(frame: pd.DataFrame, baseline: str = "eager", confidence: float = 0
     speedup = baseline / backend per round (module docstring); `baseline_ms`/`backend_ms` are the
     medians over the paired rounds.
     """
+    require_visits(frame, "speedups")
     pairs = paired_ratios(frame, "backend", baseline, SPEEDUP_COLUMNS, confidence)
     pairs = pairs.rename(columns={"ratio": "speedup", "ratio_low": "speedup_low", "ratio_high": "speedup_high",
                                   "other_ms": "backend_ms"})
     pairs["baseline"] = baseline
-    visits = _visits(frame)
+    visits = _visits(frame, "speedups")
     extra = [c for c in ("machine_label", "parity_ok") if c in visits]
     if extra:
         keys = [k for k in pairs.columns if k in _identity(visits)]
@@ -225,7 +275,7 @@ def scaling_ratios(frame: pd.DataFrame, along: str = "batch_size", confidence: f
     (width, depth; then `overrides` holds the other overrides, the curve's identity). The smallest
     value itself is not a row (its ratio is 1 by definition).
     """
-    visits = _visits(frame)
+    visits = _visits(frame, "scaling_ratios")
     if along not in CONFIG_COLUMNS and "overrides" in visits:
         visits = _drop_override(visits, along)
     group = _identity(visits, tuple(c for c in CONFIG_COLUMNS if c != along))
@@ -289,16 +339,19 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     The row is the newest ok visit's (status, message, parity, decomposition, env, FLOPs, setup),
     or the newest visit's when none is ok (the decomposition and parity columns come from the newest ok
     visit that has them, as are memory, energy and the writes by size; FLOPs from any visit that counted them: a
-    sweep takes them in round 0 only), with the visits' estimate in the columns the pages read:
-    `median_ms` := `estimate_ms`, `ci_low_ms`/`ci_high_ms` := the calibrated interval (NaN with one
-    round). Added from `estimates`: `estimate_ms`, `low_ms`, `high_ms`, `interval`, `rounds` (0 for a
-    config with no ok visit), `between_round_cv`, `within_round_ci_low_ms`/`_high_ms`, `target_met`;
+    sweep takes them in round 0 only). Its latency is the visits' estimate, under names of its own: `estimate_ms`
+    and its calibrated interval `low_ms`/`high_ms` (NaN with one round). The visit's own `median_ms`,
+    `ci_low_ms` and `ci_high_ms` are dropped: one visit's median is not the config's latency, and a column
+    name means one thing on every row. Added from `estimates`: `estimate_ms`, `low_ms`, `high_ms`, `interval`,
+    `rounds` (0 for a config with no ok visit), `between_round_cv`, `within_round_ci_low_ms`/`_high_ms`, `target_met`;
     and over the visits the estimate pools (all visits when none is ok): `visits`, `first_timestamp`,
     `last_timestamp`, `hosts` (the distinct `env_hostname`s, comma-joined; "" where not recorded) and
     `max_load_avg_1m`. The per-visit `round` column is dropped: pair visits, not these rows.
     """
+    require_visits(visits, "per_config")
     if visits.empty:
-        return visits.copy()
+        return visits.drop(columns=list(VISIT_LATENCY_COLUMNS), errors="ignore").assign(
+            **{c: pd.Series(dtype=float) for c in CONFIG_LATENCY_COLUMNS})
     frame = _ranked(visits)
     pooled = frame[frame["_ok"] | ~frame.groupby("_series")["_ok"].transform("any")]
     g = pooled.groupby("_series", sort=False)
@@ -313,7 +366,8 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     fit = estimates(visits, confidence)
     fit.index = _tuples(fit, _identity(frame))
     base = frame.sort_values(["_ok", "_order"]).drop_duplicates("_series", keep="last").sort_values("_order")
-    out = base.drop(columns=[c for c in ("round", "_ok", "_order") if c in base]).set_index("_series")
+    out = base.drop(columns=[c for c in ("round", "_ok", "_order", *VISIT_LATENCY_COLUMNS) if c in base])
+    out = out.set_index("_series")
     for prefix, marker in (("decomposition_", "decomposition_busy_ms"), ("parity_", "parity_ok"),
                            ("memory_", "memory_method"), ("energy_", "energy_status"),
                            ("write_sizes", "write_sizes")):
@@ -326,7 +380,6 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                    "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met"):
         out[column] = fit[column].reindex(out.index) if len(fit) else np.nan
     out["rounds"] = out["rounds"].fillna(0).astype(int)
-    out["median_ms"], out["ci_low_ms"], out["ci_high_ms"] = out["estimate_ms"], out["low_ms"], out["high_ms"]
     for column in over:
         out[column] = over[column].reindex(out.index)
     return out.reset_index(drop=True)

@@ -88,7 +88,7 @@ def find_results(results_dir: str | Path) -> Path:
 
 def load_visits(results_dir: str | Path) -> pd.DataFrame:
     """Every visit in `results_dir` of each config's newest series (what speedups pair by round)."""
-    visits = results.load(results_dir, latest_only=False)
+    visits = results.load(results_dir)
     return newest_series(visits) if not visits.empty else visits
 
 
@@ -100,14 +100,14 @@ def load(results_dir: str | Path) -> pd.DataFrame:
 
 
 def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows the explorer can draw: status ok, a finite median and a batch size and sequence length, of one
+    """Config rows the explorer can draw: status ok, a finite estimate and a batch size and sequence length, of one
     forward call (a decoder's prefill and decode steps are other quantities, drawn on page 09: one curve must
     not mix them).
 
     A machine label shared by two machine ids (two hosts with the same CPU, say) gets the id
     appended, so that their records land in separate panels instead of one zigzag curve.
     """
-    needed = {"status", "median_ms", "model", "backend", "dtype", "machine_label"}
+    needed = {"status", "estimate_ms", "model", "backend", "dtype", "machine_label"}
     if frame is None or frame.empty or not needed <= set(frame.columns):
         return pd.DataFrame()
     rows = ok_rows(frame, "batch_size", "seq_len")

@@ -1,7 +1,7 @@
 """Findings: the phrases and tables a page states about latency, computed from the records it shows.
 
-Pure functions from DataFrames (of `ftax.results.load`, `ftax.analysis`) to short strings or
-Markdown; the pages (`ftax.pages`) assemble them into captions and findings, so prose never
+Pure functions from DataFrames (config rows of `ftax.estimates.per_config`, whose latency is
+`estimate_ms` with `low_ms`/`high_ms`; fits of `ftax.analysis`) to short strings or Markdown; the pages (`ftax.pages`) assemble them into captions and findings, so prose never
 carries a number typed by hand. Phrases name only what varies among the rows they describe,
 and a figure without ok rows gets `no_data`'s sentence instead of a caption. Rows are
 selected in `ftax.rows`; phrases about the profiler's decomposition are in
@@ -189,7 +189,7 @@ def rise_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
     for name, curve in curves(rows, by):
         if curve[x].nunique() < 2:
             continue
-        rise = first_rise(curve[x], curve["median_ms"])
+        rise = first_rise(curve[x], curve["estimate_ms"])
         phrases.append(f"{name} at {label} {rise}" if rise is not None
                        else f"{name} not up to {label} {curve[x].max()}")
     return phrases
@@ -263,19 +263,19 @@ def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str], ratios: pd.Da
             continue
         first, last = curve.iloc[0], curve.iloc[-1]
         paired = _ratio_for(ratios, last, x)
-        value = paired["ratio"] if paired is not None else last["median_ms"] / first["median_ms"]
+        value = paired["ratio"] if paired is not None else last["estimate_ms"] / first["estimate_ms"]
         interval = (interval_text(paired["ratio_low"], paired["ratio_high"], paired["rounds"], 3)
                     if paired is not None and is_real(paired["ratio_low"], paired["ratio_high"]) is not None else "")
         phrases.append(f"{name}: {last[x] / first[x]:g}x the {noun} ({first[x]} to {last[x]}) costs {sig(value, 3)}x "
-                       f"the latency{interval} ({sig(first['median_ms'])} to {sig(last['median_ms'])} ms)")
+                       f"the latency{interval} ({sig(first['estimate_ms'])} to {sig(last['estimate_ms'])} ms)")
     return phrases
 
 
 def latency_phrases(rows: pd.DataFrame, batch_size: int, by: Sequence[str]) -> list[str]:
     """'onnxruntime 0.21 ms' per row at one batch size, fastest first (named as in `curves`)."""
     ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)] if not rows.empty else rows
-    return [f"{name} {sig(part['median_ms'].median())} ms"
-            for name, part in sorted(curves(ok, by), key=lambda item: item[1]["median_ms"].median())]
+    return [f"{name} {sig(part['estimate_ms'].median())} ms"
+            for name, part in sorted(curves(ok, by), key=lambda item: item[1]["estimate_ms"].median())]
 
 
 def flat_text(fit: pd.Series) -> str:
@@ -350,7 +350,7 @@ def band_phrase(rows: pd.DataFrame, what: str = "band") -> str:
             f"{plural(len(rounds), 'config')} with {span}, none for those with one round")
 
 
-def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str = "median_ms") -> float | None:
+def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str = "estimate_ms") -> float | None:
     """Multiplier of `value` (latency, or flops) per doubling of `along` (width or depth) at one batch
     size: 2 ** the mean slope of log2 `value` on log2 `along`, fitted at each value of the other one."""
     other = "depth" if along == "width" else "width"
@@ -368,10 +368,10 @@ def ratio_phrases(rows: pd.DataFrame, baseline: str, batch_size: int, column: st
         return []
     base = base.iloc[0]
     phrases = []
-    for _, r in ok[ok[column] != baseline].sort_values("median_ms").iterrows():
+    for _, r in ok[ok[column] != baseline].sort_values("estimate_ms").iterrows():
         flops = (f", {sig(r['flops'] / base['flops'], 2)}x the FLOPs" if pd.notna(r.get("flops"))
                  and pd.notna(base.get("flops")) and base["flops"] else "")
-        phrases.append(f"{r[column]}: {sig(r['median_ms'] / base['median_ms'], 2)}x the latency{flops}")
+        phrases.append(f"{r[column]}: {sig(r['estimate_ms'] / base['estimate_ms'], 2)}x the latency{flops}")
     return phrases
 
 
@@ -380,12 +380,12 @@ def precision_phrases(rows: pd.DataFrame, baseline: str = "fp32") -> list[str]:
     ok = rows[rows["status"] == "ok"] if not rows.empty else rows
     phrases = []
     for model, part in (ok.groupby("model", sort=True) if not ok.empty else []):
-        base = part[part["dtype"] == baseline].groupby("batch_size")["median_ms"].median()
+        base = part[part["dtype"] == baseline].groupby("batch_size")["estimate_ms"].median()
         others = part[part["dtype"] != baseline]
         for batch in sorted({base.index.min(), base.index.max()}) if not base.empty else []:
             at = others[others["batch_size"] == batch].sort_values("dtype")
             if not at.empty:
-                listed = ", ".join(f"{r.dtype} {sig(r.median_ms / base[batch], 2)}x" for r in at.itertuples())
+                listed = ", ".join(f"{r.dtype} {sig(r.estimate_ms / base[batch], 2)}x" for r in at.itertuples())
                 phrases.append(f"{model} at batch {batch}: {listed} the {baseline} latency")
     return phrases
 
@@ -396,11 +396,11 @@ def growth_phrases(grid: pd.DataFrame) -> list[str]:
     phrases = []
     for batch in sorted(grid[grid["status"] == "ok"]["batch_size"].unique()) if not grid.empty else []:
         factors = {(along, value): doubling_factor(grid, along, batch, value)
-                   for along in ("width", "depth") for value in ("median_ms", "flops")}
+                   for along in ("width", "depth") for value in ("estimate_ms", "flops")}
         if all(factors.values()):
             phrases.append(f"at batch {batch}, doubling width multiplies latency by "
-                           f"{sig(factors['width', 'median_ms'])} (FLOPs by {sig(factors['width', 'flops'])}) and "
-                           f"doubling depth by {sig(factors['depth', 'median_ms'])} "
+                           f"{sig(factors['width', 'estimate_ms'])} (FLOPs by {sig(factors['width', 'flops'])}) and "
+                           f"doubling depth by {sig(factors['depth', 'estimate_ms'])} "
                            f"(FLOPs by {sig(factors['depth', 'flops'])})")
     return phrases
 

@@ -193,16 +193,16 @@ def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = No
     """Latency (log ms) against `x` (log2), one line per `color` x `dash`, its interval as error bars; a menu
     picks the `panel` value (what the static figure draws as one panel each), so the chart keeps one plot
     that fits a phone's width. None without ok rows."""
-    ok = rows[(rows["status"] == "ok") & rows["median_ms"].notna() & rows[x].notna()] if not rows.empty else rows
+    ok = rows[(rows["status"] == "ok") & rows["estimate_ms"].notna() & rows[x].notna()] if not rows.empty else rows
     if ok.empty:
         return None
-    data = _records(ok, "median_ms", "ci_low_ms", "ci_high_ms", " ms")
+    data = _records(ok, "estimate_ms", "low_ms", "high_ms", " ms")
     dash = dash if dash and data[dash].nunique() > 1 else None
     keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", x, color, panel, dash]
     base = alt.Chart(_plain(data, [c for c in keep if c])).encode(
         x=alt.X(f"{x}:Q", scale=alt.Scale(type="log", base=2), title=AXIS_LABELS.get(x, x),
                 axis=alt.Axis(values=sorted(int(v) for v in data[x].unique()), format="d")),
-        y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=AXIS_LABELS["median_ms"]),
+        y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=AXIS_LABELS["estimate_ms"]),
         color=alt.Color(f"{color}:N", scale=_colors(color, data[color].unique()),
                         title=AXIS_LABELS.get(color, color), legend=alt.Legend(orient="bottom")))
     line = base.mark_line(strokeWidth=1.5)
@@ -221,10 +221,10 @@ def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = No
 def heatmap_chart(rows: pd.DataFrame, row: str = "depth", col: str = "width", panel: str = "batch_size",
                   title: str = "") -> alt.TopLevelMixin | None:
     """Latency over `row` x `col` (ms, colored on a log scale, printed in each cell); a menu picks `panel`."""
-    ok = rows[(rows["status"] == "ok") & rows["median_ms"].notna()] if not rows.empty else rows
+    ok = rows[(rows["status"] == "ok") & rows["estimate_ms"].notna()] if not rows.empty else rows
     if ok.empty:
         return None
-    data = _records(ok, "median_ms", "ci_low_ms", "ci_high_ms", " ms")
+    data = _records(ok, "estimate_ms", "low_ms", "high_ms", " ms")
     data = data.assign(label=[sig(v) for v in data["value"]])
     keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "label", row, col, panel]
     base = alt.Chart(_plain(data, keep)).encode(x=alt.X(f"{col}:O", title=AXIS_LABELS.get(col, col)),
@@ -255,7 +255,7 @@ def _at_values(latency: pd.DataFrame) -> dict[tuple, int]:
     return at
 
 
-METRICS = {"latency": ("median_ms", "ci_low_ms", "ci_high_ms", " ms"),
+METRICS = {"latency": ("estimate_ms", "low_ms", "high_ms", " ms"),
            "speedup over eager": ("speedup", "speedup_low", "speedup_high", "x"),
            "overhead share": ("decomposition_overhead_share", "", "", ""),
            "memory": ("memory_peak_mib", "", "", " MiB")}

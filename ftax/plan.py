@@ -169,7 +169,7 @@ class Calibration:
 
 
 def calibrate(frame: pd.DataFrame, device: str, machine_id: str | None = None) -> Calibration:
-    """The cost model for `device` from a visits frame (`results.load(..., latest_only=False)`): records of
+    """The cost model for `device` from a visits frame (`results.load(...)`): records of
     the same device type, this machine's if it has any, else every machine's of that type."""
     kind = _device_type(device)
     rows = frame[frame["device"].astype(str).str.startswith(kind)] if not frame.empty else frame
@@ -643,7 +643,7 @@ def _costs(grids: Sequence[studies.Grid], results_dir, calibration_dir) -> tuple
     machine's fingerprint."""
     device = grids[0].configs()[0].device if grids else "cpu"
     env = fingerprint()
-    frame = results.load([p for p in dict.fromkeys((str(calibration_dir), str(results_dir)))], latest_only=False)
+    frame = results.load([p for p in dict.fromkeys((str(calibration_dir), str(results_dir)))])
     return calibrate(frame, device, env["machine_id"]), env
 
 

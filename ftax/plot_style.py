@@ -25,7 +25,7 @@ DTYPE_COLORS = {"fp32": "#264653", "fp16": "#e76f51", "bf16": "#e9c46a"}
 DTYPE_LINESTYLES = {"fp32": "-", "fp16": "--", "bf16": ":"}
 REGIME_COLORS = {"framework-bound": "#8d99ae", "compute-bound": "#f4a261"}
 AXIS_LABELS = {"batch_size": "batch size", "seq_len": "sequence length (tokens, pixels or frames)",
-               "median_ms": "latency (ms, median)", "flops": "FLOPs per forward", "width": "width (hidden size)",
+               "estimate_ms": "latency (ms, median)", "flops": "FLOPs per forward", "width": "width (hidden size)",
                "depth": "depth (layers)", "machine_label": "machine"}
 OTHER_COLORS = colormaps["tab10"].colors
 
@@ -97,7 +97,7 @@ def si_number(value: float, _=None) -> str:
     return f"{value:g}"
 
 
-def log_latency_axis(ax, label: str = AXIS_LABELS["median_ms"], axis: str = "y") -> None:
+def log_latency_axis(ax, label: str = AXIS_LABELS["estimate_ms"], axis: str = "y") -> None:
     """Latency in ms on a log10 axis with plain tick labels."""
     getattr(ax, f"set_{axis}scale")("log")
     log_ticks(ax.yaxis if axis == "y" else ax.xaxis)

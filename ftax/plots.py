@@ -1,13 +1,14 @@
 """The book's latency figures: one function per figure kind, matplotlib only, one style throughout.
 
-Each function takes a tidy frame (from `ftax.results.load` or `ftax.analysis`), draws the
+Each latency figure takes config rows (`ftax.estimates.per_config`, one row per config; the
+speedup and inflection figures take `ftax.analysis.speedups` and the regime fits), draws the
 rows it is given with status ok, and returns a `matplotlib.figure.Figure` built without
 pyplot (no global state, so a notebook shows it once, where the page asks). Empty input
 gives a Figure that says what is missing instead of raising, so a page without, say, GPU
 records still builds. Conventions (STYLE.md, drawn by `ftax.plot_style`): batch size on a
-log2 x-axis, latency in ms on a log y-axis with its interval as a band (`median_ms`,
-`ci_low_ms`, `ci_high_ms`: on the pages, a config's estimate and its between-round interval
-from `ftax.estimates.per_config`, NaN, so no band, where it has one round), one color per
+log2 x-axis, latency in ms on a log y-axis with its interval as a band (`estimate_ms`,
+`low_ms`, `high_ms`: a config's estimate and its between-round interval, NaN, so no band,
+where it has one round), one color per
 backend, regimes shaded where an inflection was fitted. Titles and captions (machine,
 profile) are the caller's: the figure knows only the rows it draws. The profiler's
 decomposition has its own figures in `ftax.decomposition_plots`.
@@ -63,9 +64,9 @@ def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, pan
             color = color_for(hue, keys[hue], hue_values)
             line_style = DTYPE_LINESTYLES.get(keys.get(style), "-") if style == "dtype" else "-"
             label = curve_label(list(keys.items()), varying)
-            (line,) = ax.plot(curve[x], curve["median_ms"], marker="o", ms=4, color=color, ls=line_style)
-            if {"ci_low_ms", "ci_high_ms"} <= set(curve):
-                ax.fill_between(curve[x], curve["ci_low_ms"], curve["ci_high_ms"], color=color, alpha=0.18, lw=0)
+            (line,) = ax.plot(curve[x], curve["estimate_ms"], marker="o", ms=4, color=color, ls=line_style)
+            if {"low_ms", "high_ms"} <= set(curve):
+                ax.fill_between(curve[x], curve["low_ms"], curve["high_ms"], color=color, alpha=0.18, lw=0)
             legend.setdefault(label, line)
             fit = fit_for(fits, {**keys, **({panel: panel_value} if panel else {}),
                                   **{c: curve[c].iloc[0] for c in ("seq_len", "machine_label") if c in curve}})
@@ -153,7 +154,7 @@ def latency_heatmap(frame: pd.DataFrame, row: str = "depth", col: str = "width",
     groups = groups_of(rows, panel)
     fig, axes = panels([k for k, _ in groups], width=4.6, height=3.8)
     for ax, (panel_value, part) in zip(axes, groups):
-        grid = part.pivot_table(index=row, columns=col, values="median_ms", aggfunc="median").sort_index(
+        grid = part.pivot_table(index=row, columns=col, values="estimate_ms", aggfunc="median").sort_index(
             ascending=False)
         values = grid.to_numpy(dtype=float)
         image = ax.imshow(values, cmap="viridis", norm=LogNorm(np.nanmin(values), np.nanmax(values)), aspect="auto")
@@ -166,7 +167,7 @@ def latency_heatmap(frame: pd.DataFrame, row: str = "depth", col: str = "width",
         ax.set_xlabel(AXIS_LABELS.get(col, col))
         ax.set_ylabel(AXIS_LABELS.get(row, row))
         ax.set_title(f"{AXIS_LABELS.get(panel, panel)} {panel_value}" if panel else "", fontsize=10)
-        bar = fig.colorbar(image, ax=ax, label=AXIS_LABELS["median_ms"])
+        bar = fig.colorbar(image, ax=ax, label=AXIS_LABELS["estimate_ms"])
         log_ticks(bar.ax.yaxis)
     fig.suptitle(title, fontsize=11)
     return fig
@@ -187,7 +188,7 @@ def flops_vs_latency(frame: pd.DataFrame, hue: str = "depth", panel: str | None 
         for value, curve in part.groupby(hue, sort=True):
             curve = curve.sort_values("flops")
             color = cmap(hue_values.index(value) / max(len(hue_values) - 1, 1))
-            (line,) = ax.plot(curve["flops"], curve["median_ms"], marker="o", ms=5, color=color)
+            (line,) = ax.plot(curve["flops"], curve["estimate_ms"], marker="o", ms=5, color=color)
             legend.setdefault(f"{hue} {plain_number(value)}", line)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(si_number))
@@ -211,22 +212,22 @@ def model_bars(frame: pd.DataFrame, baseline: str = "bert-base", panel: str | No
     groups = groups_of(rows, panel)
     fig, axes = panels([k for k, _ in groups], width=5.0, height=0.45 * rows["model"].nunique() + 1.4)
     for ax, (panel_value, part) in zip(axes, groups):
-        part = part.sort_values("median_ms", ascending=False)
+        part = part.sort_values("estimate_ms", ascending=False)
         base = part[part["model"] == baseline]
-        low, high = part["ci_low_ms"].fillna(part["median_ms"]), part["ci_high_ms"].fillna(part["median_ms"])
-        err = np.vstack([part["median_ms"] - low, high - part["median_ms"]]).clip(0)
+        low, high = part["low_ms"].fillna(part["estimate_ms"]), part["high_ms"].fillna(part["estimate_ms"])
+        err = np.vstack([part["estimate_ms"] - low, high - part["estimate_ms"]]).clip(0)
         colors = [BACKEND_COLORS["eager"] if m == baseline else "#a8b5c8" for m in part["model"]]
-        ax.barh(part["model"], part["median_ms"], xerr=err, color=colors, capsize=2)
+        ax.barh(part["model"], part["estimate_ms"], xerr=err, color=colors, capsize=2)
         for y, (_, r) in enumerate(part.iterrows()):
-            text = f" {r['median_ms']:.3g} ms"
+            text = f" {r['estimate_ms']:.3g} ms"
             if not base.empty and r["model"] != baseline:
-                text += f" ({r['median_ms'] / base['median_ms'].iloc[0]:.2g}x time"
+                text += f" ({r['estimate_ms'] / base['estimate_ms'].iloc[0]:.2g}x time"
                 if pd.notna(r.get("flops")) and pd.notna(base["flops"].iloc[0]) and base["flops"].iloc[0]:
                     text += f", {r['flops'] / base['flops'].iloc[0]:.2g}x FLOPs"
                 text += ")"
             ax.text(high[r.name], y, text, va="center", fontsize=8)
         ax.set_xscale("log")
-        ax.set_xlim(low.min() / 2, part["median_ms"].max() * 12)
+        ax.set_xlim(low.min() / 2, part["estimate_ms"].max() * 12)
         log_latency_axis(ax, axis="x")
         if panel:
             ax.set_title(f"{AXIS_LABELS.get(panel, panel)} {panel_value}", fontsize=10)

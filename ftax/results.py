@@ -360,23 +360,34 @@ def _flatten(data: dict) -> dict:
     return row
 
 
-def load(paths: str | Path | Iterable[str | Path], latest_only: bool = True) -> pd.DataFrame:
-    """One tidy row per record (stats, setup, parity, profile and env flattened into columns).
+def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """The visits: one tidy row per record, every round of every config (stats, setup, parity, profile and env
+    flattened into columns).
 
-    With `latest_only`, each config_key keeps its newest ok record, or its newest record if
-    none is ok (a config retried after a failure shows its success, not the old failure).
+    Estimates and paired ratios pool a config's rounds, so this is what `ftax.estimates` and
+    `ftax.claims` read; `newest_visits` is the view with one visit per config.
     """
     rows = [_flatten(d) for d in iter_records(paths)]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
-    if latest_only:
-        frame["_ok"] = frame["status"] == "ok"
-        frame = (frame.reset_index().sort_values(["_ok", "index"])
-                 .drop_duplicates("config_key", keep="last").sort_values("index")
-                 .drop(columns=["_ok", "index"]).reset_index(drop=True))
     return frame
+
+
+def newest_visits(visits: pd.DataFrame) -> pd.DataFrame:
+    """One visit per config_key: its newest ok visit, or its newest visit if none is ok (a config retried after
+    a failure shows its success, not the old failure), in the visits' order.
+
+    What one visit says (its status, its own samples, a record's fields); never an estimate: a config's
+    estimate and interval come from all its visits (`ftax.estimates.per_config`), which refuses this view.
+    """
+    if visits.empty:
+        return visits
+    ok = visits["status"] == "ok"
+    return (visits.assign(_ok=ok.to_numpy()).reset_index(drop=True).reset_index()
+            .sort_values(["_ok", "index"]).drop_duplicates("config_key", keep="last").sort_values("index")
+            .drop(columns=["_ok", "index"]).reset_index(drop=True))
 
 
 def overrides_json(overrides: dict) -> str:

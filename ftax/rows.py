@@ -1,7 +1,7 @@
 """Which records a figure or a sentence shows: one machine, some grids, ok rows, decomposed rows.
 
 Every page selects its rows here, so a figure and its caption count the same rows: `focus`
-(one machine), `rows_of` (the configs of some grids), `ok_rows` (measured ok, finite median),
+(one machine), `rows_of` (the configs of some grids), `ok_rows` (measured ok, finite estimate),
 `decomposed` (ok rows that carry a profiler decomposition) and `on_device`. `BUSY_METHODS`
 names, once, what busy time means for each decomposition method of `ftax.decompose`.
 """
@@ -18,8 +18,8 @@ from ftax.devices import resolve_device
 from ftax.results import rows_matching
 
 RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "message", "model", "backend", "dtype",
-                  "device", "batch_size", "seq_len", "overrides", "width", "depth", "median_ms", "ci_low_ms",
-                  "ci_high_ms", "flops", "parity_ok", "prepare_s")
+                  "device", "batch_size", "seq_len", "overrides", "width", "depth", "flops", "parity_ok",
+                  "prepare_s")
 DECOMPOSITION_COLUMNS = ("decomposition_busy_ms", "decomposition_overhead_ms", "decomposition_overhead_share")
 
 
@@ -39,17 +39,20 @@ BUSY_METHODS = {
 
 
 def with_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with every record column present: a loader only creates the columns its records have,
-    so no records, or only failed ones, leave e.g. `median_ms` out."""
+    """`frame` (visits or config rows) with every record column present: a loader only creates the columns its
+    records have, so no records, or only failed ones, leave e.g. `flops` out. The latency columns are the
+    frame's own (a visit's `median_ms`, a config row's `estimate_ms`: `ftax.estimates.per_config` always
+    has them), so none is added here."""
     missing = [c for c in RECORD_COLUMNS if c not in frame.columns]
     return frame.assign(**{c: None for c in missing}) if missing else frame
 
 
 def ok_rows(frame: pd.DataFrame | None, *needed: str) -> pd.DataFrame:
-    """Rows that measured ok and have a finite median (and the `needed` columns filled)."""
-    if frame is None or frame.empty or "status" not in frame or "median_ms" not in frame:
+    """Config rows (`ftax.estimates.per_config`) that measured ok and have a finite estimate (and the `needed`
+    columns filled)."""
+    if frame is None or frame.empty or "status" not in frame or "estimate_ms" not in frame:
         return pd.DataFrame() if frame is None else frame.iloc[0:0]
-    rows = frame[(frame["status"] == "ok") & np.isfinite(pd.to_numeric(frame["median_ms"], errors="coerce"))]
+    rows = frame[(frame["status"] == "ok") & np.isfinite(pd.to_numeric(frame["estimate_ms"], errors="coerce"))]
     for column in needed:
         rows = rows[rows[column].notna()] if column in rows else rows.iloc[0:0]
     return rows

@@ -517,7 +517,7 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
     grids = study_grids(study, profile, device, **chosen)
     summary = (measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=study == "tax-model")
                if measure else None)
-    everything = results.load(results_dir, latest_only=False)
+    everything = results.load(results_dir)
     return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
                      frame=results.rows_matching(everything, study_configs(grids)), all=everything,
                      summary=summary, results_dir=str(results_dir))

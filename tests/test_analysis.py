@@ -80,12 +80,13 @@ def test_first_rise():
 # --- frames --------------------------------------------------------------------------------
 
 def _frame(curves: dict[tuple[str, str], np.ndarray], machine: str = "m1") -> pd.DataFrame:
+    """Config rows (as `ftax.estimates.per_config` gives them) of the given curves."""
     rows = []
     for (model, backend), lat in curves.items():
         for b, ms in zip(BATCHES, lat):
             rows.append({"machine_id": machine, "machine_label": f"{machine} cpu", "model": model, "backend": backend,
                          "dtype": "fp32", "device": "cpu", "batch_size": int(b), "seq_len": 128, "overrides": "{}",
-                         "status": "ok", "median_ms": ms, "ci_low_ms": ms * 0.95, "ci_high_ms": ms * 1.05,
+                         "status": "ok", "estimate_ms": ms, "low_ms": ms * 0.95, "high_ms": ms * 1.05,
                          "flops": 1e9 * b})
     return pd.DataFrame(rows)
 

@@ -39,7 +39,7 @@ def _points(page) -> set[tuple[str, int, float]]:
 
 def _expected(frame, selection) -> set[tuple[str, int, float]]:
     rows = explorer.rows_for(frame, selection)
-    return {(r["backend"], int(r[selection.x]), round(float(r["median_ms"]), 9)) for _, r in rows.iterrows()}
+    return {(r["backend"], int(r[selection.x]), round(float(r["estimate_ms"]), 9)) for _, r in rows.iterrows()}
 
 
 def explorer_session(html: Path, results_dir: Path, chromium: str) -> None:

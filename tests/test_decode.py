@@ -72,7 +72,7 @@ def test_version_3_decoder_counts_are_dropped_and_forward_ones_kept(tmp_path):
               {**_row(decode, 1.0), "flops": 7.0, "schema_version": results.SCHEMA_VERSION,
                "timestamp": "2026-01-02T00:00:00+00:00"}]  # a later visit, not a duplicate line
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stored))
-    flops = results.load(tmp_path, latest_only=False).set_index(["phase", "schema_version"])["flops"]
+    flops = results.load(tmp_path).set_index(["phase", "schema_version"])["flops"]
     assert flops[("forward", 3)] == 5.0 and pd.isna(flops[("decode", 3)])
     assert flops[("decode", results.SCHEMA_VERSION)] == 7.0
 

@@ -184,3 +184,76 @@ def test_is_real():
     assert is_real(0.9, 1.2) is False
     assert is_real(1.1, 1.4, threshold=1.2) is False
     assert is_real(float("nan"), float("nan")) is None and is_real(None, None) is None
+
+
+# --- what a frame must hold: the visits ----------------------------------------------------------------------
+
+def _stored_rounds(tmp_path, rounds: int = 3):
+    """Two backends at batch 1 and 2 visited in `rounds` rounds (the machine's level moves between rounds),
+    written to a store as a sweep would, and read back with `results.load`."""
+    from fake_study import store_visits
+    from ftax import results
+
+    level = (1.0, 1.3, 0.8, 1.1, 0.9)
+    rows = [_visit(backend=backend, batch_size=batch, round_=r, rule="quick/3",
+                   median_ms=batch * level[r] * (0.5 if backend == "onnxruntime" else 1.0) * (1 + 0.01 * r))
+            for r in range(rounds) for batch in (1, 2) for backend in ("eager", "onnxruntime")]
+    store_visits(tmp_path / "sim.jsonl", pd.DataFrame(rows))
+    return results.load(tmp_path)
+
+
+def test_loaded_visits_give_every_round_and_finite_intervals(tmp_path):
+    visits = _stored_rounds(tmp_path)
+    assert len(visits) == 12 and sorted(set(visits["round"])) == [0, 1, 2]  # load() returns every visit
+    fit = estimates(visits)
+    assert len(fit) == 4 and set(fit["rounds"]) == {3} and set(fit["interval"]) == {"between-round"}
+    assert np.isfinite(fit["low_ms"]).all() and np.isfinite(fit["high_ms"]).all()
+    pairs = speedups(visits)
+    assert set(pairs["rounds"]) == {3} and np.isfinite(pairs["speedup_low"]).all()
+
+
+def test_the_newest_visit_per_config_and_config_rows_are_refused(tmp_path):
+    from ftax import results
+    from ftax.estimates import per_config
+
+    visits = _stored_rounds(tmp_path)
+    newest = results.newest_visits(visits)
+    assert len(newest) == 4 and set(newest["round"]) == {2}  # the named view: one visit per config
+    for function in (estimates, speedups, analysis.estimates, analysis.speedups, per_config,
+                     lambda f: scaling_ratios(f), lambda f: paired_ratios(f, "backend", "eager")):
+        with pytest.raises(ValueError, match=r"one visit per config.*pass the visits \(`ftax.results.load"):
+            function(newest)
+    with pytest.raises(ValueError, match=r"one row per config \(`estimates.per_config`.*pass the visits"):
+        estimates(per_config(visits))
+
+
+def test_a_smoke_run_of_one_round_is_visits_with_honestly_no_interval(tmp_path):
+    visits = _stored_rounds(tmp_path, rounds=1)
+    assert set(visits["round"]) == {0} and visits["config_key"].is_unique
+    fit = estimates(visits)
+    assert set(fit["rounds"]) == {1} and set(fit["interval"]) == {"one round"} and fit["low_ms"].isna().all()
+
+
+def test_newest_visits_prefers_a_later_success_over_an_older_failure():
+    from ftax import results
+
+    frame = pd.DataFrame([{"config_key": "k", "status": "ok", "round": 0, "median_ms": 1.0},
+                          {"config_key": "k", "status": "error", "round": 1, "median_ms": np.nan},
+                          {"config_key": "j", "status": "error", "round": 0, "median_ms": np.nan},
+                          {"config_key": "j", "status": "ok", "round": 1, "median_ms": 2.0}])
+    newest = results.newest_visits(frame)
+    assert list(zip(newest["config_key"], newest["round"])) == [("k", 0), ("j", 1)]
+    assert (newest["status"] == "ok").all()
+
+
+def test_one_t_interval_on_logs_or_on_the_values():
+    from ftax.estimates import t_interval
+
+    point, low, high = t_interval([1.0, 2.0, 4.0], log=True)
+    assert point == pytest.approx(2.0) and low * high == pytest.approx(4.0)  # symmetric around the geometric mean
+    point, low, high = t_interval([1.0, 2.0, 3.0])
+    assert point == 2.0 and low + high == pytest.approx(4.0) and low < 1.0
+    assert math.isnan(t_interval([3.0])[1]) and t_interval([3.0])[0] == 3.0
+    from ftax import claims
+
+    assert claims.t_interval is t_interval and not hasattr(claims, "_t_interval")  # one definition

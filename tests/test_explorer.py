@@ -12,14 +12,14 @@ BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def _rows(scale: float = 1.0, busy: bool = False, **common) -> pd.DataFrame:
-    """A batch curve flat to batch 8, then linear: latency = scale * max(1, b / 8) ms."""
+    """Config rows of a batch curve flat to batch 8, then linear: latency = scale * max(1, b / 8) ms."""
     base = dict(status="ok", machine_id="a", machine_label="CPU A (CPU)", device="cpu", model="bert-tiny",
                 backend="eager", dtype="fp32", seq_len=16, overrides="{}", message="")
     rows = []
     for b in common.pop("batch_sizes", BATCHES):
         median = scale * max(1.0, b / 8)
-        row = {**base, **common, "batch_size": b, "median_ms": median, "ci_low_ms": 0.9 * median,
-               "ci_high_ms": 1.1 * median}
+        row = {**base, **common, "batch_size": b, "estimate_ms": median, "low_ms": 0.9 * median,
+               "high_ms": 1.1 * median}
         if busy:
             row["decomposition_busy_ms"] = 0.25 * median
         rows.append(row)

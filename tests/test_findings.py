@@ -11,9 +11,11 @@ from ftax.text import join, sig
 
 
 def _rows(**common) -> pd.DataFrame:
+    """Config rows (as `ftax.estimates.per_config` gives them) of one batch curve."""
     base = dict(status="ok", machine_id="a", machine_label="CPU A (CPU)", device="cpu", model="bert-tiny",
                 backend="eager", dtype="fp32", seq_len=16, overrides="{}", message="")
-    return pd.DataFrame([{**base, **common, "batch_size": b, "median_ms": m} for b, m in ((1, 1.0), (4, 1.1), (16, 2.0))])
+    return pd.DataFrame([{**base, **common, "batch_size": b, "estimate_ms": m}
+                         for b, m in ((1, 1.0), (4, 1.1), (16, 2.0))])
 
 
 def test_focus_shows_one_machine_this_one_first():
@@ -24,7 +26,7 @@ def test_focus_shows_one_machine_this_one_first():
     rows, label = focus(frame[frame.machine_id != "a"], "a", "cpu")
     assert label in {"GPU B (GPU)", "GPU C (GPU)"} and rows.machine_label.nunique() == 1
     rows, label = focus(pd.DataFrame(), "a", "cpu")
-    assert label is None and "median_ms" in rows.columns and rows.empty
+    assert label is None and "machine_label" in rows.columns and rows.empty
 
 
 def test_phrases_state_measured_values_and_name_only_what_varies():
@@ -63,13 +65,13 @@ def test_rows_of_keeps_the_configs_of_the_named_grids():
 
 def test_with_columns_adds_what_a_loader_left_out():
     frame = with_columns(pd.DataFrame([{"status": "error", "model": "bert-tiny"}]))
-    assert {"median_ms", "batch_size", "machine_label"} <= set(frame.columns)
+    assert {"flops", "batch_size", "machine_label"} <= set(frame.columns)
     assert frame.loc[0, "status"] == "error"
 
 
 def test_knee_and_speedup_phrases_come_from_the_fits():
-    rows = pd.DataFrame([{**_rows().iloc[0].to_dict(), "batch_size": b, "median_ms": max(1.0, b / 8)}
-                         for b in (1, 2, 4, 8, 16, 32, 64)])
+    visit = _rows().iloc[0].drop("estimate_ms").to_dict()  # one visit per config (no rounds)
+    rows = pd.DataFrame([{**visit, "batch_size": b, "median_ms": max(1.0, b / 8)} for b in (1, 2, 4, 8, 16, 32, 64)])
     phrases = findings.knee_phrases(analysis.framework_bound_regimes(rows), ["model"])
     assert phrases == ["bert-tiny: no framework-bound regime in the measured range that the data can confirm "
                        "(T(4)/T(1) = 1x (one round: no between-run interval))"]  # no interval: the rule cannot decide
@@ -88,12 +90,12 @@ def test_knee_and_speedup_phrases_come_from_the_fits():
 
 def test_ratio_precision_and_growth_phrases():
     base = _rows().iloc[[0]].assign(flops=100.0)
-    frame = pd.concat([base.assign(model="bert-base"), base.assign(model="distilbert", median_ms=0.5, flops=50.0)])
+    frame = pd.concat([base.assign(model="bert-base"), base.assign(model="distilbert", estimate_ms=0.5, flops=50.0)])
     assert findings.ratio_phrases(frame, "bert-base", 1) == ["distilbert: 0.5x the latency, 0.5x the FLOPs"]
-    half = pd.concat([_rows(), _rows(dtype="fp16", median_ms=None).assign(median_ms=[2.0, 2.2, 2.0])])
+    half = pd.concat([_rows(), _rows(dtype="fp16").assign(estimate_ms=[2.0, 2.2, 2.0])])
     assert findings.precision_phrases(half) == ["bert-tiny at batch 1: fp16 2x the fp32 latency",
                                                 "bert-tiny at batch 16: fp16 1x the fp32 latency"]
-    grid = pd.DataFrame([{**_rows().iloc[0].to_dict(), "width": w, "depth": d, "median_ms": float(d),
+    grid = pd.DataFrame([{**_rows().iloc[0].to_dict(), "width": w, "depth": d, "estimate_ms": float(d),
                           "flops": float(w * w * d)} for w in (64, 128) for d in (1, 2)])
     assert findings.doubling_factor(grid, "depth", 1) == pytest.approx(2.0)
     assert findings.doubling_factor(grid, "width", 1) == pytest.approx(1.0)

@@ -17,8 +17,8 @@ def _rows(model: str = "bert-tiny", backend: str = "eager", scale: float = 1.0, 
           seq_len: int = 16, machine: str = "CPU A (CPU)", batches=(1, 2, 4, 8)) -> pd.DataFrame:
     return pd.DataFrame([dict(status="ok", model=model, backend=backend, dtype="fp32", overrides="{}",
                               batch_size=b, seq_len=seq_len, machine_label=machine, rounds=rounds,
-                              env_torch_version="2.13.0", median_ms=scale * b, ci_low_ms=0.9 * scale * b
-                              if rounds > 1 else np.nan, ci_high_ms=1.1 * scale * b if rounds > 1 else np.nan,
+                              env_torch_version="2.13.0", estimate_ms=scale * b, low_ms=0.9 * scale * b
+                              if rounds > 1 else np.nan, high_ms=1.1 * scale * b if rounds > 1 else np.nan,
                               decomposition_overhead_share=0.5 if b == 1 else np.nan)
                          for b in batches])
 
@@ -31,13 +31,13 @@ def test_latency_chart_carries_each_ok_row_with_its_record_in_the_tooltip():
     rows = pd.concat([_rows(), _rows(backend="onnxruntime", scale=0.5, rounds=1),
                       _rows(model="bert-mini", scale=2.0)], ignore_index=True)
     rows.loc[len(rows)] = {**rows.iloc[0].to_dict(), "backend": "cudagraph", "status": "unsupported",
-                           "median_ms": np.nan}
+                           "estimate_ms": np.nan}
     spec = interactive.latency_chart(rows, "batch_size", color="backend", panel="model").to_dict()
     json.dumps(spec, allow_nan=False)  # strict JSON: no NaN in the page
     values = _values(spec)
     ok = rows[rows.status == "ok"]
     assert sorted((v["backend"], v["batch_size"], v["value"]) for v in values) == \
-        sorted(zip(ok.backend, ok.batch_size, ok.median_ms))
+        sorted(zip(ok.backend, ok.batch_size, ok.estimate_ms))
     one_round = [v for v in values if v["backend"] == "onnxruntime"]
     assert all(v["low"] is None and "(no interval)" in v["estimate"] for v in one_round)
     assert any(re.fullmatch(r"\d[\d.]* ms \[[\d.]+, [\d.]+\]", v["estimate"]) for v in values)

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from fake_study import FakeStudy
 from ftax import explorer, interactive, memory_findings, pages
+from ftax.estimates import per_config
 from ftax.pages import paradigms
 from ftax.studies import Grid
 
@@ -41,6 +42,11 @@ def _record(backend: str, batch: int, memory: bool = True, energy_mj: float | No
 
 def _records(**kw) -> list[dict]:
     return [_record(b, n, **kw) for b in PEAKS for n in BATCHES]
+
+
+def _configs(records: list[dict]) -> pd.DataFrame:
+    """The config rows of `records` (one visit each), as the explorers read them."""
+    return per_config(pd.DataFrame(records))
 
 
 def _view(records: list[dict]) -> pages.PageView:
@@ -118,9 +124,7 @@ def test_no_ok_rows_every_memory_and_energy_cell_says_so():
 
 
 def test_explorer_table_has_memory_rows_only_where_records_carry_memory():
-    with_memory = pd.DataFrame(_records())
-    without = pd.DataFrame(_records(memory=False, model="bert-mini"))
-    data = interactive.explorer_data(pd.concat([with_memory, without], ignore_index=True), pd.DataFrame())
+    data = interactive.explorer_data(_configs(_records() + _records(memory=False, model="bert-mini")), pd.DataFrame())
     memory = data[(data.metric == "memory") & (data.axis == "batch_size")]
     assert set(memory.model) == {"bert-tiny"}  # bert-mini has no memory: left out, not drawn as zero
     expected = {(b, n, PEAKS[b][n]) for b in PEAKS for n in BATCHES if PEAKS[b][n] > 0}  # 0 cannot go on a log axis
@@ -144,7 +148,7 @@ def test_explorer_coverage_sentence():
 
 
 def test_widget_explorer_offers_memory_only_where_records_carry_it():
-    frame = pd.DataFrame(_records() + _records(memory=False, model="bert-mini"))
+    frame = _configs(_records() + _records(memory=False, model="bert-mini"))
     assert explorer.choices(frame, "bert-tiny", "fp32", "{}").metrics == ("latency", "memory")
     assert explorer.choices(frame, "bert-mini", "fp32", "{}").metrics == ("latency",)
     chosen = explorer.resolve(frame, model="bert-tiny", metric="memory", decompose=True)
@@ -160,7 +164,7 @@ def test_widget_explorer_offers_memory_only_where_records_carry_it():
 
 
 def test_widget_explorer_metric_control():
-    frame = pd.DataFrame(_records() + _records(memory=False, model="bert-mini"))
+    frame = _configs(_records() + _records(memory=False, model="bert-mini"))
     shell = explorer.Explorer(frame, show=lambda fig: {"output_type": "display_data", "metadata": {},
                                                        "data": {"text/plain": repr(fig)}})
     shell.select(model="bert-tiny")

@@ -208,7 +208,7 @@ def test_calibration_from_records_names_its_source(tmp_path):
         for b in (1, 2, 4, 8):
             results.append(results.store_path(tmp_path, "m"), _record(
                 MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", b, 16), r, rule.name, median_ms=b, total_time_s=0.2))
-    cal = plan.calibrate(results.load(tmp_path, latest_only=False), "cpu")
+    cal = plan.calibrate(results.load(tmp_path), "cpu")
     assert cal.source.startswith("records")
     assert cal.figure("sampling_share").source.startswith("records")
     t, how = plan.latency_s(MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 2, 16), cal)
@@ -223,7 +223,7 @@ def test_loader_reads_compressed_stores_next_to_plain_ones(tmp_path):
     with gzip.open(archived, "wt") as fh:
         fh.write(_record(config, 0, "quick/3").to_json() + "\n")
     results.append(live, _record(config, 1, "quick/3"))
-    frame = results.load(tmp_path, latest_only=False)
+    frame = results.load(tmp_path)
     assert sorted(frame["round"]) == [0, 1]
     # a compressed file cut short: the records before the cut, and a warning
     data = archived.read_bytes()
@@ -259,7 +259,7 @@ def test_gpu_plan_calibrates_from_a_real_cuda_record(tmp_path):
     record = measure_config(MeasureConfig.make("bert-tiny", "eager", "fp32", "cuda", 1, 128),
                             MeasureOptions(rule=studies.RULES["smoke"]), round_=0)
     results.append(results.store_path(tmp_path, record.machine_id), record)
-    cal = plan.calibrate(results.load(tmp_path, latest_only=False), "cuda")
+    cal = plan.calibrate(results.load(tmp_path), "cuda")
     assert cal.source.startswith("records")
     t, how = plan.latency_s(record.config, cal)
     assert how == "records" and t > 0

@@ -10,14 +10,20 @@ from ftax import analysis, plot_style, plots
 
 
 def _row(**kw) -> dict:
+    """A config row (as `ftax.estimates.per_config` gives it)."""
     base = dict(status="ok", machine_id="m1", machine_label="CPU A x2 (CPU)", model="bert-tiny", backend="eager",
                 dtype="fp32", device="cpu", batch_size=1, seq_len=16, overrides="{}", width=None, depth=None,
                 flops=1e6, message="")
     base.update(kw)
-    median = base.setdefault("median_ms", 1.0)
-    base.setdefault("ci_low_ms", median * 0.95)
-    base.setdefault("ci_high_ms", median * 1.05)
+    median = base.setdefault("estimate_ms", 1.0)
+    base.setdefault("low_ms", median * 0.95)
+    base.setdefault("high_ms", median * 1.05)
     return base
+
+
+def _as_visits(rows: pd.DataFrame) -> pd.DataFrame:
+    """Config rows as the visits of a one-round sweep (what speedups pair)."""
+    return rows.rename(columns={"estimate_ms": "median_ms", "low_ms": "ci_low_ms", "high_ms": "ci_high_ms"})
 
 
 def _knee(batch: int, flat_ms: float, knee: int) -> float:
@@ -27,7 +33,8 @@ def _knee(batch: int, flat_ms: float, knee: int) -> float:
 @pytest.fixture
 def batch_frame() -> pd.DataFrame:
     """Two models x two dtypes, batch 1..64, flat then linear (knees at 8 and 64+)."""
-    rows = [_row(model=model, dtype=dtype, batch_size=b, median_ms=_knee(b, flat, knee) * (1.3 if dtype == "fp16" else 1))
+    rows = [_row(model=model, dtype=dtype, batch_size=b,
+                 estimate_ms=_knee(b, flat, knee) * (1.3 if dtype == "fp16" else 1))
             for model, flat, knee in (("bert-tiny", 1.0, 8), ("bert-mini", 2.0, 128))
             for dtype in ("fp32", "fp16") for b in (1, 2, 4, 8, 16, 32, 64)]
     return pd.DataFrame(rows)
@@ -82,7 +89,7 @@ def test_backends_keep_their_colors_everywhere(batch_frame):
 
 
 def test_latency_vs_seq_uses_log2_sequence_axis():
-    frame = pd.DataFrame([_row(seq_len=s, median_ms=1 + s / 256) for s in (16, 32, 64, 128, 256)])
+    frame = pd.DataFrame([_row(seq_len=s, estimate_ms=1 + s / 256) for s in (16, 32, 64, 128, 256)])
     fig = plots.latency_vs_seq(frame)
     (ax,) = _visible_axes(fig)
     assert len(ax.get_lines()) == 1 and ax.xaxis.get_transform().base == 2
@@ -91,9 +98,9 @@ def test_latency_vs_seq_uses_log2_sequence_axis():
 
 def test_speedup_vs_batch_leaves_out_the_baseline(batch_frame):
     frame = pd.concat([batch_frame.assign(backend="eager"),
-                       batch_frame.assign(backend="torchscript", median_ms=batch_frame.median_ms / 2,
-                                          ci_low_ms=batch_frame.ci_low_ms / 2, ci_high_ms=batch_frame.ci_high_ms / 2)])
-    speedups = analysis.speedups(frame)
+                       batch_frame.assign(backend="torchscript", estimate_ms=batch_frame.estimate_ms / 2,
+                                          low_ms=batch_frame.low_ms / 2, high_ms=batch_frame.high_ms / 2)])
+    speedups = analysis.speedups(_as_visits(frame))
     fig = plots.speedup_vs_batch(speedups, panel="model")
     axes = _visible_axes(fig)
     assert len(axes) == 2
@@ -104,7 +111,7 @@ def test_speedup_vs_batch_leaves_out_the_baseline(batch_frame):
 
 def _grid_frame() -> pd.DataFrame:
     return pd.DataFrame([_row(model="bert-base", width=w, depth=d, batch_size=b, flops=w * w * d * b,
-                              overrides=f'{{"depth": {d}, "width": {w}}}', median_ms=0.1 * d * (1 + b * w / 512))
+                              overrides=f'{{"depth": {d}, "width": {w}}}', estimate_ms=0.1 * d * (1 + b * w / 512))
                          for w in (128, 256, 512) for d in (2, 4) for b in (1, 16)])
 
 
@@ -125,7 +132,7 @@ def test_flops_vs_latency_one_line_per_depth():
 
 
 def test_model_bars_label_ratios_to_the_baseline():
-    frame = pd.DataFrame([_row(model=m, median_ms=v, flops=f) for m, v, f in
+    frame = pd.DataFrame([_row(model=m, estimate_ms=v, flops=f) for m, v, f in
                           (("bert-base", 10.0, 4e9), ("distilbert", 6.0, 2e9), ("mobilebert", 12.0, 1e9))])
     fig = plots.model_bars(frame, baseline="bert-base", panel=None)
     (ax,) = _visible_axes(fig)
@@ -136,7 +143,7 @@ def test_model_bars_label_ratios_to_the_baseline():
 
 def test_inflection_by_machine_one_row_per_machine(batch_frame):
     frame = pd.concat([batch_frame, batch_frame.assign(machine_id="m2", machine_label="GPU B (GPU)",
-                                                       median_ms=batch_frame.median_ms / 10)])
+                                                       estimate_ms=batch_frame.estimate_ms / 10)])
     fits = analysis.inflections(frame[frame.dtype == "fp32"])
     fig = plots.inflection_by_machine(fits, hue="model")
     (ax,) = _visible_axes(fig)
@@ -147,13 +154,13 @@ def test_inflection_by_machine_one_row_per_machine(batch_frame):
 @pytest.mark.parametrize("draw", [
     lambda f: plots.latency_vs_batch(f, title="empty"),
     lambda f: plots.latency_vs_seq(f, title="empty"),
-    lambda f: plots.speedup_vs_batch(analysis.speedups(f) if not f.empty else f, title="empty"),
+    lambda f: plots.speedup_vs_batch(analysis.speedups(_as_visits(f)) if not f.empty else f, title="empty"),
     lambda f: plots.latency_heatmap(f, title="empty"),
     lambda f: plots.flops_vs_latency(f, title="empty"),
     lambda f: plots.model_bars(f, title="empty"),
     lambda f: plots.inflection_by_machine(analysis.inflections(f) if not f.empty else f, title="empty"),
 ])
-@pytest.mark.parametrize("frame", [pd.DataFrame(), pd.DataFrame([_row(status="unsupported", median_ms=float("nan"),
+@pytest.mark.parametrize("frame", [pd.DataFrame(), pd.DataFrame([_row(status="unsupported", estimate_ms=float("nan"),
                                                                        message="cudagraph needs a CUDA device")])],
                          ids=["no-rows", "only-unsupported"])
 def test_empty_data_gives_a_figure_that_says_so(draw, frame):

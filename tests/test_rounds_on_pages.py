@@ -42,7 +42,7 @@ def _view(rows: list[dict]) -> pages.PageView:
     return pages.view(FakeStudy(pd.DataFrame(rows), [GRID]), "cpu")
 
 
-def test_per_config_one_row_per_config_with_the_estimate_in_the_page_columns():
+def test_per_config_one_row_per_config_with_the_estimate_in_its_own_columns():
     rows = _rounds(batches=(1,))
     rows[0] = {**rows[0], "target_met": False, "env_load_avg_1m": 3.5, "env_hostname": "box-2"}
     rows.append(_visit(1, "cudagraph", np.nan, 0, status="unsupported", message="needs CUDA"))
@@ -50,8 +50,8 @@ def test_per_config_one_row_per_config_with_the_estimate_in_the_page_columns():
     frame = per_config(pd.DataFrame(rows)).set_index("backend")
     assert sorted(frame.index) == ["cudagraph", "eager", "onnxruntime"] and "round" not in frame
     eager = frame.loc["eager"]
-    assert eager["median_ms"] == pytest.approx(1.0) == eager["estimate_ms"]  # median of 1.0, 1.2, 0.9
-    assert eager["ci_low_ms"] < 0.9 < 1.2 < eager["ci_high_ms"] and eager["ci_low_ms"] == eager["low_ms"]
+    assert eager["estimate_ms"] == pytest.approx(1.0)  # median of 1.0, 1.2, 0.9
+    assert eager["low_ms"] < 0.9 < 1.2 < eager["high_ms"]
     assert eager["rounds"] == 3 and eager["interval"] == "between-round" and eager["visits"] == 3
     assert not eager["target_met"] and frame.loc["onnxruntime", "target_met"]
     assert eager["hosts"] == "box-1, box-2" and eager["max_load_avg_1m"] == 3.5
@@ -60,7 +60,7 @@ def test_per_config_one_row_per_config_with_the_estimate_in_the_page_columns():
     assert eager["parity_ok"] and eager["prepare_s"] == 0.5  # the newest ok visit's own columns
     failed = frame.loc["cudagraph"]
     assert failed["status"] == "unsupported" and failed["message"] == "needs CUDA" and failed["rounds"] == 0
-    assert np.isnan(failed["median_ms"])
+    assert np.isnan(failed["estimate_ms"])
 
 
 def test_per_config_one_round_has_no_interval_and_keeps_an_older_decomposition():
@@ -68,11 +68,25 @@ def test_per_config_one_round_has_no_interval_and_keeps_an_older_decomposition()
             _visit(2, round_=None, rule=None, minute=1, decomposition_busy_ms=np.nan, decomposition_overhead_ms=np.nan)]
     frame = per_config(pd.DataFrame(rows).drop(columns="env_hostname"))
     assert list(frame["rounds"]) == [1, 1] and list(frame["interval"]) == ["one round", "one round"]
-    assert frame["ci_low_ms"].isna().all() and frame["ci_high_ms"].isna().all() and list(frame["hosts"]) == ["", ""]
+    assert frame["low_ms"].isna().all() and frame["high_ms"].isna().all() and list(frame["hosts"]) == ["", ""]
     again = pd.DataFrame(rows[:1] + [{**rows[0], "minute": 5, "timestamp": T0 + pd.Timedelta(minutes=5),
                                       "median_ms": 1.2, "decomposition_busy_ms": np.nan}])
     newest = per_config(again).iloc[0]  # two visits without rounds: each is a round of its own
     assert newest["rounds"] == 2 and newest["decomposition_busy_ms"] == 0.4
+
+
+def test_a_config_row_names_its_estimate_and_never_carries_a_visit_median():
+    """The newest visit's median (0.9 ms, round 2) differs from the median of the round medians (1.0 ms): the
+    config row says the latter under `estimate_ms`, and no column of it named like a visit's says anything."""
+    frame = per_config(pd.DataFrame(_rounds(batches=(1,)))).set_index("backend")
+    eager = frame.loc["eager"]
+    assert eager["estimate_ms"] == pytest.approx(1.0) and eager["low_ms"] < 0.9 < 1.2 < eager["high_ms"]
+    assert not {"median_ms", "ci_low_ms", "ci_high_ms"} & set(frame.columns)
+    assert not {"median_ms", "ci_low_ms", "ci_high_ms"} & set(per_config(pd.DataFrame()).columns)
+    assert {"estimate_ms", "low_ms", "high_ms"} <= set(per_config(pd.DataFrame()).columns)
+    v = _view(_rounds(batches=(1,)))
+    assert "median_ms" not in v.frame and "median_ms" in v.visits  # a page's config rows and its visits
+    assert sorted(v.frame["estimate_ms"]) == pytest.approx([0.5, 1.0])
 
 
 def test_newest_series_keeps_one_series_per_config_preferring_ok():

@@ -141,7 +141,7 @@ def test_rounds_store_one_visit_each_and_resume_per_round(tmp_path):
                     overrides=((("depth", 1), ("width", 16)),)).configs()
     first = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, seed=7)
     assert first.total == 8 and sum(first.counts.values()) == 8
-    visits = results.load(tmp_path, latest_only=False)
+    visits = results.load(tmp_path)
     assert sorted(visits["round"].value_counts().items()) == [(0, 4), (1, 4)]
     assert set(visits["rule"]) == {"smoke/2"} and set(visits["threads"]) == {env.default_threads()}
     assert sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2).skipped == 8
@@ -181,7 +181,7 @@ def test_flops_decomposition_and_parity_are_taken_in_the_first_round_only(tmp_pa
                     overrides=((("depth", 1), ("width", 16)),)).configs()
     options = MeasureOptions(rule=RULES["smoke"], decompose=True)
     sweep.run_sweep(configs, tmp_path, options, progress=False, rounds=2)
-    visits = results.load(tmp_path, latest_only=False).sort_values(["backend", "round"])
+    visits = results.load(tmp_path).sort_values(["backend", "round"])
     assert visits["decomposition_method"].notna().tolist() == [True, False] * 2
     assert visits["flops"].notna().tolist() == [True, False] * 2
     assert visits["parity_ok"].tolist()[::2] == [True, True] and visits["parity_ok"].isna().tolist()[1::2] == [True] * 2
@@ -262,7 +262,7 @@ def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_visit(tmp
     with open(store, "a") as fh:  # what a kill in the middle of a write would leave behind
         fh.write('{"config": {"model": "bert-ti')
     with pytest.warns(UserWarning, match=r"\.jsonl:\d+: skipped unreadable record"):
-        assert len(results.load(out, latest_only=False)) == lines_at_kill
+        assert len(results.load(out)) == lines_at_kill
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

@@ -16,12 +16,12 @@ BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def _row(backend: str, batch: int, fixed_ms: float, **kw) -> dict:
-    """A profiled record: busy grows with the batch, overhead is nearly fixed per call."""
+    """A profiled config row: busy grows with the batch, overhead is nearly fixed per call."""
     busy, overhead = 0.2 + 0.1 * batch, fixed_ms * (1 + 0.01 * batch)
     wall = busy + overhead
     base = dict(status="ok", machine_id="m1", machine_label="CPU A x2 (CPU)", model="bert-tiny", backend=backend,
                 dtype="fp32", device="cpu", batch_size=batch, seq_len=128, overrides="{}", message="",
-                median_ms=wall, ci_low_ms=wall * 0.95, ci_high_ms=wall * 1.05, decomposition_method="cpu-compute-ops",
+                estimate_ms=wall, low_ms=wall * 0.95, high_ms=wall * 1.05, decomposition_method="cpu-compute-ops",
                 decomposition_busy_ms=busy, decomposition_overhead_ms=overhead, decomposition_wall_ms=wall,
                 decomposition_overhead_share=overhead / wall)
     base.update(kw)
@@ -143,7 +143,7 @@ def test_phrases_state_the_decomposition_it_was_given(frame):
     assert decomposition_findings.pairing_phrase(frame).endswith(f"within 25% of it for {len(frame)} of {len(frame)} configs")
     assert decomposition_findings.pairing_phrase(frame.assign(status="error")) is None
     slow_pairs = frame.assign(decomposition_wall_ms=frame.decomposition_wall_ms.where(frame.backend == "eager",
-                                                                          3 * frame.median_ms))
+                                                                          3 * frame.estimate_ms))
     assert decomposition_findings.pairing_phrase(slow_pairs).endswith("the pairs are off for torchscript by a median 3x, so that "
                                                         "split is less reliable than the timed latency")
     assert decomposition_findings.caveat_phrases(frame) == []

@@ -4,8 +4,8 @@ A notebook holds the story; each of its figure or finding cells calls one functi
 glues what it returns. `view` makes the selection every case study starts from, once, from what
 `ftax.studies.open_study` returned (read only uses its fields, so it never imports the study
 layer): its visits (one row per visit, every round) become one row per config
-(`ftax.estimates.per_config`: the estimate and its calibrated interval in `median_ms`,
-`ci_low_ms`, `ci_high_ms`), of each config's newest series; then the rows of one machine
+(`ftax.estimates.per_config`: the estimate and its calibrated interval in `estimate_ms`,
+`low_ms`, `high_ms`), of each config's newest series; then the rows of one machine
 (`ftax.rows.focus`), that machine's label, and `here`, the words every caption uses for it. The
 visits stay in the view (`visits`), for what pairs visits by round: speedups, scaling ratios.
 Functions named `*_figure` return (figure, caption Markdown); those named

@@ -71,10 +71,10 @@ def decode_finding(v: PageView) -> str:
     knees = knee_phrases(eager.assign(cache="cache " + eager.seq_len.astype(str)), ["model", "cache"])
     rates = []
     for batch in ends:
-        at = ok[ok.batch_size == batch].sort_values("median_ms")
-        listed = [f"{r.model} {r.backend} {sig(_tokens_per_s(batch, r.median_ms))}"
-                  + (f" [{sig(_tokens_per_s(batch, r.ci_high_ms))}, {sig(_tokens_per_s(batch, r.ci_low_ms))}]"
-                     if pd.notna(r.ci_low_ms) and pd.notna(r.ci_high_ms) else "") for r in at.itertuples()]
+        at = ok[ok.batch_size == batch].sort_values("estimate_ms")
+        listed = [f"{r.model} {r.backend} {sig(_tokens_per_s(batch, r.estimate_ms))}"
+                  + (f" [{sig(_tokens_per_s(batch, r.high_ms))}, {sig(_tokens_per_s(batch, r.low_ms))}]"
+                     if pd.notna(r.low_ms) and pd.notna(r.high_ms) else "") for r in at.itertuples()]
         rates.append(f"at batch {batch}: {join(listed)}")
     beyond = past_the_rule(visits[visits.backend == "eager"])
     return (f"**Finding.** On {v.here}, the eager decode step: "
@@ -159,13 +159,13 @@ def prefill_table(v: PageView) -> str:
         pre, step = (_row(rows, r, phase) for phase in ("prefill", "decode"))
         if pre is None or step is None:
             continue
-        generation = pre.median_ms + GENERATED_TOKENS * step.median_ms
+        generation = pre.estimate_ms + GENERATED_TOKENS * step.estimate_ms
         shape = v.visits[(v.visits.model == r.model) & (v.visits.backend == r.backend) & (v.visits.dtype == r.dtype)
                          & (v.visits.batch_size == r.batch_size) & (v.visits.seq_len == r.seq_len)]
         ratio = (f"{sig(r.ratio)}{interval_text(r.ratio_low, r.ratio_high, r.rounds)}"
                  if timed_together(shape, "prefill", "decode", "phase") else "not timed together")
-        table.append((r.model, r.backend, r.batch_size, _ms(pre), sig(pre.median_ms / r.seq_len), _ms(step), ratio,
-                      f"{GENERATED_TOKENS * step.median_ms / generation:.0%}"))
+        table.append((r.model, r.backend, r.batch_size, _ms(pre), sig(pre.estimate_ms / r.seq_len), _ms(step), ratio,
+                      f"{GENERATED_TOKENS * step.estimate_ms / generation:.0%}"))
     seq = join(sorted({str(s) for s in ratios.seq_len}))
     return (f"Prompt of {seq} tokens (prefill) and one decode step after it, on {v.here}. Prefill per prompt "
             f"position is the call over seq_len (a position holds one token of every sequence in the batch); a "
@@ -184,9 +184,9 @@ def _row(rows: pd.DataFrame, key, phase: str) -> pd.Series | None:
 
 
 def _ms(row: pd.Series) -> str:
-    bounds = (f" [{sig(row.ci_low_ms)}, {sig(row.ci_high_ms)}]" if pd.notna(row.ci_low_ms) and pd.notna(row.ci_high_ms)
+    bounds = (f" [{sig(row.low_ms)}, {sig(row.high_ms)}]" if pd.notna(row.low_ms) and pd.notna(row.high_ms)
               else "")
-    return f"{sig(row.median_ms)}{bounds}"
+    return f"{sig(row.estimate_ms)}{bounds}"
 
 
 def split_figure(v: PageView) -> tuple[Figure, str]:
@@ -213,8 +213,8 @@ def generation_finding(v: PageView) -> str:
                         & (prefill.seq_len == r.seq_len) & (prefill.dtype == r.dtype)]
         if match.empty:
             continue
-        steps = GENERATED_TOKENS * r.median_ms
-        outside = GENERATED_TOKENS * r.decomposition_overhead_share * r.median_ms / (match.median_ms.median() + steps)
+        steps = GENERATED_TOKENS * r.estimate_ms
+        outside = GENERATED_TOKENS * r.decomposition_overhead_share * r.estimate_ms / (match.estimate_ms.median() + steps)
         listed.append(f"{r.model} {r.backend} batch {r.batch_size} at least {outside:.0%} "
                       f"(step {r.decomposition_overhead_share:.0%} overhead)")
     return (f"**Finding.** On {v.here}, a generation of {GENERATED_TOKENS} tokens after the prompt spends outside "
@@ -251,7 +251,7 @@ def floor_table(v: PageView) -> str:
         return f"AOTInductor did not run ok on {v.here}."
     pairs = speedups(visits, baseline=FLOOR_BACKEND)  # speedup = aot-inductor / backend per round
     table = []
-    for r in rows.sort_values("median_ms").itertuples():
+    for r in rows.sort_values("estimate_ms").itertuples():
         same = visits[(visits.model == r.model) & (visits.batch_size == r.batch_size) & (visits.seq_len == r.seq_len)]
         pair = pairs[(pairs.model == r.model) & (pairs.batch_size == r.batch_size) & (pairs.seq_len == r.seq_len)
                      & (pairs.backend == r.backend)]

@@ -48,7 +48,7 @@ def span_phrases(grid: pd.DataFrame) -> list[str]:
     """'at batch 1, 38x the FLOPs cost 2.1x the latency' per batch size, largest over smallest configuration."""
     ok = grid[grid.status == "ok"]
     return [f"at batch {b}, {sig(part.flops.max() / part.flops.min())}x the FLOPs cost "
-            f"{sig(part.median_ms.max() / part.median_ms.min())}x the latency" for b, part in ok.groupby("batch_size")]
+            f"{sig(part.estimate_ms.max() / part.estimate_ms.min())}x the latency" for b, part in ok.groupby("batch_size")]
 
 
 def flops_figure(v: PageView) -> tuple[Figure, str]:

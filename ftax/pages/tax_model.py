@@ -362,7 +362,7 @@ def fresh_runs_markdown(v: PageView) -> str:
     runs = sorted(p for p in (Path(v.results_dir) / tax_model.FRESH_RUNS).glob("*") if p.is_dir())
     blocks = []
     for run in runs:
-        visits = with_columns(results.load(run, latest_only=False))
+        visits = with_columns(results.load(run))
         if visits.empty:
             continue
         configs = configs_of(visits)
