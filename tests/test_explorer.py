@@ -65,7 +65,7 @@ def test_opening_view_is_the_most_measured_model_with_its_backends_and_machines(
     assert cpu["eager"][0] == list(BATCHES) and cpu["onnxruntime"][1] == pytest.approx(
         [0.5 * max(1, b / 8) for b in BATCHES])
     assert curves["GPU B (GPU)"][0][1] == pytest.approx([0.1 * max(1, b / 8) for b in BATCHES])
-    assert _legend(fig)[:2] == ["eager", "onnxruntime"] and "framework-bound (fitted)" in _legend(fig)
+    assert _legend(fig)[:2] == ["eager", "onnxruntime"] and "framework-bound (claim (a))" in _legend(fig)
     caption = explorer.caption_for(frame, view)
     assert "21 ok configs" in caption and "**CPU A (CPU)** and **GPU B (GPU)**" in caption
 
@@ -103,9 +103,9 @@ def test_log_and_linear_y_and_the_fit_toggle():
     axes = [ax for ax in ui.figure.axes if ax.get_visible()]
     assert {ax.get_yscale() for ax in axes} == {"linear"} and all(ax.get_ylim()[0] == 0 for ax in axes)
     dotted = lambda fig: [l for ax in fig.axes for l in ax.get_lines() if l.get_linestyle() == ":"]  # noqa: E731
-    assert dotted(ui.figure) and "framework-bound (fitted)" in _legend(ui.figure)
+    assert dotted(ui.figure) and "framework-bound (claim (a))" in _legend(ui.figure)
     ui.select(fit=False)
-    assert not dotted(ui.figure) and "framework-bound (fitted)" not in _legend(ui.figure)
+    assert not dotted(ui.figure) and "framework-bound (claim (a))" not in _legend(ui.figure)
 
 
 def test_sequence_length_axis_fixes_the_batch_size():

@@ -64,7 +64,7 @@ def test_latency_vs_batch_marks_fitted_inflections_and_shades_regimes(batch_fram
     assert len(tiny.patches) == 2  # framework-bound and compute-bound spans
     assert len(mini.get_lines()) == 2 and len(mini.patches) == 1  # never left the flat regime
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "framework-bound (fitted)" in labels and "compute-bound (fitted)" in labels
+    assert "framework-bound (claim (a))" in labels and "compute-bound (claim (a))" in labels
 
 
 def test_two_batch_sizes_are_drawn_without_regimes(batch_frame):
