@@ -29,6 +29,7 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from ftax.estimates import curve_keys
 from ftax.plot_style import AXIS_LABELS, backend_order, color_for
 from ftax.text import sig
 
@@ -190,22 +191,26 @@ def _styled(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 
 def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = None, dash: str | None = None,
                   title: str = "") -> alt.TopLevelMixin | None:
-    """Latency (log ms) against `x` (log2), one line per `color` x `dash`, its interval as error bars; a menu
-    picks the `panel` value (what the static figure draws as one panel each), so the chart keeps one plot
+    """Latency (log ms) against `x` (log2), one line per curve (`ftax.estimates.curve_columns`: rows that differ
+    in anything but `x` never share a line), colored by `color` and dashed by `dash`, its interval as error bars;
+    a menu picks the `panel` value (what the static figure draws as one panel each), so the chart keeps one plot
     that fits a phone's width. None without ok rows."""
     ok = rows[(rows["status"] == "ok") & rows["median_ms"].notna() & rows[x].notna()] if not rows.empty else rows
     if ok.empty:
         return None
+    identity = curve_keys(ok, x)
+    ok = ok.assign(curve=[repr(t) for t in ok[identity].astype(str).itertuples(index=False, name=None)])
     data = _records(ok, "median_ms", "ci_low_ms", "ci_high_ms", " ms")
     dash = dash if dash and data[dash].nunique() > 1 else None
-    keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", x, color, panel, dash]
+    keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", "curve", x, color, panel,
+            dash]
     base = alt.Chart(_plain(data, [c for c in keep if c])).encode(
         x=alt.X(f"{x}:Q", scale=alt.Scale(type="log", base=2), title=AXIS_LABELS.get(x, x),
                 axis=alt.Axis(values=sorted(int(v) for v in data[x].unique()), format="d")),
         y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=AXIS_LABELS["median_ms"]),
         color=alt.Color(f"{color}:N", scale=_colors(color, data[color].unique()),
                         title=AXIS_LABELS.get(color, color), legend=alt.Legend(orient="bottom")))
-    line = base.mark_line(strokeWidth=1.5)
+    line = base.mark_line(strokeWidth=1.5).encode(detail="curve:N")
     if dash:
         line = line.encode(strokeDash=alt.StrokeDash(f"{dash}:N", legend=alt.Legend(orient="bottom")))
     bars = base.mark_rule(strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
