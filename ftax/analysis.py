@@ -43,7 +43,7 @@ FLAT_PROBE_BATCH = 4
 FLAT, NOT_FLAT, UNDECIDED, UNTESTED = "flat", "not flat", "undecided", "untested"
 NO_REGIME = "no framework-bound regime in the measured range"
 SERIES_KEYS = curve_columns("batch_size")  # a batch curve (`ftax.estimates.curve_columns`)
-INFLECTION_KEYS = ("machine_label", *SERIES_KEYS)  # with the label the figures match a curve by
+INFLECTION_KEYS = ("machine_id", "machine_label", *SERIES_KEYS[1:])  # with the label the figures match a curve by
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,10 @@ def overhead_share_vs_batch(frame: pd.DataFrame, panel: str | None = None, fits:
 
     Bands mark the regimes `ftax.analysis.label_regimes` reads from the share (framework-bound at
     or above FRAMEWORK_BOUND_MIN_SHARE, compute-bound at or below COMPUTE_BOUND_MAX_SHARE), and
-    `fits` (from `ftax.analysis.inflections`) adds each curve's fitted latency inflection as a
-    dotted line, so the profiler's view and the latency curve's knee can be compared. Without
-    profiled rows the figure states `missing`.
+    `fits` (`ftax.analysis.with_regime` of `framework_bound_regimes`: claim (a)'s rule) adds each curve's
+    latency inflection as a dotted line, so the profiler's view and the latency curve's can be compared.
+    Each line is one curve (`ftax.estimates.curve_columns`). Without profiled rows the figure states
+    `missing`.
     """
     rows = decomposed(frame)
     if rows.empty:

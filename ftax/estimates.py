@@ -53,21 +53,23 @@ FORMAT_VERSIONS = {1: 1, 2: 1, 3: 1}
 CARRIED_COLUMNS = ("width", "depth", "heads", "intermediate", "machine_label")
 
 
-def curve_columns(varying: str | tuple[str, ...]) -> tuple[str, ...]:
+def curve_columns(varying: str | tuple[str, ...], series: bool = True) -> tuple[str, ...]:
     """The identity of a curve along `varying` (a config column, or several): the machine, every other config
-    column, the software series and the stop rule. The one definition every estimate, figure, finding, claim
-    and the tax model group a curve by, so two configs that differ in anything but `varying` are never one
-    line or one fit."""
+    column, and (with `series`) the software series and the stop rule. The one definition every estimate,
+    figure, finding, claim and the tax model group a curve by, so two configs that differ in anything but
+    `varying` are never one line or one fit. Without `series`: for rows already reduced to one series per
+    config (`newest_series`), where a key is looked up by value and a missing version (NaN) would match nothing."""
     along = (varying,) if isinstance(varying, str) else varying
-    return (*[c for c in CONFIG_COLUMNS if c not in along], "machine_id", *SERIES_COLUMNS, "rule")
+    config = ("machine_id", *[c for c in CONFIG_COLUMNS if c not in along])
+    return (*config, *SERIES_COLUMNS, "rule") if series else config
 
 
-def curve_keys(frame: pd.DataFrame, varying: str | tuple[str, ...]) -> list[str]:
-    """`curve_columns(varying)` that `frame` has (a hand-built frame, or a loader's, may lack some)."""
-    return [c for c in curve_columns(varying) if c in frame.columns]
+def curve_keys(frame: pd.DataFrame, varying: str | tuple[str, ...], series: bool = True) -> list[str]:
+    """`curve_columns(varying, series)` that `frame` has (a hand-built frame, or a loader's, may lack some)."""
+    return [c for c in curve_columns(varying, series) if c in frame.columns]
 
 
-SPEEDUP_COLUMNS = ("machine_id", *curve_columns("backend"))  # machine first: a speedup table reads by machine
+SPEEDUP_COLUMNS = curve_columns("backend", series=False)  # `_identity` adds the series
 
 
 def _visits(frame: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ftax.analysis import FLAT, FLAT_MAX_RATIO, NO_REGIME, NOT_FLAT, UNTESTED
-from ftax.estimates import is_real
+from ftax.estimates import curve_columns, is_real
 from ftax.text import join, markdown_table, plural, sig
 
 NO_INTERVAL = "one round: no between-run interval"
@@ -230,8 +230,8 @@ def _ratio_for(ratios: pd.DataFrame | None, row: pd.Series, x: str) -> pd.Series
     if ratios is None or ratios.empty:
         return None
     match = ratios[ratios[x] == row[x]]
-    for column in ("machine_id", "model", "backend", "dtype", "device", "batch_size", "seq_len"):
-        if column != x and column in match and column in row and pd.notna(row[column]):
+    for column in curve_columns(x, series=False):
+        if column in match and column in row and pd.notna(row[column]):
             match = match[match[column] == row[column]]
     return None if match.empty else match.iloc[0]
 
