@@ -198,8 +198,7 @@ def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = No
     ok = rows[(rows["status"] == "ok") & rows["median_ms"].notna() & rows[x].notna()] if not rows.empty else rows
     if ok.empty:
         return None
-    identity = curve_keys(ok, x)
-    ok = ok.assign(curve=[repr(t) for t in ok[identity].astype(str).itertuples(index=False, name=None)])
+    ok = ok.assign(curve=_curve_ids(ok, x))
     data = _records(ok, "median_ms", "ci_low_ms", "ci_high_ms", " ms")
     dash = dash if dash and data[dash].nunique() > 1 else None
     keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", "curve", x, color, panel,
@@ -279,6 +278,11 @@ def with_memory_mib(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(memory_peak_mib=peak / 2 ** 20)
 
 
+def _curve_ids(rows: pd.DataFrame, x: str) -> list[str]:
+    """Each row's curve along `x` (`ftax.estimates.curve_keys`) as one string, what a chart's line is drawn per."""
+    return [repr(t) for t in rows[curve_keys(rows, x)].astype(str).itertuples(index=False, name=None)]
+
+
 def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame:
     """The explorer's long table: one row per config, x axis and metric (latency, speedup over eager, overhead
     share, memory) at the shape each curve is drawn at; `latency` holds ok rows of `ftax.estimates.per_config`,
@@ -304,7 +308,8 @@ def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame
                 if metric in ONE_VISIT:
                     records = records.assign(rounds=1, estimate=[f"{sig(v)}{unit} (one visit: no interval)"
                                                                  for v in records["value"]])
-                parts.append(records.assign(metric=metric, axis=axis, x=shown[axis].values))
+                parts.append(records.assign(metric=metric, axis=axis, x=shown[axis].values,
+                                            curve=_curve_ids(shown, axis)))
     frame = pd.concat(parts, ignore_index=True)
     over = frame["overrides"].map(lambda o: "" if o == "{}" else f" ({variant_label(o)})")
     return frame.assign(model_label=frame["model"] + over)
@@ -330,13 +335,13 @@ def explorer_chart(data: pd.DataFrame, model: str, dtype: str, machine: str, x: 
              for i, b in enumerate(backends)]
     runtime = " || ".join(f"(datum.backend == {json.dumps(b)} && show_{i})" for i, b in enumerate(backends))
     keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", "x", "axis", "metric",
-            "model_label", "dtype", "backend", "batch_size", "seq_len"]
+            "model_label", "dtype", "backend", "batch_size", "seq_len", "curve"]
     base = alt.Chart(_plain(data, keep)).encode(
         x=alt.X("x:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(format="d"), title=None),
         y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=None),
         color=alt.Color("backend:N", scale=_colors("backend", backends), title="runtime",
                         legend=alt.Legend(orient="bottom")))
-    line = base.mark_line(strokeWidth=1.5)
+    line = base.mark_line(strokeWidth=1.5).encode(detail="curve:N")
     bars = base.mark_rule(strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
     points = base.mark_point(filled=True, size=40).encode(tooltip=_tooltip([("axis", "x axis")]))
     return _styled(alt.layer(line, bars, points).add_params(*params, *shows)
