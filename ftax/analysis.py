@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ftax.estimates import estimates, is_real, paired_ratios, speedups
+from ftax.estimates import curve_columns, estimates, is_real, paired_ratios, speedups
 
-__all__ = ["estimates", "speedups", "fit_inflection", "first_rise", "label_regimes", "inflections",
+__all__ = ["estimates", "speedups", "fit_inflection", "label_regimes", "inflections",
            "Inflection", "REGIMES", "flatness", "flat_regime_end", "framework_bound_regimes", "with_regime",
            "FLAT_MAX_RATIO", "NO_REGIME", "first_past_flat"]
 
@@ -43,9 +43,8 @@ FLAT_MAX_RATIO = 1.25  # T(4)/T(1) within 25%: "flat" as the paper's figures sho
 FLAT_PROBE_BATCH = 4
 FLAT, NOT_FLAT, UNDECIDED, UNTESTED = "flat", "not flat", "undecided", "untested"
 NO_REGIME = "no framework-bound regime in the measured range"
-SERIES_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")
-INFLECTION_KEYS = ("machine_id", "machine_label", "model", "backend", "dtype", "device", "seq_len", "overrides",
-                   "phase")
+SERIES_KEYS = curve_columns("batch_size")  # a batch curve (`ftax.estimates.curve_columns`)
+INFLECTION_KEYS = ("machine_id", "machine_label", *SERIES_KEYS[1:])  # with the label the figures match a curve by
 
 
 @dataclass(frozen=True)
@@ -131,20 +130,6 @@ def fit_inflection(batch_sizes: Sequence[float], latencies_ms: Sequence[float], 
     return Inflection(float(np.exp(t)), low, high, flat_ms, float(np.exp(alpha - t)), True, message)
 
 
-def first_rise(batch_sizes: Sequence[float], latencies_ms: Sequence[float], threshold: float = 0.2) -> int | None:
-    """First batch size whose latency exceeds the smallest batch's (batch 1 in every sweep) by `threshold`.
-
-    A model-free companion to the knee fit, for captions ("latency rises 20% by batch 16").
-    Repeated batch sizes are reduced to their median latency.
-    """
-    series = (pd.Series(np.asarray(latencies_ms, dtype=float), index=np.asarray(batch_sizes)).dropna()
-              .groupby(level=0).median().sort_index())
-    if series.empty:
-        return None
-    risen = series[series > series.iloc[0] * (1.0 + threshold)]
-    return int(risen.index[0]) if len(risen) else None
-
-
 def _ok(df: pd.DataFrame, latency: str = "estimate_ms") -> pd.DataFrame:
     """Ok rows with a positive `latency`: `estimate_ms` of config rows, `median_ms` of visits."""
     ok = df[df["status"] == "ok"] if "status" in df else df
@@ -184,7 +169,7 @@ def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
 
     The regime comes from the measured `decomposition_overhead_share` where there is one
     (framework-bound >= 0.5, compute-bound <= 0.2), else from the batch elasticity within the
-    row's series (same machine_id, model, backend, dtype, device, seq_len, overrides):
+    row's batch curve (`SERIES_KEYS`):
     framework-bound below 0.3, compute-bound above 0.7; transitional in between (the module
     constants say why). Rows that are not ok, or alone in their series without a decomposition,
     get a missing value.
@@ -209,10 +194,11 @@ def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
-    """One row per batch series (machine, model, backend, dtype, device, seq_len, overrides) of config rows
-    (`ftax.estimates.per_config`) with its knee fit.
+    """One row per batch curve (`SERIES_KEYS`) with its two-segment knee fit: the explorer's fit lines.
 
-    Overrides are part of the series so that a width x depth grid (RQ3) is never fitted as one curve.
+    The fit decides nothing: whether a curve has a framework-bound regime, and where it ends, is claim (a)'s
+    rule (`framework_bound_regimes`); a figure that draws this fit labels it as a fit. Overrides are part of
+    the curve so that a width x depth grid (RQ3) is never fitted as one curve.
     """
     ok = _ok(df)
     keys = _keys(ok, INFLECTION_KEYS)
@@ -222,10 +208,10 @@ def inflections(df: pd.DataFrame, min_rise: float = 0.2) -> pd.DataFrame:
         fit = fit_inflection(b, lat, min_rise=min_rise)
         rows.append({**dict(zip(keys, values)), "inflection_batch": fit.batch, "inflection_low": fit.low,
                      "inflection_high": fit.high, "flat_ms": fit.flat_ms, "slope_ms_per_item": fit.slope_ms_per_item,
-                     "reached": fit.reached, "message": fit.message, "first_rise_batch": first_rise(b, lat),
+                     "reached": fit.reached, "message": fit.message,
                      "n_batches": int(np.unique(b).size), "max_batch": int(b.max())})
     columns = keys + ["inflection_batch", "inflection_low", "inflection_high", "flat_ms", "slope_ms_per_item",
-                      "reached", "message", "first_rise_batch", "n_batches", "max_batch"]
+                      "reached", "message", "n_batches", "max_batch"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -35,8 +35,8 @@ from scipy import stats as scistats
 
 from ftax.analysis import (FLAT_MAX_RATIO, REGIME_COLUMNS, UNTESTED, batch_ratios, flat_regime_end,
                            framework_bound_regimes)
-from ftax.estimates import (SERIES_COLUMNS, estimates, paired_ratios, require_visits, speedups, t_interval,
-                            with_format_version)
+from ftax.estimates import (SERIES_COLUMNS, curve_keys, estimates, paired_ratios, require_visits, speedups,
+                            t_interval, with_format_version)
 from ftax.text import plural, sig
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "contradicted", "inconclusive", "not testable here"
@@ -401,8 +401,8 @@ def width_free_depth_not(visits: pd.DataFrame) -> list[ClaimResult]:
         rest = mine["overrides"].map(lambda o: json.dumps({k: x for k, x in json.loads(o or "{}").items()
                                                           if k not in ("width", "depth")}, sort_keys=True))
         out = []
-        for _, grid in mine.assign(overrides=rest).groupby(["model", "backend", "dtype", "device", "seq_len",
-                                                             "overrides"], sort=True):
+        grids = mine.assign(overrides=rest)
+        for _, grid in grids.groupby(curve_keys(grids, ("width", "depth"), series=False), sort=True):
             widths, depths = _doubling_factors(grid)
             if not widths:
                 continue

@@ -16,11 +16,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ftax.analysis import COMPUTE_BOUND_MAX_SHARE, FRAMEWORK_BOUND_MIN_SHARE
+from ftax.estimates import CONFIG_COLUMNS, curve_keys
 from ftax.plot_style import (AXIS_LABELS, REGIME_COLORS, backend_order, color_for, curve_label, empty_figure, fit_for,
-                             groups_of, legend_below, log2_axis, panels, plain_number)
+                             groups_of, legend_below, log2_axis, panels, plain_number, split_by)
 from ftax.rows import BUSY_METHODS, decomposed
 
-CURVE_KEYS = ("model", "dtype", "seq_len")
+CURVE_KEYS = ("model", "dtype", "seq_len")  # named in every panel title of the bars, varying or not
 _CURVE_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))
 _GRAY = "#888888"
 
@@ -59,7 +60,7 @@ def overhead_bars(frame: pd.DataFrame, panel: str | None = None, title: str = ""
     rows = decomposed(frame)
     if rows.empty:
         return empty_figure(title, missing)
-    sections = _panels_by(rows, panel, CURVE_KEYS)
+    sections = _panels_by(rows, panel, split_by(rows, CURVE_KEYS, curve_keys(rows, ("batch_size", "backend")), panel))
     fig, axes = panels([t for t, _ in sections])
     legend: dict = {}
     parts: dict = {}
@@ -103,16 +104,17 @@ def overhead_share_vs_batch(frame: pd.DataFrame, panel: str | None = None, fits:
 
     Bands mark the regimes `ftax.analysis.label_regimes` reads from the share (framework-bound at
     or above FRAMEWORK_BOUND_MIN_SHARE, compute-bound at or below COMPUTE_BOUND_MAX_SHARE), and
-    `fits` (from `ftax.analysis.inflections`) adds each curve's fitted latency inflection as a
-    dotted line, so the profiler's view and the latency curve's knee can be compared. Without
-    profiled rows the figure states `missing`.
+    `fits` (`ftax.analysis.with_regime` of `framework_bound_regimes`: claim (a)'s rule) adds each curve's
+    latency inflection as a dotted line, so the profiler's view and the latency curve's can be compared.
+    Each line is one curve (`ftax.estimates.curve_columns`). Without profiled rows the figure states
+    `missing`.
     """
     rows = decomposed(frame)
     if rows.empty:
         return empty_figure(title, missing)
     groups = groups_of(rows, panel)
     fig, axes = panels([k for k, _ in groups], sharey=True)
-    keys = [k for k in ("backend",) + CURVE_KEYS if k in rows]
+    keys = split_by(rows, ["backend"], curve_keys(rows, "batch_size"), panel)
     varying = {c for c in keys if rows[c].nunique(dropna=False) > 1} or {"backend"}
     others = sorted({tuple(r) for r in rows[keys[1:]].itertuples(index=False)}, key=str)
     backends_seen = list(rows["backend"].unique())
@@ -124,19 +126,24 @@ def overhead_share_vs_batch(frame: pd.DataFrame, panel: str | None = None, fits:
     for ax, (panel_value, part) in zip(axes, groups):
         for (label, (low, high)), color in zip(bands.items(), REGIME_COLORS.values()):
             regimes.setdefault(label, ax.axhspan(low, high, color=color, alpha=0.15, lw=0, zorder=0))
-        curves = sorted(part.groupby(keys, sort=True, dropna=False), key=lambda kv: order.index(kv[0][0]))
+        curves = sorted(part.groupby(keys, sort=True, dropna=False),
+                        key=lambda kv: order.index(kv[0][0] if isinstance(kv[0], tuple) else kv[0]))
         for values, curve in curves:
+            values = values if isinstance(values, tuple) else (values,)
             named = dict(zip(keys, values))
+            curve_rows = curve
             curve = curve.groupby("batch_size")[["decomposition_overhead_share"]].median().sort_index()
             color = color_for("backend", named["backend"], backends_seen)
             line_style, marker = _CURVE_STYLES[others.index(tuple(values[1:])) % len(_CURVE_STYLES)]
             (line,) = ax.plot(curve.index, 100 * curve["decomposition_overhead_share"], color=color, ls=line_style,
                               marker=marker, ms=4)
             legend.setdefault(curve_label(list(named.items()), varying), line)
-            fit = fit_for(fits, {**named, **({panel: panel_value} if panel else {})})
+            first = part.loc[curve_rows.index[0]]
+            fit = fit_for(fits, {c: first[c] for c in (*CONFIG_COLUMNS, "machine_id", "machine_label")
+                                 if c in first and c != "batch_size"})
             if fit is not None and bool(fit.get("reached")) and pd.notna(fit.get("inflection_batch")):
                 ax.axvline(float(fit["inflection_batch"]), color=color, ls=":", lw=1.2)
-                regimes.setdefault("latency inflection (fitted)", Line2D([], [], color=_GRAY, ls=":", lw=1.2))
+                regimes.setdefault("latency inflection (claim (a))", Line2D([], [], color=_GRAY, ls=":", lw=1.2))
         log2_axis(ax, part["batch_size"].unique(), AXIS_LABELS["batch_size"])
         ax.set_ylim(-4, 104)
         ax.yaxis.set_major_locator(FixedLocator([0, 20, 40, 60, 80, 100]))

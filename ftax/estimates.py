@@ -51,7 +51,25 @@ SERIES_COLUMNS = ("env_torch_version", "env_transformers_version", "env_onnxrunt
                   "format_version")
 FORMAT_VERSIONS = {1: 1, 2: 1, 3: 1}
 CARRIED_COLUMNS = ("width", "depth", "heads", "intermediate", "machine_label")
-SPEEDUP_COLUMNS = ("machine_id", "model", "dtype", "device", "batch_size", "seq_len", "overrides", "phase")
+
+
+def curve_columns(varying: str | tuple[str, ...], series: bool = True) -> tuple[str, ...]:
+    """The identity of a curve along `varying` (a config column, or several): the machine, every other config
+    column, and (with `series`) the software series and the stop rule. The one definition every estimate,
+    figure, finding, claim and the tax model group a curve by, so two configs that differ in anything but
+    `varying` are never one line or one fit. Without `series`: for rows already reduced to one series per
+    config (`newest_series`), where a key is looked up by value and a missing version (NaN) would match nothing."""
+    along = (varying,) if isinstance(varying, str) else varying
+    config = ("machine_id", *[c for c in CONFIG_COLUMNS if c not in along])
+    return (*config, *SERIES_COLUMNS, "rule") if series else config
+
+
+def curve_keys(frame: pd.DataFrame, varying: str | tuple[str, ...], series: bool = True) -> list[str]:
+    """`curve_columns(varying, series)` that `frame` has (a hand-built frame, or a loader's, may lack some)."""
+    return [c for c in curve_columns(varying, series) if c in frame.columns]
+
+
+SPEEDUP_COLUMNS = curve_columns("backend", series=False)  # `_identity` adds the series
 
 
 VISIT_LATENCY_COLUMNS = ("median_ms", "ci_low_ms", "ci_high_ms")
@@ -278,7 +296,7 @@ def scaling_ratios(frame: pd.DataFrame, along: str = "batch_size", confidence: f
     visits = _visits(frame, "scaling_ratios")
     if along not in CONFIG_COLUMNS and "overrides" in visits:
         visits = _drop_override(visits, along)
-    group = _identity(visits, tuple(c for c in CONFIG_COLUMNS if c != along))
+    group = _identity(visits, curve_columns(along))
     smallest = visits.groupby(group, dropna=False, sort=False)[along].transform("min")
     pairs = _pairs(visits, group, along, visits[along] == smallest, confidence)
     return pairs.assign(ratio=1 / pairs["ratio"], ratio_low=1 / pairs["ratio_high"], ratio_high=1 / pairs["ratio_low"])

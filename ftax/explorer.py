@@ -5,8 +5,9 @@ and calibrated interval, `ftax.estimates.per_config`) and a `Selection` to
 what the page shows: `resolve` repairs a wanted selection into one the records can draw
 (only backends, dtypes, machines and shapes that have ok records for the model), `choices`
 lists each control's options, `figure_for` draws with the book's own `ftax.plots` functions
-(one panel per machine, one line per backend, fits from `ftax.analysis.inflections`) and
-`caption_for` says what is drawn. The widget layer, `Explorer`, only reads its controls into a
+(one panel per machine, one line per backend; regimes shaded by claim (a)'s rule,
+`ftax.analysis.framework_bound_regimes` of the visits, and a two-segment fit of each curve's shape from
+`ftax.analysis.inflections` drawn beside it as a fit that decides nothing) and `caption_for` says what is drawn. The widget layer, `Explorer`, only reads its controls into a
 `Selection`, resolves it, writes the options back and shows `figure_for`'s figure as a PNG, so
 every behaviour can be tested without a browser. Machines are never mixed in one panel.
 
@@ -29,7 +30,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ftax import analysis, interactive, memory_plots, plots, results
 from ftax.estimates import newest_series, per_config
-from ftax.findings import band_phrase
+from ftax.findings import band_phrase, knee_phrases
 from ftax.interactive import Interactive, variant_label
 from ftax.memory_findings import ONE_VISIT, memory_coverage, memory_rows
 from ftax.plot_style import backend_order, color_for, empty_figure
@@ -226,10 +227,52 @@ def title_for(selection: Selection) -> str:
             f"{_at_phrase(selection)}")
 
 
-def figure_for(frame: pd.DataFrame, selection: Selection | None) -> Figure:
-    """The explorer's figure: `plots.latency_vs_batch` (with fits) or `plots.latency_vs_seq`, one
-    panel per machine, one line per backend; then the y scale and, if asked, the busy time. The memory metric
-    draws `memory_plots.memory_vs` the same way (no fit, no busy time: one visit per config)."""
+FIT_LABEL = "two-segment fit (a shape; decides no regime)"
+
+
+def regimes_for(visits: pd.DataFrame | None, selection: Selection) -> pd.DataFrame:
+    """Claim (a)'s regimes (`ftax.analysis.framework_bound_regimes`) of the curves `selection` draws, from their
+    visits (one row per visit, paired by round); with no visits, from `frame`'s rows, where one row per config
+    pairs nothing and so decides no regime."""
+    rows = rows_for(visits, selection) if visits is not None and not visits.empty else pd.DataFrame()
+    return analysis.framework_bound_regimes(rows) if not rows.empty else pd.DataFrame()
+
+
+def _draw_fits(axes: list, rows: pd.DataFrame) -> bool:
+    """The two-segment fit of each curve (`ftax.analysis.inflections`), thin and dash-dotted in its backend's color:
+    a description of the curve's shape beside claim (a)'s regimes, never a regime of its own."""
+    fits = analysis.inflections(rows)
+    drawn = False
+    for ax in axes:
+        for fit in fits[fits["machine_label"] == ax.get_title()].itertuples():
+            batches = np.sort(rows[(rows["machine_label"] == fit.machine_label)
+                                   & (rows["backend"] == fit.backend)]["batch_size"].unique().astype(float))
+            if fit.n_batches < 3 or not len(batches):
+                continue
+            slope = fit.slope_ms_per_item if pd.notna(fit.slope_ms_per_item) else 0.0
+            ax.plot(batches, np.maximum(fit.flat_ms, slope * batches), ls="-.", lw=0.9, alpha=0.7,
+                    color=color_for("backend", fit.backend, rows["backend"].unique()))
+            drawn = True
+    return drawn
+
+
+def _add_legend(fig: Figure, handle, label: str) -> None:
+    """Append one entry to the figure's legend (below the panels)."""
+    old = fig.legends[0] if fig.legends else None
+    handles = list(old.legend_handles) if old else []
+    labels = [t.get_text() for t in old.get_texts()] if old else []
+    if old:
+        old.remove()
+    fig.legend(handles + [handle], labels + [label], loc="outside lower center", fontsize=9,
+               ncols=min(len(labels) + 1, 3), frameon=False)
+
+
+def figure_for(frame: pd.DataFrame, selection: Selection | None, visits: pd.DataFrame | None = None) -> Figure:
+    """The explorer's figure: `plots.latency_vs_batch` or `plots.latency_vs_seq`, one panel per machine, one line
+    per backend; on a batch axis the regimes of claim (a)'s rule (`regimes_for` the `visits`: shaded, the
+    inflection dotted) and, if asked, each curve's two-segment fit (thin dash-dotted, labelled as a fit that decides
+    nothing); then the y scale and, if asked, the busy time. The memory metric draws `memory_plots.memory_vs`
+    the same way (no fit, no busy time: one visit per config)."""
     if selection is None:
         return empty_figure("", "No ok records to explore yet: run a sweep or point results_dir at one.")
     rows = rows_for(frame, selection)
@@ -237,12 +280,15 @@ def figure_for(frame: pd.DataFrame, selection: Selection | None) -> Figure:
     if selection.metric == "memory":
         fig = memory_plots.memory_vs(rows, x=selection.x, style=None, panel="machine_label", title=title, sharey=True)
     elif selection.x == "batch_size":
-        fits = analysis.inflections(rows) if selection.fit and not rows.empty else None
-        fig = plots.latency_vs_batch(rows, hue="backend", style=None, panel="machine_label", fits=fits,
-                                     title=title, sharey=True)
+        regimes = analysis.with_regime(regimes_for(visits, selection))
+        fig = plots.latency_vs_batch(rows, hue="backend", style=None, panel="machine_label",
+                                     fits=regimes if not regimes.empty else None, title=title, sharey=True)
     else:
         fig = plots.latency_vs_seq(rows, hue="backend", style=None, panel="machine_label", title=title, sharey=True)
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.lines]
+    if selection.metric == "latency" and selection.x == "batch_size" and selection.fit and axes and not rows.empty:
+        if _draw_fits(axes, rows):
+            _add_legend(fig, Line2D([], [], ls="-.", lw=0.9, color="#555555"), FIT_LABEL)
     if selection.decompose and axes:
         _draw_busy(fig, axes, rows, selection.x)
     if not selection.log_y:
@@ -270,19 +316,12 @@ def _draw_busy(fig: Figure, axes: list, rows: pd.DataFrame, x: str) -> None:
                     color=color_for("backend", backend, rows["backend"].unique()))
             drawn = True
     if drawn:
-        old = fig.legends[0] if fig.legends else None
-        handles = list(old.legend_handles) if old else []
-        labels = [t.get_text() for t in old.get_texts()] if old else []
-        if old:
-            old.remove()
-        handles.append(Line2D([], [], ls="--", marker="x", color="#555555"))
-        labels.append(BUSY_LABEL)
-        fig.legend(handles, labels, loc="outside lower center", fontsize=9, ncols=min(len(labels), 3),
-                   frameon=False)
+        _add_legend(fig, Line2D([], [], ls="--", marker="x", color="#555555"), BUSY_LABEL)
 
 
-def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
-    """Markdown: what the figure draws, counted from its rows (records, machines, backends, fits)."""
+def caption_for(frame: pd.DataFrame, selection: Selection | None, visits: pd.DataFrame | None = None) -> str:
+    """Markdown: what the figure draws, counted from its rows (records, machines, backends), claim (a)'s regimes
+    (from the `visits`) and the fits."""
     if selection is None:
         return "No ok records to explore yet."
     rows = rows_for(frame, selection)
@@ -296,15 +335,20 @@ def caption_for(frame: pd.DataFrame, selection: Selection | None) -> str:
             f"{X_AXES[selection.x]} at {_at_phrase(selection)}, from {len(rows)} ok config"
             f"{'s' if len(rows) != 1 else ''}: {join(backends)} on {join([f'**{m}**' for m in machines])}"
             f"{' (one panel per machine)' if len(machines) > 1 else ''}.")
+    if selection.x == "batch_size":
+        regimes = regimes_for(visits, selection)
+        flat = analysis.with_regime(regimes)
+        knees = "; ".join(knee_phrases(regimes, ["machine_label", "backend"]))
+        text += (f" Shaded, by claim (a)'s rule (the Then and now page), the one rule for a regime: framework-bound up "
+                 f"to the inflection (dotted), compute-bound past it, where a curve has a framework-bound regime "
+                 f"({len(flat)} of {len(regimes)}); per curve: {knees}." if len(regimes) else
+                 " No regime is shaded: claim (a)'s rule needs batch 1 and 4 measured in rounds.")
     if selection.x == "batch_size" and selection.fit:
         fits = analysis.inflections(rows)
         fitted = fits[fits["n_batches"] >= 3]
-        reached = int(fitted["reached"].astype(bool).sum())
-        text += (f" Dotted: the knee of a two-segment fit of each curve's shape ({reached} of {len(fitted)} fitted curves "
-                 f"have one inside the measured batches); shaded: the fit's flat and rising segments. The fit "
-                 f"describes a curve's shape; whether a curve is framework-bound is decided by one rule, claim (a)'s "
-                 f"(the Then and now page), which this explorer does not apply." if len(fitted) else
-                 " No inflection is fitted: a fit needs three or more batch sizes on a curve.")
+        text += (f" Thin dash-dotted: a two-segment fit of each curve's shape ({plural(len(fitted), 'curve')}); it "
+                 f"describes the shape and decides nothing: where a regime ends is claim (a)'s rule alone."
+                 if len(fitted) else " No shape is fitted: a fit needs three or more batch sizes on a curve.")
     if selection.decompose:
         text += " Dashed: profiled busy time; the gap to the solid line is the framework's overhead."
     return text
@@ -349,10 +393,11 @@ class Explorer:
     the figure into the output widget's content (a PNG by default, about half a second per change)."""
 
     def __init__(self, frame: pd.DataFrame, selection: Selection | None = None,
-                 show: Callable[[Figure], dict] | None = None):
+                 show: Callable[[Figure], dict] | None = None, visits: pd.DataFrame | None = None):
         import ipywidgets as w
 
         self.frame = frame
+        self.visits = visits
         self.selection = selection or resolve(frame)
         self.figure: Figure | None = None
         self.show = show or png_output
@@ -366,7 +411,7 @@ class Explorer:
             "x": w.ToggleButtons(options=[(label, key) for key, label in X_AXES.items()], description="x axis"),
             "at": w.Dropdown(description="at"),
             "log_y": w.Checkbox(description="log y axis", indent=False),
-            "fit": w.Checkbox(description="inflection fit", indent=False),
+            "fit": w.Checkbox(description="two-segment fit", indent=False),
             "decompose": w.Checkbox(description="busy vs overhead", indent=False),
             "metric": w.ToggleButtons(options=[(label, key) for key, label in METRICS.items()], description="metric"),
         }
@@ -429,32 +474,34 @@ class Explorer:
         return self.selection
 
     def render(self) -> None:
-        self.figure = figure_for(self.frame, self.selection)
+        self.figure = figure_for(self.frame, self.selection, self.visits)
         self.output.outputs = (self.show(self.figure),)
 
 
-def default_view(frame: pd.DataFrame, results_dir: str | Path | None = None,
-                 profile: str | None = None) -> tuple[Figure, str, Selection | None]:
+def default_view(frame: pd.DataFrame, results_dir: str | Path | None = None, profile: str | None = None,
+                 visits: pd.DataFrame | None = None) -> tuple[Figure, str, Selection | None]:
     """The figure, caption and selection the explorer opens with (what a static page shows); the caption
     ends by naming the records' folder and the book's profile when they are given."""
     selection = resolve(frame)
-    caption = caption_for(frame, selection)
+    caption = caption_for(frame, selection, visits)
     if results_dir is not None:
         caption += f" Records from `{results_dir}`; profile `{profile}`."
-    return figure_for(frame, selection), caption, selection
+    return figure_for(frame, selection, visits), caption, selection
 
 
 def hosted_view(results_dir: str | Path, frame: pd.DataFrame, profile: str | None = None) -> tuple[Interactive, str]:
     """The explorer for the hosted page and its caption: `ftax.interactive.explorer_chart` over every ok config in
     `results_dir` (latency, speedup over eager paired by round, overhead share, memory), opening on `resolve`'s
     selection, with the opening view drawn by `figure_for` (fit included) as its static twin."""
-    figure, caption, selection = default_view(frame, results_dir, profile)
+    visits = load_visits(results_dir)
+    figure, caption, selection = default_view(frame, results_dir, profile, visits)
     ok = ok_records(frame)
     if selection is None or ok.empty:
         return Interactive(None, figure, "explorer"), caption
-    data = interactive.explorer_data(ok, analysis.speedups(load_visits(results_dir)))
+    data = interactive.explorer_data(ok, analysis.speedups(visits))
     chart = interactive.explorer_chart(data, _named(selection), selection.dtype, selection.machines[0], selection.x)
-    opening = caption_for(frame, replace(selection, fit=False, machines=selection.machines[:1]))
+    opening = caption_for(frame, replace(selection, fit=False, machines=selection.machines[:1]), visits)
     return Interactive(chart, figure, "explorer"), (
         f"The opening view: {opening} Records from `{results_dir}`; profile `{profile}`. The controls under the chart "
-        f"change it in your browser; the printed figure is this view with the fitted inflection. {memory_coverage(ok)}")
+        f"change it in your browser; the printed figure is this view with claim (a)'s regimes and the two-segment fit. "
+        f"{memory_coverage(ok)}")

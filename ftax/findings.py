@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ftax.analysis import FLAT, FLAT_MAX_RATIO, NO_REGIME, NOT_FLAT, UNTESTED, first_rise
-from ftax.estimates import is_real
+from ftax.analysis import FLAT, FLAT_MAX_RATIO, NO_REGIME, NOT_FLAT, UNTESTED
+from ftax.estimates import curve_columns, is_real
 from ftax.text import join, markdown_table, plural, sig
 
 NO_INTERVAL = "one round: no between-run interval"
@@ -181,20 +181,6 @@ def _name(keys) -> str:
     return " ".join(map(str, keys if isinstance(keys, tuple) else (keys,)))
 
 
-def rise_phrases(rows: pd.DataFrame, x: str, by: Sequence[str]) -> list[str]:
-    """'bert-tiny fp32 at batch 16' per curve: where latency first exceeds the smallest `x`'s by 20%
-    ('... not up to batch 4' when it never does)."""
-    label = "batch" if x == "batch_size" else "length"
-    phrases = []
-    for name, curve in curves(rows, by):
-        if curve[x].nunique() < 2:
-            continue
-        rise = first_rise(curve[x], curve["estimate_ms"])
-        phrases.append(f"{name} at {label} {rise}" if rise is not None
-                       else f"{name} not up to {label} {curve[x].max()}")
-    return phrases
-
-
 def ratio_text(ratio: float, low: float | None = None, high: float | None = None, rounds: int = 0,
                digits: int = 2) -> str:
     """'2.1x [1.9, 2.3], 3 rounds' with a between-round interval, '2.1x (one round: no between-run interval)'
@@ -244,8 +230,8 @@ def _ratio_for(ratios: pd.DataFrame | None, row: pd.Series, x: str) -> pd.Series
     if ratios is None or ratios.empty:
         return None
     match = ratios[ratios[x] == row[x]]
-    for column in ("machine_id", "model", "backend", "dtype", "device", "batch_size", "seq_len"):
-        if column != x and column in match and column in row and pd.notna(row[column]):
+    for column in curve_columns(x, series=False):
+        if column in match and column in row and pd.notna(row[column]):
             match = match[match[column] == row[column]]
     return None if match.empty else match.iloc[0]
 
@@ -307,6 +293,12 @@ def knee_phrases(regimes: pd.DataFrame, by: Sequence[str]) -> list[str]:
             straddles = "" if is_real(fit["t4_low"], fit["t4_high"]) is None else f": the interval contains {limit}"
             phrases.append(f"{name}: {NO_REGIME} that the data can confirm ({flat_text(fit)}{straddles})")
     return phrases
+
+
+def regimes_below() -> str:
+    """What a latency figure's caption says of its regimes when the finding under it states them per curve."""
+    return ("The finding below states, per curve, claim (a)'s T(4)/T(1) with its 95% interval and the batch where "
+            "the curve leaves its flat regime.")
 
 
 def regime_rule() -> str:

@@ -29,6 +29,7 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from ftax.estimates import curve_keys
 from ftax.plot_style import AXIS_LABELS, backend_order, color_for
 from ftax.text import sig
 
@@ -190,22 +191,25 @@ def _styled(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 
 def latency_chart(rows: pd.DataFrame, x: str, color: str, panel: str | None = None, dash: str | None = None,
                   title: str = "") -> alt.TopLevelMixin | None:
-    """Latency (log ms) against `x` (log2), one line per `color` x `dash`, its interval as error bars; a menu
-    picks the `panel` value (what the static figure draws as one panel each), so the chart keeps one plot
+    """Latency (log ms) against `x` (log2), one line per curve (`ftax.estimates.curve_columns`: rows that differ
+    in anything but `x` never share a line), colored by `color` and dashed by `dash`, its interval as error bars;
+    a menu picks the `panel` value (what the static figure draws as one panel each), so the chart keeps one plot
     that fits a phone's width. None without ok rows."""
     ok = rows[(rows["status"] == "ok") & rows["estimate_ms"].notna() & rows[x].notna()] if not rows.empty else rows
     if ok.empty:
         return None
+    ok = ok.assign(curve=_curve_ids(ok, x))
     data = _records(ok, "estimate_ms", "low_ms", "high_ms", " ms")
     dash = dash if dash and data[dash].nunique() > 1 else None
-    keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", x, color, panel, dash]
+    keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", "curve", x, color, panel,
+            dash]
     base = alt.Chart(_plain(data, [c for c in keep if c])).encode(
         x=alt.X(f"{x}:Q", scale=alt.Scale(type="log", base=2), title=AXIS_LABELS.get(x, x),
                 axis=alt.Axis(values=sorted(int(v) for v in data[x].unique()), format="d")),
         y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=AXIS_LABELS["estimate_ms"]),
         color=alt.Color(f"{color}:N", scale=_colors(color, data[color].unique()),
                         title=AXIS_LABELS.get(color, color), legend=alt.Legend(orient="bottom")))
-    line = base.mark_line(strokeWidth=1.5)
+    line = base.mark_line(strokeWidth=1.5).encode(detail="curve:N")
     if dash:
         line = line.encode(strokeDash=alt.StrokeDash(f"{dash}:N", legend=alt.Legend(orient="bottom")))
     bars = base.mark_rule(strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
@@ -274,6 +278,11 @@ def with_memory_mib(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(memory_peak_mib=peak / 2 ** 20)
 
 
+def _curve_ids(rows: pd.DataFrame, x: str) -> list[str]:
+    """Each row's curve along `x` (`ftax.estimates.curve_keys`) as one string, what a chart's line is drawn per."""
+    return [repr(t) for t in rows[curve_keys(rows, x)].astype(str).itertuples(index=False, name=None)]
+
+
 def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame:
     """The explorer's long table: one row per config, x axis and metric (latency, speedup over eager, overhead
     share, memory) at the shape each curve is drawn at; `latency` holds ok rows of `ftax.estimates.per_config`,
@@ -299,7 +308,8 @@ def explorer_data(latency: pd.DataFrame, speedups: pd.DataFrame) -> pd.DataFrame
                 if metric in ONE_VISIT:
                     records = records.assign(rounds=1, estimate=[f"{sig(v)}{unit} (one visit: no interval)"
                                                                  for v in records["value"]])
-                parts.append(records.assign(metric=metric, axis=axis, x=shown[axis].values))
+                parts.append(records.assign(metric=metric, axis=axis, x=shown[axis].values,
+                                            curve=_curve_ids(shown, axis)))
     frame = pd.concat(parts, ignore_index=True)
     over = frame["overrides"].map(lambda o: "" if o == "{}" else f" ({variant_label(o)})")
     return frame.assign(model_label=frame["model"] + over)
@@ -325,13 +335,13 @@ def explorer_chart(data: pd.DataFrame, model: str, dtype: str, machine: str, x: 
              for i, b in enumerate(backends)]
     runtime = " || ".join(f"(datum.backend == {json.dumps(b)} && show_{i})" for i, b in enumerate(backends))
     keep = ["config", "estimate", "rounds", "machine_label", "torch", "value", "low", "high", "x", "axis", "metric",
-            "model_label", "dtype", "backend", "batch_size", "seq_len"]
+            "model_label", "dtype", "backend", "batch_size", "seq_len", "curve"]
     base = alt.Chart(_plain(data, keep)).encode(
         x=alt.X("x:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(format="d"), title=None),
         y=alt.Y("value:Q", scale=alt.Scale(type="log", nice=False), title=None),
         color=alt.Color("backend:N", scale=_colors("backend", backends), title="runtime",
                         legend=alt.Legend(orient="bottom")))
-    line = base.mark_line(strokeWidth=1.5)
+    line = base.mark_line(strokeWidth=1.5).encode(detail="curve:N")
     bars = base.mark_rule(strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
     points = base.mark_point(filled=True, size=40).encode(tooltip=_tooltip([("axis", "x axis")]))
     return _styled(alt.layer(line, bars, points).add_params(*params, *shows)

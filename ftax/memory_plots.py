@@ -12,9 +12,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from ftax.estimates import curve_keys
 from ftax.memory_findings import energy_rows, memory_rows
 from ftax.plot_style import (AXIS_LABELS, DTYPE_LINESTYLES, backend_order, color_for, curve_label, empty_figure,
-                             groups_of, legend_below, log2_axis, log_latency_axis, panels, plain_number)
+                             groups_of, legend_below, log2_axis, log_latency_axis, panels, plain_number, split_by)
 
 PEAK_LABEL = "peak above baseline (MiB)"
 ENERGY_LABEL = "energy per inference (mJ)"
@@ -32,8 +33,10 @@ def _memory_axis(ax, label: str = PEAK_LABEL) -> None:
 
 def _lines(ax, rows: pd.DataFrame, x: str, y: str, hue: str, style: str | None, varying: set[str],
            legend: dict) -> None:
-    """One line per `hue` x `style` of `rows` (already one panel's)."""
-    keys = [c for c in (hue, style) if c]
+    """One line per curve of `rows` (already one panel's): per `hue` x `style`, and apart where any other column of
+    the curve's identity (`ftax.estimates.curve_keys`) differs."""
+    keys = split_by(rows, [hue, style], curve_keys(rows, x))
+    varying = varying | {c for c in keys[len([c for c in (hue, style) if c]):]}
     for values, curve in rows.groupby(keys, sort=True, dropna=False):
         named = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
         curve = curve.groupby(x, as_index=False)[y].median().sort_values(x)

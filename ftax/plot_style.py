@@ -133,17 +133,33 @@ def groups_of(rows: pd.DataFrame, column: str | None) -> list[tuple[object, pd.D
     return [(key, part) for key, part in rows.groupby(column, sort=True, dropna=False)]
 
 
+SELF_NAMED = ("model", "backend", "dtype", "phase", "device", "machine_label")  # values that read as what they are
+
+
 def curve_label(parts: Sequence[tuple[str, object]], varying: set[str]) -> str:
-    """A legend label naming only the columns that vary among the figure's curves."""
-    return " ".join(str(v) for c, v in parts if c in varying and v is not None) or "median"
+    """A legend label naming only the columns that vary among the figure's curves; a value that does not say
+    what it is (a sequence length, overrides, a software version) comes with its column's name."""
+    return " ".join(str(v) if c in SELF_NAMED else f"{c.replace('_', ' ')} {v}"
+                    for c, v in parts if c in varying and v is not None) or "median"
+
+
+def split_by(rows: pd.DataFrame, drawn: Sequence[str], identity: Sequence[str], panel: str | None = None) -> list[str]:
+    """The columns that split `rows` into curves: the `drawn` ones (color, dash), then every column of the
+    curve's identity (`ftax.estimates.curve_keys`) that takes more than one value within a `panel`, so one
+    line is never two curves (a batch curve at two sequence lengths would zigzag)."""
+    drawn = [c for c in drawn if c]
+    parts = [part for _, part in groups_of(rows, panel)]
+    return drawn + [c for c in identity if c not in drawn and c != panel
+                    and any(part[c].nunique(dropna=False) > 1 for part in parts)]
 
 
 def fit_for(fits: pd.DataFrame | None, keys: dict) -> pd.Series | None:
-    """The fitted inflection whose key columns equal this curve's (columns the fits lack are ignored)."""
+    """The fitted inflection whose key columns equal this curve's (columns the fits lack, and missing values,
+    are ignored)."""
     if fits is None or fits.empty:
         return None
     match = fits
     for column, value in keys.items():
-        if column in match and value is not None:
+        if column in match and value is not None and not (not isinstance(value, str) and pd.isna(value)):
             match = match[match[column] == value]
     return None if match.empty else match.iloc[0]

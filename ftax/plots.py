@@ -22,9 +22,10 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from ftax.estimates import CONFIG_COLUMNS, curve_keys
 from ftax.plot_style import (AXIS_LABELS, BACKEND_COLORS, DTYPE_LINESTYLES, REGIME_COLORS, color_for, curve_label,
                              empty_figure, fit_for, groups_of, legend_below, log2_axis, log_latency_axis, log_ticks,
-                             panels, plain_number, si_number)
+                             panels, plain_number, si_number, split_by)
 from ftax.rows import ok_rows
 
 
@@ -36,12 +37,13 @@ def _fitted(fit: pd.Series) -> bool:
 
 
 def _shade_regimes(ax, fit: pd.Series, x_low: float, x_high: float, legend: dict) -> None:
-    """Framework-bound up to the fitted inflection, compute-bound after; all framework-bound if never left."""
+    """Framework-bound up to the inflection (claim (a)'s rule: `ftax.analysis.framework_bound_regimes`),
+    compute-bound after; all framework-bound if never left."""
     edge = float(fit["inflection_batch"]) if bool(fit.get("reached")) else x_high
     for name, (start, stop) in (("framework-bound", (x_low, edge)), ("compute-bound", (edge, x_high))):
         if stop > start:
             patch = ax.axvspan(start, stop, color=REGIME_COLORS[name], alpha=0.13, lw=0, zorder=0)
-            legend.setdefault(f"{name} (fitted)", patch)
+            legend.setdefault(f"{name} (claim (a))", patch)
 
 
 def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, panel: str | None,
@@ -51,15 +53,15 @@ def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, pan
         return empty_figure(title, f"No ok records to plot latency against {AXIS_LABELS.get(x, x)}.")
     groups = groups_of(rows, panel)
     fig, axes = panels([k for k, _ in groups], sharey=sharey)
-    varying = {c for c in (hue, style) if c and rows[c].nunique(dropna=False) > 1} or {hue}
+    by = split_by(rows, [hue, style], curve_keys(rows, x), panel)
+    varying = {c for c in by if rows[c].nunique(dropna=False) > 1} or {hue}
     hue_values = list(rows[hue].unique())
     legend: dict = {}
     regimes: dict = {}
     for ax, (panel_value, part) in zip(axes, groups):
         longest = None
-        for curve_keys, curve in part.groupby([c for c in (hue, style) if c], sort=True, dropna=False):
-            curve_keys = curve_keys if isinstance(curve_keys, tuple) else (curve_keys,)
-            keys = dict(zip([c for c in (hue, style) if c], curve_keys))
+        for values, curve in part.groupby(by, sort=True, dropna=False):
+            keys = dict(zip(by, values if isinstance(values, tuple) else (values,)))
             curve = curve.sort_values(x)
             color = color_for(hue, keys[hue], hue_values)
             line_style = DTYPE_LINESTYLES.get(keys.get(style), "-") if style == "dtype" else "-"
@@ -68,8 +70,8 @@ def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, pan
             if {"low_ms", "high_ms"} <= set(curve):
                 ax.fill_between(curve[x], curve["low_ms"], curve["high_ms"], color=color, alpha=0.18, lw=0)
             legend.setdefault(label, line)
-            fit = fit_for(fits, {**keys, **({panel: panel_value} if panel else {}),
-                                  **{c: curve[c].iloc[0] for c in ("seq_len", "machine_label") if c in curve}})
+            fit = fit_for(fits, {c: curve[c].iloc[0] for c in (*CONFIG_COLUMNS, "machine_id", "machine_label")
+                                 if c in curve and c != x})
             if fit is not None and x == "batch_size" and _fitted(fit):
                 if bool(fit.get("reached")):
                     ax.axvline(float(fit["inflection_batch"]), color=color, ls=":", lw=1.2)
@@ -90,9 +92,10 @@ def latency_vs_batch(frame: pd.DataFrame, hue: str = "model", style: str | None 
                      fits: pd.DataFrame | None = None, title: str = "", sharey: bool = False) -> Figure:
     """Median latency vs batch size, one line per `hue` x `style` (paper Fig. 2 / Fig. 5 shape).
 
-    `fits` (from `ftax.analysis.inflections`) marks each curve's inflection with a dotted line and
-    shades the framework-bound and compute-bound regimes of each panel's longest fitted curve (a
-    curve of fewer than three batch sizes is not fitted, so it is drawn without regimes).
+    `fits` (`ftax.analysis.with_regime` of `framework_bound_regimes`: claim (a)'s rule) marks each curve's
+    inflection with a dotted line and shades the framework-bound and compute-bound regimes of each panel's
+    longest such curve. Each line is one curve (`ftax.estimates.curve_columns`): rows that differ in anything
+    but the batch size beyond `hue` and `style` are drawn as lines of their own, named in the legend.
     """
     return _latency_lines(frame, "batch_size", hue, style, panel, fits, title, sharey)
 
@@ -115,11 +118,12 @@ def speedup_vs_batch(speedups: pd.DataFrame, hue: str = "backend", style: str | 
                                    "measured ok at a batch size where it also did.")
     groups = groups_of(rows, panel)
     fig, axes = panels([k for k, _ in groups], sharey=True)
-    keys = [c for c in (hue, style) if c and c in rows]
-    varying = {c for c in keys if rows[c].nunique() > 1} or {hue}
+    drawn = [c for c in (hue, style) if c and c in rows]
+    keys = split_by(rows, drawn, curve_keys(rows, "batch_size"), panel)
+    varying = {c for c in keys if rows[c].nunique(dropna=False) > 1} or {hue}
     legend: dict = {}
     for ax, (panel_value, part) in zip(axes, groups):
-        for values, curve in part.groupby(keys, sort=True):
+        for values, curve in part.groupby(keys, sort=True, dropna=False):
             named = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
             curve = curve.sort_values("batch_size")
             color = color_for(hue, named[hue], rows[hue].unique())

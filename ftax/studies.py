@@ -120,6 +120,11 @@ RULES = {
 # Quick has 5: t_{0.975,4}/sqrt(5) is half of t_{0.975,2}/sqrt(3) (book/methodology.md; benchmarks/calibration.py).
 ROUNDS = {"smoke": 1, "quick": 5, "full": 5}
 
+
+def rounds_by_profile() -> str:
+    """'smoke 1, quick 5, full 5': the rounds of each profile, as the pages' prose names them."""
+    return ", ".join(f"{profile} {ROUNDS[profile]}" for profile in PROFILES)
+
 _EFFICIENT = ("bert-base", "distilbert", "squeezebert", "mobilebert")
 _ENCODERS_FULL = ("bert-base", "roberta-base", "distilbert", "squeezebert", "mobilebert", "deberta-base",
                   "gpt2", "bert-tiny", "bert-mini", "bert-small", "bert-medium")
@@ -315,13 +320,27 @@ def _smallest_shapes(profile: str) -> list[Grid]:
                  seq_lens=(models.get_spec(m).min_seq_len,)) for m, b, d, o in curves]
 
 
+# What a page parameter may change (the one rule; book/methodology.md, "A page's parameters"): an axis
+# parameter replaces the values of the grids that sweep that axis, a member parameter narrows each grid to
+# the members it already has.
+AXES = ("batch_sizes", "seq_lens")
+MEMBERS = ("models", "backends", "dtypes", "phases")
+
+
 def study_grids(study: str, profile: str = "quick", device: str = "auto", models: Sequence[str] | None = None,
                 backends: Sequence[str] | None = None, dtypes: Sequence[str] | None = None,
                 batch_sizes: Sequence[int] | None = None, seq_lens: Sequence[int] | None = None,
                 phases: Sequence[str] | None = None) -> list[Grid]:
-    """The grids of `study` at `profile`, with any given value replacing the profile's everywhere.
+    """The grids of `study` at `profile`, changed by the page's parameters (None keeps the profile's).
 
-    Every name and size is validated here, so a bad notebook parameter fails before measuring.
+    A grid is made for one question (a batch curve at one sequence length, a sequence curve at batch 1, a CNN
+    at its image size), so a parameter changes only the grids it names. `batch_sizes` and `seq_lens` replace
+    the values of the grids that sweep that axis (more than one value); a grid that holds one value there
+    keeps it, so a sequence curve stays at its batch size. `models`, `backends`, `dtypes` and `phases` narrow
+    each grid to the members it has (never adding, say, a text model to the CNN grid); a grid left with none
+    is dropped. A value no grid of the study can take is an error naming what the grids hold, as is a
+    combination that leaves no grid. Every name and size is validated here, so a bad notebook parameter
+    fails before measuring.
     """
     if study not in STUDIES + RUNS:
         raise InvalidConfigError(f"unknown study {study!r}; allowed: {', '.join(STUDIES + RUNS)}")
@@ -336,10 +355,51 @@ def study_grids(study: str, profile: str = "quick", device: str = "auto", models
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise InvalidConfigError(f"{key} must be a list, got {value!r}")
         changes[key] = tuple(value)
-    grids = [replace(g, device=device, rule=RULES[profile], **changes) for g in _grids(profile, study)]
+    grids = [replace(g, device=device, rule=RULES[profile]) for g in _grids(profile, study)]
+    grids = _changed(grids, changes, f"study {study!r} at profile {profile!r}")
     for grid in grids:
         grid.validate()
     return grids
+
+
+def _changed(grids: list[Grid], changes: dict[str, tuple], where: str) -> list[Grid]:
+    """`grids` with the page's parameters applied by the rule of `study_grids`; names are checked first, so a
+    misspelled model says so rather than that no grid holds it."""
+    _check_names(changes)
+    for key in MEMBERS:
+        if key not in changes:
+            continue
+        held = list(dict.fromkeys(v for g in grids for v in getattr(g, key)))
+        stray = [v for v in changes[key] if v not in held]
+        if stray:
+            raise InvalidConfigError(f"{key} {stray} is in no grid of {where}, whose grids hold {key} {held}; a "
+                                     f"parameter narrows a grid to members it has and never adds one")
+        grids = [replace(g, **{key: kept}) for g in grids
+                 if (kept := tuple(v for v in getattr(g, key) if v in changes[key]))]
+        if not grids:
+            raise InvalidConfigError(f"no grid of {where} holds every parameter given "
+                                     f"({', '.join(f'{k}={list(v)}' for k, v in changes.items() if k in MEMBERS)})")
+    for key in AXES:
+        if key not in changes:
+            continue
+        if not any(len(getattr(g, key)) > 1 for g in grids):
+            raise InvalidConfigError(f"{key} changes only the grids that sweep it, and no grid of {where} does "
+                                     f"(each holds one value: {sorted({v for g in grids for v in getattr(g, key)})})")
+        grids = [replace(g, **{key: changes[key]}) if len(getattr(g, key)) > 1 else g for g in grids]
+    return grids
+
+
+def _check_names(changes: dict[str, tuple]) -> None:
+    """Each model, backend, dtype and phase named must exist (the message lists what is allowed)."""
+    for model in changes.get("models", ()):
+        models.get_spec(model)
+    for backend in changes.get("backends", ()):
+        backends.check_name(backend)
+    for dtype in changes.get("dtypes", ()):
+        backends.dtype_of(dtype)
+    for phase in changes.get("phases", ()):
+        if phase not in results.PHASES:
+            raise InvalidConfigError(f"unknown phase {phase!r}; allowed: {', '.join(results.PHASES)}")
 
 
 def study_configs(grids: Iterable[Grid]) -> list[MeasureConfig]:
@@ -508,7 +568,8 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
     Measuring runs the profile's rounds (`ROUNDS`), interleaved, with torch threads fixed.
 
     `grid_values` are the page's list parameters (`models`, `backends`, `dtypes`, `batch_sizes`,
-    `seq_lens`); None keeps the profile's value, anything else replaces it in every grid.
+    `seq_lens`, `phases`); None keeps the profile's value, anything else changes the grids it names
+    (`study_grids`: an axis is replaced where a grid sweeps it, members narrow each grid).
     """
     unknown = sorted(set(grid_values) - set(GRID_FIELDS))
     if unknown:

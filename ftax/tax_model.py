@@ -44,6 +44,7 @@ from scipy import stats as scistats
 
 from ftax.analysis import FLAT, FLAT_MAX_RATIO, FLAT_PROBE_BATCH, NO_REGIME, NOT_FLAT, UNTESTED, first_past_flat
 from ftax import results
+from ftax.estimates import curve_columns
 from ftax.probe import Probe, mean_of
 
 ADDITIVE, OVERLAP = "additive", "overlap"
@@ -309,8 +310,9 @@ def host_from_intercept(flops: Sequence[float], latency_ms: Sequence[float]) -> 
 # --- validation against stored curves -------------------------------------------------------------
 
 FRESH_RUNS = "tax-fresh"  # results/tax-fresh/<run>/: a study swept with its probes (benchmarks/tax_model_fresh.py)
-# What names a curve (a decoder's prefill and decode step are two curves).
-CURVE_KEYS = ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides", "phase")
+# What names a curve (a decoder's prefill and decode step are two curves): `ftax.estimates.curve_columns`, on rows
+# of one series per config, whose keys are looked up by value.
+CURVE_KEYS = curve_columns("batch_size", series=False)
 
 
 def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ftax import analysis
-from ftax.analysis import fit_inflection, first_rise
+from ftax.analysis import fit_inflection
 
 BATCHES = 2.0 ** np.arange(0, 10)  # 1..512
 
@@ -69,12 +69,10 @@ def test_too_few_points_and_bad_values():
     assert fit.reached and fit.batch == pytest.approx(4.0)
 
 
-def test_first_rise():
-    assert first_rise([1, 2, 4, 8, 16], [1.0, 1.1, 1.19, 1.5, 3.0]) == 8
-    assert first_rise([8, 1, 4, 2], [1.5, 1.0, 1.19, 1.1]) == 8
-    assert first_rise([1, 2, 4], [1.0, 1.1, 1.2]) is None
-    assert first_rise([1, 2], [1.0, 1.3], threshold=0.5) is None
-    assert first_rise([], []) is None
+def test_one_rule_says_where_a_regime_ends():
+    """No point-ratio rule beside claim (a)'s: `first_rise` is gone, and the fit table carries no rise column."""
+    assert not hasattr(analysis, "first_rise")
+    assert "first_rise_batch" not in analysis.inflections(pd.DataFrame(columns=["status", "estimate_ms"])).columns
 
 
 # --- frames --------------------------------------------------------------------------------
@@ -135,7 +133,6 @@ def test_inflections_one_row_per_series():
     assert table.loc[("a", "eager"), "inflection_batch"] == pytest.approx(16.0, rel=0.25)
     assert table.loc[("a", "torchscript"), "inflection_batch"] == pytest.approx(64.0, rel=0.25)
     assert not table.loc[("b", "eager"), "reached"] and table.loc[("b", "eager"), "max_batch"] == 256
-    assert table.loc[("a", "eager"), "first_rise_batch"] >= 16
 
 
 def test_speedups_on_a_hand_built_frame():
@@ -164,3 +161,17 @@ def test_analysis_names_the_estimates_entry_points():
     from ftax import estimates
 
     assert analysis.estimates is estimates.estimates and analysis.speedups is estimates.speedups
+
+
+def test_a_curve_has_one_identity_everywhere():
+    """Every config column but the one a curve varies, the machine, and the software series: one definition, that
+    the regimes, the fits, speedups and the tax model read."""
+    from ftax import estimates, tax_model
+
+    batch = estimates.curve_columns("batch_size")
+    assert "batch_size" not in batch and set(estimates.CONFIG_COLUMNS) - {"batch_size"} <= set(batch)
+    assert {"machine_id", *estimates.SERIES_COLUMNS} <= set(batch)
+    assert set(estimates.curve_columns("batch_size", series=False)) == set(batch) - {*estimates.SERIES_COLUMNS, "rule"}
+    assert analysis.SERIES_KEYS == batch and set(analysis.INFLECTION_KEYS) == {*batch, "machine_label"}
+    assert tax_model.CURVE_KEYS == estimates.curve_columns("batch_size", series=False)
+    assert set(estimates.SPEEDUP_COLUMNS) == set(estimates.curve_columns("backend", series=False))

@@ -35,10 +35,20 @@ def _frame() -> pd.DataFrame:
     ], ignore_index=True)
 
 
-def _explorer(frame: pd.DataFrame) -> explorer.Explorer:
+def _visits(frame: pd.DataFrame, rounds: int = 3) -> pd.DataFrame:
+    """`frame`'s configs visited in `rounds` rounds, each round's machine a few percent faster or slower."""
+    return pd.concat([frame.assign(round=r, median_ms=frame["estimate_ms"] * (1 + 0.03 * r)) for r in range(rounds)],
+                     ignore_index=True)
+
+
+def _dotted_x(fig) -> list[float]:
+    return sorted({line.get_xdata()[0] for ax in fig.axes for line in ax.get_lines() if line.get_linestyle() == ":"})
+
+
+def _explorer(frame: pd.DataFrame, visits: pd.DataFrame | None = None) -> explorer.Explorer:
     """An explorer that skips the PNG rendering (one test keeps it)."""
     return explorer.Explorer(frame, show=lambda fig: {"output_type": "display_data", "metadata": {},
-                                                      "data": {"text/plain": repr(fig)}})
+                                                      "data": {"text/plain": repr(fig)}}, visits=visits)
 
 
 def _curves(fig) -> dict[str, list[tuple[list, list]]]:
@@ -58,14 +68,14 @@ def test_opening_view_is_the_most_measured_model_with_its_backends_and_machines(
     assert view.model == "bert-tiny" and view.dtype == "fp32" and view.x == "batch_size" and view.at == 16
     assert view.backends == ("eager", "onnxruntime")  # cudagraph only failed here: not offered
     assert view.machines == ("CPU A (CPU)", "GPU B (GPU)")
-    fig = explorer.figure_for(frame, view)
+    fig = explorer.figure_for(frame, view, _visits(frame))
     curves = _curves(fig)
     assert set(curves) == {"CPU A (CPU)", "GPU B (GPU)"}  # one panel per machine, never mixed
     cpu = dict(zip(("eager", "onnxruntime"), curves["CPU A (CPU)"]))
     assert cpu["eager"][0] == list(BATCHES) and cpu["onnxruntime"][1] == pytest.approx(
         [0.5 * max(1, b / 8) for b in BATCHES])
     assert curves["GPU B (GPU)"][0][1] == pytest.approx([0.1 * max(1, b / 8) for b in BATCHES])
-    assert _legend(fig)[:2] == ["eager", "onnxruntime"] and "framework-bound (fitted)" in _legend(fig)
+    assert _legend(fig)[:2] == ["eager", "onnxruntime"] and "framework-bound (claim (a))" in _legend(fig)
     caption = explorer.caption_for(frame, view)
     assert "21 ok configs" in caption and "**CPU A (CPU)** and **GPU B (GPU)**" in caption
 
@@ -96,16 +106,32 @@ def test_backend_and_machine_selection_drop_lines_and_panels():
 
 
 def test_log_and_linear_y_and_the_fit_toggle():
-    ui = _explorer(_frame())
+    ui = _explorer(_frame(), _visits(_frame()))
     axes = [ax for ax in ui.figure.axes if ax.get_visible()]
     assert {ax.get_yscale() for ax in axes} == {"log"} and {ax.get_xscale() for ax in axes} == {"log"}
     ui.select(log_y=False)
     axes = [ax for ax in ui.figure.axes if ax.get_visible()]
     assert {ax.get_yscale() for ax in axes} == {"linear"} and all(ax.get_ylim()[0] == 0 for ax in axes)
     dotted = lambda fig: [l for ax in fig.axes for l in ax.get_lines() if l.get_linestyle() == ":"]  # noqa: E731
-    assert dotted(ui.figure) and "framework-bound (fitted)" in _legend(ui.figure)
-    ui.select(fit=False)
-    assert not dotted(ui.figure) and "framework-bound (fitted)" not in _legend(ui.figure)
+    assert dotted(ui.figure) and "framework-bound (claim (a))" in _legend(ui.figure)
+    assert explorer.FIT_LABEL in _legend(ui.figure)
+    ui.select(fit=False)  # the fit goes; claim (a)'s regimes stay: the fit never decides them
+    assert explorer.FIT_LABEL not in _legend(ui.figure) and "framework-bound (claim (a))" in _legend(ui.figure)
+
+
+def test_regimes_are_marked_by_claim_a_and_the_fit_decides_nothing(monkeypatch):
+    frame = _frame()
+    view = explorer.resolve(frame)
+    regimes = explorer.analysis.framework_bound_regimes(explorer.rows_for(_visits(frame), view))
+    assert set(regimes["regime"]) == {explorer.analysis.FLAT}
+    assert _dotted_x(explorer.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
+    fits = explorer.analysis.inflections
+    monkeypatch.setattr(explorer.analysis, "inflections",
+                        lambda rows: fits(rows).assign(inflection_batch=2.0, reached=True))  # a fit elsewhere
+    assert _dotted_x(explorer.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
+    assert not _dotted_x(explorer.figure_for(frame, view))  # one row per config pairs nothing: no regime
+    caption = explorer.caption_for(frame, view, _visits(frame))
+    assert "by claim (a)'s rule" in caption and "decides nothing" in caption
 
 
 def test_sequence_length_axis_fixes_the_batch_size():
@@ -191,4 +217,4 @@ def test_the_opening_model_is_the_one_with_the_most_to_show():
     view = explorer.resolve(pd.concat(grid, ignore_index=True))
     assert view.variant == '{"depth": 1, "width": 64}'  # no own config: the first of the most measured
     caption = explorer.caption_for(pd.concat(grid, ignore_index=True), view)
-    assert "bert-base (depth=1 width=64)" in caption and "No inflection is fitted" in caption
+    assert "bert-base (depth=1 width=64)" in caption and "No shape is fitted" in caption

@@ -31,8 +31,6 @@ def test_focus_shows_one_machine_this_one_first():
 
 def test_phrases_state_measured_values_and_name_only_what_varies():
     frame = pd.concat([_rows(), _rows(model="bert-mini")])
-    assert findings.rise_phrases(frame, "batch_size", ["model", "dtype"]) == ["bert-mini at batch 16",
-                                                                              "bert-tiny at batch 16"]
     assert findings.scaling_phrases(_rows(), "batch_size", ["model"]) == [
         "bert-tiny: 16x the batch (1 to 16) costs 2x the latency (1 to 2 ms)"]
     assert findings.latency_phrases(frame, 4, ["model"]) == ["bert-mini 1.1 ms", "bert-tiny 1.1 ms"]
@@ -126,3 +124,21 @@ def test_an_interval_never_prints_its_two_bounds_alike():
     assert findings.ratio_text(1.21, 1.17, 1.24, 5) == "1.21x [1.17, 1.24], 5 rounds"
     assert findings.ratio_text(2.1, 1.9, 2.3, 3) == "2.1x [1.9, 2.3], 3 rounds"  # two digits suffice
     assert findings.ratio_text(1.5, 1.5, 1.5, 3) == "1.5x [1.5, 1.5], 3 rounds"  # no spread: nothing to show
+
+
+def test_where_a_regime_ends_is_said_by_claim_a_with_its_interval_never_by_a_point_ratio():
+    """A curve whose point T(2)/T(1) is 1.21 (past a 20% point rule) while T(4)/T(1)'s interval contains 1.25: the
+    sentence quotes claim (a)'s statistic with its interval and says the data cannot decide."""
+    t4 = (1.05, 1.45, 1.15, 1.40, 1.20)  # per-round T(4)/T(1): interval about [1.05, 1.45]
+    visits = pd.DataFrame([dict(status="ok", machine_id="a", machine_label="CPU A (CPU)", device="cpu",
+                                model="bert-tiny", backend="eager", dtype="fp32", seq_len=16, overrides="{}",
+                                phase="forward", round=r, batch_size=b, median_ms=m)
+                           for r, ratio in enumerate(t4) for b, m in ((1, 1.0), (2, 1.21), (4, ratio))])
+    regimes = analysis.framework_bound_regimes(visits)
+    assert regimes["regime"].tolist() == [analysis.UNDECIDED]
+    (phrase,) = findings.knee_phrases(regimes, ["model"])
+    low, high = regimes.loc[0, ["t4_low", "t4_high"]]
+    assert low < analysis.FLAT_MAX_RATIO < high
+    assert phrase.startswith("bert-tiny: no framework-bound regime in the measured range that the data can confirm "
+                             "(T(4)/T(1) = ") and "5 rounds: the interval contains 1.25)" in phrase
+    assert not hasattr(findings, "rise_phrases")

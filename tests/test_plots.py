@@ -71,7 +71,7 @@ def test_latency_vs_batch_marks_fitted_inflections_and_shades_regimes(batch_fram
     assert len(tiny.patches) == 2  # framework-bound and compute-bound spans
     assert len(mini.get_lines()) == 2 and len(mini.patches) == 1  # never left the flat regime
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "framework-bound (fitted)" in labels and "compute-bound (fitted)" in labels
+    assert "framework-bound (claim (a))" in labels and "compute-bound (claim (a))" in labels
 
 
 def test_two_batch_sizes_are_drawn_without_regimes(batch_frame):
@@ -167,3 +167,34 @@ def test_empty_data_gives_a_figure_that_says_so(draw, frame):
     fig = draw(frame)
     assert isinstance(fig, Figure)
     assert "No " in _texts(fig) and "empty" in _texts(fig)
+
+
+def test_every_line_is_one_curve_even_where_hue_and_style_do_not_split_them(batch_frame):
+    """A batch curve measured at two sequence lengths, drawn with hue=dtype: two lines, each with rising, distinct
+    batch sizes (one line per (model, dtype) would zigzag between them), and the legend names the length."""
+    from ftax import decomposition_plots, interactive
+
+    two = pd.concat([batch_frame, batch_frame.assign(seq_len=128, estimate_ms=batch_frame.estimate_ms * 3,
+                                                      low_ms=float("nan"), high_ms=float("nan"))],
+                    ignore_index=True)
+    fig = plots.latency_vs_batch(two, hue="dtype", style=None, panel="model", title="t")
+    for ax in _visible_axes(fig):
+        lines = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert len(lines) == 4  # 2 dtypes x 2 sequence lengths
+        for line in lines:
+            x = list(line.get_xdata())
+            assert x == sorted(set(x))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "fp32 seq len 16" in labels and "fp16 seq len 128" in labels
+    speedups = pd.DataFrame([dict(machine_id="m1", model="bert-tiny", backend="onnxruntime", dtype="fp32",
+                                  device="cpu", seq_len=s, overrides="{}", batch_size=b, speedup=2.0, speedup_low=1.9,
+                                  speedup_high=2.1) for s in (16, 128) for b in (1, 2, 4)])
+    fig = plots.speedup_vs_batch(speedups, title="t")
+    assert len([c for c in fig.axes[0].containers]) == 2
+    chart = interactive.latency_chart(two, "batch_size", color="dtype", panel="model").to_dict()
+    assert "curve" in str(chart["layer"][0]["encoding"].get("detail"))
+    shares = two.assign(decomposition_busy_ms=0.5, decomposition_overhead_ms=0.5, decomposition_overhead_share=0.5,
+                        decomposition_wall_ms=1.0, decomposition_method="cpu-compute-ops")
+    fig = decomposition_plots.overhead_share_vs_batch(shares[(shares.dtype == "fp32") & (shares.model == "bert-tiny")])
+    lines = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() != "None"]
+    assert len(lines) == 2 and all(list(line.get_xdata()) == sorted(set(line.get_xdata())) for line in lines)

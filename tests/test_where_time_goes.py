@@ -114,7 +114,7 @@ def test_overhead_share_lines_bands_and_fitted_inflections(frame):
     knees = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
     assert len(knees) == int(fits.reached.sum()) >= 1
     labels = _legend(fig)
-    assert "latency inflection (fitted)" in labels
+    assert "latency inflection (claim (a))" in labels
     assert any(f"{analysis.FRAMEWORK_BOUND_MIN_SHARE:.0%}" in label for label in labels)
     short = frame[frame.batch_size.isin([1, 4])]
     fig = decomposition_plots.overhead_share_vs_batch(short, fits=analysis.inflections(short))

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, decomposition_plots, plots
-from ftax.estimates import paired_ratios, speedups
+from ftax.estimates import curve_columns, paired_ratios, speedups
 from ftax.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
@@ -141,8 +141,7 @@ def prefill_ratios(v: PageView) -> pd.DataFrame:
     both = visits[visits.phase.isin(["prefill", "decode"])]
     if both.empty or both.phase.nunique() < 2:
         return pd.DataFrame()
-    columns = ("model", "backend", "dtype", "device", "batch_size", "seq_len", "overrides")
-    ratios = paired_ratios(both, "phase", "decode", columns)  # ratio = decode / prefill per round
+    ratios = paired_ratios(both, "phase", "decode", curve_columns("phase", series=False))  # ratio = decode / prefill per round
     ratios = ratios[ratios.phase == "prefill"]
     return ratios.assign(ratio=1 / ratios.ratio, ratio_low=1 / ratios.ratio_high, ratio_high=1 / ratios.ratio_low)
 

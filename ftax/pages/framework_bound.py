@@ -5,8 +5,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, interactive, plots
-from ftax.estimates import scaling_ratios
-from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, rise_phrases,
+from ftax.estimates import curve_keys, scaling_ratios
+from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, regimes_below,
                            scaling_phrases, verdict_note)
 from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
@@ -53,15 +53,12 @@ def batch_figure(v: PageView) -> tuple[Figure, str]:
     figure = plots.latency_vs_batch(batch, hue="dtype", style=None, panel="model", fits=fits,
                                     title=f"Latency vs batch size: {v.machine}, profile {v.profile}")
     shapes = join(sorted({f"{m} {s}" for m, s in zip(batch.model, batch.seq_len)}))
-    rises = rise_phrases(batch, "batch_size", ["model", "dtype"])
     return figure, no_data(batch, v.here) or (
         f"Latency (line: {band_phrase(batch)}) against batch size on {v.here}, one panel per model, at sequence "
         f"length (image size, or audio frames) {shapes}. Shaded, only in a panel with a curve that has a "
         f"framework-bound regime by claim (a)'s rule: framework-bound up to that curve's inflection (dotted: the "
         f"first batch whose T(b)/T(1) surely exceeds {sig(analysis.FLAT_MAX_RATIO)}), compute-bound past it, which "
-        f"says only that latency has left the flat regime; {_shaded(fits)}. Latency first exceeds its batch-1 value "
-        f"by 20% for "
-        f"{join(rises, 'no curve: none has two or more batch sizes')}.")
+        f"says only that latency has left the flat regime; {_shaded(fits)}. {regimes_below()}")
 
 
 def _shaded(fits: pd.DataFrame) -> str:
@@ -92,11 +89,12 @@ def seq_figure(v: PageView) -> tuple[Figure, str]:
     seq = seq_rows(v)
     figure = plots.latency_vs_seq(seq, hue="model", style="dtype",
                                   title=f"Latency vs sequence length: {v.machine}, profile {v.profile}")
-    rises = rise_phrases(seq, "seq_len", ["model", "dtype"])
+    ok = seq[seq.status == "ok"]
+    swept = not ok.empty and ok.groupby(curve_keys(ok, "seq_len"), dropna=False)["seq_len"].nunique().gt(1).any()
     return figure, no_data(seq, v.here) or (
         f"Latency ({band_phrase(seq)}) against sequence length at batch "
-        f"{join(sorted(map(str, seq.batch_size.unique())))} on {v.here}. Latency first exceeds its value at the "
-        f"shortest sequence by 20% for {join(rises)}." if rises else
+        f"{join(sorted(map(str, seq.batch_size.unique())))} on {v.here}. How much latency rises from the shortest "
+        f"to the longest sequence, with its interval, is stated below the figure." if swept else
         f"No sequence-length sweep with two or more lengths was measured on {v.here}: profile `{v.profile}` does not "
         f"include one, or every config failed (see the table above).")
 

@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax import analysis, interactive, plots
-from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule, rise_phrases
+from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule
 from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
@@ -23,12 +23,11 @@ def latency_figure(v: PageView) -> tuple[Figure, str]:
     figure = plots.latency_vs_batch(v.frame, hue="model", style="dtype", panel="machine_label",
                                     fits=analysis.with_regime(_fits(v)),
                                     sharey=True, title=f"Latency vs batch size per machine, profile {v.profile}")
-    rises = rise_phrases(v.frame, "batch_size", ["machine_label", "model", "dtype"])
     return figure, no_data(v.frame, v.here) or (
         f"Latency ({band_phrase(v.frame)}) against batch size on {v.here}, one panel per machine, same latency axis. "
         f"Shaded only where a curve has a framework-bound regime by claim (a)'s rule, up to its inflection (dotted). "
-        f"Latency first "
-        f"exceeds its batch-1 value by 20% for {join(rises, 'no curve: none has two or more batch sizes')}.")
+        f"The inflection figure below states, per curve, claim (a)'s T(4)/T(1) with its 95% interval and the batch "
+        f"where the curve leaves its flat regime.")
 
 
 def latency_finding(v: PageView) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ftax import analysis
 from ftax.decomposition_findings import share_phrases
-from ftax.findings import (growth_phrases, knee_phrases, rise_phrases, scaling_phrases, speedup_phrases, verdict_note,
+from ftax.findings import (growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note,
                            where)
 from ftax.pages import PageView, every_machine, view
 from ftax.pages import claims as claims_page
@@ -53,14 +53,16 @@ def framework_bound(studies: Mapping[str, object], device: str = "auto", table: 
     v = view(studies["framework-bound"], device)
     batch = rows_of(v.frame, v.grids, varying="batch_sizes")
     eager32 = batch[(batch.backend == "eager") & (batch.dtype == "fp32")]
-    rises = rise_phrases(eager32, "batch_size", ["model"])
+    regimes = framework_bound_page.regimes(v)
+    knees = knee_phrases(regimes[(regimes.backend == "eager") & (regimes.dtype == "fp32")] if not regimes.empty
+                         else regimes, ["model"])
     ratios = framework_bound_page.ratios(v, "batch_size")
     ratios = ratios[(ratios.backend == "eager") & (ratios.dtype == "fp32")] if ratios is not None else None
     verdict = verdict_note(framework_bound_page.ends(ratios, "batch_size"), "ratio_low", "ratio_high",
                            "latency rises from the smallest to the largest batch")
     return f"**Framework-bound (RQ1).** {verdicts(studies, 'ae', table)} " + (
-        f"in FP32 eager mode, latency first exceeds its batch-1 value by 20% for {join(rises)}; "
-        f"{join(scaling_phrases(eager32, 'batch_size', ['model'], ratios))}. {verdict}" if rises else
+        f"in FP32 eager mode, by claim (a)'s rule, {'; '.join(knees)}; "
+        f"{join(scaling_phrases(eager32, 'batch_size', ['model'], ratios))}. {verdict}" if knees else
         "no batch sweep yet.") + " Details: {doc}`01-framework-bound`."
 
 

@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 
 from ftax import analysis, interactive, memory_findings, memory_plots, plots
 from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
-                           rise_phrases, speedup_phrases, verdict_note)
+                           speedup_phrases, verdict_note)
 from ftax.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
@@ -26,13 +26,14 @@ def latency_figure(v: PageView) -> tuple[Figure, str]:
                                     fits=analysis.with_regime(eager),
                                     title=f"Latency per runtime: {v.machine}, profile {v.profile}")
     measured = join(sorted(frame[frame.status == "ok"].backend.unique()), "no runtime")
-    rises = rise_phrases(frame, "batch_size", ["backend", "dtype"])
+    others = analysis.framework_bound_regimes(v.visits[v.visits.backend != "eager"] if not v.visits.empty
+                                              else v.visits)
     return figure, no_data(frame, v.here) or (
         f"Latency ({band_phrase(frame)}) against batch size for each runtime measured on {v.here} ({measured}), "
         f"one panel per model. Shaded only where eager has a framework-bound regime by claim (a)'s rule; eager here: "
         f"{'; '.join(knee_phrases(eager, ['model', 'dtype'])) or 'no curve'}. "
-        f"Latency first exceeds its batch-1 value by 20% for "
-        f"{join(rises, 'no curve: none has two or more batch sizes')}.")
+        f"The other runtimes by the same rule: "
+        f"{'; '.join(knee_phrases(others, ['model', 'backend', 'dtype'])) or 'no curve has batch 1 and 4'}.")
 
 
 def parity_note(frame: pd.DataFrame) -> str:

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from ftax import analysis, decomposition_plots
 from ftax.decomposition_findings import (busy_phrase, caveat_phrases, not_decomposed, pairing_phrase, regime_phrases,
                                          share_phrases, split_phrases)
+from ftax.estimates import curve_keys
 from ftax.findings import curves, knee_phrases, no_data
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
@@ -31,8 +32,7 @@ def _fits(frame: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
     shown = decomposed(frame)
     if shown.empty or visits.empty:
         return analysis.framework_bound_regimes(visits.iloc[0:0])
-    keys = [k for k in ("machine_id", "model", "backend", "dtype", "device", "seq_len", "overrides")
-            if k in visits and k in shown]
+    keys = [k for k in curve_keys(visits, "batch_size", series=False) if k in shown]
     return analysis.framework_bound_regimes(visits.merge(shown[keys].drop_duplicates(), on=keys, how="inner"))
 
 
