@@ -362,27 +362,28 @@ def study_grids(study: str, profile: str = "quick", device: str = "auto", models
     return grids
 
 
-def _changed(grids: list[Grid], changes: dict[str, tuple], where: str) -> list[Grid]:
+def _changed(grids: list[Grid], changes: dict[str, tuple], where: str, strict: bool = True) -> list[Grid]:
     """`grids` with the page's parameters applied by the rule of `study_grids`; names are checked first, so a
-    misspelled model says so rather than that no grid holds it."""
+    misspelled model says so rather than that no grid holds it. Not `strict`: a value these grids cannot take
+    is passed over rather than refused, and they may all be dropped (one study among several, `open_studies`)."""
     _check_names(changes)
     for key in MEMBERS:
         if key not in changes:
             continue
         held = list(dict.fromkeys(v for g in grids for v in getattr(g, key)))
         stray = [v for v in changes[key] if v not in held]
-        if stray:
+        if stray and strict:
             raise InvalidConfigError(f"{key} {stray} is in no grid of {where}, whose grids hold {key} {held}; a "
                                      f"parameter narrows a grid to members it has and never adds one")
         grids = [replace(g, **{key: kept}) for g in grids
                  if (kept := tuple(v for v in getattr(g, key) if v in changes[key]))]
-        if not grids:
+        if not grids and strict:
             raise InvalidConfigError(f"no grid of {where} holds every parameter given "
                                      f"({', '.join(f'{k}={list(v)}' for k, v in changes.items() if k in MEMBERS)})")
     for key in AXES:
         if key not in changes:
             continue
-        if not any(len(getattr(g, key)) > 1 for g in grids):
+        if strict and not any(len(getattr(g, key)) > 1 for g in grids):
             raise InvalidConfigError(f"{key} changes only the grids that sweep it, and no grid of {where} does "
                                      f"(each holds one value: {sorted({v for g in grids for v in getattr(g, key)})})")
         grids = [replace(g, **{key: changes[key]}) if len(getattr(g, key)) > 1 else g for g in grids]
@@ -571,14 +572,42 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
     `seq_lens`, `phases`); None keeps the profile's value, anything else changes the grids it names
     (`study_grids`: an axis is replaced where a grid sweeps it, members narrow each grid).
     """
+    grids = study_grids(study, profile, device, **_page_values(grid_values))
+    summary = (measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=study == "tax-model")
+               if measure else None)
+    return _study_data(study, profile, grids, results.load(results_dir), summary, results_dir)
+
+
+def open_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",
+                 results_dir: str | Path = "results", **grid_values) -> dict[str, StudyData]:
+    """Several studies' stored records under one set of page parameters (the pages that summarize every study:
+    the intro and the claims page), loaded once; nothing is measured.
+
+    The parameters follow `study_grids`' rule over the studies' grids taken together: a value that no grid of
+    any of them can take is refused, while a study whose grids hold none of the members named is opened with no
+    grids (a page then says it has nothing for it), and an axis changes only the grids that sweep it."""
+    chosen = _page_values(grid_values)
+    base = {s: study_grids(s, profile, device) for s in studies}
+    _changed([g for grids in base.values() for g in grids], {k: tuple(v) for k, v in chosen.items()},
+             f"the studies {', '.join(studies)} at profile {profile!r}")
+    changed = {s: _changed(grids, {k: tuple(v) for k, v in chosen.items()}, s, strict=False)
+               for s, grids in base.items()}
+    for grid in (g for grids in changed.values() for g in grids):
+        grid.validate()
+    everything = results.load(results_dir)
+    return {s: _study_data(s, profile, grids, everything, None, results_dir) for s, grids in changed.items()}
+
+
+def _page_values(grid_values: dict) -> dict[str, list]:
+    """The page's list parameters that are set, parsed (`list_param`); an unknown name is an error."""
     unknown = sorted(set(grid_values) - set(GRID_FIELDS))
     if unknown:
         raise InvalidConfigError(f"unknown grid parameter(s) {unknown}; allowed: {', '.join(GRID_FIELDS)}")
-    chosen = {k: v for k, v in ((k, list_param(k, v)) for k, v in grid_values.items()) if v is not None}
-    grids = study_grids(study, profile, device, **chosen)
-    summary = (measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=study == "tax-model")
-               if measure else None)
-    everything = results.load(results_dir)
+    return {k: v for k, v in ((k, list_param(k, v)) for k, v in grid_values.items()) if v is not None}
+
+
+def _study_data(study: str, profile: str, grids: list[Grid], everything: pd.DataFrame,
+                summary: sweep.SweepSummary | None, results_dir: str | Path) -> StudyData:
     return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
                      frame=results.rows_matching(everything, study_configs(grids)), all=everything,
                      summary=summary, results_dir=str(results_dir))

@@ -133,3 +133,20 @@ def test_page_01_example_draws_one_curve_per_line_and_keeps_the_sequence_grid(tm
         for line in lines:
             x = list(line.get_xdata())
             assert x == sorted(set(x)), x
+
+
+def test_a_page_over_every_study_narrows_each_to_what_it_holds(tmp_path):
+    """The claims page and the intro open every study under one set of parameters (`open_studies`): a model that
+    only one study's grids hold narrows that study and leaves the others with no grids, not an error; a model no
+    study holds, and an axis no grid of any study sweeps, are refused."""
+    from ftax.studies import STUDIES, open_studies
+
+    opened = open_studies(STUDIES, "quick", "cpu", tmp_path, models="[mobilenet-v2]", batch_sizes="[1, 2]")
+    assert set(opened) == set(STUDIES)
+    assert [g.name for g in opened["framework-bound"].grids] == ["cnn"]
+    assert opened["framework-bound"].grids[0].batch_sizes == (1, 2)
+    assert opened["paradigms"].grids == [] and opened["paradigms"].frame.empty
+    with pytest.raises(InvalidConfigError, match="in no grid"):
+        open_studies(STUDIES, "quick", "cpu", tmp_path, models=["vit-base"])
+    with pytest.raises(InvalidConfigError, match="unknown grid parameter"):
+        open_studies(STUDIES, "quick", "cpu", tmp_path, batch=[1])
