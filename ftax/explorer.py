@@ -100,18 +100,18 @@ def load(results_dir: str | Path) -> pd.DataFrame:
     return per_config(visits) if not visits.empty else visits
 
 
-def ok_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """Config rows the explorer can draw: status ok, a finite estimate and a batch size and sequence length, of one
-    forward call (a decoder's prefill and decode steps are other quantities, drawn on page 09: one curve must
-    not mix them).
+def ok_records(frame: pd.DataFrame, latency: str = "estimate_ms") -> pd.DataFrame:
+    """Rows the explorer can draw: status ok, a finite `latency` (config rows' `estimate_ms`; visits' `median_ms`
+    for claim (a)'s regimes) and a batch size and sequence length, of one forward call (a decoder's prefill and
+    decode steps are other quantities, drawn on page 09: one curve must not mix them).
 
     A machine label shared by two machine ids (two hosts with the same CPU, say) gets the id
     appended, so that their records land in separate panels instead of one zigzag curve.
     """
-    needed = {"status", "estimate_ms", "model", "backend", "dtype", "machine_label"}
+    needed = {"status", latency, "model", "backend", "dtype", "machine_label"}
     if frame is None or frame.empty or not needed <= set(frame.columns):
         return pd.DataFrame()
-    rows = ok_rows(frame, "batch_size", "seq_len")
+    rows = ok_rows(frame, "batch_size", "seq_len", latency=latency)
     if "phase" in rows:
         rows = rows[rows["phase"].fillna("forward") == "forward"]
     overrides = rows["overrides"].fillna("{}") if "overrides" in rows else "{}"
@@ -199,9 +199,9 @@ def resolve(frame: pd.DataFrame, model: str | None = None, backends: tuple[str, 
                      bool(decompose) and found.decomposable and metric == "latency", metric)
 
 
-def rows_for(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
-    """The ok rows `selection` draws."""
-    ok = ok_records(frame)
+def rows_for(frame: pd.DataFrame, selection: Selection, latency: str = "estimate_ms") -> pd.DataFrame:
+    """The ok rows `selection` draws (config rows; visits with `latency="median_ms"`)."""
+    ok = ok_records(frame, latency)
     if ok.empty:
         return ok
     s = selection
@@ -234,7 +234,7 @@ def regimes_for(visits: pd.DataFrame | None, selection: Selection) -> pd.DataFra
     """Claim (a)'s regimes (`ftax.analysis.framework_bound_regimes`) of the curves `selection` draws, from their
     visits (one row per visit, paired by round); with no visits, from `frame`'s rows, where one row per config
     pairs nothing and so decides no regime."""
-    rows = rows_for(visits, selection) if visits is not None and not visits.empty else pd.DataFrame()
+    rows = rows_for(visits, selection, "median_ms") if visits is not None and not visits.empty else pd.DataFrame()
     return analysis.framework_bound_regimes(rows) if not rows.empty else pd.DataFrame()
 
 

@@ -47,12 +47,12 @@ def with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: None for c in missing}) if missing else frame
 
 
-def ok_rows(frame: pd.DataFrame | None, *needed: str) -> pd.DataFrame:
-    """Config rows (`ftax.estimates.per_config`) that measured ok and have a finite estimate (and the `needed`
-    columns filled)."""
-    if frame is None or frame.empty or "status" not in frame or "estimate_ms" not in frame:
+def ok_rows(frame: pd.DataFrame | None, *needed: str, latency: str = "estimate_ms") -> pd.DataFrame:
+    """Rows that measured ok and have a finite `latency` (and the `needed` columns filled): config rows
+    (`ftax.estimates.per_config`) by their `estimate_ms`, visits by their own `median_ms`."""
+    if frame is None or frame.empty or "status" not in frame or latency not in frame:
         return pd.DataFrame() if frame is None else frame.iloc[0:0]
-    rows = frame[(frame["status"] == "ok") & np.isfinite(pd.to_numeric(frame["estimate_ms"], errors="coerce"))]
+    rows = frame[(frame["status"] == "ok") & np.isfinite(pd.to_numeric(frame[latency], errors="coerce"))]
     for column in needed:
         rows = rows[rows[column].notna()] if column in rows else rows.iloc[0:0]
     return rows

@@ -37,8 +37,8 @@ def _frame() -> pd.DataFrame:
 
 def _visits(frame: pd.DataFrame, rounds: int = 3) -> pd.DataFrame:
     """`frame`'s configs visited in `rounds` rounds, each round's machine a few percent faster or slower."""
-    return pd.concat([frame.assign(round=r, median_ms=frame["estimate_ms"] * (1 + 0.03 * r)) for r in range(rounds)],
-                     ignore_index=True)
+    visits = [frame.assign(round=r, median_ms=frame["estimate_ms"] * (1 + 0.03 * r)) for r in range(rounds)]
+    return pd.concat(visits, ignore_index=True).drop(columns=["estimate_ms", "low_ms", "high_ms"], errors="ignore")
 
 
 def _dotted_x(fig) -> list[float]:
@@ -122,7 +122,7 @@ def test_log_and_linear_y_and_the_fit_toggle():
 def test_regimes_are_marked_by_claim_a_and_the_fit_decides_nothing(monkeypatch):
     frame = _frame()
     view = explorer.resolve(frame)
-    regimes = explorer.analysis.framework_bound_regimes(explorer.rows_for(_visits(frame), view))
+    regimes = explorer.analysis.framework_bound_regimes(explorer.rows_for(_visits(frame), view, "median_ms"))
     assert set(regimes["regime"]) == {explorer.analysis.FLAT}
     assert _dotted_x(explorer.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
     fits = explorer.analysis.inflections
