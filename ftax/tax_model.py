@@ -51,7 +51,7 @@ from ftax.rows import numbers
 ADDITIVE, OVERLAP = "additive", "overlap"
 HOST_SOURCES = ("decomposition", "intercept", "smallest", "probe")
 PREDICT_BATCHES = tuple(2 ** k for k in range(10))  # 1..512, the paper's batch range
-CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the measured estimate (issue's bar)
+CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the measured estimate
 
 
 @dataclass(frozen=True)
@@ -525,7 +525,7 @@ def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe | Seq
 
 def scores(validation: pd.DataFrame) -> pd.DataFrame:
     """Per predictor: curves scored, the share whose every held-out batch is within CLOSE_ENOUGH of the measured
-    estimate, and the median |error| over all held-out points: the issue's bar (>= 80% of curves) and its two
+    estimate, and the median |error| over all held-out points: the model's bar (>= 80% of curves) and its two
     baselines. Whether a re-run could flip a curve: `curves_surely_within` counts the curves within CLOSE_ENOUGH
     wherever in its interval (`low_ms`..`high_ms`) each measured point lies, `curves_surely_out` those with a
     point outside it wherever it lies; the rest (and every curve measured in one round) is undecided."""

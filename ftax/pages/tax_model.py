@@ -125,7 +125,7 @@ def validation(v: PageView, configs: pd.DataFrame, form: str = tax_model.ADDITIV
 
 
 def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
-    """The score table, additive and overlapping forms, and the verdict against the issue's bar."""
+    """The score table, additive and overlapping forms, and the verdict against the model's bar."""
     checked = validation(v, configs)
     if checked.empty:
         return (f"No curve on {v.here} has batch 1, another batch, FLOPs, GEMM calls and a stored probe, so the model "
@@ -196,7 +196,7 @@ def _same_as_model(checked: pd.DataFrame, name: str) -> bool:
 
 
 def _verdict(curves: int, surely_within: int, surely_out: int) -> str:
-    """The issue's bar (80% of curves within 25%) against what a re-run within the measured intervals could give."""
+    """The model's bar (80% of curves within 25%) against what a re-run within the measured intervals could give."""
     if surely_within >= 0.8 * curves:
         return "meets the bar of 80% whatever a re-run gives within the curves' intervals"
     if curves - surely_out < 0.8 * curves:
