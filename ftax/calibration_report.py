@@ -21,8 +21,9 @@ from ftax.text import markdown_table
 KIND = "calibration"
 FORMAT = 1
 
-# Issue 15's bars: a run's 95% interval covers a re-run's point for at least 80% of configs (latency and speedup),
-# and a paired speedup's interval is at most 10% of the speedup on either side (median over configs).
+# The bars the book's intervals are held to: a run's 95% interval covers a re-run's point for at least 80% of
+# configs (latency and speedup), and a paired speedup's interval is at most 10% of the speedup on either side
+# (median over configs).
 COVERAGE_TARGET = 0.80
 SPEEDUP_HALF_WIDTH_TARGET = 0.10
 

@@ -44,8 +44,8 @@ CONFIG_COLUMNS = ("model", "backend", "dtype", "device", "batch_size", "seq_len"
 # Software that splits a config into separate series (never pooled, like pyperf's checked
 # metadata). `format_version` is derived from `schema_version`: schema 1 and 2 store the same
 # measurement (2 only renamed `profile` to `decomposition`), so both map to format 1; a schema
-# that changes what is measured gets a new entry in FORMAT_VERSIONS (schema 3 added `phase`: a forward is
-# measured as before, and `phase` is a config column, so it maps to format 1 too). Torch threads change the
+# that changes what is measured gets a new entry in FORMAT_VERSIONS (schema 3 added `phase`: a forward's
+# measurement is the same, and `phase` is a config column, so it maps to format 1 too). Torch threads change the
 # measurement too, so records made with a different thread count are a separate series.
 SERIES_COLUMNS = ("env_torch_version", "env_transformers_version", "env_onnxruntime_version", "env_torch_threads",
                   "format_version")

@@ -34,7 +34,7 @@ from ftax.findings import band_phrase, knee_phrases
 from ftax.interactive import Interactive, variant_label
 from ftax.memory_findings import ONE_VISIT, memory_coverage, memory_rows
 from ftax.plot_style import backend_order, color_for, empty_figure
-from ftax.rows import ok_rows
+from ftax.rows import numbers, ok_rows
 from ftax.text import join, plural
 
 X_AXES = {"batch_size": "batch size", "seq_len": "sequence length"}
@@ -153,7 +153,7 @@ def choices(frame: pd.DataFrame, model: str | None, dtype: str | None = None, va
     models = tuple(sorted(ok["model"].unique()))
     mine = ok[ok["model"] == model]
     shaped = mine[(mine["dtype"] == dtype) & (mine["overrides"] == variant)]
-    busy = pd.to_numeric(shaped.get("decomposition_busy_ms", pd.Series(dtype=float)), errors="coerce")
+    busy = numbers(shaped, "decomposition_busy_ms")
     return Choices(models=models, backends=tuple(backend_order(mine["backend"])),
                    dtypes=tuple(sorted(mine["dtype"].unique())), machines=tuple(sorted(mine["machine_label"].unique())),
                    variants=tuple(sorted(mine["overrides"].unique(), key=lambda v: (v != "{}", v))),

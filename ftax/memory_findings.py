@@ -9,9 +9,9 @@ ftax took memory have none of them, and each function then says so in one senten
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from ftax.rows import numbers
 from ftax.text import join, sig
 
 MIB = 2 ** 20
@@ -38,22 +38,18 @@ def _ok(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "ok"]
 
 
-def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(np.nan, index=frame.index)
-
-
 def memory_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Ok rows with a measured peak, with `peak_mib` (peak above the baseline) and `weights_mib` added."""
     ok = _ok(frame)
-    peak = _numbers(ok, "memory_peak_bytes")
+    peak = numbers(ok, "memory_peak_bytes")
     return ok[peak.notna()].assign(peak_mib=peak[peak.notna()] / MIB,
-                                   weights_mib=_numbers(ok, "memory_weights_bytes")[peak.notna()] / MIB)
+                                   weights_mib=numbers(ok, "memory_weights_bytes")[peak.notna()] / MIB)
 
 
 def energy_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Ok rows whose energy was measured (status ok), with `energy_mj` (millijoules per inference) added."""
     ok = _ok(frame)
-    joules = _numbers(ok, "energy_joules_per_inference")
+    joules = numbers(ok, "energy_joules_per_inference")
     status = ok["energy_status"] if "energy_status" in ok else pd.Series(None, index=ok.index, dtype=object)
     keep = (status == "ok") & joules.notna()
     return ok[keep].assign(energy_mj=joules[keep] * 1e3)
@@ -171,7 +167,7 @@ def energy_note(frame: pd.DataFrame, here: str) -> str:
         statuses = sorted(ok["energy_status"].dropna().unique())
         return (f"Energy per inference is {join(statuses)} on {here}: "
                 f"{join(_reasons(ok, 'energy_reason'), 'no reason recorded')}. No estimate is shown in its place.")
-    windows = _numbers(rows, "energy_window_s")
+    windows = numbers(rows, "energy_window_s")
     top = rows["batch_size"].max()
     at = rows[rows["batch_size"] == top].groupby(CURVE, sort=True)["energy_mj"].median()
     varying = _varying(rows, ["model", "dtype"]) | {"backend"}

@@ -2,7 +2,8 @@
 
 Every page selects its rows here, so a figure and its caption count the same rows: `focus`
 (one machine), `rows_of` (the configs of some grids), `ok_rows` (measured ok, finite estimate),
-`decomposed` (ok rows that carry a profiler decomposition) and `on_device`. `BUSY_METHODS`
+`decomposed` (ok rows that carry a profiler decomposition) and `on_device`; `numbers` reads a column as
+numbers. `BUSY_METHODS`
 names, once, what busy time means for each decomposition method of `ftax.decompose`.
 """
 from __future__ import annotations
@@ -45,6 +46,12 @@ def with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     has them), so none is added here."""
     missing = [c for c in RECORD_COLUMNS if c not in frame.columns]
     return frame.assign(**{c: None for c in missing}) if missing else frame
+
+
+def numbers(frame: pd.DataFrame, column: str) -> pd.Series:
+    """`frame[column]` as floats, NaN where a value is not a number or the column is absent: an optional field's
+    column holds None, strings or mixed types across schema versions, and is missing when no record carries it."""
+    return pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(np.nan, index=frame.index)
 
 
 def ok_rows(frame: pd.DataFrame | None, *needed: str, latency: str = "estimate_ms") -> pd.DataFrame:

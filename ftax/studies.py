@@ -45,7 +45,8 @@ from ftax.timing import StopRule
 
 STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes", "tax-model", "decode")
 # Studies a run of their own measures (`ftax sweep --study NAME`), never the book's sweep (`measure_studies`,
-# which takes STUDIES): the GPU reference run (issue 21), planned and cut at a time budget by `ftax.plan`.
+# which takes STUDIES): the GPU reference run (`benchmarks/gpu_reference.sh`), planned and cut at a time budget
+# by `ftax.plan`.
 RUNS = ("gpu-reference",)
 PROBES = "probes"  # results/probes/<machine_id>.jsonl: each machine's throughput probes (ftax.probe)
 PROFILES = ("smoke", "quick", "full")
@@ -442,9 +443,9 @@ def ensure_probe(out_dir: str | Path, device: str, dtype: str, max_age_s: float 
 
     Why an age: a shared VM's speed drifts between days, and the model reads H as T(1) minus the probe's time
     for the work, so a probe from another day moves H with the drift (on the 2-core EPYC, bert-base seq 32's
-    predicted T(8) was 46% above the measured one with a 5-day-old probe, and 3% and 15% below it with a probe
-    taken minutes before: scratch runs of `ftax predict --second-batch 8`, 2026-12-04, not stored). A probe costs
-    seconds; `ftax predict` takes a fresh one each hour."""
+    predicted T(8) moved from within 15% of the measured one with a probe taken minutes before to 46% above it
+    with a 5-day-old probe; measured once, not stored). A probe costs seconds; `ftax predict` takes a fresh one
+    each hour."""
     torch.set_num_threads(default_threads())
     found = stored_probe(out_dir, device, dtype, torch.get_num_threads())
     if found is not None and (max_age_s is None or _age_s(found) <= max_age_s):

@@ -46,11 +46,12 @@ from ftax.analysis import FLAT, FLAT_MAX_RATIO, FLAT_PROBE_BATCH, NO_REGIME, NOT
 from ftax import results
 from ftax.estimates import curve_columns
 from ftax.probe import Probe, mean_of
+from ftax.rows import numbers
 
 ADDITIVE, OVERLAP = "additive", "overlap"
 HOST_SOURCES = ("decomposition", "intercept", "smallest", "probe")
 PREDICT_BATCHES = tuple(2 ** k for k in range(10))  # 1..512, the paper's batch range
-CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the measured estimate (issue's bar)
+CLOSE_ENOUGH = 0.25  # a prediction "holds" at a batch when within 25% of the measured estimate
 
 
 @dataclass(frozen=True)
@@ -321,12 +322,12 @@ def work_from_rows(curve_rows: pd.DataFrame) -> Work | None:
     rows = curve_rows.dropna(subset=["flops"]) if "flops" in curve_rows else curve_rows.iloc[0:0]
     one = rows[rows["batch_size"] == 1]
     more = rows[rows["batch_size"] > 1]
-    calls, writes = (_column(curve_rows, name).dropna() for name in ("gemm_calls", "writes"))
+    calls, writes = (numbers(curve_rows, name).dropna() for name in ("gemm_calls", "writes"))
     if one.empty or more.empty or calls.empty:
         return None
     f1 = float(one["flops"].iloc[0])
     b, fb = float(more["batch_size"].iloc[0]), float(more["flops"].iloc[0])
-    w1, wb = (float(_column(r, "written_bytes").iloc[0]) for r in (one, more))
+    w1, wb = (float(numbers(r, "written_bytes").iloc[0]) for r in (one, more))
     bytes_known = math.isfinite(w1) and math.isfinite(wb) and not writes.empty
     sizes = one["write_sizes"].iloc[0] if "write_sizes" in one else None
     return Work(flops_batch1=f1, flops_per_item=(fb - f1) / (b - 1), gemm_calls=int(calls.max()),
@@ -342,11 +343,6 @@ def write_sizes_of(stored) -> tuple[tuple[float, int], ...]:
         return tuple((float(size), int(count)) for size, count in stored)
     except (TypeError, ValueError):
         return ()
-
-
-def _column(rows: pd.DataFrame, name: str) -> pd.Series:
-    """`rows[name]` as numbers, NaN where missing (records older than a field lack its column)."""
-    return pd.to_numeric(rows[name], errors="coerce") if name in rows else pd.Series(math.nan, index=rows.index)
 
 
 def hosts_at_batch1(row: pd.Series, work: Work, probe: Probe, smallest: pd.Series | None = None) -> dict[str, float]:
@@ -529,7 +525,7 @@ def predicted_inflections(configs: pd.DataFrame, probes: dict[tuple, Probe | Seq
 
 def scores(validation: pd.DataFrame) -> pd.DataFrame:
     """Per predictor: curves scored, the share whose every held-out batch is within CLOSE_ENOUGH of the measured
-    estimate, and the median |error| over all held-out points: the issue's bar (>= 80% of curves) and its two
+    estimate, and the median |error| over all held-out points: the model's bar (>= 80% of curves) and its two
     baselines. Whether a re-run could flip a curve: `curves_surely_within` counts the curves within CLOSE_ENOUGH
     wherever in its interval (`low_ms`..`high_ms`) each measured point lies, `curves_surely_out` those with a
     point outside it wherever it lies; the rest (and every curve measured in one round) is undecided."""

@@ -142,3 +142,29 @@ def test_where_a_regime_ends_is_said_by_claim_a_with_its_interval_never_by_a_poi
     assert phrase.startswith("bert-tiny: no framework-bound regime in the measured range that the data can confirm "
                              "(T(4)/T(1) = ") and "5 rounds: the interval contains 1.25)" in phrase
     assert not hasattr(findings, "rise_phrases")
+
+
+def test_numbers_reads_any_column_as_floats_and_is_defined_once():
+    """`rows.numbers` is the one reading of an optional column as numbers: no module keeps a private copy."""
+    import ast
+    from pathlib import Path
+
+    from ftax.rows import numbers
+    frame = pd.DataFrame({"a": [1, None, "2.5", "n/a"]}, index=[3, 5, 7, 9])
+    assert numbers(frame, "a").tolist()[::2] == [1.0, 2.5] and numbers(frame, "a").isna().tolist() == [
+        False, True, False, True]
+    missing = numbers(frame, "b")
+    assert missing.isna().all() and list(missing.index) == [3, 5, 7, 9]
+
+    def is_copy(node: ast.AST) -> bool:
+        body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.IfExp):
+            return False
+        call = body[0].value.body
+        return isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "to_numeric"
+
+    package = Path(__file__).resolve().parents[1] / "ftax"
+    copies = [f"{path.relative_to(package)}:{node.name}" for path in sorted(package.rglob("*.py"))
+              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+              if isinstance(node, ast.FunctionDef) and is_copy(node)]
+    assert copies == ["rows.py:numbers"]

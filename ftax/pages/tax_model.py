@@ -14,7 +14,7 @@ from ftax import analysis, results, tax_model
 from ftax.estimates import newest_series, per_config
 from ftax.findings import no_data
 from ftax.pages import PageView
-from ftax.rows import with_columns
+from ftax.rows import numbers, with_columns
 from ftax.text import join, sig
 
 THREE = ("bert-tiny", "bert-mini", "bert-base")
@@ -41,11 +41,6 @@ def every_config(data, machine_id: str | None) -> pd.DataFrame:
     return configs[configs["machine_id"] == machine_id] if machine_id and not configs.empty else configs
 
 
-def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
-    """`rows[column]` as numbers, NaN where missing (a hand-built or older frame may lack the column)."""
-    return pd.to_numeric(rows[column], errors="coerce") if column in rows else pd.Series(math.nan, index=rows.index)
-
-
 def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
     """The host cost of bert-tiny, bert-mini and bert-base (each runtime of the study) four ways: the decomposition's
     overhead at batch 1 and at the largest batch (a fixed cost would keep them equal), the intercept of latency
@@ -57,7 +52,7 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
     for (model, backend, dtype, seq), c in (shown.groupby(["model", "backend", "dtype", "seq_len"]) if not
                                             shown.empty else []):
         c = c.sort_values("batch_size")
-        overhead, share = _numbers(c, "decomposition_overhead_ms"), _numbers(c, "decomposition_overhead_share")
+        overhead, share = numbers(c, "decomposition_overhead_ms"), numbers(c, "decomposition_overhead_share")
         one, last = c[c["batch_size"] == 1], c.iloc[-1]
         h, low, high = tax_model.host_from_intercept(c["flops"], c["estimate_ms"]) if "flops" in c else (math.nan,) * 3
         match = small[(small["model"] == model) & (small["backend"] == backend) & (small["dtype"] == dtype)
@@ -68,7 +63,7 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
                                     *tax_model.curve_span(c))
         rows.append({"model": model, "runtime": backend, "seq": int(seq), "batches": f"1-{int(last['batch_size'])}",
                      "share, largest": float(share.iloc[-1]),
-                     "between-round cv, largest": float(_numbers(c, "between_round_cv").iloc[-1]),
+                     "between-round cv, largest": float(numbers(c, "between_round_cv").iloc[-1]),
                      "T(1) ms": float(one["estimate_ms"].iloc[0]) if len(one) else math.nan,
                      "decomposition ms, batch 1": float(overhead[c["batch_size"] == 1].iloc[0]) if len(one) else math.nan,
                      "decomposition ms, largest": float(overhead.iloc[-1]),
@@ -130,7 +125,7 @@ def validation(v: PageView, configs: pd.DataFrame, form: str = tax_model.ADDITIV
 
 
 def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
-    """The score table, additive and overlapping forms, and the verdict against the issue's bar."""
+    """The score table, additive and overlapping forms, and the verdict against the model's bar."""
     checked = validation(v, configs)
     if checked.empty:
         return (f"No curve on {v.here} has batch 1, another batch, FLOPs, GEMM calls and a stored probe, so the model "
@@ -201,7 +196,7 @@ def _same_as_model(checked: pd.DataFrame, name: str) -> bool:
 
 
 def _verdict(curves: int, surely_within: int, surely_out: int) -> str:
-    """The issue's bar (80% of curves within 25%) against what a re-run within the measured intervals could give."""
+    """The model's bar (80% of curves within 25%) against what a re-run within the measured intervals could give."""
     if surely_within >= 0.8 * curves:
         return "meets the bar of 80% whatever a re-run gives within the curves' intervals"
     if curves - surely_out < 0.8 * curves:
