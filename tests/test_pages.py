@@ -239,8 +239,9 @@ def test_intro_headlines_with_records_and_without():
     rq1 = intro.framework_bound(studies, "cpu")
     assert rq1.startswith("**Framework-bound (RQ1).** Claim (a), eager latency is flat at small batch: inconclusive "
                           "on CPU A x2 (CPU): ")  # one round: no interval
-    assert (" Measured: in FP32 eager mode, by claim (a)'s rule, bert-tiny: no framework-bound regime in the measured "
-            "range that the data can confirm (T(4)/T(1) = ") in rq1 and "20%" not in rq1
+    assert " Measured: in FP32 eager mode, bert-tiny: " in rq1 and "the batch" in rq1 and "20%" not in rq1
+    # where each curve's flat regime ends is said once on the page, under RQ4 (asserted below), not again here
+    assert "no framework-bound regime" not in rq1
     assert rq1.endswith(" Details: {doc}`01-framework-bound`.")
     assert intro.paradigms(studies, "cpu").startswith("**Paradigms (RQ2).** Claim (b), static runtimes gain most at "
                                                       "small batch: not testable here")

@@ -49,21 +49,18 @@ def headline(studies: Mapping[str, object], device: str = "auto") -> str:
 
 
 def framework_bound(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
-    """RQ1: the verdicts of claims (a) and (e); where eager FP32 latency starts to rise, what the batch costs."""
+    """RQ1: the verdicts of claims (a) and (e), then what the batch costs in eager FP32. Where each curve's flat
+    regime ends (claim (a)'s rule, per curve) is said once, under RQ4."""
     v = view(studies["framework-bound"], device)
     batch = rows_of(v.frame, v.grids, varying="batch_sizes")
     eager32 = batch[(batch.backend == "eager") & (batch.dtype == "fp32")]
-    regimes = framework_bound_page.regimes(v)
-    knees = knee_phrases(regimes[(regimes.backend == "eager") & (regimes.dtype == "fp32")] if not regimes.empty
-                         else regimes, ["model"])
     ratios = framework_bound_page.ratios(v, "batch_size")
     ratios = ratios[(ratios.backend == "eager") & (ratios.dtype == "fp32")] if ratios is not None else None
     verdict = verdict_note(framework_bound_page.ends(ratios, "batch_size"), "ratio_low", "ratio_high",
                            "latency rises from the smallest to the largest batch")
+    costs = scaling_phrases(eager32, "batch_size", ["model"], ratios)
     return f"**Framework-bound (RQ1).** {verdicts(studies, 'ae', table)} " + (
-        f"in FP32 eager mode, by claim (a)'s rule, {'; '.join(knees)}; "
-        f"{join(scaling_phrases(eager32, 'batch_size', ['model'], ratios))}. {verdict}" if knees else
-        "no batch sweep yet.") + " Details: {doc}`01-framework-bound`."
+        f"in FP32 eager mode, {join(costs)}. {verdict}" if costs else "no batch sweep yet.") + " Details: {doc}`01-framework-bound`."
 
 
 def paradigms(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
