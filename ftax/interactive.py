@@ -250,7 +250,7 @@ def hint(menu: str | None = None) -> str:
 
 def _at_values(latency: pd.DataFrame) -> dict[tuple, int]:
     """Per (model, overrides, dtype) and x axis, the other axis's most measured value (the smallest of a tie):
-    the shape a curve is drawn at, as the widget explorer's `resolve` picks it."""
+    the shape a curve is drawn at, as the explorer's selection (`ftax.explorer_selection.resolve`) picks it."""
     at = {}
     for key, group in latency.groupby(["model", "overrides", "dtype"]):
         for axis, other in (("batch_size", "seq_len"), ("seq_len", "batch_size")):

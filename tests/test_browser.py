@@ -3,7 +3,7 @@ Chromium with the network cut off, its controls changed, and the points drawn co
 
 Needs the distribution's chromium and Playwright (`make test-browser` installs both); skipped without them.
 The points are read from the chart's Vega view (`window.ftaxMarks`, `ftax.interactive.RENDERER_JS`), the
-estimates they must equal from the explorer's own selection logic (`ftax.explorer.resolve` / `rows_for`).
+estimates they must equal from the explorer's own selection logic (`ftax.explorer_selection.resolve` / `rows_for`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ftax import explorer
+from ftax import explorer_selection
 
 INSTALL = "make test-browser (apt-get install -y chromium; pip install -r requirements-browser.txt)"
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def _points(page) -> set[tuple[str, int, float]]:
 
 
 def _expected(frame, selection) -> set[tuple[str, int, float]]:
-    rows = explorer.rows_for(frame, selection)
+    rows = explorer_selection.rows_for(frame, selection)
     return {(r["backend"], int(r[selection.x]), round(float(r["estimate_ms"]), 9)) for _, r in rows.iterrows()}
 
 
@@ -46,10 +46,10 @@ def explorer_session(html: Path, results_dir: Path, chromium: str) -> None:
     """Open the explorer page, check its opening points, change the model and drop a runtime, check again."""
     from playwright.sync_api import sync_playwright
 
-    frame = explorer.load(results_dir)
-    opening = explorer.resolve(frame)
+    frame = explorer_selection.load(results_dir)
+    opening = explorer_selection.resolve(frame)
     opening = dataclasses.replace(opening, machines=opening.machines[:1])
-    ok = explorer.ok_records(frame)
+    ok = explorer_selection.ok_records(frame)
     others = [m for m in sorted(ok["model"].unique()) if m != opening.model
               and (ok[(ok["model"] == m) & (ok["overrides"] == "{}")]["backend"].nunique() >= 2)]
     assert others, "the smoke records need a second model with two runtimes for this test"
@@ -68,7 +68,8 @@ def explorer_session(html: Path, results_dir: Path, chromium: str) -> None:
         assert _points(page) == _expected(frame, opening)
 
         page.select_option("select[name='model']", model)
-        moved = explorer.resolve(frame, model=model, dtype=opening.dtype, machines=opening.machines, x=opening.x)
+        moved = explorer_selection.resolve(frame, model=model, dtype=opening.dtype, machines=opening.machines,
+                                           x=opening.x)
         dropped = moved.backends[-1]
         index = page.evaluate(f"Array.from(document.querySelectorAll(\"input[type='checkbox']\"))"
                               f".findIndex(b => b.parentElement.textContent.trim() === {dropped!r})")

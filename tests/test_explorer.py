@@ -2,11 +2,13 @@
 checked for what it draws (lines' data, legend entries, panels, axis scale), never for measured times."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from ftax import explorer
+from ftax import analysis, explorer, explorer_selection, explorer_view
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -64,11 +66,11 @@ def _legend(fig) -> list[str]:
 
 def test_opening_view_is_the_most_measured_model_with_its_backends_and_machines():
     frame = _frame()
-    view = explorer.resolve(frame)
+    view = explorer_selection.resolve(frame)
     assert view.model == "bert-tiny" and view.dtype == "fp32" and view.x == "batch_size" and view.at == 16
     assert view.backends == ("eager", "onnxruntime")  # cudagraph only failed here: not offered
     assert view.machines == ("CPU A (CPU)", "GPU B (GPU)")
-    fig = explorer.figure_for(frame, view, _visits(frame))
+    fig = explorer_view.figure_for(frame, view, _visits(frame))
     curves = _curves(fig)
     assert set(curves) == {"CPU A (CPU)", "GPU B (GPU)"}  # one panel per machine, never mixed
     cpu = dict(zip(("eager", "onnxruntime"), curves["CPU A (CPU)"]))
@@ -76,7 +78,7 @@ def test_opening_view_is_the_most_measured_model_with_its_backends_and_machines(
         [0.5 * max(1, b / 8) for b in BATCHES])
     assert curves["GPU B (GPU)"][0][1] == pytest.approx([0.1 * max(1, b / 8) for b in BATCHES])
     assert _legend(fig)[:2] == ["eager", "onnxruntime"] and "framework-bound (claim (a))" in _legend(fig)
-    caption = explorer.caption_for(frame, view)
+    caption = explorer_view.caption_for(frame, view)
     assert "21 ok configs" in caption and "**CPU A (CPU)** and **GPU B (GPU)**" in caption
 
 
@@ -102,7 +104,7 @@ def test_backend_and_machine_selection_drop_lines_and_panels():
     ui.select(backends=("eager", "onnxruntime"), machines=("GPU B (GPU)",))
     assert set(_curves(ui.figure)) == {"GPU B (GPU)"}
     ui.select(machines=())
-    assert not _curves(ui.figure) and "Nothing to draw" in explorer.caption_for(ui.frame, ui.selection)
+    assert not _curves(ui.figure) and "Nothing to draw" in explorer_view.caption_for(ui.frame, ui.selection)
 
 
 def test_log_and_linear_y_and_the_fit_toggle():
@@ -114,23 +116,23 @@ def test_log_and_linear_y_and_the_fit_toggle():
     assert {ax.get_yscale() for ax in axes} == {"linear"} and all(ax.get_ylim()[0] == 0 for ax in axes)
     dotted = lambda fig: [l for ax in fig.axes for l in ax.get_lines() if l.get_linestyle() == ":"]  # noqa: E731
     assert dotted(ui.figure) and "framework-bound (claim (a))" in _legend(ui.figure)
-    assert explorer.FIT_LABEL in _legend(ui.figure)
+    assert explorer_view.FIT_LABEL in _legend(ui.figure)
     ui.select(fit=False)  # the fit goes; claim (a)'s regimes stay: the fit never decides them
-    assert explorer.FIT_LABEL not in _legend(ui.figure) and "framework-bound (claim (a))" in _legend(ui.figure)
+    assert explorer_view.FIT_LABEL not in _legend(ui.figure) and "framework-bound (claim (a))" in _legend(ui.figure)
 
 
 def test_regimes_are_marked_by_claim_a_and_the_fit_decides_nothing(monkeypatch):
     frame = _frame()
-    view = explorer.resolve(frame)
-    regimes = explorer.analysis.framework_bound_regimes(explorer.rows_for(_visits(frame), view, "median_ms"))
-    assert set(regimes["regime"]) == {explorer.analysis.FLAT}
-    assert _dotted_x(explorer.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
-    fits = explorer.analysis.inflections
-    monkeypatch.setattr(explorer.analysis, "inflections",
+    view = explorer_selection.resolve(frame)
+    regimes = analysis.framework_bound_regimes(explorer_selection.rows_for(_visits(frame), view, "median_ms"))
+    assert set(regimes["regime"]) == {analysis.FLAT}
+    assert _dotted_x(explorer_view.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
+    fits = analysis.inflections
+    monkeypatch.setattr(analysis, "inflections",
                         lambda rows: fits(rows).assign(inflection_batch=2.0, reached=True))  # a fit elsewhere
-    assert _dotted_x(explorer.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
-    assert not _dotted_x(explorer.figure_for(frame, view))  # one row per config pairs nothing: no regime
-    caption = explorer.caption_for(frame, view, _visits(frame))
+    assert _dotted_x(explorer_view.figure_for(frame, view, _visits(frame))) == sorted(set(regimes["inflection_batch"]))
+    assert not _dotted_x(explorer_view.figure_for(frame, view))  # one row per config pairs nothing: no regime
+    caption = explorer_view.caption_for(frame, view, _visits(frame))
     assert "by claim (a)'s rule" in caption and "decides nothing" in caption
 
 
@@ -159,22 +161,22 @@ def test_decomposition_draws_busy_time_only_where_records_have_a_profile():
     ui.select(decompose=True)
     dashed = [line for ax in ui.figure.axes for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert len(dashed) == 2 and list(dashed[0].get_ydata()) == pytest.approx([0.25 * max(1, b / 8) for b in BATCHES])
-    assert explorer.BUSY_LABEL in _legend(ui.figure) and "eager" in _legend(ui.figure)
-    assert "Dashed: profiled busy time" in explorer.caption_for(frame, ui.selection)
+    assert explorer_view.BUSY_LABEL in _legend(ui.figure) and "eager" in _legend(ui.figure)
+    assert "Dashed: profiled busy time" in explorer_view.caption_for(frame, ui.selection)
 
 
 def test_two_machines_with_one_label_get_separate_panels():
     frame = pd.concat([_rows(), _rows(machine_id="a2", scale=2.0)], ignore_index=True)
-    view = explorer.resolve(frame)
+    view = explorer_selection.resolve(frame)
     assert view.machines == ("CPU A (CPU) [a2]", "CPU A (CPU) [a]")
-    assert [len(lines) for lines in _curves(explorer.figure_for(frame, view)).values()] == [1, 1]
+    assert [len(lines) for lines in _curves(explorer_view.figure_for(frame, view)).values()] == [1, 1]
 
 
 def test_a_decoders_prefill_and_decode_steps_stay_off_its_forward_curve():
     frame = pd.concat([_rows(model="gpt2", phase="forward"), _rows(model="gpt2", phase="decode", scale=5.0),
                        _rows(model="gpt2", phase="prefill", scale=50.0)], ignore_index=True)
-    view = explorer.resolve(frame)
-    curves = _curves(explorer.figure_for(frame, view))["CPU A (CPU)"]
+    view = explorer_selection.resolve(frame)
+    curves = _curves(explorer_view.figure_for(frame, view))["CPU A (CPU)"]
     assert len(curves) == 1 and curves[0][0] == list(BATCHES) and max(curves[0][1]) == pytest.approx(8.0)
 
 
@@ -195,26 +197,26 @@ def test_no_records_still_builds_and_says_so():
         assert ui.selection is None and ui.controls["model"].disabled
         texts = [t.get_text() for ax in ui.figure.axes for t in ax.texts]
         assert any("No ok records" in t for t in texts)
-        figure, caption, view = explorer.default_view(frame)
+        figure, caption, view = explorer_view.default_view(frame)
         assert view is None and caption.startswith("No ok records")
-    assert explorer.summary(pd.DataFrame(), "results").startswith("No records in `results`")
+    assert explorer_view.summary(pd.DataFrame(), "results").startswith("No records in `results`")
 
 
 def test_find_results_looks_above_the_notebook_folder(tmp_path, monkeypatch):
     (tmp_path / "results").mkdir()
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
-    assert explorer.find_results("results") == tmp_path / "results"
-    assert explorer.find_results(tmp_path / "x") == tmp_path / "x"
-    assert explorer.find_results("nowhere") == explorer.Path("nowhere")
+    assert explorer_selection.find_results("results") == tmp_path / "results"
+    assert explorer_selection.find_results(tmp_path / "x") == tmp_path / "x"
+    assert explorer_selection.find_results("nowhere") == Path("nowhere")
 
 
 def test_the_opening_model_is_the_one_with_the_most_to_show():
     grid = [_rows(model="bert-base", overrides=f'{{"depth": {d}, "width": 64}}', batch_sizes=(1, 4)) for d in (1, 2, 4)]
     short = [_rows(backend=b, batch_sizes=(1, 4)) for b in ("eager", "onnxruntime")]
-    view = explorer.resolve(pd.concat([*grid, *short], ignore_index=True))
+    view = explorer_selection.resolve(pd.concat([*grid, *short], ignore_index=True))
     assert view.model == "bert-tiny" and view.backends == ("eager", "onnxruntime")  # more backends than records
-    view = explorer.resolve(pd.concat(grid, ignore_index=True))
+    view = explorer_selection.resolve(pd.concat(grid, ignore_index=True))
     assert view.variant == '{"depth": 1, "width": 64}'  # no own config: the first of the most measured
-    caption = explorer.caption_for(pd.concat(grid, ignore_index=True), view)
+    caption = explorer_view.caption_for(pd.concat(grid, ignore_index=True), view)
     assert "bert-base (depth=1 width=64)" in caption and "No shape is fitted" in caption

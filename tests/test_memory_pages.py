@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from fake_study import FakeStudy
-from ftax import explorer, interactive, memory_findings, pages
+from ftax import explorer, explorer_selection, explorer_view, interactive, memory_findings, pages
 from ftax.estimates import per_config
 from ftax.pages import paradigms
 from ftax.studies import Grid
@@ -149,18 +149,18 @@ def test_explorer_coverage_sentence():
 
 def test_widget_explorer_offers_memory_only_where_records_carry_it():
     frame = _configs(_records() + _records(memory=False, model="bert-mini"))
-    assert explorer.choices(frame, "bert-tiny", "fp32", "{}").metrics == ("latency", "memory")
-    assert explorer.choices(frame, "bert-mini", "fp32", "{}").metrics == ("latency",)
-    chosen = explorer.resolve(frame, model="bert-tiny", metric="memory", decompose=True)
+    assert explorer_selection.choices(frame, "bert-tiny", "fp32", "{}").metrics == ("latency", "memory")
+    assert explorer_selection.choices(frame, "bert-mini", "fp32", "{}").metrics == ("latency",)
+    chosen = explorer_selection.resolve(frame, model="bert-tiny", metric="memory", decompose=True)
     assert chosen.metric == "memory" and not chosen.decompose
-    fig = explorer.figure_for(frame, chosen)
+    fig = explorer_view.figure_for(frame, chosen)
     drawn = _lines(fig)["CPU A x2 (CPU)"]
     assert sorted(tuple(y) for _, y in drawn) == sorted(tuple(PEAKS[b][n] for n in BATCHES) for b in PEAKS)
     assert "peak memory above baseline vs batch size" in fig._suptitle.get_text()
-    caption = explorer.caption_for(frame, chosen)
+    caption = explorer_view.caption_for(frame, chosen)
     assert "one visit per config (round 0): no between-run interval" in caption
     assert "from 9 of 9 ok configs (those that carry memory)" in caption
-    assert explorer.resolve(frame, model="bert-mini", metric="memory").metric == "latency"
+    assert explorer_selection.resolve(frame, model="bert-mini", metric="memory").metric == "latency"
 
 
 def test_widget_explorer_metric_control():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ftax import explorer, findings, pages, plots
+from ftax import explorer_selection, explorer_view, findings, pages, plots
 from ftax.estimates import newest_series, per_config, scaling_ratios, speedups
 from ftax.pages import framework_bound, intro, paradigms
 from fake_study import FakeStudy
@@ -180,12 +180,12 @@ def test_figures_draw_no_interval_where_there_is_one_round():
 
 def test_explorer_reads_per_config_estimates(tmp_path):
     frame = per_config(pd.DataFrame(_rounds()))
-    view = explorer.resolve(frame)
-    caption = explorer.caption_for(frame, view)
+    view = explorer_selection.resolve(frame)
+    caption = explorer_view.caption_for(frame, view)
     assert caption.startswith("Latency (median of the round medians over 3 rounds, their 95% between-round interval "
                               "as band) of **bert-tiny**") and "from 6 ok configs" in caption
-    assert explorer.summary(frame, "results").startswith("6 configs from 18 records in `results` (6 ok)")
-    assert explorer.load(tmp_path).empty
+    assert explorer_view.summary(frame, "results").startswith("6 configs from 18 records in `results` (6 ok)")
+    assert explorer_selection.load(tmp_path).empty
 
 
 def test_intro_and_hardware_pages_say_it_too():
