@@ -38,7 +38,8 @@ from pathlib import Path
 LAYERS: dict[str, tuple[str, ...]] = {
     "face": ("cli", "book", "explorer", "__main__", "sphinx_pages"),
     "study": ("studies", "sweep", "ray_engine", "validation", "predict_inputs", "plan"),
-    "read": ("text", "rows", "analysis", "estimates", "claims", "findings", "decomposition_findings", "plot_style",
+    "read": ("text", "rows", "analysis", "estimates", "claims", "claim_verdicts", "claims_per_machine",
+             "claims_across_machines", "findings", "decomposition_findings", "plot_style",
              "plots", "decomposition_plots", "memory_findings", "memory_plots", "validation_report",
              "calibration_report", "validation_plots", "tax_model", "pages", "interactive", "explorer_selection",
              "explorer_view"),

@@ -1,4 +1,5 @@
-"""ftax.claims: each claim's verdict on small hand-built sweeps (3 rounds), and the sentence built from it.
+"""ftax.claims and its rules (`claims_per_machine`, `claims_across_machines`, decided by `claim_verdicts`): each
+claim's verdict on small hand-built sweeps (3 rounds), and the sentence built from it.
 
 The frames are what a sweep would record: every config visited once per round, every visit's
 median scaled by the round's machine state (shared by all configs of the round, as drift is)
@@ -14,6 +15,11 @@ import pandas as pd
 import pytest
 
 from ftax import claims
+from ftax.analysis import FLAT_MAX_RATIO
+from ftax.claim_verdicts import CONTRADICTED, INCONCLUSIVE, NO_INTERVAL, NOT_TESTABLE, SUPPORTED, ClaimResult
+from ftax.claims_across_machines import faster_hardware_later_inflection, tax_grows_on_faster_hardware
+from ftax.claims_per_machine import (efficient_models_not_faster, flat_at_small_batch, half_precision_no_help,
+                                     static_gain_at_small_batch, width_free_depth_not)
 
 ROUND_STATE = (1.0, 1.3, 0.8)  # the machine's state per round: cancels in a paired ratio
 JITTER_SD = 0.03
@@ -53,14 +59,14 @@ def curve(ratios: dict[int, float], base_ms: float = 2.0, **config) -> list[tupl
     return [({**config, "batch": b}, base_ms * ratio) for b, ratio in ratios.items()]
 
 
-def only(results: list[claims.ClaimResult]) -> claims.ClaimResult:
+def only(results: list[ClaimResult]) -> ClaimResult:
     assert len(results) == 1, results
     return results[0]
 
 
-def check(result: claims.ClaimResult, verdict: str) -> None:
+def check(result: ClaimResult, verdict: str) -> None:
     assert result.verdict == verdict, result.why
-    if verdict == claims.SUPPORTED or verdict == claims.CONTRADICTED:
+    if verdict == SUPPORTED or verdict == CONTRADICTED:
         assert not (np.isnan(result.low) or np.isnan(result.high))
         assert result.low <= result.statistic <= result.high
 
@@ -108,86 +114,85 @@ def frame_g(fast_share: float, slow_share: float) -> pd.DataFrame:
 
 
 CASES = {  # claim -> (function, supported frame, contradicted frame, inconclusive frame)
-    "a": (claims.flat_at_small_batch, lambda: frame_a(1.0), lambda: frame_a(1.8), lambda: frame_a(1.25)),
-    "b": (claims.static_gain_at_small_batch, lambda: frame_b(2.0, 1.0), lambda: frame_b(1.0, 2.0),
+    "a": (flat_at_small_batch, lambda: frame_a(1.0), lambda: frame_a(1.8), lambda: frame_a(1.25)),
+    "b": (static_gain_at_small_batch, lambda: frame_b(2.0, 1.0), lambda: frame_b(1.0, 2.0),
           lambda: frame_b(1.5, 1.5)),
-    "c": (claims.width_free_depth_not, lambda: frame_c(1.05), lambda: frame_c(1.9), lambda: frame_c(1.25)),
-    "d": (claims.efficient_models_not_faster, lambda: frame_d(1.3), lambda: frame_d(0.4), lambda: frame_d(0.9)),
-    "e": (claims.half_precision_no_help, lambda: frame_e(2.5), lambda: frame_e(0.5), lambda: frame_e(0.9)),
-    "f": (claims.faster_hardware_later_inflection, lambda: frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8),
+    "c": (width_free_depth_not, lambda: frame_c(1.05), lambda: frame_c(1.9), lambda: frame_c(1.25)),
+    "d": (efficient_models_not_faster, lambda: frame_d(1.3), lambda: frame_d(0.4), lambda: frame_d(0.9)),
+    "e": (half_precision_no_help, lambda: frame_e(2.5), lambda: frame_e(0.5), lambda: frame_e(0.9)),
+    "f": (faster_hardware_later_inflection, lambda: frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8),
           lambda: frame_f(FLAT_UNTIL_4, FLAT_UNTIL_8), lambda: frame_f(EDGE_AT_16, EDGE_AT_8)),
-    "g": (claims.tax_grows_on_faster_hardware, lambda: frame_g(0.8, 0.4), lambda: frame_g(0.3, 0.6),
+    "g": (tax_grows_on_faster_hardware, lambda: frame_g(0.8, 0.4), lambda: frame_g(0.3, 0.6),
           lambda: frame_g(0.5, 0.5)),
 }
 
 
 @pytest.mark.parametrize("claim", sorted(CASES))
-@pytest.mark.parametrize("which, verdict", [(1, claims.SUPPORTED), (2, claims.CONTRADICTED), (3, claims.INCONCLUSIVE)])
+@pytest.mark.parametrize("which, verdict", [(1, SUPPORTED), (2, CONTRADICTED), (3, INCONCLUSIVE)])
 def test_each_claim_gives_each_verdict(claim, which, verdict):
     function, frame = CASES[claim][0], CASES[claim][which]()
     result = only(function(frame))
     check(result, verdict)
     assert result.claim == claim and result.records > 0
-    if verdict == claims.INCONCLUSIVE:  # the interval straddles the threshold
+    if verdict == INCONCLUSIVE:  # the interval straddles the threshold
         assert result.low <= result.threshold <= result.high, result.why
 
 
 def test_the_why_names_the_comparison_the_number_and_the_threshold():
-    result = only(claims.flat_at_small_batch(frame_a(1.8)))
+    result = only(flat_at_small_batch(frame_a(1.8)))
     assert result.why.startswith("bert-tiny eager fp32 seq 128: T(4)/T(1) = 1.")
     assert "3 rounds" in result.why and "T(2)/T(1) =" in result.why and result.why.endswith("flat means <= 1.25")
-    assert result.threshold == claims.FLAT_MAX_RATIO and result.records == 9
+    assert result.threshold == FLAT_MAX_RATIO and result.records == 9
     assert result.machine_id == "m1" and result.device == "cpu" and result.machine_label == "Test CPU (CPU)"
 
 
 def test_a_contradicted_curve_outweighs_a_flat_one_and_is_the_one_reported():
     frame = pd.concat([frame_a(1.0), sweep(curve({1: 1.0, 2: 1.5, 4: 2.0}, model="bert-mini"), seed=1)])
-    result = only(claims.flat_at_small_batch(frame))
-    check(result, claims.CONTRADICTED)
+    result = only(flat_at_small_batch(frame))
+    check(result, CONTRADICTED)
     assert result.why.startswith("bert-mini") and "deciding one of 2 tests" in result.why and result.records == 18
 
 
 def test_c_depth_as_free_as_width_contradicts():
-    result = only(claims.width_free_depth_not(frame_c(1.0, depth_factor=1.0)))
-    check(result, claims.CONTRADICTED)
+    result = only(width_free_depth_not(frame_c(1.0, depth_factor=1.0)))
+    check(result, CONTRADICTED)
     assert "per doubling of depth" in result.why.split("=")[0]
 
 
 def test_d_reports_the_control():
-    assert "distilbert, the control: 0.5" in only(claims.efficient_models_not_faster(frame_d(1.3))).why
+    assert "distilbert, the control: 0.5" in only(efficient_models_not_faster(frame_d(1.3))).why
 
 
 @pytest.mark.parametrize("claim", sorted(CASES))
 def test_without_rounds_a_verdict_is_inconclusive_and_says_one_round(claim):
     frame = CASES[claim][1]().drop(columns="round")
     result = only(CASES[claim][0](frame))
-    assert result.verdict == claims.INCONCLUSIVE, result.why
-    assert claims.NO_INTERVAL in result.why and np.isfinite(result.statistic)
+    assert result.verdict == INCONCLUSIVE, result.why
+    assert NO_INTERVAL in result.why and np.isfinite(result.statistic)
 
 
-@pytest.mark.parametrize("function", [claims.faster_hardware_later_inflection, claims.tax_grows_on_faster_hardware])
+@pytest.mark.parametrize("function", [faster_hardware_later_inflection, tax_grows_on_faster_hardware])
 def test_one_machine_is_not_testable_for_f_and_g(function):
-    frame = frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8) if function is claims.faster_hardware_later_inflection \
+    frame = frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8) if function is faster_hardware_later_inflection \
         else frame_g(0.8, 0.4)
     result = only(function(frame[frame["machine_id"] == "slow"]))
-    assert result.verdict == claims.NOT_TESTABLE and result.machine_id == "slow"
+    assert result.verdict == NOT_TESTABLE and result.machine_id == "slow"
     assert "1 machine" in result.why and "compares two machines" in result.why
 
 
 def test_f_and_g_name_both_machines_and_the_faster_one():
-    for function, frame in ((claims.faster_hardware_later_inflection, frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8)),
-                            (claims.tax_grows_on_faster_hardware, frame_g(0.8, 0.4))):
+    for function, frame in ((faster_hardware_later_inflection, frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8)),
+                            (tax_grows_on_faster_hardware, frame_g(0.8, 0.4))):
         result = only(function(frame))
         assert result.machine_id == "fast+slow" and result.device == "cuda+cpu"
         assert "on Fast GPU (GPU) (faster)" in result.why
-    assert "batch 32 vs batch 8" in only(claims.faster_hardware_later_inflection(frame_f(FLAT_UNTIL_32,
-                                                                                         FLAT_UNTIL_8))).why
+    assert "batch 32 vs batch 8" in only(faster_hardware_later_inflection(frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8))).why
 
 
 def test_a_cpu_and_a_gpu_of_one_machine_suffice_for_f():
     frame = frame_f(FLAT_UNTIL_32, FLAT_UNTIL_8).assign(machine_id="box")
-    result = only(claims.faster_hardware_later_inflection(frame))
-    check(result, claims.SUPPORTED)
+    result = only(faster_hardware_later_inflection(frame))
+    check(result, SUPPORTED)
     assert result.machine_id == "box" and result.device == "cpu+cuda"
 
 
@@ -196,9 +201,9 @@ def test_evaluate_has_one_row_per_claim_and_machine():
     table = claims.evaluate(frame)
     assert list(table.columns) == list(claims.COLUMNS)
     a = table[table["claim"] == "a"].set_index("machine_id")["verdict"]
-    assert a.to_dict() == {"m1": claims.SUPPORTED, "m2": claims.CONTRADICTED}
+    assert a.to_dict() == {"m1": SUPPORTED, "m2": CONTRADICTED}
     b = table[table["claim"] == "b"]
-    assert set(b["machine_id"]) == {"m1", "m2"} and (b["verdict"] == claims.NOT_TESTABLE).all()
+    assert set(b["machine_id"]) == {"m1", "m2"} and (b["verdict"] == NOT_TESTABLE).all()
     assert b["why"].str.startswith("no records of").all()
     assert table[table["claim"] == "f"]["machine_id"].tolist() == ["m1+m2"]
 
@@ -207,7 +212,7 @@ def test_evaluate_on_an_empty_frame_gives_one_untestable_row_per_claim():
     for frame in (pd.DataFrame(), None, frame_a(1.0).drop(columns="median_ms"), frame_a(1.0).iloc[0:0]):
         table = claims.evaluate(frame)
         assert table["claim"].tolist() == list("abcdefgh")
-        assert (table["verdict"] == claims.NOT_TESTABLE).all()
+        assert (table["verdict"] == NOT_TESTABLE).all()
         assert table["why"].str.contains("no records of|0 machines").all()
 
 
@@ -218,9 +223,9 @@ def test_evaluate_decides_on_loaded_visits_and_refuses_the_newest_visit_per_conf
     store_visits(tmp_path / "m1.jsonl", frame_a(1.8))
     visits = results.load(tmp_path)
     a = claims.evaluate(visits).set_index("claim").loc["a"]
-    assert a["verdict"] == claims.CONTRADICTED and "3 rounds" in a["why"] and a["low"] > claims.FLAT_MAX_RATIO
+    assert a["verdict"] == CONTRADICTED and "3 rounds" in a["why"] and a["low"] > FLAT_MAX_RATIO
     newest = results.newest_visits(visits)
-    for decide in (claims.evaluate, claims.flat_at_small_batch):
+    for decide in (claims.evaluate, flat_at_small_batch):
         with pytest.raises(ValueError, match=r"one visit per config.*pass the visits"):
             decide(newest)
 
@@ -238,7 +243,7 @@ def test_the_sentence_follows_the_verdict_in_the_frame():
     assert said.endswith("flat means <= 1.25.")
     assert ": contradicted on Test CPU (CPU): " in claims.verdict_sentence(steep)
     flipped = flat.copy()
-    flipped["verdict"] = claims.CONTRADICTED
+    flipped["verdict"] = CONTRADICTED
     assert claims.verdict_sentence(flipped) == said.replace(": supported on ", ": contradicted on ")
 
 
@@ -250,6 +255,6 @@ def test_an_untestable_sentence_says_why():
 
 def test_f_a_curve_still_flat_at_its_largest_batch_has_no_upper_bound():
     still_flat = dict.fromkeys(FLAT_UNTIL_32, 1.0)
-    result = only(claims.faster_hardware_later_inflection(frame_f(still_flat, FLAT_UNTIL_8)))
-    check(result, claims.SUPPORTED)
+    result = only(faster_hardware_later_inflection(frame_f(still_flat, FLAT_UNTIL_8)))
+    check(result, SUPPORTED)
     assert result.statistic == 16 and result.high == np.inf and "beyond batch 64 vs batch 8" in result.why

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from ftax import analysis, claims, findings, pages
+from ftax.claim_verdicts import CONTRADICTED, SUPPORTED
+from ftax.claims_per_machine import flat_at_small_batch
 from ftax.pages import claims as page
 from ftax.pages import framework_bound, hardware, intro
 from fake_study import FakeStudy
@@ -70,10 +72,10 @@ def test_regimes_find_a_flat_curve_and_its_inflection_and_none_in_a_steep_one():
 
 
 def test_claim_a_and_the_pages_use_the_same_rule():
-    for ratios, verdict, regime in ((FLAT_THEN_RISING, claims.SUPPORTED, analysis.FLAT),
-                                    (STEEP, claims.CONTRADICTED, analysis.NOT_FLAT)):
+    for ratios, verdict, regime in ((FLAT_THEN_RISING, SUPPORTED, analysis.FLAT),
+                                    (STEEP, CONTRADICTED, analysis.NOT_FLAT)):
         frame = _sweep(ratios)
-        (result,) = claims.flat_at_small_batch(frame)
+        (result,) = flat_at_small_batch(frame)
         assert result.verdict == verdict
         assert analysis.framework_bound_regimes(frame)["regime"].tolist() == [regime]
 
@@ -159,7 +161,7 @@ def test_a_page_quotes_the_verdict_of_its_claims_on_its_records():
 
 # --- the intro quotes the claims table ------------------------------------------------------------------
 
-@pytest.mark.parametrize("ratios, verdict", [(FLAT_THEN_RISING, claims.SUPPORTED), (STEEP, claims.CONTRADICTED)])
+@pytest.mark.parametrize("ratios, verdict", [(FLAT_THEN_RISING, SUPPORTED), (STEEP, CONTRADICTED)])
 def test_flipping_the_verdict_in_the_frame_flips_the_intro_headline(ratios, verdict):
     studies = _studies(_sweep(ratios))
     headline = intro.framework_bound(studies, "cpu")
@@ -169,7 +171,7 @@ def test_flipping_the_verdict_in_the_frame_flips_the_intro_headline(ratios, verd
     assert intro.framework_bound(studies, "cpu", table) == headline
     assert claims.verdict_sentence(table.iloc[0]) in headline
     flipped = table.copy()
-    other = claims.CONTRADICTED if verdict == claims.SUPPORTED else claims.SUPPORTED
+    other = CONTRADICTED if verdict == SUPPORTED else SUPPORTED
     flipped.loc[0, "verdict"] = other
     assert f"flat at small batch: {other} on {LABEL}: " in intro.framework_bound(studies, "cpu", flipped)
 

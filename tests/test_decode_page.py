@@ -6,6 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from ftax import claims, pages
+from ftax.claim_verdicts import CONTRADICTED, NOT_TESTABLE, SUPPORTED
 from ftax.pages import decode as page
 from fake_study import FakeStudy
 from ftax.studies import Grid
@@ -110,12 +111,12 @@ def test_without_decode_records_the_page_says_so():
     assert "not testable here" in page.claim_verdict(v)
 
 
-@pytest.mark.parametrize("growth, verdict", [(1.05, claims.SUPPORTED), (2.0, claims.CONTRADICTED)])
+@pytest.mark.parametrize("growth, verdict", [(1.05, SUPPORTED), (2.0, CONTRADICTED)])
 def test_claim_h_judges_decode_steps_and_claim_a_ignores_them(growth, verdict):
     frame = pd.DataFrame(_visits(step_growth=growth))
     table = claims.evaluate(frame)
     h = table[table.claim == "h"].iloc[0]
     assert h.verdict == verdict and "llama-small" in h.why
     a = table[table.claim == "a"].iloc[0]
-    assert a.verdict == claims.NOT_TESTABLE  # the forward rows have batch 1 only; decode steps are not (a)'s
+    assert a.verdict == NOT_TESTABLE  # the forward rows have batch 1 only; decode steps are not (a)'s
     assert "Claim (h)" in page.claim_verdict(_view(_visits(step_growth=growth)))

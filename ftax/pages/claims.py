@@ -14,6 +14,7 @@ from typing import Mapping
 import pandas as pd
 
 from ftax import claims
+from ftax.claim_verdicts import NO_INTERVAL, VERDICTS
 from ftax.estimates import newest_series
 from ftax.results import rows_matching
 from ftax.rows import with_columns
@@ -55,7 +56,7 @@ def summary(verdicts: pd.DataFrame, studies: Mapping[str, object]) -> str:
     shown = visits(studies)
     machines = sorted(shown["machine_label"].dropna().unique()) if not shown.empty else []
     counts = verdicts["verdict"].value_counts()
-    tally = join([f"{plural(int(counts[v]), 'row')} {v}" for v in claims.VERDICTS if v in counts], "no rows")
+    tally = join([f"{plural(int(counts[v]), 'row')} {v}" for v in VERDICTS if v in counts], "no rows")
     where = f"`{data.results_dir}`, profile `{data.profile}`" if data is not None else "no records"
     return (f"Computed when this page was built from the {len(shown)} visits of the case studies' grids in {where}, "
             f"on {plural(len(machines), 'machine')} ({join([f'**{m}**' for m in machines], 'none')}): {tally}.")
@@ -70,7 +71,7 @@ def _statistic(row: Mapping) -> str:
     if pd.isna(row["statistic"]):
         return "n/a"
     if pd.isna(row["low"]) or pd.isna(row["high"]):
-        return f"{_num(row['statistic'])} ({claims.NO_INTERVAL})"
+        return f"{_num(row['statistic'])} ({NO_INTERVAL})"
     return f"{_num(row['statistic'])} [{_num(row['low'])}, {_num(row['high'])}]"
 
 
