@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ftax.analysis import COMPUTE_BOUND_MAX_SHARE, FRAMEWORK_BOUND_MIN_SHARE
-from ftax.estimates import CONFIG_COLUMNS, curve_keys
+from ftax.estimates import curve_keys
 from ftax.plot_style import (AXIS_LABELS, REGIME_COLORS, backend_order, color_for, curve_label, empty_figure, fit_for,
                              groups_of, legend_below, log2_axis, panels, plain_number, split_by)
 from ftax.rows import BUSY_METHODS, decomposed
@@ -139,8 +139,7 @@ def overhead_share_vs_batch(frame: pd.DataFrame, panel: str | None = None, fits:
                               marker=marker, ms=4)
             legend.setdefault(curve_label(list(named.items()), varying), line)
             first = part.loc[curve_rows.index[0]]
-            fit = fit_for(fits, {c: first[c] for c in (*CONFIG_COLUMNS, "machine_id", "machine_label")
-                                 if c in first and c != "batch_size"})
+            fit = fit_for(fits, first, "batch_size")
             if fit is not None and bool(fit.get("reached")) and pd.notna(fit.get("inflection_batch")):
                 ax.axvline(float(fit["inflection_batch"]), color=color, ls=":", lw=1.2)
                 regimes.setdefault("latency inflection (claim (a))", Line2D([], [], color=_GRAY, ls=":", lw=1.2))

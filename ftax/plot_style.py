@@ -16,6 +16,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from ftax.estimates import curve_columns
+
 BACKEND_COLORS = {
     "eager": "#1f77b4", "torchscript": "#ff7f0e", "compile": "#2ca02c",
     "compile-reduce-overhead": "#17becf", "cudagraph": "#d62728", "onnxruntime": "#9467bd",
@@ -153,13 +155,15 @@ def split_by(rows: pd.DataFrame, drawn: Sequence[str], identity: Sequence[str], 
                     and any(part[c].nunique(dropna=False) > 1 for part in parts)]
 
 
-def fit_for(fits: pd.DataFrame | None, keys: dict) -> pd.Series | None:
-    """The fitted inflection whose key columns equal this curve's (columns the fits lack, and missing values,
-    are ignored)."""
+def fit_for(fits: pd.DataFrame | None, row: pd.Series, varying: str) -> pd.Series | None:
+    """The regime row of `fits` for the curve along `varying` that `row` (one of its points) lies on: matched on
+    the curve's identity (`ftax.estimates.curve_columns`) and machine label; columns the fits or the row lack,
+    and missing values, are ignored."""
     if fits is None or fits.empty:
         return None
     match = fits
-    for column, value in keys.items():
-        if column in match and value is not None and not (not isinstance(value, str) and pd.isna(value)):
+    for column in (*curve_columns(varying, series=False), "machine_label"):
+        value = row.get(column)
+        if column in match and not pd.isna(value):
             match = match[match[column] == value]
     return None if match.empty else match.iloc[0]

@@ -22,7 +22,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from ftax.estimates import CONFIG_COLUMNS, curve_keys
+from ftax.estimates import curve_keys
 from ftax.plot_style import (AXIS_LABELS, BACKEND_COLORS, DTYPE_LINESTYLES, REGIME_COLORS, color_for, curve_label,
                              empty_figure, fit_for, groups_of, legend_below, log2_axis, log_latency_axis, log_ticks,
                              panels, plain_number, si_number, split_by)
@@ -70,8 +70,7 @@ def _latency_lines(frame: pd.DataFrame, x: str, hue: str, style: str | None, pan
             if {"low_ms", "high_ms"} <= set(curve):
                 ax.fill_between(curve[x], curve["low_ms"], curve["high_ms"], color=color, alpha=0.18, lw=0)
             legend.setdefault(label, line)
-            fit = fit_for(fits, {c: curve[c].iloc[0] for c in (*CONFIG_COLUMNS, "machine_id", "machine_label")
-                                 if c in curve and c != x})
+            fit = fit_for(fits, curve.iloc[0], x)
             if fit is not None and x == "batch_size" and _fitted(fit):
                 if bool(fit.get("reached")):
                     ax.axvline(float(fit["inflection_batch"]), color=color, ls=":", lw=1.2)
