@@ -3,10 +3,10 @@
 Page 08 scores the model of the tax on the book's stored curves with the probe stored for the machine, which may
 have been measured on another day; on a shared VM the machine's speed drifts between days. This study removes that
 confound: it sweeps the tax-model study into a scratch directory (never the book's results/) in the profile's
-rounds, probes each precision before every round and after the last, and prints `ftax.tax_model.scores` for every
-predictor with (a) each curve read with the probes around it averaged (what page 08 does), (b) the first probe
-alone, (c) the last alone, and (d) with `--compare` the newest probe stored in another results directory (say, the
-book's, from another day).
+rounds, probes each precision before every round and after the last, and prints
+`ftax.tax_model_validation.scores` for every predictor with (a) each curve read with the probes around it averaged
+(what page 08 does), (b) the first probe alone, (c) the last alone, and (d) with `--compare` the newest probe stored
+in another results directory (say, the book's, from another day).
 
 With `--store results`, the run's records and probes are copied to results/tax-fresh/<machine_id>-<time>/, where
 page 08 reads every stored run ("Curves measured with their probe"); the book's own loader never reads them.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ftax import results, studies, tax_model
+from ftax import curve_probes, results, studies, tax_model_validation
 from ftax.pages.tax_model import configs_of
 
 SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]
@@ -51,12 +51,13 @@ def measure(out: str, profile: str, among: tuple[str, ...]) -> None:
 def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
     """`scores` per way of choosing the probe (see the module docstring)."""
     configs = configs_of(results.load(out))
-    probes = tax_model.stored_probes(out)
+    probes = curve_probes.stored_probes(out)
     ways = {"around each curve": probes, "first": {k: v[0] for k, v in probes.items()},
             "last": {k: v[-1] for k, v in probes.items()}}
     if compare:
-        ways[f"newest in {compare}"] = {k: v[-1] for k, v in tax_model.stored_probes(compare).items()}
-    return {name: tax_model.scores(tax_model.validate(configs, chosen)).set_index("predictor")[SHOWN]
+        ways[f"newest in {compare}"] = {k: v[-1] for k, v in curve_probes.stored_probes(compare).items()}
+    return {name: tax_model_validation.scores(tax_model_validation.validate(configs, chosen))
+                  .set_index("predictor")[SHOWN]
             for name, chosen in ways.items()}
 
 
@@ -64,7 +65,7 @@ def store(out: str, results_dir: str) -> Path:
     """Copy the run's records and probes to `results_dir`/tax-fresh/<machine_id>-<first visit's time>/."""
     visits = results.load(out)
     start = pd.Timestamp(visits["timestamp"].min()).strftime("%Y%m%dT%H%M")
-    target = Path(results_dir) / tax_model.FRESH_RUNS / f"{visits['machine_id'].iloc[0]}-{start}"
+    target = Path(results_dir) / tax_model_validation.FRESH_RUNS / f"{visits['machine_id'].iloc[0]}-{start}"
     shutil.copytree(out, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))
     return target
 

@@ -480,7 +480,7 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     shape that two grids name are timed together, and a config two grids share is measured once. With
     `probes`, the throughput probe of each device and dtype swept, measured before each round that measures
     anything and after the last, so new curves are read with probes taken between their rounds
-    (`tax_model.probe_for` averages those around a curve); when nothing was measured, only where none is stored
+    (`curve_probes.probe_for` averages those around a curve); when nothing was measured, only where none is stored
     at all (of any version), so a build from stored records reads them with the probes stored beside them."""
     rules = {grid.rule for grid in grids}
     if len(rules) != 1:

@@ -219,7 +219,7 @@ def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(
 
 
 def test_the_tax_model_probes_are_taken_before_each_round_that_measures_and_after_the_last(tmp_path, monkeypatch):
-    """So a curve is read with probes from between its rounds (`tax_model.probe_for`), not from another hour."""
+    """So a curve is read with probes from between its rounds (`curve_probes.probe_for`), not from another hour."""
     probed = []
     monkeypatch.setattr(studies, "ensure_probe", lambda out, device, dtype, max_age_s: probed.append(dtype))
     monkeypatch.setattr(studies, "_any_probe_stored", lambda out, device, dtype: True)  # (the mock stores none)

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import analysis, cli, decompose, models, predict_inputs, results, studies, tax_model
+from ftax import (analysis, cli, curve_probes, decompose, models, predict_inputs, results, studies, tax_model,
+                  tax_model_validation)
 from ftax.probe import Probe, mean_of
 from ftax.tax_model import ADDITIVE, OVERLAP, Work
 
@@ -115,15 +116,16 @@ def _configs(curves: dict[str, np.ndarray], work: Work) -> pd.DataFrame:
 
 def test_validation_holds_out_all_but_batch_1_and_scores_the_model_against_the_baselines():
     curves = {"framework-bound": _true_curve(4.0, WORK, PROBE, 2.0), "compute-bound": _true_curve(0.2, WORK, PROBE)}
-    frame = tax_model.validate(_configs(curves, WORK), {("m", "cpu", "fp32"): PROBE}, rate=tax_model.BY_SIZE)
+    frame = tax_model_validation.validate(_configs(curves, WORK), {("m", "cpu", "fp32"): PROBE},
+                                          rate=tax_model.BY_SIZE)
     assert set(frame["batch_size"]) == set(BATCHES[1:]) and len(frame) == 2 * (len(BATCHES) - 1)
-    score = tax_model.scores(frame).set_index("predictor")
+    score = tax_model_validation.scores(frame).set_index("predictor")
     assert set(score.index) >= {"probe", "decomposition", "constant", "flops_scaled"}
     # the decomposition said H = 4 ms: exact on the framework-bound curve
     exact = frame[frame["model"] == "framework-bound"]
     assert np.allclose(exact["pred_decomposition"], exact["measured_ms"])
     assert score.loc["constant", "share_within"] < 1 and score.loc["flops_scaled", "share_within"] < 1
-    assert tax_model.validate(_configs(curves, WORK), {}).attrs["skipped"]  # no probe: skipped, with why
+    assert tax_model_validation.validate(_configs(curves, WORK), {}).attrs["skipped"]  # no probe: skipped, with why
 
 
 def test_held_rate_grows_the_work_as_the_flops_and_is_a_cpu_probe_s_default():
@@ -133,7 +135,7 @@ def test_held_rate_grows_the_work_as_the_flops_and_is_a_cpu_probe_s_default():
     assert np.all(by_size[1:] < held[1:])  # PROBE's rate rises with size: bigger batches run faster per FLOP
     assert tax_model.default_rate(PROBE) == tax_model.HELD
     assert tax_model.default_rate(replace(PROBE, device="cuda")) == tax_model.BY_SIZE
-    frame = tax_model.validate(_configs({"held": 4.0 + held}, WORK), {("m", "cpu", "fp32"): PROBE})
+    frame = tax_model_validation.validate(_configs({"held": 4.0 + held}, WORK), {("m", "cpu", "fp32"): PROBE})
     assert np.allclose(frame["pred_decomposition"], frame["measured_ms"])  # _configs' decomposition says H = 4 ms
     with pytest.raises(ValueError, match="unknown rate"):
         tax_model.work_ms(WORK, PROBE, 2, "sideways")
@@ -168,8 +170,9 @@ def test_two_point_band_widens_away_from_the_measured_batches_and_noise_is_not_a
 
 
 def test_two_point_validation_holds_out_every_batch_but_1_and_the_second():
-    assert tax_model.second_batch_of([1, 2, 4, 8, 16]) == 8 and tax_model.second_batch_of([1, 4, 16]) == 4
-    assert tax_model.second_batch_of([1, 16]) is None  # nothing would be held out
+    assert tax_model_validation.second_batch_of([1, 2, 4, 8, 16]) == 8
+    assert tax_model_validation.second_batch_of([1, 4, 16]) == 4
+    assert tax_model_validation.second_batch_of([1, 16]) is None  # nothing would be held out
 
 
 class _ViewThenWrite(torch.nn.Module):
@@ -278,24 +281,24 @@ def test_predict_with_a_second_batch_prints_both_forms(tmp_path, monkeypatch, ca
 
 def test_host_window_contains_the_true_host_of_a_line_and_is_empty_for_a_curve_no_line_fits():
     b = np.array(BATCHES, dtype=float)
-    low, high = tax_model.host_window(b, 4.0 + 0.5 * b)  # T(1) = 4.5, H = 4
+    low, high = tax_model_validation.host_window(b, 4.0 + 0.5 * b)  # T(1) = 4.5, H = 4
     assert low < 4.0 < high and high <= 4.5
     for h in (low, high):  # at the window's edges the worst point is exactly at the tolerance
         worst = np.max(np.abs((h + (4.5 - h) * b[1:]) / (4.0 + 0.5 * b[1:]) - 1))
-        assert worst == pytest.approx(tax_model.CLOSE_ENOUGH)
-    assert tax_model.host_window(b, 4.0 + 0.5 * b ** 2) is None  # quadratic: no line through T(1) within 25%
-    assert tax_model.host_window([2, 4], [1.0, 2.0]) is None  # no batch 1
+        assert worst == pytest.approx(tax_model_validation.CLOSE_ENOUGH)
+    assert tax_model_validation.host_window(b, 4.0 + 0.5 * b ** 2) is None  # quadratic: no line through T(1) within 25%
+    assert tax_model_validation.host_window([2, 4], [1.0, 2.0]) is None  # no batch 1
 
 
 def test_a_curve_is_read_with_the_probe_taken_nearest_it():
     old = replace(PROBE, timestamp="2026-11-29T12:00:00+00:00")
     new = replace(FLAT_PROBE, timestamp="2026-12-04T12:00:00+00:00")
     probes = {("m", "cpu", "fp32"): (old, new)}
-    assert tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-11-30T08:00:00+00:00") == old
-    assert tax_model.probe_for(probes, ("m", "cpu", "fp32"), pd.Timestamp("2026-12-05", tz="UTC")) == new
-    assert tax_model.probe_for(probes, ("m", "cpu", "fp32")) == new  # no time: the newest stored
-    assert tax_model.probe_for({("m", "cpu", "fp32"): PROBE}, ("m", "cpu", "fp32"), "2026-01-01") == PROBE
-    assert tax_model.probe_for(probes, ("other", "cpu", "fp32")) is None
+    assert curve_probes.probe_for(probes, ("m", "cpu", "fp32"), "2026-11-30T08:00:00+00:00") == old
+    assert curve_probes.probe_for(probes, ("m", "cpu", "fp32"), pd.Timestamp("2026-12-05", tz="UTC")) == new
+    assert curve_probes.probe_for(probes, ("m", "cpu", "fp32")) == new  # no time: the newest stored
+    assert curve_probes.probe_for({("m", "cpu", "fp32"): PROBE}, ("m", "cpu", "fp32"), "2026-01-01") == PROBE
+    assert curve_probes.probe_for(probes, ("other", "cpu", "fp32")) is None
     assert Probe.from_dict(json.loads(json.dumps(new.to_dict()))) == new  # the time is stored with it
 
 
@@ -305,10 +308,10 @@ def test_a_curve_swept_between_probes_is_read_with_all_of_them_averaged():
     slow, mid, fast, later = (replace(FLAT_PROBE, gemm_gflops=(r, r), timestamp=t)
                               for r, t in zip((25, 50, 100, 1), times))
     probes = {("m", "cpu", "fp32"): (slow, mid, fast, later)}
-    bracketed = tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T10:30", "2026-12-04T11:30")
+    bracketed = curve_probes.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T10:30", "2026-12-04T11:30")
     assert bracketed.gflops_at(1e7) == pytest.approx(50.0)  # the geometric mean of 25, 50 and 100; not the 4th
-    assert tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T10:30") == slow  # no end: the nearest
-    after_all = tax_model.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T14:00", "2026-12-04T15:00")
+    assert curve_probes.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T10:30") == slow  # no end: the nearest
+    after_all = curve_probes.probe_for(probes, ("m", "cpu", "fp32"), "2026-12-04T14:00", "2026-12-04T15:00")
     assert after_all == later  # nothing after the curve: the nearest
     ladders = mean_of([replace(PROBE, write_bytes=(1e3, 1e6), write_gbs=(4.0, 1.0)),
                              replace(PROBE, write_bytes=(1e3, 1e6), write_gbs=(16.0, 1.0)), FLAT_PROBE])

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 
 from fake_study import FakeStudy
-from ftax import pages, results, tax_model
+from ftax import curve_probes, pages, results, tax_model, tax_model_validation
 from ftax.pages import tax_model as page
 from ftax.probe import Probe
 from ftax.results import MeasureConfig, Record
@@ -73,7 +73,7 @@ def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
     assert "meets the bar of 80% whatever a re-run gives within the curves' intervals" in text
     assert "against 0% for the better baseline" in text and "Misses at the estimates: none" in text
     assert "These records count the bytes written not at all (records before schema 5); 1 probes" in text
-    score = tax_model.scores(checked).set_index("predictor")
+    score = tax_model_validation.scores(checked).set_index("predictor")
     assert score.loc["constant", "curves_surely_out"] == 1  # T(1) everywhere is far off whatever a re-run gives
     figure, caption = page.validation_figure(v, configs)
     assert figure.axes and "6 points from 1 curves" in caption
@@ -97,7 +97,7 @@ def test_two_point_form_and_the_host_window_are_read_from_the_same_curves(tmp_pa
 
 def _stored_run(results_dir, name: str, rows: list[dict]) -> None:
     """A fresh run as benchmarks/tax_model_fresh.py stores it: records and probes in a directory of their own."""
-    run = results_dir / tax_model.FRESH_RUNS / name
+    run = results_dir / tax_model_validation.FRESH_RUNS / name
     for row in rows:
         config = MeasureConfig.make(row["model"], row["backend"], row["dtype"], "cpu", row["batch_size"],
                                     row["seq_len"])
@@ -117,11 +117,11 @@ def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
     assert "bytes counted: no; probe's write ladder: no; probes per precision: 1)" in text and "(21 visits;" in text
     assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
     assert "on this run (1 of 1 curves within 25% at the estimates; misses: none)" in text
-    run = tmp_path / tax_model.FRESH_RUNS / "a-20261204T1500"
+    run = tmp_path / tax_model_validation.FRESH_RUNS / "a-20261204T1500"
     results.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})  # a second probe, untimed
     assert "(the first and last probes were of unrecorded times)" in page.fresh_runs_markdown(v)
     _stored_run(tmp_path, "a-20261204T1600", [r for r in _records() if r["seq_len"] == 128])
-    timed = tmp_path / tax_model.FRESH_RUNS / "a-20261204T1600" / "probes" / "a.jsonl"
+    timed = tmp_path / tax_model_validation.FRESH_RUNS / "a-20261204T1600" / "probes" / "a.jsonl"
     timed.unlink()
     for when in ("2026-12-04T16:00:00+00:00", "2026-12-04T16:12:00+00:00"):  # two timed probes: the run's spread
         results.append_side(timed.parent.parent, "probes", "a",
@@ -142,7 +142,7 @@ def test_without_a_probe_the_page_says_what_is_missing(tmp_path):
     data = FakeStudy(frame, [], results_dir=str(tmp_path / "empty"), all=frame)
     v = pages.view(data, "cpu")
     assert "so the model is not scored here" in page.scores_markdown(v, page.every_config(data, "a"))
-    assert tax_model.stored_probes(tmp_path / "empty") == {}
+    assert curve_probes.stored_probes(tmp_path / "empty") == {}
 
 
 def test_with_no_records_at_all_every_cell_says_so(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, results, tax_model
+from ftax import analysis, curve_probes, results, tax_model, tax_model_validation
 from ftax.estimates import newest_series, per_config
 from ftax.findings import no_data
 from ftax.pages import PageView
@@ -45,8 +45,8 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
     """The host cost of bert-tiny, bert-mini and bert-base (each runtime of the study) four ways: the decomposition's
     overhead at batch 1 and at the largest batch (a fixed cost would keep them equal), the intercept of latency
     against FLOPs over the batch sweep, the smallest shape's latency, and T(1) minus the probe's time for the work."""
-    probes = tax_model.stored_probes(v.results_dir)
-    small = tax_model.smallest_shapes(configs) if not configs.empty else pd.DataFrame()
+    probes = curve_probes.stored_probes(v.results_dir)
+    small = tax_model_validation.smallest_shapes(configs) if not configs.empty else pd.DataFrame()
     rows = []
     shown = v.frame[v.frame["model"].isin(THREE) & (v.frame["seq_len"] > 1)] if not v.frame.empty else v.frame
     for (model, backend, dtype, seq), c in (shown.groupby(["model", "backend", "dtype", "seq_len"]) if not
@@ -58,9 +58,9 @@ def host_estimates(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
         match = small[(small["model"] == model) & (small["backend"] == backend) & (small["dtype"] == dtype)
                       & (small["overrides"] == c["overrides"].iloc[0]) & (small["smallest_seq_len"] < seq)] \
             if not small.empty else small
-        work = tax_model.work_from_rows(c)
-        probe = tax_model.probe_for(probes, (c["machine_id"].iloc[0], c["device"].iloc[0], dtype),
-                                    *tax_model.curve_span(c))
+        work = tax_model_validation.work_from_rows(c)
+        probe = curve_probes.probe_for(probes, (c["machine_id"].iloc[0], c["device"].iloc[0], dtype),
+                                       *curve_probes.curve_span(c))
         rows.append({"model": model, "runtime": backend, "seq": int(seq), "batches": f"1-{int(last['batch_size'])}",
                      "share, largest": float(share.iloc[-1]),
                      "between-round cv, largest": float(numbers(c, "between_round_cv").iloc[-1]),
@@ -120,8 +120,8 @@ def host_finding(v: PageView, estimates: pd.DataFrame) -> str:
 
 
 def validation(v: PageView, configs: pd.DataFrame, form: str = tax_model.ADDITIVE) -> pd.DataFrame:
-    """Every stored curve of the machine shown, predicted from batch 1 (`ftax.tax_model.validate`)."""
-    return tax_model.validate(configs, tax_model.stored_probes(v.results_dir), form)
+    """Every stored curve of the machine shown, predicted from batch 1 (`ftax.tax_model_validation.validate`)."""
+    return tax_model_validation.validate(configs, curve_probes.stored_probes(v.results_dir), form)
 
 
 def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
@@ -130,8 +130,8 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
     if checked.empty:
         return (f"No curve on {v.here} has batch 1, another batch, FLOPs, GEMM calls and a stored probe, so the model "
                 f"is not scored here.")
-    table = tax_model.scores(checked).set_index("predictor")
-    overlap = tax_model.scores(validation(v, configs, tax_model.OVERLAP)).set_index("predictor")
+    table = tax_model_validation.scores(checked).set_index("predictor")
+    overlap = tax_model_validation.scores(validation(v, configs, tax_model.OVERLAP)).set_index("predictor")
     lines = ["| predictor | curves | all held-out batches within 25% | median abs. error | same, overlapping form |",
              "|---|---|---|---|---|"]
     for name, words in PREDICTORS.items():
@@ -157,7 +157,7 @@ def _inputs_phrase(configs: pd.DataFrame, results_dir) -> str:
     """What these curves were read with: whether their records count bytes (by size), and the probes' versions,
     times and write ladders: the model's write term and its probe pairing depend on them."""
     counted = _bytes_counted(configs) or "not at all (records before schema 5)"
-    probes = [p for found in tax_model.stored_probes(results_dir).values() for p in found]
+    probes = [p for found in curve_probes.stored_probes(results_dir).values() for p in found]
     timed, laddered = sum(bool(p.timestamp) for p in probes), sum(bool(p.write_bytes) for p in probes)
     return (f"These records count the bytes written {counted}; {len(probes)} probes are stored beside them "
             f"(probe version {join(sorted({str(p.version) for p in probes}))}), {timed} with the time it was taken "
@@ -175,7 +175,8 @@ def _misses(checked: pd.DataFrame) -> str:
     """The curves the model misses at the estimates (some held-out batch off by more than 25%), each with its worst
     error, as a list in words ('none' if none)."""
     worst = checked.groupby([c for c in CURVE if c in checked], dropna=False)["err_model"].agg(lambda e: e.abs().max())
-    return join([f"{_curve_name(k)} (worst {m:.0%})" for k, m in worst[worst > tax_model.CLOSE_ENOUGH].items()], "none")
+    missed = worst[worst > tax_model_validation.CLOSE_ENOUGH]
+    return join([f"{_curve_name(k)} (worst {m:.0%})" for k, m in missed.items()], "none")
 
 
 def _curve_name(values: tuple) -> str:
@@ -265,7 +266,7 @@ def _phase(row) -> str:
 
 def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
     """Predicted regime and inflection per curve beside the one claim (a)'s rule reads from the measured visits."""
-    predicted = tax_model.predicted_inflections(configs, tax_model.stored_probes(v.results_dir))
+    predicted = tax_model_validation.predicted_inflections(configs, curve_probes.stored_probes(v.results_dir))
     if predicted.empty:
         return ""
     measured = analysis.framework_bound_regimes(v.every_visit if not v.every_visit.empty else v.visits)
@@ -294,7 +295,7 @@ HOST_COLUMNS = {"probe": "H from the probe", "smallest": "H from the smallest sh
 
 def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
     """Per curve, the host costs H for which a line through T(1) fits every measured batch within 25%
-    (`tax_model.host_window`), as shares of T(1), beside the estimates batch 1 gives; then how often each
+    (`tax_model_validation.host_window`), as shares of T(1), beside the estimates batch 1 gives; then how often each
     estimate falls inside: whether the one-measurement model fails for want of the form or of H."""
     checked = validation(v, configs)
     if checked.empty:
@@ -305,7 +306,7 @@ def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
     fits, inside = 0, {k: [0, 0] for k in HOST_SOURCES}
     for ident, c in checked.groupby(keys, dropna=False, sort=True):
         t1 = float(c["t1_ms"].iloc[0])
-        window = tax_model.host_window([1, *c["batch_size"]], [t1, *c["measured_ms"]])
+        window = tax_model_validation.host_window([1, *c["batch_size"]], [t1, *c["measured_ms"]])
         fits += window is not None
         cells = []
         for source in HOST_SOURCES:
@@ -340,7 +341,8 @@ def _one_probe_phrase(configs: pd.DataFrame, probes: dict[tuple, tuple]) -> str:
         return ""
     counts = []
     for which, pick in (("first", 0), ("last", -1)):
-        one = tax_model.scores(tax_model.validate(configs, {k: found[pick] for k, found in probes.items()}))
+        chosen = {k: found[pick] for k, found in probes.items()}
+        one = tax_model_validation.scores(tax_model_validation.validate(configs, chosen))
         row = one.set_index("predictor").loc["model"]
         counts.append(f"{int(row.curves_within)} of {int(row.curves)} with the {which} alone")
     stamps = pd.to_datetime([p.timestamp for found in probes.values() for p in found], utc=True, errors="coerce")
@@ -354,16 +356,16 @@ def fresh_runs_markdown(v: PageView) -> str:
     """The scores on each stored fresh run (`results/tax-fresh/<run>/`, `benchmarks/tax_model_fresh.py`): the
     tax-model study swept with the probe taken just before and after it, so that no day's drift of the machine
     lies between a curve and the probe it is read with, as it may on the book's own records."""
-    runs = sorted(p for p in (Path(v.results_dir) / tax_model.FRESH_RUNS).glob("*") if p.is_dir())
+    runs = sorted(p for p in (Path(v.results_dir) / tax_model_validation.FRESH_RUNS).glob("*") if p.is_dir())
     blocks = []
     for run in runs:
         visits = with_columns(results.load(run))
         if visits.empty:
             continue
         configs = configs_of(visits)
-        probes = tax_model.stored_probes(run)
-        checked = tax_model.validate(configs, probes)
-        table = tax_model.scores(checked).set_index("predictor")
+        probes = curve_probes.stored_probes(run)
+        checked = tax_model_validation.validate(configs, probes)
+        table = tax_model_validation.scores(checked).set_index("predictor")
         if "model" not in table.index:
             continue
         span = f"{visits['timestamp'].min():%Y-%m-%d %H:%M}-{visits['timestamp'].max():%H:%M} UTC"
