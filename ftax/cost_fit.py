@@ -20,6 +20,7 @@ from ftax.env import fingerprint
 from ftax.timing import StopRule
 from ftax.visit_costs import COMPILE_BACKENDS, PREPARE_CALLS, Calibration, Figure, compile_graphs, timing_s
 
+
 def parse_rule(name: str | None) -> StopRule | None:
     """The stop rule a stored visit ran under, from its name (`quick/3` -> quick shared by 3)."""
     base, _, visits = (name or "").partition("/")

@@ -171,7 +171,6 @@ def _runs_there(config: MeasureConfig) -> bool:
     return backends.available(config.backend, config.device, config.dtype)[0]
 
 
-
 def estimate(grids: Sequence[studies.Grid], rounds: int, rule: StopRule, cal: Calibration,
              budget_s: float = DEFAULT_BUDGET_S, stored: dict | None = None, decompose_all: bool = False,
              seed: int = 0, energy: bool | None = None, imported: bool = False,
@@ -285,7 +284,6 @@ def _groups(order: Iterable[MeasureConfig]) -> list[tuple[tuple, list[MeasureCon
             groups.append((key, []))
         groups[-1][1].append(config)
     return groups
-
 
 
 def plan_sweep(grids: Sequence[studies.Grid], results_dir, rounds: int, budget_s: float = DEFAULT_BUDGET_S,

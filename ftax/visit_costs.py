@@ -63,7 +63,6 @@ HOST_FACTOR = {"eager": 1.0, "torchscript": 0.7, "compile": 0.3, "compile-reduce
                "cudagraph": 0.03, "onnxruntime": 0.5}
 
 
-
 @dataclass(frozen=True)
 class Figure:
     """One constant of the cost model and where it came from (`records: ...` or `default`)."""
@@ -200,7 +199,6 @@ def latency_s(config: MeasureConfig, cal: Calibration) -> tuple[float, str]:
     return host + work / 5e10, "default (host + work)"
 
 
-
 # --- build and prepare ------------------------------------------------------------------------
 
 def build_s(config: MeasureConfig, cal: Calibration) -> float:
@@ -238,7 +236,6 @@ def prepare_s(config: MeasureConfig, t: float, cal: Calibration, state: dict, gr
         if not _onnx_cached(config):
             host += cal.figure("export_s").value
     return calls + host
-
 
 
 def _onnx_cached(config: MeasureConfig) -> bool:
