@@ -252,8 +252,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
     """`ftax sweep --plan` prints the plan (on any machine: it measures nothing); otherwise the tiers run in
-    priority order, each one sweep, with the budget as the whole run's deadline (ftax.plan)."""
-    from ftax import plan
+    priority order, each one sweep, with the budget as the whole run's deadline (ftax.tiered_run)."""
+    from ftax import plan, tiered_run
     from ftax.runner import MeasureOptions
     from ftax.studies import ROUNDS
 
@@ -264,9 +264,9 @@ def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
         print(plan.plan_sweep(grids, args.out, rounds, budget, decompose_all=args.decompose, seed=args.seed).format())
         return 0
     options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir)
-    print(plan.run_tiers(grids, args.out, rounds, options, budget, progress=not args.quiet,
-                         log=lambda line: print(line, file=sys.stderr, flush=True),
-                         retry_failed=args.retry_failed, isolate=args.isolate, seed=args.seed))
+    print(tiered_run.run_tiers(grids, args.out, rounds, options, budget, progress=not args.quiet,
+                               log=lambda line: print(line, file=sys.stderr, flush=True),
+                               retry_failed=args.retry_failed, isolate=args.isolate, seed=args.seed))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""ftax.plan and the gpu-reference study without a GPU: the cost model's properties on synthetic records, the tier
+"""The planner (ftax.plan, its cost model in ftax.visit_costs and ftax.cost_fit, the tiered run in ftax.tiered_run)
+and the gpu-reference study without a GPU: the cost model's properties on synthetic records, the tier
 order, the budget cut, resuming after an interruption; compressed stores; and gpu-marked real measurements."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import plan, results, studies, sweep
+from ftax import cost_fit, plan, results, studies, sweep, tiered_run, visit_costs
 from ftax.cli import main
 from ftax.errors import InvalidConfigError
 from ftax.results import MeasureConfig, Record
@@ -51,22 +52,22 @@ def test_gpu_reference_must_have_holds_what_the_gpu_claims_need():
 
 def test_timing_grows_with_the_call_and_the_sampling_share():
     rule = studies.RULES["quick"].share(3)
-    times = [plan.timing_s(rule, t) for t in (1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
+    times = [visit_costs.timing_s(rule, t) for t in (1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
     assert times == sorted(times)
-    assert plan.timing_s(rule, 1e-3, 0.0) < plan.timing_s(rule, 1e-3, 1.0)
-    assert plan.timing_s(rule, 1e-3, 0.0) >= rule.min_time_s
+    assert visit_costs.timing_s(rule, 1e-3, 0.0) < visit_costs.timing_s(rule, 1e-3, 1.0)
+    assert visit_costs.timing_s(rule, 1e-3, 0.0) >= rule.min_time_s
 
 
 def test_compile_graphs_follow_dynamos_rule():
     # page 02's round 0 on the CPU: static, then dynamic batch, then the batch-1 and seq-1 specializations
-    flags = plan.compile_graphs([(2, 128), (32, 128), (4, 128), (8, 128), (16, 128), (1, 128), (1, 1), (64, 128)])
+    flags = visit_costs.compile_graphs([(2, 128), (32, 128), (4, 128), (8, 128), (16, 128), (1, 128), (1, 1), (64, 128)])
     assert flags == [True, True, False, False, False, True, True, False]
-    assert plan.compile_graphs([(8, 128), (8, 128)]) == [True, False]
+    assert visit_costs.compile_graphs([(8, 128), (8, 128)]) == [True, False]
 
 
 def test_cuda_plan_on_a_cpu_machine_uses_labelled_defaults_and_cuts_at_the_budget(tmp_path):
     grids = _gpu_grids()
-    cal = plan.calibrate(pd.DataFrame(), "cuda")
+    cal = cost_fit.calibrate(pd.DataFrame(), "cuda")
     assert cal.device == "cuda" and cal.figure("compile_graph_s").source.startswith("default")
     full = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1e9)
     cut = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=full.tier_seconds()[0][1] + 1)
@@ -84,7 +85,7 @@ def test_cuda_plan_on_a_cpu_machine_uses_labelled_defaults_and_cuts_at_the_budge
 
 def test_a_plan_whose_first_tier_is_over_budget_still_starts_its_highest_priority_shapes():
     grids = _gpu_grids()
-    cal = plan.calibrate(pd.DataFrame(), "cuda")
+    cal = cost_fit.calibrate(pd.DataFrame(), "cuda")
     must = plan.tiers(grids)[0][1]
     whole = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1e9).tier_seconds()[0][1]
     order = plan.shapes(must)
@@ -121,7 +122,7 @@ def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
     grids = [replace(g, rule=studies.RULES["smoke"]) for g in studies.study_grids("paradigms", "smoke", "cpu")]
     grids = [replace(grids[0], backends=("eager", "torchscript"), decompose=False, tier="first"),
              replace(grids[0], backends=("eager", "onnxruntime"), batch_sizes=(1,), decompose=False, tier="second")]
-    cal = plan.calibrate(pd.DataFrame(), "cpu")
+    cal = cost_fit.calibrate(pd.DataFrame(), "cpu")
     before = plan.estimate(grids, 2, grids[0].rule, cal, budget_s=1e9)
     assert [name for name, _, _ in before.tiers] == ["first", "second"]
     # the eager/torchscript configs of tier one are stored for both rounds (an interrupted run that finished it)
@@ -147,7 +148,7 @@ def _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit: float):
     grids = [replace(g, tier=t, decompose=False) for g, t in zip(studies.study_grids("paradigms", "smoke", "cpu") * 2,
                                                                   ("a", "b"))]
     grids[1] = replace(grids[1], batch_sizes=(2, 3))
-    monkeypatch.setattr(plan, "calibrate", lambda *a, **k: plan.Calibration("cpu", "test: defaults"))
+    monkeypatch.setattr(cost_fit, "calibrate", lambda *a, **k: visit_costs.Calibration("cpu", "test: defaults"))
     calls, lines, now = [], [], [0.0]
 
     def fake_measure(tier_grids, results_dir, rounds, options, progress, deadline, clock, **kwargs):
@@ -168,8 +169,8 @@ def _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit: float):
 
 def test_run_tiers_cuts_the_first_tier_in_priority_order_and_hands_down_the_deadline(tmp_path, monkeypatch):
     grids, calls, lines, now, fake_measure = _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit=1e6)
-    summary = plan.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=1.0, log=lines.append,
-                             clock=lambda: now[0], measure=fake_measure)
+    summary = tiered_run.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=1.0, log=lines.append,
+                                   clock=lambda: now[0], measure=fake_measure)
     first_shape = plan.shapes(grids[:1])[0]
     assert len(calls) == 1 and calls[0][1] == 1.0  # one sweep, given the run's deadline: start + budget
     assert {plan.shape_of(c) for c in studies.study_configs(calls[0][0])} == {first_shape}
@@ -182,14 +183,14 @@ def test_run_tiers_cuts_the_first_tier_in_priority_order_and_hands_down_the_dead
 
 def test_run_tiers_gives_a_finished_tiers_time_to_the_next_and_stops_at_the_deadline(tmp_path, monkeypatch):
     grids, calls, lines, now, fake_measure = _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit=0.0)
-    summary = plan.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=1e6, log=lines.append,
-                             clock=lambda: now[0], measure=fake_measure)
+    summary = tiered_run.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=1e6, log=lines.append,
+                                   clock=lambda: now[0], measure=fake_measure)
     assert [g[0].tier for g, _ in calls] == ["a", "b"] and summary.unmeasured == 0
     assert plan.visits_left(grids, tmp_path, 2) == (0, 0)
     # a rerun resumes: nothing left to plan or measure
     calls.clear()
-    plan.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=10.0, log=lines.append, clock=lambda: now[0],
-                   measure=fake_measure)
+    tiered_run.run_tiers(grids, tmp_path, 2, MeasureOptions(), budget_s=10.0, log=lines.append,
+                         clock=lambda: now[0], measure=fake_measure)
     assert calls == []
 
 
@@ -208,12 +209,12 @@ def test_calibration_from_records_names_its_source(tmp_path):
         for b in (1, 2, 4, 8):
             results.append(results.store_path(tmp_path, "m"), _record(
                 MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", b, 16), r, rule.name, median_ms=b, total_time_s=0.2))
-    cal = plan.calibrate(results.load(tmp_path), "cpu")
+    cal = cost_fit.calibrate(results.load(tmp_path), "cpu")
     assert cal.source.startswith("records")
     assert cal.figure("sampling_share").source.startswith("records")
-    t, how = plan.latency_s(MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 2, 16), cal)
+    t, how = visit_costs.latency_s(MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 2, 16), cal)
     assert how == "records" and t == pytest.approx(2e-3)
-    t16, how = plan.latency_s(MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 16, 16), cal)
+    t16, how = visit_costs.latency_s(MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 16, 16), cal)
     assert how == "records" and t16 > 8e-3  # a line through the curve, beyond its last point
 
 
@@ -259,22 +260,23 @@ def test_gpu_plan_calibrates_from_a_real_cuda_record(tmp_path):
     record = measure_config(MeasureConfig.make("bert-tiny", "eager", "fp32", "cuda", 1, 128),
                             MeasureOptions(rule=studies.RULES["smoke"]), round_=0)
     results.append(results.store_path(tmp_path, record.machine_id), record)
-    cal = plan.calibrate(results.load(tmp_path), "cuda")
+    cal = cost_fit.calibrate(results.load(tmp_path), "cuda")
     assert cal.source.startswith("records")
-    t, how = plan.latency_s(record.config, cal)
+    t, how = visit_costs.latency_s(record.config, cal)
     assert how == "records" and t > 0
 
 
 @pytest.mark.parametrize("rounds, budget_s", [(0, 100.0), (-1, 100.0), (3, 0.0), (3, -5.0), (3, float("nan"))])
 def test_plan_and_tiered_run_refuse_nonsense_counts(tmp_path, rounds, budget_s):
     grids = _gpu_grids()
-    cal = plan.calibrate(pd.DataFrame(), "cuda")
+    cal = cost_fit.calibrate(pd.DataFrame(), "cuda")
     with pytest.raises(InvalidConfigError, match="rounds|budget"):
         plan.estimate(grids, rounds, grids[0].rule, cal, budget_s=budget_s)
     with pytest.raises(InvalidConfigError, match="rounds|budget"):
         plan.plan_sweep(grids, tmp_path, rounds, budget_s)
     with pytest.raises(InvalidConfigError, match="rounds|budget"):
-        plan.run_tiers(grids, tmp_path, rounds, MeasureOptions(), budget_s, measure=lambda *a, **k: pytest.fail())
+        tiered_run.run_tiers(grids, tmp_path, rounds, MeasureOptions(), budget_s,
+                             measure=lambda *a, **k: pytest.fail())
 
 
 def test_no_two_classes_share_a_name_and_the_planner_defines_no_private_name_it_never_uses():
@@ -286,7 +288,8 @@ def test_no_two_classes_share_a_name_and_the_planner_defines_no_private_name_it_
     classes = [node.name for path in package.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
                if isinstance(node, ast.ClassDef)]
     assert sorted(name for name in set(classes) if classes.count(name) > 1) == []  # SweepPlan vs ValidationPlan
-    text = pathlib.Path(plan.__file__).read_text()
-    private = [node.name for node in ast.parse(text).body
-               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_")]
-    assert private and [name for name in private if len(re.findall(rf"\b{name}\b", text)) < 2] == []
+    for module in (plan, visit_costs, cost_fit, tiered_run):
+        text = pathlib.Path(module.__file__).read_text()
+        private = [node.name for node in ast.parse(text).body
+                   if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_")]
+        assert [name for name in private if len(re.findall(rf"\b{name}\b", text)) < 2] == [], module.__name__
