@@ -11,7 +11,8 @@ from ftax import analysis, claims, findings, pages
 from ftax.pages import claims as page
 from ftax.pages import framework_bound, hardware, intro
 from fake_study import FakeStudy
-from ftax.studies import STUDIES, Grid
+from ftax.catalogue import STUDIES
+from ftax.grids import Grid
 
 ROUND_STATE = (1.0, 1.3, 0.8)  # the machine's state per round: cancels in a paired ratio
 LABEL = "Test CPU (CPU)"
