@@ -27,7 +27,7 @@ import torch
 
 from ftax import backends, models
 from ftax.devices import sync_for
-from ftax.studies import RULES
+from ftax.profiles import RULES
 from ftax.timing import measure, timed_call
 
 

@@ -24,9 +24,9 @@ import torch
 from scipy import stats
 
 from ftax import models
+from ftax.profiles import RULES
 from ftax.results import MeasureConfig
 from ftax.runner import MeasureOptions, measure_config
-from ftax.studies import RULES
 
 
 def table(seq: int, options: MeasureOptions) -> list[dict]:

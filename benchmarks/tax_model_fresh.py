@@ -31,12 +31,14 @@ from pathlib import Path
 import pandas as pd
 
 from ftax import curve_probes, results, studies, tax_model_validation
+from ftax.catalogue import STUDIES
+from ftax.profiles import PROFILES, ROUNDS
 from ftax.pages.tax_model import configs_of
 
 SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]
 
 
-ALIASES = {"all": studies.STUDIES, "all-forward": tuple(s for s in studies.STUDIES if s != "decode")}
+ALIASES = {"all": STUDIES, "all-forward": tuple(s for s in STUDIES if s != "decode")}
 
 
 def measure(out: str, profile: str, among: tuple[str, ...]) -> None:
@@ -44,7 +46,7 @@ def measure(out: str, profile: str, among: tuple[str, ...]) -> None:
     round and after the last; a rerun that measures nothing probes nothing."""
     grids = studies.batch_curve_grids(profile, "cpu", among)
     start = time.time()
-    summary = studies.measure_grids(grids, out, studies.ROUNDS[profile], progress=True, probes=True)
+    summary = studies.measure_grids(grids, out, ROUNDS[profile], progress=True, probes=True)
     print(summary, f"({time.time() - start:.0f} s)")
 
 
@@ -73,16 +75,16 @@ def store(out: str, results_dir: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="scratch results directory (not the book's results/)")
-    parser.add_argument("--profile", default="quick", choices=studies.PROFILES)
+    parser.add_argument("--profile", default="quick", choices=PROFILES)
     parser.add_argument("--studies", default="tax-model",
                         help="whose batch curves to sweep: comma-separated study names, all or all-forward")
     parser.add_argument("--compare", help="also score with the newest probe stored in this results directory")
     parser.add_argument("--store", help="copy the run to STORE/tax-fresh/ for page 08 (e.g. results)")
     args = parser.parse_args()
     among = ALIASES.get(args.studies) or tuple(args.studies.split(","))
-    unknown = sorted(set(among) - set(studies.STUDIES))
+    unknown = sorted(set(among) - set(STUDIES))
     if unknown:
-        parser.error(f"unknown studies {', '.join(unknown)}; allowed: {', '.join(studies.STUDIES)}, all, all-forward")
+        parser.error(f"unknown studies {', '.join(unknown)}; allowed: {', '.join(STUDIES)}, all, all-forward")
     measure(args.out, args.profile, among)
     for name, table in score_tables(args.out, args.compare).items():
         print(f"\nprobe: {name}\n{table.to_string()}")

@@ -18,7 +18,7 @@ import sys
 import pandas as pd
 
 from ftax import validation, validation_report
-from ftax.studies import PROFILES
+from ftax.profiles import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:

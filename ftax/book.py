@@ -136,7 +136,8 @@ def build_html(source: Path, out: Path, strict: bool) -> Path:
 def _measure_studies(profile: str, device: str, results_dir: Path, log: Callable[[str], None]) -> float:
     """Every case study's grids in one sweep before the pages run (seconds taken): a page's comparisons then
     pair configs that another page names (page 02's eager runtime is page 01's batch sweep), timed together."""
-    from ftax.studies import ROUNDS, measure_studies
+    from ftax.profiles import ROUNDS
+    from ftax.studies import measure_studies
 
     log(f"measuring the case studies (profile {profile}, {ROUNDS[profile]} rounds; stored visits are kept) ...")
     start = time.perf_counter()
@@ -155,7 +156,7 @@ def build(profile: str = "quick", device: str = "auto", results_dir: str | Path 
           out: str | Path | None = None, strict: bool = False, root: Path | None = None,
           log: Callable[[str], None] = print) -> BuildResult:
     """Execute every page the toc names, then build the HTML; see the module docstring for the layout."""
-    from ftax.studies import PROFILES
+    from ftax.profiles import PROFILES
 
     if profile not in PROFILES:
         raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")

@@ -206,7 +206,8 @@ def format_record(record) -> str:
 
 def grids_from_args(args: argparse.Namespace) -> list:
     """The grids a `ftax sweep` invocation asks for: a study, a grid file, or flags (flags win)."""
-    from ftax.studies import GRID_FIELDS, grids_from_spec, load_grid_file
+    from ftax.grid_files import grids_from_spec, load_grid_file
+    from ftax.page_parameters import GRID_FIELDS
 
     spec = load_grid_file(args.grid) if args.grid else {}
     spec.update({k: getattr(args, k) for k in GRID_FIELDS if getattr(args, k) is not None})
@@ -216,7 +217,8 @@ def grids_from_args(args: argparse.Namespace) -> list:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ftax.errors import InvalidConfigError
     from ftax.runner import MeasureOptions
-    from ftax.studies import ROUNDS, measure_grids
+    from ftax.profiles import ROUNDS
+    from ftax.studies import measure_grids
 
     grids = grids_from_args(args)
     if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
@@ -255,7 +257,7 @@ def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
     priority order, each one sweep, with the budget as the whole run's deadline (ftax.tiered_run)."""
     from ftax import plan, tiered_run
     from ftax.runner import MeasureOptions
-    from ftax.studies import ROUNDS
+    from ftax.profiles import ROUNDS
 
     grids = [replace(grid, rule=_stop_rule(args, grid.rule)) for grid in grids]
     rounds = args.rounds or ROUNDS.get(grids[0].rule.name, 1)
@@ -272,7 +274,8 @@ def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
 
 def _add_sweep_parser(sub) -> None:
     from ftax.plan import DEFAULT_BUDGET_S
-    from ftax.studies import PROFILES, ROUNDS, RUNS, STUDIES
+    from ftax.catalogue import RUNS, STUDIES
+    from ftax.profiles import PROFILES, ROUNDS
 
     p = sub.add_parser("sweep", help="measure a grid of configs into results/<machine_id>.jsonl (resumable)")
     p.add_argument("--models", type=csv_list)
@@ -322,7 +325,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def _add_book_parser(sub) -> None:
     """`ftax book`: stopping rules come from the profile, so it takes no stop arguments."""
-    from ftax.studies import PROFILES
+    from ftax.profiles import PROFILES
 
     p = sub.add_parser("book", help="run the case-study notebooks (papermill) and build the Jupyter Book")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="grids and stopping rules (default quick)")

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from ftax import results, studies
+from ftax import results
+from ftax.grids import Grid
+from ftax.profiles import RULES
 from ftax.env import fingerprint
 from ftax.timing import StopRule
 from ftax.visit_costs import COMPILE_BACKENDS, PREPARE_CALLS, Calibration, Figure, compile_graphs, timing_s
@@ -24,9 +26,9 @@ from ftax.visit_costs import COMPILE_BACKENDS, PREPARE_CALLS, Calibration, Figur
 def parse_rule(name: str | None) -> StopRule | None:
     """The stop rule a stored visit ran under, from its name (`quick/3` -> quick shared by 3)."""
     base, _, visits = (name or "").partition("/")
-    if base not in studies.RULES:
+    if base not in RULES:
         return None
-    return studies.RULES[base].share(int(visits)) if visits.isdigit() else studies.RULES[base]
+    return RULES[base].share(int(visits)) if visits.isdigit() else RULES[base]
 
 
 def _device_type(device: str) -> str:
@@ -92,7 +94,7 @@ def calibrate(frame: pd.DataFrame, device: str, machine_id: str | None = None) -
     return cal
 
 
-def calibration_for(grids: Sequence[studies.Grid], results_dir, calibration_dir) -> tuple[Calibration, dict]:
+def calibration_for(grids: Sequence[Grid], results_dir, calibration_dir) -> tuple[Calibration, dict]:
     """The cost model of the grids' device type from the records in `calibration_dir` and `results_dir`, and this
     machine's fingerprint."""
     device = grids[0].configs()[0].device if grids else "cpu"
@@ -132,7 +134,7 @@ def _fixed_costs(ok: pd.DataFrame, rows: pd.DataFrame, cal: Calibration, src: st
         if previous_end is not None and 0 < end - previous_end < 120 and len(live):
             modeled, calls = 0.0, 0.0
             for r in live.itertuples():
-                rule = parse_rule(r.rule) or studies.RULES["quick"]
+                rule = parse_rule(r.rule) or RULES["quick"]
                 modeled += r.prepare_s + timing_s(rule, r.median_ms / 1e3, spent_s=r.total_time_s)
                 calls += r.median_ms / 1e3
             if start == 0 or group[start] != group[start - 1]:

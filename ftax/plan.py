@@ -16,9 +16,10 @@ from typing import Callable, Collection, Iterable, Sequence
 
 import torch
 
-from ftax import backends, memory, models, results, studies, sweep
+from ftax import backends, memory, models, results, sweep
 from ftax.env import fingerprint
 from ftax.errors import InvalidConfigError
+from ftax.grids import Grid, study_configs
 from ftax.results import MeasureConfig
 from ftax.timing import StopRule
 from ftax.cost_fit import calibration_for
@@ -38,9 +39,9 @@ def check_counts(rounds: int, budget_s: float) -> None:
         raise InvalidConfigError(f"the budget must be a positive number of seconds, got {budget_s!r}")
 
 
-def tiers(grids: Sequence[studies.Grid]) -> list[tuple[str, list[studies.Grid]]]:
+def tiers(grids: Sequence[Grid]) -> list[tuple[str, list[Grid]]]:
     """Grids by priority tier (`Grid.tier`), tiers in the order their first grid is listed."""
-    out: dict[str, list[studies.Grid]] = {}
+    out: dict[str, list[Grid]] = {}
     for grid in grids:
         out.setdefault(grid.tier, []).append(grid)
     return list(out.items())
@@ -52,13 +53,13 @@ def shape_of(config: MeasureConfig) -> tuple:
     return (sweep.group_key(config), config.seq_len, config.batch_size)
 
 
-def shapes(grids: Sequence[studies.Grid]) -> list[tuple]:
+def shapes(grids: Sequence[Grid]) -> list[tuple]:
     """The shapes of `grids` in priority order: the order their first config is listed (grids in order, each in
     its product order), so a grid listed first, and a curve's small batches, come first."""
-    return list(dict.fromkeys(shape_of(c) for c in studies.study_configs(grids)))
+    return list(dict.fromkeys(shape_of(c) for c in study_configs(grids)))
 
 
-def restrict(grids: Sequence[studies.Grid], keep: Collection[tuple]) -> list[studies.Grid]:
+def restrict(grids: Sequence[Grid], keep: Collection[tuple]) -> list[Grid]:
     """`grids` narrowed to the shapes in `keep`: one grid per model, overrides, dtype, phase and sequence length
     that keeps any batch size, in the grids' order (what a sweep is given: grids, not configs)."""
     out = []
@@ -87,12 +88,12 @@ class SweepPlan:
     """The visits a tiered run would make, in order, with their estimated seconds, and what its budget starts:
     whole tiers while they fit, then the first that does not, cut inside in priority order (`shapes`); none after."""
 
-    tiers: list[tuple[str, list[studies.Grid], list[Visit]]]
+    tiers: list[tuple[str, list[Grid], list[Visit]]]
     rounds: int
     rule: StopRule
     budget_s: float
     calibration: Calibration
-    kept: list[list[studies.Grid]] = field(default_factory=list)  # per tier: its grids as far as the budget goes
+    kept: list[list[Grid]] = field(default_factory=list)  # per tier: its grids as far as the budget goes
     kept_s: float = 0.0  # the estimate of the kept part, planned as a run of its own
     cut_at: int | None = None  # the tier the budget cuts (inside, or before its first shape); None: all fit
 
@@ -105,7 +106,7 @@ class SweepPlan:
         return [name for (name, _, _), kept in zip(self.tiers, self.kept) if kept]
 
     def kept_configs(self) -> set[MeasureConfig]:
-        return set(studies.study_configs([g for kept in self.kept for g in kept]))
+        return set(study_configs([g for kept in self.kept for g in kept]))
 
     @property
     def seconds(self) -> float:
@@ -124,7 +125,7 @@ class SweepPlan:
             for visit in visits:
                 per_config.setdefault(visit.config, []).append(visit)
             rank = {s: i for i, s in enumerate(shapes(tier_grids))}
-            listed = {c: i for i, c in enumerate(studies.study_configs(tier_grids))}
+            listed = {c: i for i, c in enumerate(study_configs(tier_grids))}
             for config in sorted(per_config, key=lambda c: (rank[shape_of(c)], listed[c])):
                 if config not in kept and not cut:
                     lines.append(f"---- budget {self.budget_s:g} s cuts here: the configs above are planned at "
@@ -139,7 +140,7 @@ class SweepPlan:
         running = 0.0
         for index, ((name, seconds, n), kept_grids) in enumerate(zip(self.tier_seconds(), self.kept)):
             running += seconds
-            n_kept = len(set(studies.study_configs(kept_grids)) & {v.config for v in self.tiers[index][2]})
+            n_kept = len(set(study_configs(kept_grids)) & {v.config for v in self.tiers[index][2]})
             if index == self.cut_at and n_kept:
                 note = f"  (cut: {n_kept} of {n} configs started)"
             elif self.cut_at is not None and index >= self.cut_at:
@@ -171,7 +172,7 @@ def _runs_there(config: MeasureConfig) -> bool:
     return backends.available(config.backend, config.device, config.dtype)[0]
 
 
-def estimate(grids: Sequence[studies.Grid], rounds: int, rule: StopRule, cal: Calibration,
+def estimate(grids: Sequence[Grid], rounds: int, rule: StopRule, cal: Calibration,
              budget_s: float = DEFAULT_BUDGET_S, stored: dict | None = None, decompose_all: bool = False,
              seed: int = 0, energy: bool | None = None, imported: bool = False,
              at_least_one: bool = True) -> SweepPlan:
@@ -184,12 +185,12 @@ def estimate(grids: Sequence[studies.Grid], rounds: int, rule: StopRule, cal: Ca
     check_counts(rounds, budget_s)
     shared = rule.share(rounds)
     env = fingerprint()
-    done = _done(studies.study_configs(grids), rounds, shared, stored or {}, env)
+    done = _done(study_configs(grids), rounds, shared, stored or {}, env)
     energy_s = memory.MIN_ENERGY_WINDOW_S if (energy if energy is not None else
                                               memory.energy_source(cal.device)[0] is not None) else 0.0
     state = {"imported": imported, "exported": set(), "owner": None, "shapes": []}
 
-    def walk(name: str, tier_grids: Sequence[studies.Grid], done: dict, state: dict) -> list[Visit]:
+    def walk(name: str, tier_grids: Sequence[Grid], done: dict, state: dict) -> list[Visit]:
         return _tier_visits(name, tier_grids, done, state, rounds, shared, cal, decompose_all, seed, energy_s)
 
     out, kept, remaining, kept_s, cut_at = [], [], budget_s, 0.0, None
@@ -242,14 +243,14 @@ def _done(configs: Sequence[MeasureConfig], rounds: int, shared: StopRule, store
     return done
 
 
-def _tier_visits(name: str, tier_grids: Sequence[studies.Grid], done: dict, state: dict, rounds: int,
+def _tier_visits(name: str, tier_grids: Sequence[Grid], done: dict, state: dict, rounds: int,
                  shared: StopRule, cal: Calibration, decompose_all: bool, seed: int, energy_s: float) -> list[Visit]:
     """One tier's visits in `sweep.run_sweep`'s order, each with its seconds; marks them in `done` and carries
     the process's state (imports paid, exports cached, the compile graphs of the current model) in `state`."""
     factor = cal.figure("sampling_share").value
     fig = lambda name: cal.figure(name).value  # noqa: E731
-    configs = sweep.grouped(studies.study_configs(tier_grids))
-    profiled = set(configs if decompose_all else studies.study_configs(g for g in tier_grids if g.decompose))
+    configs = sweep.grouped(study_configs(tier_grids))
+    profiled = set(configs if decompose_all else study_configs(g for g in tier_grids if g.decompose))
     visits: list[Visit] = []
     for r in range(rounds):
         todo = [c for c in configs if (c, r) not in done or (r == 0 and c in profiled and not done[(c, r)])]
@@ -286,7 +287,7 @@ def _groups(order: Iterable[MeasureConfig]) -> list[tuple[tuple, list[MeasureCon
     return groups
 
 
-def plan_sweep(grids: Sequence[studies.Grid], results_dir, rounds: int, budget_s: float = DEFAULT_BUDGET_S,
+def plan_sweep(grids: Sequence[Grid], results_dir, rounds: int, budget_s: float = DEFAULT_BUDGET_S,
                calibration_dir="results", decompose_all: bool = False, seed: int = 0) -> SweepPlan:
     """The plan of sweeping `grids` into `results_dir`: what is stored there already is not planned again;
     costs come from the records in `calibration_dir` (and `results_dir`) of the grids' device type."""
@@ -296,14 +297,14 @@ def plan_sweep(grids: Sequence[studies.Grid], results_dir, rounds: int, budget_s
     return estimate(grids, rounds, grids[0].rule, cal, budget_s, stored, decompose_all, seed)
 
 
-def visits_left(grids: Sequence[studies.Grid], results_dir, rounds: int,
+def visits_left(grids: Sequence[Grid], results_dir, rounds: int,
                 decompose_all: bool = False) -> tuple[int, int]:
     """(visits, configs) a sweep of `grids` into `results_dir` still has to make: what a rerun resumes."""
     env = fingerprint()
-    configs = studies.study_configs(grids)
+    configs = study_configs(grids)
     stored = results.best_records(results.store_path(results_dir, env["machine_id"]), key=results.visit_key)
     done = _done(configs, rounds, grids[0].rule.share(rounds), stored, env)
-    profiled = set(configs if decompose_all else studies.study_configs(g for g in grids if g.decompose))
+    profiled = set(configs if decompose_all else study_configs(g for g in grids if g.decompose))
     todo = [c for c in configs for r in range(rounds)
             if (c, r) not in done or (r == 0 and c in profiled and not done[(c, r)])]
     return len(todo), len(set(todo))

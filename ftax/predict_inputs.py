@@ -21,13 +21,14 @@ from pathlib import Path
 from ftax import decompose, measure_lock, probe
 from ftax.env import default_threads
 from ftax.errors import InvalidConfigError
+from ftax.probe_store import ensure_probe, recent_probes
+from ftax.profiles import RULES
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, check, measure_compared, measure_config
-from ftax.studies import RULES, ensure_probe, recent_probes
 from ftax.timing import StopRule
 
 PREDICTIONS = "predictions"
-PROBE_FRESH_S = 3600.0  # an older stored probe is measured anew: the machine's speed drifts (`studies.ensure_probe`)
+PROBE_FRESH_S = 3600.0  # an older stored probe is measured anew: the machine's speed drifts (`probe_store.ensure_probe`)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ import ftax
 from ftax import measure_lock, results
 from ftax.env import default_threads, fingerprint
 from ftax.errors import FtaxError
-from ftax.studies import Grid
+from ftax.grids import Grid
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions, ModelCache, measure_compared
 from ftax.sweep import SweepSummary, compared, for_round, group_key, interleaved

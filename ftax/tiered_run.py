@@ -11,12 +11,13 @@ import time
 from typing import Sequence
 
 from ftax import measure_lock, results, studies, sweep
+from ftax.grids import Grid, study_configs
 from ftax.plan import DEFAULT_BUDGET_S, check_counts, estimate, tiers, visits_left
 from ftax.cost_fit import calibration_for
 
 
 @measure_lock.holding  # across every tier, so no other process measures between them
-def run_tiers(grids: Sequence[studies.Grid], results_dir, rounds: int, options, budget_s: float = DEFAULT_BUDGET_S,
+def run_tiers(grids: Sequence[Grid], results_dir, rounds: int, options, budget_s: float = DEFAULT_BUDGET_S,
               calibration_dir="results", progress: bool = True, log=print, clock=None, measure=None,
               **sweep_args) -> sweep.SweepSummary:
     """Measure `grids` in priority tiers with `budget_s` as the deadline of the whole run (its planning included).
@@ -32,7 +33,7 @@ def run_tiers(grids: Sequence[studies.Grid], results_dir, rounds: int, options, 
     deadline = clock() + budget_s
     cal, env = calibration_for(grids, results_dir, calibration_dir)
     path = results.store_path(results_dir, env["machine_id"])
-    configs = studies.study_configs(grids)
+    configs = study_configs(grids)
     to_make = visits_left(grids, results_dir, rounds, options.decompose)[0]
     total = sweep.SweepSummary(path=path, total=len(configs) * rounds, skipped=len(configs) * rounds - to_make)
     started, named = False, tiers(grids)

@@ -41,7 +41,7 @@ from ftax import backends, measure_lock, models, validation_store
 from ftax.devices import resolve_device, sync_for
 from ftax.env import fingerprint, load_avg_1m
 from ftax.errors import InvalidConfigError, UnsupportedError
-from ftax.studies import PROFILES, RULES
+from ftax.profiles import PROFILES, RULES
 from ftax.timing import StopRule, measure
 from ftax.validation_spec import (CUDA_BATCH_SIZES, PROFILE_TARGETS, SENSITIVITY_TARGET, SLEEP_S, TARGETS, ValidationPlan,
                                   Target, ValidationRun)

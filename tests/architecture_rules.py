@@ -37,8 +37,8 @@ from pathlib import Path
 # table may run ahead of the code); an existing module that is not listed is a violation.
 LAYERS: dict[str, tuple[str, ...]] = {
     "face": ("cli", "book", "explorer", "__main__", "sphinx_pages"),
-    "study": ("studies", "sweep", "ray_engine", "validation", "predict_inputs", "visit_costs", "cost_fit", "plan",
-              "tiered_run"),
+    "study": ("studies", "grids", "profiles", "catalogue", "page_parameters", "grid_files", "probe_store", "sweep",
+              "ray_engine", "validation", "predict_inputs", "visit_costs", "cost_fit", "plan", "tiered_run"),
     "read": ("text", "rows", "analysis", "estimates", "claims", "claim_verdicts", "claims_per_machine",
              "claims_across_machines", "findings", "decomposition_findings", "plot_style",
              "plots", "decomposition_plots", "memory_findings", "memory_plots", "validation_report",

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from ftax import book, results, studies
+from ftax import book, page_parameters, results
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE_STUDIES = ("01-framework-bound", "02-framework-paradigms", "03-model-design", "04-hardware", "05-where-time-goes")
@@ -142,14 +142,14 @@ def test_report_only_build_without_records_says_so(tmp_path):
 
 
 def test_list_parameters_accept_what_papermill_passes():
-    assert studies.list_param("batch_sizes", "[1, 3]") == [1, 3]
-    assert studies.list_param("batch_sizes", "1,3") == [1, 3]
-    assert studies.list_param("models", "[bert-base, distilbert]") == ["bert-base", "distilbert"]
-    assert studies.list_param("models", "bert-base") == ["bert-base"]
-    assert studies.list_param("models", None) is None
-    assert studies.list_param("batch_sizes", 4) == [4]
+    assert page_parameters.list_param("batch_sizes", "[1, 3]") == [1, 3]
+    assert page_parameters.list_param("batch_sizes", "1,3") == [1, 3]
+    assert page_parameters.list_param("models", "[bert-base, distilbert]") == ["bert-base", "distilbert"]
+    assert page_parameters.list_param("models", "bert-base") == ["bert-base"]
+    assert page_parameters.list_param("models", None) is None
+    assert page_parameters.list_param("batch_sizes", 4) == [4]
     with pytest.raises(ValueError, match="batch_sizes"):
-        studies.list_param("batch_sizes", {"a": 1})
+        page_parameters.list_param("batch_sizes", {"a": 1})
 
 
 def test_cli_registers_book_and_rejects_unknown_profile():

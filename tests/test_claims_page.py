@@ -13,7 +13,8 @@ from ftax.claims_per_machine import flat_at_small_batch
 from ftax.pages import claims as page
 from ftax.pages import framework_bound, hardware, intro
 from fake_study import FakeStudy
-from ftax.studies import STUDIES, Grid
+from ftax.catalogue import STUDIES
+from ftax.grids import Grid
 
 ROUND_STATE = (1.0, 1.3, 0.8)  # the machine's state per round: cancels in a paired ratio
 LABEL = "Test CPU (CPU)"

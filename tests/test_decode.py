@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import backends, decoding, models, results, studies
+from ftax import backends, decoding, models, results
+from ftax.grid_files import grids_from_spec, load_grid_file
+from ftax.grids import Grid
 from ftax.results import MeasureConfig, Record, config_key
 from ftax.runner import MeasureOptions, measure_compared, measure_config
 from ftax.timing import StopRule
@@ -86,14 +88,14 @@ def test_prefill_and_decode_timed_together_get_their_own_flops():
 
 
 def test_grid_takes_phases_and_rejects_unknown_ones(tmp_path):
-    grid = studies.Grid("g", models=("gpt2",), phases=("prefill", "decode"), seq_lens=(16,))
+    grid = Grid("g", models=("gpt2",), phases=("prefill", "decode"), seq_lens=(16,))
     assert [c.phase for c in grid.configs()] == ["prefill", "decode"]
     spec = tmp_path / "grid.yaml"
     spec.write_text("models: [gpt2]\nphases: [decode]\n")
-    (loaded,) = studies.grids_from_spec(studies.load_grid_file(spec))
+    (loaded,) = grids_from_spec(load_grid_file(spec))
     assert loaded.phases == ("decode",)
     with pytest.raises(Exception, match="phase"):
-        studies.Grid("g", models=("gpt2",), phases=("sample",)).validate()
+        Grid("g", models=("gpt2",), phases=("sample",)).validate()
 
 
 @pytest.mark.parametrize("model,backend,says", [("bert-tiny", "eager", "decoder"),

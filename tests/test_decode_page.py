@@ -9,7 +9,7 @@ from ftax import claims, pages
 from ftax.claim_verdicts import CONTRADICTED, NOT_TESTABLE, SUPPORTED
 from ftax.pages import decode as page
 from fake_study import FakeStudy
-from ftax.studies import Grid
+from ftax.grids import Grid
 
 T0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
 LEVEL = (1.0, 1.15, 0.9)  # the machine's state per round: what is timed together shares it

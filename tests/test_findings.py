@@ -6,7 +6,7 @@ import pytest
 
 from ftax import analysis, findings
 from ftax.rows import focus, rows_of, with_columns
-from ftax.studies import Grid
+from ftax.grids import Grid
 from ftax.text import join, sig
 
 

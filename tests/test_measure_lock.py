@@ -15,9 +15,9 @@ import pytest
 
 from ftax import measure_lock, results, sweep
 from ftax.env import fingerprint
+from ftax.profiles import RULES
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions
-from ftax.studies import RULES
 
 CONFIGS = [MeasureConfig.make("bert-tiny", backend, "fp32", "cpu", batch_size, 8)
            for batch_size in (1, 2) for backend in ("eager", "torchscript")]
@@ -158,6 +158,7 @@ class _Measured(Exception):
 
 def test_every_entry_point_that_measures_holds_the_lock_while_it_measures(monkeypatch, own_lock_file, tmp_path):
     from ftax import cli, predict_inputs, runner, studies, validation
+    from ftax.grids import Grid
 
     seen: list[bool] = []
 
@@ -169,8 +170,8 @@ def test_every_entry_point_that_measures_holds_the_lock_while_it_measures(monkey
     monkeypatch.setattr(runner, "measure_config", note)  # what `ftax measure` calls
     monkeypatch.setattr(predict_inputs, "measure_compared", note)
     monkeypatch.setattr(validation, "compare_methods", note)
-    grid = studies.Grid("g", models=("bert-tiny",), backends=("eager",), batch_sizes=(1,), seq_lens=(8,),
-                        device="cpu", rule=RULES["smoke"])
+    grid = Grid("g", models=("bert-tiny",), backends=("eager",), batch_sizes=(1,), seq_lens=(8,),
+                device="cpu", rule=RULES["smoke"])
     calls = [lambda: studies.measure_grids([grid], tmp_path),
              lambda: cli.cmd_measure(cli.build_parser().parse_args(
                  ["measure", "--model", "bert-tiny", "--device", "cpu", "--seq-len", "8"])),

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from ftax import backends, memory, models, results
+from ftax.profiles import RULES
 from ftax.results import MeasureConfig
 from ftax.runner import MeasureOptions, measure_config
-from ftax.studies import RULES
 
 LINUX = sys.platform.startswith("linux") and memory.CLEAR_REFS.exists()
 

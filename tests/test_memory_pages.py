@@ -12,7 +12,7 @@ from fake_study import FakeStudy
 from ftax import explorer, explorer_selection, explorer_view, interactive, memory_findings, pages
 from ftax.estimates import per_config
 from ftax.pages import paradigms
-from ftax.studies import Grid
+from ftax.grids import Grid
 
 MIB = 2 ** 20
 BATCHES = (1, 8, 64)

@@ -1,4 +1,4 @@
-"""A page parameter changes only the grids whose axis or members it names (`ftax.studies.study_grids`).
+"""A page parameter changes only the grids whose axis or members it names (`ftax.page_parameters.study_grids`).
 
 Unit tests on the quick and smoke grids (no measuring), plus one papermill run of page 01's own
 "Try it yourself" example with `measure=False` on a copy of the stored records: every line its figures
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ftax.errors import InvalidConfigError
-from ftax.studies import ROUNDS, rounds_by_profile, study_grids
+from ftax.page_parameters import study_grids
+from ftax.profiles import ROUNDS, rounds_by_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,7 +140,8 @@ def test_a_page_over_every_study_narrows_each_to_what_it_holds(tmp_path):
     """The claims page and the intro open every study under one set of parameters (`open_studies`): a model that
     only one study's grids hold narrows that study and leaves the others with no grids, not an error; a model no
     study holds, and an axis no grid of any study sweeps, are refused."""
-    from ftax.studies import STUDIES, open_studies
+    from ftax.catalogue import STUDIES
+    from ftax.studies import open_studies
 
     opened = open_studies(STUDIES, "quick", "cpu", tmp_path, models="[mobilenet-v2]", batch_sizes="[1, 2]")
     assert set(opened) == set(STUDIES)

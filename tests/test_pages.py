@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from ftax import findings, pages
 from ftax.pages import framework_bound, hardware, intro, model_design, paradigms, where_time_goes
 from fake_study import FakeStudy
-from ftax.studies import Grid
+from ftax.grids import Grid
 from ftax.text import join, markdown_table, plural, sig
 
 NO_DATA = "Nothing to show here"

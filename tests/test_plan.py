@@ -12,35 +12,39 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import cost_fit, plan, results, studies, sweep, tiered_run, visit_costs
+from ftax import cost_fit, plan, results, sweep, tiered_run, visit_costs
+from ftax.catalogue import RUNS, STUDIES
 from ftax.cli import main
 from ftax.errors import InvalidConfigError
+from ftax.grids import Grid, pow2, study_configs
+from ftax.page_parameters import study_grids
+from ftax.profiles import RULES
 from ftax.results import MeasureConfig, Record
 from ftax.runner import MeasureOptions
 from ftax.timing import StopRule
 
 
-def _gpu_grids(device: str = "cuda") -> list[studies.Grid]:
-    return studies.study_grids("gpu-reference", "quick", device)
+def _gpu_grids(device: str = "cuda") -> list[Grid]:
+    return study_grids("gpu-reference", "quick", device)
 
 
 def test_gpu_reference_must_have_holds_what_the_gpu_claims_need():
-    assert "gpu-reference" not in studies.STUDIES and "gpu-reference" in studies.RUNS
+    assert "gpu-reference" not in STUDIES and "gpu-reference" in RUNS
     grids = _gpu_grids()
     names = [name for name, _ in plan.tiers(grids)]
     assert names[0] == "must-have" and len(names) == len(set(names)) > 3
     must_grids = plan.tiers(grids)[0][1]
-    must = studies.study_configs(must_grids)
+    must = study_configs(must_grids)
     # (a), (b), (f): bert-base eager and CUDA graphs over batch 1..256, at the sequence length of the CPU's
     # bert-base curve in the book, since (f) and (g) compare one curve across machines
-    cpu_base = {c.seq_len for c in studies.study_configs(studies.study_grids("framework-bound", "quick", "cpu"))
+    cpu_base = {c.seq_len for c in study_configs(study_grids("framework-bound", "quick", "cpu"))
                 if c.model == "bert-base"}
     for backend in ("eager", "cudagraph"):
         curve = {c.batch_size for c in must if c.model == "bert-base" and c.backend == backend and c.phase == "forward"}
-        assert curve == set(studies.pow2(1, 256))
+        assert curve == set(pow2(1, 256))
     assert {c.seq_len for c in must if c.model == "bert-base"} == cpu_base
     # (g): the curve's eager configs are decomposed at batch 1 and at some larger batch
-    split = {c.batch_size for c in studies.study_configs(g for g in must_grids if g.decompose)
+    split = {c.batch_size for c in study_configs(g for g in must_grids if g.decompose)
              if c.model == "bert-base" and c.backend == "eager"}
     assert 1 in split and len(split) > 1
     # (h): an eager decode step at batch 1 and 4
@@ -51,7 +55,7 @@ def test_gpu_reference_must_have_holds_what_the_gpu_claims_need():
 
 
 def test_timing_grows_with_the_call_and_the_sampling_share():
-    rule = studies.RULES["quick"].share(3)
+    rule = RULES["quick"].share(3)
     times = [visit_costs.timing_s(rule, t) for t in (1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
     assert times == sorted(times)
     assert visit_costs.timing_s(rule, 1e-3, 0.0) < visit_costs.timing_s(rule, 1e-3, 1.0)
@@ -96,7 +100,7 @@ def test_a_plan_whose_first_tier_is_over_budget_still_starts_its_highest_priorit
         assert kept == order[:len(kept)] and 1 <= len(kept) < len(order)  # a prefix in priority order
         assert len(kept) == 1 or cut.kept_s <= budget  # beyond the first shape, only what fits
         # a kept shape keeps all its backends: the two sides of a paired speedup start together
-        assert {c for c in studies.study_configs(must) if plan.shape_of(c) in kept} == cut.kept_configs()
+        assert {c for c in study_configs(must) if plan.shape_of(c) in kept} == cut.kept_configs()
     first = plan.estimate(grids, 3, grids[0].rule, cal, budget_s=1.0)
     assert {(c.model, c.backend, c.batch_size) for c in first.kept_configs()} == {
         ("bert-base", "eager", 1), ("bert-base", "cudagraph", 1)}
@@ -119,14 +123,14 @@ def _record(config: MeasureConfig, round_: int, rule: str, median_ms: float = 1.
 
 
 def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
-    grids = [replace(g, rule=studies.RULES["smoke"]) for g in studies.study_grids("paradigms", "smoke", "cpu")]
+    grids = [replace(g, rule=RULES["smoke"]) for g in study_grids("paradigms", "smoke", "cpu")]
     grids = [replace(grids[0], backends=("eager", "torchscript"), decompose=False, tier="first"),
              replace(grids[0], backends=("eager", "onnxruntime"), batch_sizes=(1,), decompose=False, tier="second")]
     cal = cost_fit.calibrate(pd.DataFrame(), "cpu")
     before = plan.estimate(grids, 2, grids[0].rule, cal, budget_s=1e9)
     assert [name for name, _, _ in before.tiers] == ["first", "second"]
     # the eager/torchscript configs of tier one are stored for both rounds (an interrupted run that finished it)
-    first = studies.study_configs(grids[:1])
+    first = study_configs(grids[:1])
     stored = {}
     from ftax.env import fingerprint
 
@@ -145,7 +149,7 @@ def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
 def _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit: float):
     """A tiered run of two smoke tiers on a fake clock; the fake sweep stores every visit it is given (none started
     past the deadline it is handed) and advances the clock by `seconds_per_visit` each."""
-    grids = [replace(g, tier=t, decompose=False) for g, t in zip(studies.study_grids("paradigms", "smoke", "cpu") * 2,
+    grids = [replace(g, tier=t, decompose=False) for g, t in zip(study_grids("paradigms", "smoke", "cpu") * 2,
                                                                   ("a", "b"))]
     grids[1] = replace(grids[1], batch_sizes=(2, 3))
     monkeypatch.setattr(cost_fit, "calibrate", lambda *a, **k: visit_costs.Calibration("cpu", "test: defaults"))
@@ -154,7 +158,7 @@ def _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit: float):
     def fake_measure(tier_grids, results_dir, rounds, options, progress, deadline, clock, **kwargs):
         calls.append((tier_grids, deadline))
         counts = Counter()
-        for config in studies.study_configs(tier_grids):
+        for config in study_configs(tier_grids):
             for r in range(rounds):
                 if clock() >= deadline:
                     break
@@ -173,9 +177,9 @@ def test_run_tiers_cuts_the_first_tier_in_priority_order_and_hands_down_the_dead
                                    clock=lambda: now[0], measure=fake_measure)
     first_shape = plan.shapes(grids[:1])[0]
     assert len(calls) == 1 and calls[0][1] == 1.0  # one sweep, given the run's deadline: start + budget
-    assert {plan.shape_of(c) for c in studies.study_configs(calls[0][0])} == {first_shape}
+    assert {plan.shape_of(c) for c in study_configs(calls[0][0])} == {first_shape}
     assert summary.counts["ok"] == 1  # the first visit ran; the deadline stopped the rest
-    to_make = len(studies.study_configs(grids)) * 2
+    to_make = len(study_configs(grids)) * 2
     assert summary.unmeasured == to_make - 1 and summary.total == to_make
     assert any(f"left {to_make - 1} visits" in line for line in lines)
     assert f"the deadline left {to_make - 1} visits unmeasured" in str(summary)
@@ -204,7 +208,7 @@ def test_cli_plan_prints_without_measuring(tmp_path, capsys):
 
 
 def test_calibration_from_records_names_its_source(tmp_path):
-    rule = studies.RULES["quick"].share(3)
+    rule = RULES["quick"].share(3)
     for r in range(3):
         for b in (1, 2, 4, 8):
             results.append(results.store_path(tmp_path, "m"), _record(
@@ -258,7 +262,7 @@ def test_gpu_plan_calibrates_from_a_real_cuda_record(tmp_path):
     from ftax.runner import MeasureOptions, measure_config
 
     record = measure_config(MeasureConfig.make("bert-tiny", "eager", "fp32", "cuda", 1, 128),
-                            MeasureOptions(rule=studies.RULES["smoke"]), round_=0)
+                            MeasureOptions(rule=RULES["smoke"]), round_=0)
     results.append(results.store_path(tmp_path, record.machine_id), record)
     cal = cost_fit.calibrate(results.load(tmp_path), "cuda")
     assert cal.source.startswith("records")

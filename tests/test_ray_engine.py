@@ -63,7 +63,8 @@ def test_each_task_owns_one_device():
 
 
 def test_tasks_are_model_groups_with_each_config_once_and_the_device_left_to_the_worker():
-    from ftax.studies import RULES, Grid
+    from ftax.grids import Grid
+    from ftax.profiles import RULES
 
     base = dict(backends=("eager", "torchscript"), batch_sizes=(1, 2), seq_lens=(8,), device="auto",
                 rule=RULES["smoke"])
@@ -177,7 +178,8 @@ def test_a_ray_task_times_the_backends_of_a_shape_together_in_rounds_as_a_local_
                                                                                        tmp_path):
     """Each actor call is one `measure_compared` of what a local sweep times together (`sweep.compared` of the
     group in `sweep.interleaved` order), round 1 with `sweep.for_round`'s options, and no config alone."""
-    from ftax.studies import RULES, Grid
+    from ftax.grids import Grid
+    from ftax.profiles import RULES
 
     calls: list[tuple[list[MeasureConfig], MeasureOptions, int]] = []
 
@@ -216,7 +218,8 @@ def test_the_ray_driver_holds_the_measuring_lock_only_for_a_cluster_on_this_mach
     import socket
 
     from ftax import measure_lock
-    from ftax.studies import RULES, Grid
+    from ftax.grids import Grid
+    from ftax.profiles import RULES
 
     nodes = [_node("a", 4), {**_node("b", 4), "NodeManagerHostname": "this-box"}]
     assert ray_engine.measures_here(nodes, "this-box")

@@ -11,7 +11,7 @@ from ftax import explorer_selection, explorer_view, findings, pages, plots
 from ftax.estimates import newest_series, per_config, scaling_ratios, speedups
 from ftax.pages import framework_bound, intro, paradigms
 from fake_study import FakeStudy
-from ftax.studies import Grid
+from ftax.grids import Grid
 
 T0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
 LEVEL = (1.0, 1.2, 0.9)  # the machine's state per round: both sides of a pair share it

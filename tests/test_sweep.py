@@ -15,9 +15,13 @@ import torch
 
 from ftax import backends, env, estimates, models, results, studies, sweep
 from ftax.backends import Prepared
+from ftax.catalogue import STUDIES
 from ftax.errors import InvalidConfigError
-from ftax.studies import PROFILES, ROUNDS, RULES, STUDIES, Grid, measure_studies, study_configs, study_grids
+from ftax.grids import Grid, study_configs
+from ftax.page_parameters import study_grids
+from ftax.profiles import PROFILES, ROUNDS, RULES
 from ftax.runner import MeasureOptions
+from ftax.studies import measure_studies
 
 SMOKE = MeasureOptions(rule=RULES["smoke"], count_flops=False)
 
@@ -213,7 +217,7 @@ def test_the_book_sweeps_every_study_as_one_so_shared_shapes_are_timed_together(
         assert set(probed) == {(c.device, c.dtype, 0.0) for c in configs}
     probed.clear()  # a sweep that measured nothing leaves the stored probes (of any version) as they are
     monkeypatch.setattr(sweep, "run_sweep", lambda configs, *a, **kw: replace(summary, counts=Counter()))
-    monkeypatch.setattr(studies, "_any_probe_stored", lambda out, device, dtype: dtype != "fp16")
+    monkeypatch.setattr(studies, "any_probe_stored", lambda out, device, dtype: dtype != "fp16")
     measure_studies(profile="quick", device="cpu", results_dir="unused", progress=False)
     assert {dtype for _, dtype, _ in probed} == {"fp16"}
 
@@ -222,7 +226,7 @@ def test_the_tax_model_probes_are_taken_before_each_round_that_measures_and_afte
     """So a curve is read with probes from between its rounds (`curve_probes.probe_for`), not from another hour."""
     probed = []
     monkeypatch.setattr(studies, "ensure_probe", lambda out, device, dtype, max_age_s: probed.append(dtype))
-    monkeypatch.setattr(studies, "_any_probe_stored", lambda out, device, dtype: True)  # (the mock stores none)
+    monkeypatch.setattr(studies, "any_probe_stored", lambda out, device, dtype: True)  # (the mock stores none)
     grid = Grid("tiny", models=("synthetic-linear",), batch_sizes=(1, 2), seq_lens=(8,), device="cpu",
                 rule=RULES["smoke"], overrides=((("depth", 1), ("width", 16)),))
     studies.measure_grids([grid], tmp_path, rounds=2, probes=True)
@@ -326,14 +330,12 @@ def test_config_key_depends_on_config_and_machine_only():
 
 
 def test_study_validation_is_clear():
-    from ftax import studies
-
     with pytest.raises(InvalidConfigError, match="unknown study"):
-        studies.study_grids("nope")
+        study_grids("nope")
     with pytest.raises(InvalidConfigError, match="batch_sizes must hold positive integers"):
-        studies.study_grids("paradigms", "smoke", "cpu", batch_sizes=[0])
+        study_grids("paradigms", "smoke", "cpu", batch_sizes=[0])
     with pytest.raises(InvalidConfigError, match="models must be a list"):
-        studies.study_grids("paradigms", "smoke", "cpu", models="bert-tiny")
+        study_grids("paradigms", "smoke", "cpu", models="bert-tiny")
 
 
 def test_record_json_is_strict_even_with_non_finite_values():

@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import (analysis, cli, curve_probes, decompose, models, predict_inputs, results, studies, tax_model,
-                  tax_model_validation)
+from ftax import (analysis, cli, curve_probes, decompose, models, predict_inputs, probe_store, results, studies,
+                  tax_model, tax_model_validation)
+from ftax.catalogue import STUDIES
+from ftax.grids import study_configs
+from ftax.page_parameters import study_grids
 from ftax.probe import Probe, mean_of
 from ftax.tax_model import ADDITIVE, OVERLAP, Work
 
@@ -244,7 +247,7 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
         runs.append(dtype)
         return replace(FLAT_PROBE, timestamp=pd.Timestamp.now(tz="UTC").isoformat())  # fresh: reused within the hour
 
-    monkeypatch.setattr(studies, "run_probe", fake_probe)
+    monkeypatch.setattr(probe_store, "run_probe", fake_probe)
     argv = ["predict", "--model", "synthetic-linear", "--override", "width=32", "--override", "depth=2",
             "--seq-len", "8", "--out", str(tmp_path), "--json"]
     assert cli.main(argv) == 0
@@ -265,7 +268,7 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
 
 
 def test_predict_with_a_second_batch_prints_both_forms(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(studies, "run_probe", lambda device, dtype, torch_dtype: FLAT_PROBE)
+    monkeypatch.setattr(probe_store, "run_probe", lambda device, dtype, torch_dtype: FLAT_PROBE)
     argv = ["predict", "--model", "synthetic-linear", "--override", "width=32", "--override", "depth=2",
             "--seq-len", "8", "--out", str(tmp_path), "--second-batch", "4"]
     assert cli.main([*argv, "--json"]) == 0
@@ -327,10 +330,10 @@ def test_a_stored_probe_older_than_max_age_is_measured_anew(tmp_path, monkeypatc
         runs.append(dtype)
         return replace(FLAT_PROBE, timestamp=pd.Timestamp.now(tz="UTC").isoformat())
 
-    monkeypatch.setattr(studies, "run_probe", fake_probe)
-    first, reused = studies.ensure_probe(tmp_path, "cpu", "fp32")
-    assert not reused and studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=3600)[1]
-    assert not studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)[1] and len(runs) == 2
+    monkeypatch.setattr(probe_store, "run_probe", fake_probe)
+    first, reused = probe_store.ensure_probe(tmp_path, "cpu", "fp32")
+    assert not reused and probe_store.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=3600)[1]
+    assert not probe_store.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)[1] and len(runs) == 2
 
 
 def test_predict_averages_the_probes_of_the_last_hour(tmp_path, monkeypatch):
@@ -339,25 +342,25 @@ def test_predict_averages_the_probes_of_the_last_hour(tmp_path, monkeypatch):
     def fake_probe(device, dtype, torch_dtype):
         return replace(FLAT_PROBE, gemm_gflops=next(rates), timestamp=pd.Timestamp.now(tz="UTC").isoformat())
 
-    monkeypatch.setattr(studies, "run_probe", fake_probe)
+    monkeypatch.setattr(probe_store, "run_probe", fake_probe)
     for _ in range(2):
-        studies.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)
-    threads = studies.stored_probe(tmp_path, "cpu", "fp32", torch.get_num_threads()).threads
-    recent = studies.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=3600)
+        probe_store.ensure_probe(tmp_path, "cpu", "fp32", max_age_s=0.0)
+    threads = probe_store.stored_probe(tmp_path, "cpu", "fp32", torch.get_num_threads()).threads
+    recent = probe_store.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=3600)
     assert [p.gemm_gflops[0] for p in recent] == [20.0, 80.0]
     assert mean_of(recent).gflops_at(1e7) == pytest.approx(40.0)
-    assert studies.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=-1.0) == []
+    assert probe_store.recent_probes(tmp_path, "cpu", "fp32", threads, max_age_s=-1.0) == []
 
 
 def test_the_fresh_runs_sweep_every_batch_curve_of_the_studies_named_and_their_smallest_shapes():
-    forward = tuple(s for s in studies.STUDIES if s != "decode")
+    forward = tuple(s for s in STUDIES if s != "decode")
     grids = studies.batch_curve_grids("quick", "cpu", forward)
-    curves = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids) if c.batch_size > 1}
-    book = studies.study_configs([g for study in forward for g in studies.study_grids(study, "quick", "cpu")])
+    curves = {(c.model, c.backend, c.dtype, c.overrides) for c in study_configs(grids) if c.batch_size > 1}
+    book = study_configs([g for study in forward for g in study_grids(study, "quick", "cpu")])
     assert curves == {(c.model, c.backend, c.dtype, c.overrides) for c in book
                       if c.batch_size > 1 and c.phase == "forward"}
-    smallest = {(c.model, c.backend, c.dtype, c.overrides) for c in studies.study_configs(grids)
+    smallest = {(c.model, c.backend, c.dtype, c.overrides) for c in study_configs(grids)
                 if c.batch_size == 1 and c.seq_len == models.get_spec(c.model).min_seq_len}
     assert {(m, b, d, o) for m, b, d, o in curves if models.get_spec(m).modality == "text"} <= smallest
-    decoders = studies.study_configs(studies.batch_curve_grids("quick", "cpu", ("decode",)))
+    decoders = study_configs(studies.batch_curve_grids("quick", "cpu", ("decode",)))
     assert {c.phase for c in decoders} == {"prefill", "decode"} and len({c.batch_size for c in decoders}) > 1

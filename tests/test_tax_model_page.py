@@ -11,7 +11,7 @@ from ftax import curve_probes, pages, results, tax_model, tax_model_validation
 from ftax.pages import tax_model as page
 from ftax.probe import Probe
 from ftax.results import MeasureConfig, Record
-from ftax.studies import Grid
+from ftax.grids import Grid
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 PROBE = Probe(device="cpu", dtype="fp32", gemm_n=(64, 1024), gemm_flops=(1e6, 1e9), gemm_gflops=(50.0, 50.0),

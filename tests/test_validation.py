@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ftax import validation, validation_plots, validation_report, validation_spec, validation_store
 from ftax.errors import InvalidConfigError
-from ftax.studies import RULES
+from ftax.profiles import RULES
 from ftax.text import sig
 
 
