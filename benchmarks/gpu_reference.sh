@@ -10,7 +10,8 @@
 #   4. runs the gpu-marked tests (after the sweep, so they never eat the sweep's time; bounded by TESTS_S);
 #   5. compresses a store over a few MiB to .jsonl.gz (the loader reads both).
 # A lease is about 15 minutes, start-up and every command included, at most 10 minutes a command: the default budget
-# leaves room for the start-up, the install, the tests and one rerun, which resumes what the deadline left.
+# is sized to leave room for the start-up, the install, the tests and one rerun, which resumes what the deadline
+# left (sized from the plan's labelled CUDA defaults; no GPU run has measured it yet).
 # Usage: benchmarks/gpu_reference.sh [BUDGET_S]   (default 270; env: OUT, WHEELS, PYTHON, PROFILE, ROUNDS, TESTS_S)
 set -uo pipefail
 cd "$(dirname "$0")/.."
