@@ -12,7 +12,7 @@ Reported per kind, at the nominal 95% level:
   Clopper-Pearson interval (scipy.stats.binomtest), and the median half-width relative to the point;
 - the same for paired speedups (torchscript and onnxruntime over eager at each batch size): the
   old interval is the conservative ratio of the two medians' CIs, the new one the t-interval on
-  per-round ratios (`ftax.estimates.speedups`);
+  per-round ratios (`ftax.read.estimates.speedups`);
 - where the variance lives: the CV of round medians inside one run (one process) against the CV
   of the two runs' estimates (two processes);
 - the wall time of every sweep.
@@ -22,7 +22,7 @@ Usage (on an idle machine; anything else running inflates and shakes the numbers
         [--store results]
 Add `--device cuda` on a GPU. `--store DIR` appends the report with its provenance (the machine's fingerprint,
 start and end time, the 1-minute load after every sweep) to `DIR/calibration/<machine_id>.jsonl`, which the
-validation appendix shows (`ftax.calibration_report`).
+validation appendix shows (`ftax.appendix.calibration_report`).
 """
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ftax import env, estimates, results
-from ftax.calibration_report import FORMAT, KIND
+from ftax.read import estimates
+from ftax.store import env, results
+from ftax.appendix.calibration_report import FORMAT, KIND
 
 GRID = ["--models", "bert-tiny", "--backends", "eager,torchscript,onnxruntime", "--batch-sizes", "1,2,4,8",
         "--seq-lens", "16", "--profile", "quick"]

@@ -4,7 +4,7 @@
 #   1. installs ftax without dependencies (pip install --no-deps -e .), and any measure-time dependency that does
 #      not import from the wheels folder carried along (.whl/, made here by benchmarks/make_wheels.sh);
 #   2. prints `ftax env`;
-#   3. plans (ftax.plan), then runs the gpu-reference study in priority tiers (ftax.tiered_run) with BUDGET_S as
+#   3. plans (ftax.plan.schedule), then runs the gpu-reference study in priority tiers (ftax.study.tiered_run) with BUDGET_S as
 #      the sweep's deadline: no visit starts past it and every finished one is stored in
 #      $OUT/results/<machine_id>.jsonl;
 #   4. runs the gpu-marked tests (after the sweep, so they never eat the sweep's time; bounded by TESTS_S);

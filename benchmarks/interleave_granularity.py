@@ -25,10 +25,10 @@ import sys
 import numpy as np
 import torch
 
-from ftax import backends, models
-from ftax.devices import sync_for
-from ftax.profiles import RULES
-from ftax.timing import measure, timed_call
+from ftax.run import backends, models
+from ftax.measure.devices import sync_for
+from ftax.sweep.profiles import RULES
+from ftax.measure.timing import measure, timed_call
 
 
 def prepared(model: models.BuiltModel, backend: str, batch: int, seq: int):

@@ -1,7 +1,7 @@
-"""Memory per inference (ftax.memory) for bert-tiny and bert-base, three runtimes, batch 1, 8 and 64, and
+"""Memory per inference (ftax.measure.memory) for bert-tiny and bert-base, three runtimes, batch 1, 8 and 64, and
 what measuring it costs the latency.
 
-1. The table: each (model, runtime, batch) measured once, as a sweep's round 0 does (`ftax.runner`), with the
+1. The table: each (model, runtime, batch) measured once, as a sweep's round 0 does (`ftax.run.runner`), with the
    weights the runtime holds against 4 bytes x the parameter count, and the peak resident memory above the
    baseline taken before the runtime's first forward. Energy says why it is unavailable here, or its joules.
 2. The overhead: bert-tiny at batch 1, eager, measured in `--pairs` pairs, each pair one visit with memory and
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ftax import models
-from ftax.profiles import RULES
-from ftax.results import MeasureConfig
-from ftax.runner import MeasureOptions, measure_config
+from ftax.run import models
+from ftax.sweep.profiles import RULES
+from ftax.store.results import MeasureConfig
+from ftax.run.runner import MeasureOptions, measure_config
 
 
 def table(seq: int, options: MeasureOptions) -> list[dict]:

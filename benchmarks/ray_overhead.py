@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ftax import cli, results
-from ftax.ray_engine import import_ray
+from ftax import cli
+from ftax.store import results
+from ftax.sweep.ray_engine import import_ray
 
 
 def _sweep(argv: list[str]) -> float:

@@ -4,7 +4,7 @@ Page 08 scores the model of the tax on the book's stored curves with the probe s
 have been measured on another day; on a shared VM the machine's speed drifts between days. This study removes that
 confound: it sweeps the tax-model study into a scratch directory (never the book's results/) in the profile's
 rounds, probes each precision before every round and after the last, and prints
-`ftax.tax_model_validation.scores` for every predictor with (a) each curve read with the probes around it averaged
+`ftax.read.tax_model_validation.scores` for every predictor with (a) each curve read with the probes around it averaged
 (what page 08 does), (b) the first probe alone, (c) the last alone, and (d) with `--compare` the newest probe stored
 in another results directory (say, the book's, from another day).
 
@@ -30,9 +30,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ftax import curve_probes, results, studies, tax_model_validation
-from ftax.catalogue import STUDIES
-from ftax.profiles import PROFILES, ROUNDS
+from ftax.read import curve_probes, tax_model_validation
+from ftax.store import results
+from ftax.study import studies
+from ftax.study.catalogue import STUDIES
+from ftax.sweep.profiles import PROFILES, ROUNDS
 from ftax.pages.tax_model import configs_of
 
 SHOWN = ["curves", "curves_within", "median_abs_err", "curves_surely_within", "curves_surely_out"]

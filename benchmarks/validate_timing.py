@@ -17,8 +17,9 @@ import sys
 
 import pandas as pd
 
-from ftax import validation, validation_report
-from ftax.profiles import PROFILES
+from ftax.appendix import validation_report
+from ftax.study import validation
+from ftax.sweep.profiles import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ftax.errors import FtaxError
+from ftax.store.errors import FtaxError
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -52,7 +52,7 @@ def _add_stop_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _stop_rule(args: argparse.Namespace, base=None):
-    from ftax.timing import StopRule
+    from ftax.measure.timing import StopRule
 
     base = base or StopRule()
     changes = {k: getattr(args, k) for k in ("min_iters", "min_time_s", "max_time_s", "target_rel_ci")
@@ -61,8 +61,8 @@ def _stop_rule(args: argparse.Namespace, base=None):
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from ftax.env import fingerprint
-    from ftax.memory import energy_source
+    from ftax.store.env import fingerprint
+    from ftax.measure.memory import energy_source
 
     env = dict(fingerprint())
     for device in ("cpu", "cuda") if env.get("gpu_count") else ("cpu",):
@@ -78,10 +78,10 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from ftax.errors import InvalidConfigError
-    from ftax.measure_lock import measuring
-    from ftax.results import MeasureConfig
-    from ftax.runner import MeasureOptions, check, measure_config
+    from ftax.store.errors import InvalidConfigError
+    from ftax.measure.measure_lock import measuring
+    from ftax.store.results import MeasureConfig
+    from ftax.run.runner import MeasureOptions, check, measure_config
 
     checked = check(MeasureConfig.make(args.model, args.backend, args.dtype, args.device, args.batch_size,
                                        args.seq_len, _overrides(args.override), args.phase))
@@ -89,7 +89,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         raise InvalidConfigError(checked.invalid_size)
     options = MeasureOptions(rule=_stop_rule(args), threads=args.threads, decompose=args.decompose,
                              trace_dir=args.trace_dir)
-    with measuring():  # one measuring process per machine (ftax.measure_lock)
+    with measuring():  # one measuring process per machine (ftax.measure.measure_lock)
         record = measure_config(checked, options)
     if args.json:
         print(record.to_json())
@@ -102,11 +102,12 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Measure batch 1 (and the smallest shape), then print the model's curve over batch 1..512 (ftax.tax_model)."""
-    from ftax import results, tax_model
-    from ftax.errors import InvalidConfigError
-    from ftax.predict_inputs import PREDICTIONS, measure_inputs
-    from ftax.results import MeasureConfig
+    """Measure batch 1 (and the smallest shape), then print the model's curve over batch 1..512 (ftax.read.tax_model)."""
+    from ftax.read import tax_model
+    from ftax.store import results
+    from ftax.store.errors import InvalidConfigError
+    from ftax.study.predict_inputs import PREDICTIONS, measure_inputs
+    from ftax.store.results import MeasureConfig
 
     config = MeasureConfig.make(args.model, args.backend, args.dtype, args.device, 1, args.seq_len,
                                 _overrides(args.override))
@@ -154,7 +155,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def format_prediction(label: str, prediction) -> str:
     """The predicted curve as a table, then where it leaves the flat regime."""
-    from ftax.tax_model import TWO_POINT
+    from ftax.read.tax_model import TWO_POINT
 
     if prediction.form == TWO_POINT:
         head = (f"{label}: predicted from batch 1 and batch {prediction.inputs['second_batch']} (a line: "
@@ -206,8 +207,8 @@ def format_record(record) -> str:
 
 def grids_from_args(args: argparse.Namespace) -> list:
     """The grids a `ftax sweep` invocation asks for: a study, a grid file, or flags (flags win)."""
-    from ftax.grid_files import grids_from_spec, load_grid_file
-    from ftax.page_parameters import GRID_FIELDS
+    from ftax.study.grid_files import grids_from_spec, load_grid_file
+    from ftax.study.page_parameters import GRID_FIELDS
 
     spec = load_grid_file(args.grid) if args.grid else {}
     spec.update({k: getattr(args, k) for k in GRID_FIELDS if getattr(args, k) is not None})
@@ -215,10 +216,10 @@ def grids_from_args(args: argparse.Namespace) -> list:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ftax.errors import InvalidConfigError
-    from ftax.runner import MeasureOptions
-    from ftax.profiles import ROUNDS
-    from ftax.studies import measure_grids
+    from ftax.store.errors import InvalidConfigError
+    from ftax.run.runner import MeasureOptions
+    from ftax.sweep.profiles import ROUNDS
+    from ftax.study.studies import measure_grids
 
     grids = grids_from_args(args)
     if args.engine == "local" and (args.address or args.per_node or args.accelerator_type):
@@ -236,7 +237,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                   decompose=args.decompose or grid.decompose, trace_dir=args.trace_dir))
             for grid in grids]
     if args.engine == "ray":
-        from ftax.ray_engine import run_ray_sweep
+        from ftax.sweep.ray_engine import run_ray_sweep
 
 
         rounds = args.rounds or min(ROUNDS.get(grid.rule.name, 1) for grid, _ in jobs)
@@ -254,10 +255,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
     """`ftax sweep --plan` prints the plan (on any machine: it measures nothing); otherwise the tiers run in
-    priority order, each one sweep, with the budget as the whole run's deadline (ftax.tiered_run)."""
-    from ftax import plan, tiered_run
-    from ftax.runner import MeasureOptions
-    from ftax.profiles import ROUNDS
+    priority order, each one sweep, with the budget as the whole run's deadline (ftax.study.tiered_run)."""
+    from ftax.plan import schedule as plan
+    from ftax.study import tiered_run
+    from ftax.run.runner import MeasureOptions
+    from ftax.sweep.profiles import ROUNDS
 
     grids = [replace(grid, rule=_stop_rule(args, grid.rule)) for grid in grids]
     rounds = args.rounds or ROUNDS.get(grids[0].rule.name, 1)
@@ -273,9 +275,9 @@ def _sweep_tiers(args: argparse.Namespace, grids: list) -> int:
 
 
 def _add_sweep_parser(sub) -> None:
-    from ftax.plan import DEFAULT_BUDGET_S
-    from ftax.catalogue import RUNS, STUDIES
-    from ftax.profiles import PROFILES, ROUNDS
+    from ftax.plan.schedule import DEFAULT_BUDGET_S
+    from ftax.study.catalogue import RUNS, STUDIES
+    from ftax.sweep.profiles import PROFILES, ROUNDS
 
     p = sub.add_parser("sweep", help="measure a grid of configs into results/<machine_id>.jsonl (resumable)")
     p.add_argument("--models", type=csv_list)
@@ -313,7 +315,7 @@ def _add_sweep_parser(sub) -> None:
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from ftax.book import BookError, build
+    from ftax.book.build import BookError, build
 
     try:
         build(args.profile, args.device, args.results_dir, not args.no_measure, args.out, args.strict)
@@ -325,7 +327,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def _add_book_parser(sub) -> None:
     """`ftax book`: stopping rules come from the profile, so it takes no stop arguments."""
-    from ftax.profiles import PROFILES
+    from ftax.sweep.profiles import PROFILES
 
     p = sub.add_parser("book", help="run the case-study notebooks (papermill) and build the Jupyter Book")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="grids and stopping rules (default quick)")
@@ -349,7 +351,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ftax.results import PHASES
+    from ftax.store.results import PHASES
 
     parser = argparse.ArgumentParser(prog="ftax", description="Measure the framework tax of model inference.")
     sub = parser.add_subparsers(dest="command", required=True)

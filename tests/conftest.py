@@ -41,7 +41,7 @@ def ftax_cache_dir() -> Path:
 @pytest.fixture(scope="session")
 def bert_tiny():
     """bert-tiny (2 layers x 128) in fp32 on CPU, built once per session."""
-    from ftax import models
+    from ftax.run import models
 
     model = models.build("bert-tiny")
     yield model
@@ -65,7 +65,7 @@ def smoke_book(tmp_path_factory):
     Returns (BuildResult, out dir, results dir, log lines). Every test that reads the built HTML
     or the smoke records shares this one build (it measures for about a minute on 2 cores).
     """
-    from ftax import book
+    from ftax.book import build as book
 
     out = tmp_path_factory.mktemp("book")
     results_dir = out / "results"

@@ -1,4 +1,4 @@
-"""A stand-in for what `ftax.studies.open_study` returns, as far as the pages read it (tests of the pages build
+"""A stand-in for what `ftax.study.studies.open_study` returns, as far as the pages read it (tests of the pages build
 their records by hand; nothing is measured)."""
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ class FakeStudy:
 def store_visits(path, visits: pd.DataFrame) -> None:
     """Append each row of a hand-built visits frame (model, backend, dtype, device, batch_size, seq_len,
     overrides, machine_id, status, median_ms, ci_low_ms, ci_high_ms, round, rule, timestamp) to the store at
-    `path` as the record a sweep would write, so a test reads it back through `ftax.results.load`."""
+    `path` as the record a sweep would write, so a test reads it back through `ftax.store.results.load`."""
     import json
 
-    from ftax import results
+    from ftax.store import results
 
     for row in visits.to_dict("records"):
         config = results.MeasureConfig.make(row["model"], row["backend"], row["dtype"], row["device"],

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftax import analysis
-from ftax.analysis import fit_inflection
+from ftax.read import analysis
+from ftax.read.analysis import fit_inflection
 
 BATCHES = 2.0 ** np.arange(0, 10)  # 1..512
 
@@ -78,7 +78,7 @@ def test_one_rule_says_where_a_regime_ends():
 # --- frames --------------------------------------------------------------------------------
 
 def _frame(curves: dict[tuple[str, str], np.ndarray], machine: str = "m1") -> pd.DataFrame:
-    """Config rows (as `ftax.estimates.per_config` gives them) of the given curves."""
+    """Config rows (as `ftax.read.estimates.per_config` gives them) of the given curves."""
     rows = []
     for (model, backend), lat in curves.items():
         for b, ms in zip(BATCHES, lat):
@@ -158,7 +158,7 @@ def test_speedups_on_a_hand_built_frame():
 
 
 def test_analysis_names_the_estimates_entry_points():
-    from ftax import estimates
+    from ftax.read import estimates
 
     assert analysis.estimates is estimates.estimates and analysis.speedups is estimates.speedups
 
@@ -166,7 +166,7 @@ def test_analysis_names_the_estimates_entry_points():
 def test_a_curve_has_one_identity_everywhere():
     """Every config column but the one a curve varies, the machine, and the software series: one definition, that
     the regimes, the fits, speedups and the tax model read."""
-    from ftax import estimates, tax_model_validation
+    from ftax.read import estimates, tax_model_validation
 
     batch = estimates.curve_columns("batch_size")
     assert "batch_size" not in batch and set(estimates.CONFIG_COLUMNS) - {"batch_size"} <= set(batch)

@@ -1,6 +1,6 @@
 """The hosted appendix shows numbers: the report-only run of 90-validation (`measure=False`, what
 `make book-report` and the Pages workflow build) on the committed `results/`, read back from the stored
-validation runs (`ftax.validation_store`), prints the agreement table with measured values."""
+validation runs (`ftax.measure.validation_store`), prints the agreement table with measured values."""
 from __future__ import annotations
 
 import re

@@ -6,11 +6,12 @@ import re
 import pytest
 import torch
 
-from ftax import backends, devices, models
-from ftax.errors import InvalidConfigError, UnsupportedError
-from ftax.results import MeasureConfig
-from ftax.runner import MeasureOptions, check, measure_config
-from ftax.timing import StopRule, measure
+from ftax.measure import devices
+from ftax.run import backends, models
+from ftax.store.errors import InvalidConfigError, UnsupportedError
+from ftax.store.results import MeasureConfig
+from ftax.run.runner import MeasureOptions, check, measure_config
+from ftax.measure.timing import StopRule, measure
 
 QUICK = StopRule(warmup_iters=2, warmup_time_s=0.0, min_iters=5, min_time_s=0.02, max_time_s=0.2)
 

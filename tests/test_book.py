@@ -15,7 +15,9 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from ftax import book, page_parameters, results
+from ftax.book import build as book
+from ftax.store import results
+from ftax.study import page_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE_STUDIES = ("01-framework-bound", "02-framework-paradigms", "03-model-design", "04-hardware", "05-where-time-goes")

@@ -2,8 +2,8 @@
 Chromium with the network cut off, its controls changed, and the points drawn compared with the records.
 
 Needs the distribution's chromium and Playwright (`make test-browser` installs both); skipped without them.
-The points are read from the chart's Vega view (`window.ftaxMarks`, `ftax.interactive.RENDERER_JS`), the
-estimates they must equal from the explorer's own selection logic (`ftax.explorer_selection.resolve` / `rows_for`).
+The points are read from the chart's Vega view (`window.ftaxMarks`, `ftax.figures.interactive.RENDERER_JS`), the
+estimates they must equal from the explorer's own selection logic (`ftax.pages.explorer_selection.resolve` / `rows_for`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ftax import explorer_selection
+from ftax.pages import explorer_selection
 
 INSTALL = "make test-browser (apt-get install -y chromium; pip install -r requirements-browser.txt)"
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 """The appendix's calibration section on hand-built stored runs: nothing is measured."""
 from __future__ import annotations
 
-from ftax import calibration_report as report
-from ftax import results
+from ftax.appendix import calibration_report as report
+from ftax.store import results
 
 
 def _summary(covered: int, n: int, low: float, high: float, width: float) -> dict:

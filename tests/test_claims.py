@@ -1,4 +1,4 @@
-"""ftax.claims and its rules (`claims_per_machine`, `claims_across_machines`, decided by `claim_verdicts`): each
+"""ftax.claims.table and its rules (`claims_per_machine`, `claims_across_machines`, decided by `claim_verdicts`): each
 claim's verdict on small hand-built sweeps (3 rounds), and the sentence built from it.
 
 The frames are what a sweep would record: every config visited once per round, every visit's
@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftax import claims
-from ftax.analysis import FLAT_MAX_RATIO
-from ftax.claim_verdicts import CONTRADICTED, INCONCLUSIVE, NO_INTERVAL, NOT_TESTABLE, SUPPORTED, ClaimResult
-from ftax.claims_across_machines import faster_hardware_later_inflection, tax_grows_on_faster_hardware
-from ftax.claims_per_machine import (efficient_models_not_faster, flat_at_small_batch, half_precision_no_help,
+from ftax.claims import table as claims
+from ftax.read.analysis import FLAT_MAX_RATIO
+from ftax.claims.verdicts import CONTRADICTED, INCONCLUSIVE, NO_INTERVAL, NOT_TESTABLE, SUPPORTED, ClaimResult
+from ftax.claims.across_machines import faster_hardware_later_inflection, tax_grows_on_faster_hardware
+from ftax.claims.per_machine import (efficient_models_not_faster, flat_at_small_batch, half_precision_no_help,
                                      static_gain_at_small_batch, width_free_depth_not)
 
 ROUND_STATE = (1.0, 1.3, 0.8)  # the machine's state per round: cancels in a paired ratio
@@ -218,7 +218,7 @@ def test_evaluate_on_an_empty_frame_gives_one_untestable_row_per_claim():
 
 def test_evaluate_decides_on_loaded_visits_and_refuses_the_newest_visit_per_config(tmp_path):
     from fake_study import store_visits
-    from ftax import results
+    from ftax.store import results
 
     store_visits(tmp_path / "m1.jsonl", frame_a(1.8))
     visits = results.load(tmp_path)

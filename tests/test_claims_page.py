@@ -1,5 +1,5 @@
 """The claims page (`ftax.pages.claims`), the intro's headlines that quote it, and the one framework-bound rule
-(`ftax.analysis.framework_bound_regimes`) on the pages: hand-built visits in 3 rounds, nothing is measured."""
+(`ftax.read.analysis.framework_bound_regimes`) on the pages: hand-built visits in 3 rounds, nothing is measured."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftax import analysis, claims, findings, pages
-from ftax.claim_verdicts import CONTRADICTED, SUPPORTED
-from ftax.claims_per_machine import flat_at_small_batch
+from ftax import pages
+from ftax.claims import table as claims
+from ftax.read import analysis, findings
+from ftax.claims.verdicts import CONTRADICTED, SUPPORTED
+from ftax.claims.per_machine import flat_at_small_batch
 from ftax.pages import claims as page
 from ftax.pages import framework_bound, hardware, intro
 from fake_study import FakeStudy
-from ftax.catalogue import STUDIES
-from ftax.grids import Grid
+from ftax.study.catalogue import STUDIES
+from ftax.sweep.grids import Grid
 
 ROUND_STATE = (1.0, 1.3, 0.8)  # the machine's state per round: cancels in a paired ratio
 LABEL = "Test CPU (CPU)"

@@ -101,7 +101,7 @@ def test_bad_measure_arguments_give_one_line_and_exit_2(capsys, args, says):
 
 
 def test_sweep_rounds_help_reads_each_profiles_rounds(capsys):
-    from ftax.profiles import ROUNDS
+    from ftax.sweep.profiles import ROUNDS
 
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["sweep", "--help"])

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import backends, decoding, models, results
-from ftax.grid_files import grids_from_spec, load_grid_file
-from ftax.grids import Grid
-from ftax.results import MeasureConfig, Record, config_key
-from ftax.runner import MeasureOptions, measure_compared, measure_config
-from ftax.timing import StopRule
+from ftax.run import backends, decoding, models
+from ftax.store import results
+from ftax.study.grid_files import grids_from_spec, load_grid_file
+from ftax.sweep.grids import Grid
+from ftax.store.results import MeasureConfig, Record, config_key
+from ftax.run.runner import MeasureOptions, measure_compared, measure_config
+from ftax.measure.timing import StopRule
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RULE = StopRule(name="custom", warmup_iters=1, warmup_time_s=0.0, min_iters=3, min_time_s=0.0, max_time_s=0.05,

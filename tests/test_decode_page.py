@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ftax import claims, pages
-from ftax.claim_verdicts import CONTRADICTED, NOT_TESTABLE, SUPPORTED
+from ftax import pages
+from ftax.claims import table as claims
+from ftax.claims.verdicts import CONTRADICTED, NOT_TESTABLE, SUPPORTED
 from ftax.pages import decode as page
 from fake_study import FakeStudy
-from ftax.grids import Grid
+from ftax.sweep.grids import Grid
 
 T0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
 LEVEL = (1.0, 1.15, 0.9)  # the machine's state per round: what is timed together shares it

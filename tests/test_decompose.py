@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ftax import decompose
-from ftax.decompose import Event, StepParts, split_cpu_ops, step_parts, summarize, union_ms
+from ftax.measure import decompose
+from ftax.measure.decompose import Event, StepParts, split_cpu_ops, step_parts, summarize, union_ms
 
 # --- union ---------------------------------------------------------------------------------
 
@@ -141,9 +141,9 @@ def test_decompose_never_raises():
 @pytest.mark.parametrize("backend", ["eager", "torchscript", pytest.param("compile", marks=pytest.mark.slow),
                                      "onnxruntime"])
 def test_measure_with_decompose(backend):
-    from ftax.results import MeasureConfig
-    from ftax.runner import MeasureOptions, measure_config
-    from ftax.timing import StopRule
+    from ftax.store.results import MeasureConfig
+    from ftax.run.runner import MeasureOptions, measure_config
+    from ftax.measure.timing import StopRule
 
     rule = StopRule(min_time_s=0.05, max_time_s=0.3, min_iters=5, warmup_iters=2)
     record = measure_config(MeasureConfig.make("bert-tiny", backend, "fp32", "cpu", 1, 16),

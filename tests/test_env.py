@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ftax
-from ftax import env
+from ftax.store import env
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 FINGERPRINT_KEYS = {"machine_id", "cpu_model", "cpu_count", "torch_threads", "gpu_name", "gpu_driver", "cuda_version",

@@ -1,6 +1,6 @@
-"""ftax.estimates: calibrated intervals on a simulated drifting machine, and the pooling rules.
+"""ftax.read.estimates: calibrated intervals on a simulated drifting machine, and the pooling rules.
 
-The simulation is the argument for the method (ftax/estimates.py's docstring): a machine whose
+The simulation is the argument for the method (ftax/read/estimates.py's docstring): a machine whose
 state moves between rounds (log level ~ N(0, 0.15) per round, drawn afresh minutes apart) and
 drifts within a visit (AR(1) in log, so consecutive samples are correlated). The true value an
 interval must cover is the typical latency over the machine's states: L times the median of
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftax import analysis
-from ftax.estimates import estimates, is_real, paired_ratios, scaling_ratios, speedups
-from ftax.timing import median_ci
+from ftax.read import analysis
+from ftax.read.estimates import estimates, is_real, paired_ratios, scaling_ratios, speedups
+from ftax.measure.timing import median_ci
 
 SWEEPS, ROUNDS, SAMPLES = 600, 3, 200
 TRUE_MS = 2.0
@@ -192,7 +192,7 @@ def _stored_rounds(tmp_path, rounds: int = 3):
     """Two backends at batch 1 and 2 visited in `rounds` rounds (the machine's level moves between rounds),
     written to a store as a sweep would, and read back with `results.load`."""
     from fake_study import store_visits
-    from ftax import results
+    from ftax.store import results
 
     level = (1.0, 1.3, 0.8, 1.1, 0.9)
     rows = [_visit(backend=backend, batch_size=batch, round_=r, rule="quick/3",
@@ -213,15 +213,15 @@ def test_loaded_visits_give_every_round_and_finite_intervals(tmp_path):
 
 
 def test_the_newest_visit_per_config_and_config_rows_are_refused(tmp_path):
-    from ftax import results
-    from ftax.estimates import per_config
+    from ftax.store import results
+    from ftax.read.estimates import per_config
 
     visits = _stored_rounds(tmp_path)
     newest = results.newest_visits(visits)
     assert len(newest) == 4 and set(newest["round"]) == {2}  # the named view: one visit per config
     for function in (estimates, speedups, analysis.estimates, analysis.speedups, per_config,
                      lambda f: scaling_ratios(f), lambda f: paired_ratios(f, "backend", "eager")):
-        with pytest.raises(ValueError, match=r"one visit per config.*pass the visits \(`ftax.results.load"):
+        with pytest.raises(ValueError, match=r"one visit per config.*pass the visits \(`ftax.store.results.load"):
             function(newest)
     with pytest.raises(ValueError, match=r"one row per config \(`estimates.per_config`.*pass the visits"):
         estimates(per_config(visits))
@@ -235,7 +235,7 @@ def test_a_smoke_run_of_one_round_is_visits_with_honestly_no_interval(tmp_path):
 
 
 def test_newest_visits_prefers_a_later_success_over_an_older_failure():
-    from ftax import results
+    from ftax.store import results
 
     frame = pd.DataFrame([{"config_key": "k", "status": "ok", "round": 0, "median_ms": 1.0},
                           {"config_key": "k", "status": "error", "round": 1, "median_ms": np.nan},
@@ -247,14 +247,14 @@ def test_newest_visits_prefers_a_later_success_over_an_older_failure():
 
 
 def test_one_t_interval_on_logs_or_on_the_values():
-    from ftax.estimates import t_interval
+    from ftax.read.estimates import t_interval
 
     point, low, high = t_interval([1.0, 2.0, 4.0], log=True)
     assert point == pytest.approx(2.0) and low * high == pytest.approx(4.0)  # symmetric around the geometric mean
     point, low, high = t_interval([1.0, 2.0, 3.0])
     assert point == 2.0 and low + high == pytest.approx(4.0) and low < 1.0
     assert math.isnan(t_interval([3.0])[1]) and t_interval([3.0])[0] == 3.0
-    from ftax import claims_across_machines, claims_per_machine
+    from ftax.claims import across_machines as claims_across_machines, per_machine as claims_per_machine
 
     for claims in (claims_per_machine, claims_across_machines):  # the claims' intervals use the one definition
         assert claims.t_interval is t_interval and not hasattr(claims, "_t_interval")

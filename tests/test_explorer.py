@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftax import analysis, explorer, explorer_selection, explorer_view
+from ftax.pages import explorer, explorer_selection, explorer_view
+from ftax.read import analysis
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 

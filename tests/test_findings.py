@@ -4,14 +4,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ftax import analysis, findings
-from ftax.rows import focus, rows_of, with_columns
-from ftax.grids import Grid
-from ftax.text import join, sig
+from ftax.read import analysis, findings
+from ftax.read.rows import focus, rows_of, with_columns
+from ftax.sweep.grids import Grid
+from ftax.read.text import join, sig
 
 
 def _rows(**common) -> pd.DataFrame:
-    """Config rows (as `ftax.estimates.per_config` gives them) of one batch curve."""
+    """Config rows (as `ftax.read.estimates.per_config` gives them) of one batch curve."""
     base = dict(status="ok", machine_id="a", machine_label="CPU A (CPU)", device="cpu", model="bert-tiny",
                 backend="eager", dtype="fp32", seq_len=16, overrides="{}", message="")
     return pd.DataFrame([{**base, **common, "batch_size": b, "estimate_ms": m}
@@ -149,7 +149,7 @@ def test_numbers_reads_any_column_as_floats_and_is_defined_once():
     import ast
     from pathlib import Path
 
-    from ftax.rows import numbers
+    from ftax.read.rows import numbers
     frame = pd.DataFrame({"a": [1, None, "2.5", "n/a"]}, index=[3, 5, 7, 9])
     assert numbers(frame, "a").tolist()[::2] == [1.0, 2.5] and numbers(frame, "a").isna().tolist() == [
         False, True, False, True]

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import interactive
-from ftax.sphinx_pages import FOLDED_HEADER, drop_spec_outputs, drop_widget_state, fold_parameters
+from ftax.figures import interactive
+from ftax.book.sphinx_pages import FOLDED_HEADER, drop_spec_outputs, drop_widget_state, fold_parameters
 
 
 def _rows(model: str = "bert-tiny", backend: str = "eager", scale: float = 1.0, rounds: int = 3,

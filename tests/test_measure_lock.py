@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ftax import measure_lock, results, sweep
-from ftax.env import fingerprint
-from ftax.profiles import RULES
-from ftax.results import MeasureConfig, Record
-from ftax.runner import MeasureOptions
+from ftax.measure import measure_lock
+from ftax.store import results
+from ftax.sweep import rounds as sweep
+from ftax.store.env import fingerprint
+from ftax.sweep.profiles import RULES
+from ftax.store.results import MeasureConfig, Record
+from ftax.run.runner import MeasureOptions
 
 CONFIGS = [MeasureConfig.make("bert-tiny", backend, "fp32", "cpu", batch_size, 8)
            for batch_size in (1, 2) for backend in ("eager", "torchscript")]
@@ -109,7 +111,7 @@ def test_a_second_sweep_waits_for_the_first_and_measures_nothing_it_stored(tmp_p
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from ftax import measure_lock
+from ftax.measure import measure_lock
 with measure_lock.measuring():
     Path(sys.argv[1]).touch()
     time.sleep(120)
@@ -157,8 +159,10 @@ class _Measured(Exception):
 
 
 def test_every_entry_point_that_measures_holds_the_lock_while_it_measures(monkeypatch, own_lock_file, tmp_path):
-    from ftax import cli, predict_inputs, runner, studies, validation
-    from ftax.grids import Grid
+    from ftax import cli
+    from ftax.run import runner
+    from ftax.study import predict_inputs, studies, validation
+    from ftax.sweep.grids import Grid
 
     seen: list[bool] = []
 

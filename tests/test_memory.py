@@ -1,4 +1,4 @@
-"""Memory and energy (ftax.memory): the peak above the baseline on CPU for a model whose activation size is
+"""Memory and energy (ftax.measure.memory): the peak above the baseline on CPU for a model whose activation size is
 known, the weights each backend holds, energy from a fake counter (wrap, too short), and the records."""
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import sys
 import pytest
 import torch
 
-from ftax import backends, memory, models, results
-from ftax.profiles import RULES
-from ftax.results import MeasureConfig
-from ftax.runner import MeasureOptions, measure_config
+from ftax.measure import memory
+from ftax.run import backends, models
+from ftax.store import results
+from ftax.sweep.profiles import RULES
+from ftax.store.results import MeasureConfig
+from ftax.run.runner import MeasureOptions, measure_config
 
 LINUX = sys.platform.startswith("linux") and memory.CLEAR_REFS.exists()
 

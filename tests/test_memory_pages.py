@@ -9,10 +9,13 @@ import pytest
 from matplotlib.figure import Figure
 
 from fake_study import FakeStudy
-from ftax import explorer, explorer_selection, explorer_view, interactive, memory_findings, pages
-from ftax.estimates import per_config
+from ftax import pages
+from ftax.figures import interactive
+from ftax.pages import explorer, explorer_selection, explorer_view
+from ftax.read import memory_findings
+from ftax.read.estimates import per_config
 from ftax.pages import paradigms
-from ftax.grids import Grid
+from ftax.sweep.grids import Grid
 
 MIB = 2 ** 20
 BATCHES = (1, 8, 64)

@@ -6,8 +6,8 @@ import gc
 import pytest
 import torch
 
-from ftax import models
-from ftax.errors import InvalidConfigError
+from ftax.run import models
+from ftax.store.errors import InvalidConfigError
 
 # Base-size models take ~1-4 s each to build on a 2-core CPU; the rest are sub-second.
 _SLOW_MODELS = {"bert-base", "roberta-base", "longformer-base", "deberta-base", "ibert", "gpt2", "vit-base",

@@ -1,4 +1,4 @@
-"""A page parameter changes only the grids whose axis or members it names (`ftax.page_parameters.study_grids`).
+"""A page parameter changes only the grids whose axis or members it names (`ftax.study.page_parameters.study_grids`).
 
 Unit tests on the quick and smoke grids (no measuring), plus one papermill run of page 01's own
 "Try it yourself" example with `measure=False` on a copy of the stored records: every line its figures
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ftax.errors import InvalidConfigError
-from ftax.page_parameters import study_grids
-from ftax.profiles import ROUNDS, rounds_by_profile
+from ftax.store.errors import InvalidConfigError
+from ftax.study.page_parameters import study_grids
+from ftax.sweep.profiles import ROUNDS, rounds_by_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def test_page_01_example_draws_one_curve_per_line_and_keeps_the_sequence_grid(tm
     # The figures the page glued, re-drawn from the same parameters: each line's x values are distinct and rising.
     from ftax import pages
     from ftax.pages import framework_bound as page
-    from ftax.studies import open_study
+    from ftax.study.studies import open_study
 
     v = pages.view(open_study("framework-bound", "quick", "cpu", results_dir, measure=False,
                               batch_sizes="[1, 8, 64]"), "cpu")
@@ -140,8 +140,8 @@ def test_a_page_over_every_study_narrows_each_to_what_it_holds(tmp_path):
     """The claims page and the intro open every study under one set of parameters (`open_studies`): a model that
     only one study's grids hold narrows that study and leaves the others with no grids, not an error; a model no
     study holds, and an axis no grid of any study sweeps, are refused."""
-    from ftax.catalogue import STUDIES
-    from ftax.studies import open_studies
+    from ftax.study.catalogue import STUDIES
+    from ftax.study.studies import open_studies
 
     opened = open_studies(STUDIES, "quick", "cpu", tmp_path, models="[mobilenet-v2]", batch_sizes="[1, 2]")
     assert set(opened) == set(STUDIES)

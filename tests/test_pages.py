@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ftax import findings, pages
+from ftax import pages
+from ftax.read import findings
 from ftax.pages import framework_bound, hardware, intro, model_design, paradigms, where_time_goes
 from fake_study import FakeStudy
-from ftax.grids import Grid
-from ftax.text import join, markdown_table, plural, sig
+from ftax.sweep.grids import Grid
+from ftax.read.text import join, markdown_table, plural, sig
 
 NO_DATA = "Nothing to show here"
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -263,9 +264,9 @@ def test_intro_headlines_with_records_and_without():
 
 
 def test_validation_page_without_a_run_says_so_once():
-    from ftax import validation
+    from ftax.study import validation
     from ftax.pages import validation as page
-    from ftax.validation_spec import ValidationRun
+    from ftax.measure.validation_spec import ValidationRun
 
     v = page.view(ValidationRun(validation.plan("smoke", "cpu", 2), measured=False), "somewhere")
     assert v.here.endswith("(profile `smoke`)") and v.table.empty

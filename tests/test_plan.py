@@ -1,4 +1,4 @@
-"""The planner (ftax.plan, its cost model in ftax.visit_costs and ftax.cost_fit, the tiered run in ftax.tiered_run)
+"""The planner (ftax.plan.schedule, its cost model in ftax.plan.visit_costs and ftax.plan.cost_fit, the tiered run in ftax.study.tiered_run)
 and the gpu-reference study without a GPU: the cost model's properties on synthetic records, the tier
 order, the budget cut, resuming after an interruption; compressed stores; and gpu-marked real measurements."""
 from __future__ import annotations
@@ -12,16 +12,19 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import cost_fit, plan, results, sweep, tiered_run, visit_costs
-from ftax.catalogue import RUNS, STUDIES
+from ftax.plan import cost_fit, schedule as plan, visit_costs
+from ftax.store import results
+from ftax.study import tiered_run
+from ftax.sweep import rounds as sweep
+from ftax.study.catalogue import RUNS, STUDIES
 from ftax.cli import main
-from ftax.errors import InvalidConfigError
-from ftax.grids import Grid, pow2, study_configs
-from ftax.page_parameters import study_grids
-from ftax.profiles import RULES
-from ftax.results import MeasureConfig, Record
-from ftax.runner import MeasureOptions
-from ftax.timing import StopRule
+from ftax.store.errors import InvalidConfigError
+from ftax.sweep.grids import Grid, pow2, study_configs
+from ftax.study.page_parameters import study_grids
+from ftax.sweep.profiles import RULES
+from ftax.store.results import MeasureConfig, Record
+from ftax.run.runner import MeasureOptions
+from ftax.measure.timing import StopRule
 
 
 def _gpu_grids(device: str = "cuda") -> list[Grid]:
@@ -112,7 +115,7 @@ def test_a_plan_whose_first_tier_is_over_budget_still_starts_its_highest_priorit
 
 
 def _record(config: MeasureConfig, round_: int, rule: str, median_ms: float = 1.0, **setup) -> Record:
-    from ftax.env import fingerprint
+    from ftax.store.env import fingerprint
 
     stats = dict(median_ms=median_ms, p90_ms=median_ms, p99_ms=median_ms, mean_ms=median_ms, std_ms=0.0,
                  iqr_ms=0.0, ci_low_ms=median_ms, ci_high_ms=median_ms, n=10)
@@ -132,7 +135,7 @@ def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
     # the eager/torchscript configs of tier one are stored for both rounds (an interrupted run that finished it)
     first = study_configs(grids[:1])
     stored = {}
-    from ftax.env import fingerprint
+    from ftax.store.env import fingerprint
 
     machine = fingerprint()["machine_id"]
     for config in first:
@@ -248,7 +251,7 @@ def test_loader_reads_compressed_stores_next_to_plain_ones(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["cudagraph", "compile-reduce-overhead"])
 def test_cuda_static_runtime_measures_bert_tiny(backend):
-    from ftax.runner import MeasureOptions, measure_config
+    from ftax.run.runner import MeasureOptions, measure_config
 
     rule = StopRule(name="smoke-gpu", warmup_iters=2, min_iters=5, min_time_s=0.02, max_time_s=0.2)
     record = measure_config(MeasureConfig.make("bert-tiny", backend, "fp32", "cuda", 8, 128), MeasureOptions(rule=rule))
@@ -259,7 +262,7 @@ def test_cuda_static_runtime_measures_bert_tiny(backend):
 
 @pytest.mark.gpu
 def test_gpu_plan_calibrates_from_a_real_cuda_record(tmp_path):
-    from ftax.runner import MeasureOptions, measure_config
+    from ftax.run.runner import MeasureOptions, measure_config
 
     record = measure_config(MeasureConfig.make("bert-tiny", "eager", "fp32", "cuda", 1, 128),
                             MeasureOptions(rule=RULES["smoke"]), round_=0)

@@ -6,11 +6,12 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from ftax import analysis, plot_style, plots
+from ftax.figures import plot_style, plots
+from ftax.read import analysis
 
 
 def _row(**kw) -> dict:
-    """A config row (as `ftax.estimates.per_config` gives it)."""
+    """A config row (as `ftax.read.estimates.per_config` gives it)."""
     base = dict(status="ok", machine_id="m1", machine_label="CPU A x2 (CPU)", model="bert-tiny", backend="eager",
                 dtype="fp32", device="cpu", batch_size=1, seq_len=16, overrides="{}", width=None, depth=None,
                 flops=1e6, message="")
@@ -172,7 +173,7 @@ def test_empty_data_gives_a_figure_that_says_so(draw, frame):
 def test_every_line_is_one_curve_even_where_hue_and_style_do_not_split_them(batch_frame):
     """A batch curve measured at two sequence lengths, drawn with hue=dtype: two lines, each with rising, distinct
     batch sizes (one line per (model, dtype) would zigzag between them), and the legend names the length."""
-    from ftax import decomposition_plots, interactive
+    from ftax.figures import decomposition_plots, interactive
 
     two = pd.concat([batch_frame, batch_frame.assign(seq_len=128, estimate_ms=batch_frame.estimate_ms * 3,
                                                       low_ms=float("nan"), high_ms=float("nan"))],

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ftax import cli, ray_engine, results, sweep
-from ftax.env import fingerprint
-from ftax.results import MeasureConfig, Record
-from ftax.runner import MeasureOptions
+from ftax import cli
+from ftax.store import results
+from ftax.sweep import ray_engine, rounds as sweep
+from ftax.store.env import fingerprint
+from ftax.store.results import MeasureConfig, Record
+from ftax.run.runner import MeasureOptions
 
 GRID = ["sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager", "--batch-sizes", "1,2,4,8",
         "--seq-lens", "8", "--device", "cpu", "--profile", "smoke", "--threads", "1", "--rounds", "2", "--quiet"]
@@ -32,7 +34,7 @@ def _node(node_id: str, cpus: float, gpus: float = 0, kind: str | None = None, a
 
 
 def test_ftax_never_imports_ray_by_itself():
-    code = "import sys, ftax.cli, ftax.sweep, ftax.ray_engine; print('ray' in sys.modules)"
+    code = "import sys, ftax.cli, ftax.sweep.rounds, ftax.sweep.ray_engine; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -63,8 +65,8 @@ def test_each_task_owns_one_device():
 
 
 def test_tasks_are_model_groups_with_each_config_once_and_the_device_left_to_the_worker():
-    from ftax.grids import Grid
-    from ftax.profiles import RULES
+    from ftax.sweep.grids import Grid
+    from ftax.sweep.profiles import RULES
 
     base = dict(backends=("eager", "torchscript"), batch_sizes=(1, 2), seq_lens=(8,), device="auto",
                 rule=RULES["smoke"])
@@ -178,8 +180,8 @@ def test_a_ray_task_times_the_backends_of_a_shape_together_in_rounds_as_a_local_
                                                                                        tmp_path):
     """Each actor call is one `measure_compared` of what a local sweep times together (`sweep.compared` of the
     group in `sweep.interleaved` order), round 1 with `sweep.for_round`'s options, and no config alone."""
-    from ftax.grids import Grid
-    from ftax.profiles import RULES
+    from ftax.sweep.grids import Grid
+    from ftax.sweep.profiles import RULES
 
     calls: list[tuple[list[MeasureConfig], MeasureOptions, int]] = []
 
@@ -217,9 +219,9 @@ def test_the_ray_driver_holds_the_measuring_lock_only_for_a_cluster_on_this_mach
     import fcntl
     import socket
 
-    from ftax import measure_lock
-    from ftax.grids import Grid
-    from ftax.profiles import RULES
+    from ftax.measure import measure_lock
+    from ftax.sweep.grids import Grid
+    from ftax.sweep.profiles import RULES
 
     nodes = [_node("a", 4), {**_node("b", 4), "NodeManagerHostname": "this-box"}]
     assert ray_engine.measures_here(nodes, "this-box")

@@ -7,11 +7,14 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ftax import explorer_selection, explorer_view, findings, pages, plots
-from ftax.estimates import newest_series, per_config, scaling_ratios, speedups
+from ftax import pages
+from ftax.figures import plots
+from ftax.pages import explorer_selection, explorer_view
+from ftax.read import findings
+from ftax.read.estimates import newest_series, per_config, scaling_ratios, speedups
 from ftax.pages import framework_bound, intro, paradigms
 from fake_study import FakeStudy
-from ftax.grids import Grid
+from ftax.sweep.grids import Grid
 
 T0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
 LEVEL = (1.0, 1.2, 0.9)  # the machine's state per round: both sides of a pair share it

@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftax import backends, env, estimates, models, results, studies, sweep
-from ftax.backends import Prepared
-from ftax.catalogue import STUDIES
-from ftax.errors import InvalidConfigError
-from ftax.grids import Grid, study_configs
-from ftax.page_parameters import study_grids
-from ftax.profiles import PROFILES, ROUNDS, RULES
-from ftax.runner import MeasureOptions
-from ftax.studies import measure_studies
+from ftax.read import estimates
+from ftax.run import backends, models
+from ftax.store import env, results
+from ftax.study import studies
+from ftax.sweep import rounds as sweep
+from ftax.run.backends import Prepared
+from ftax.study.catalogue import STUDIES
+from ftax.store.errors import InvalidConfigError
+from ftax.sweep.grids import Grid, study_configs
+from ftax.study.page_parameters import study_grids
+from ftax.sweep.profiles import PROFILES, ROUNDS, RULES
+from ftax.run.runner import MeasureOptions
+from ftax.study.studies import measure_studies
 
 SMOKE = MeasureOptions(rule=RULES["smoke"], count_flops=False)
 
@@ -347,7 +351,7 @@ def test_record_json_is_strict_even_with_non_finite_values():
 
 
 def test_unknown_names_raise_but_impossible_sizes_are_rows():
-    from ftax.runner import measure_config
+    from ftax.run.runner import measure_config
 
     with pytest.raises(InvalidConfigError, match="unknown model"):
         measure_config(results.MeasureConfig.make("bert-tinyy", "eager", "fp32", "cpu", 1, 8), SMOKE)

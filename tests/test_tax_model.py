@@ -10,13 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from ftax import (analysis, cli, curve_probes, decompose, models, predict_inputs, probe_store, results, studies,
-                  tax_model, tax_model_validation)
-from ftax.catalogue import STUDIES
-from ftax.grids import study_configs
-from ftax.page_parameters import study_grids
-from ftax.probe import Probe, mean_of
-from ftax.tax_model import ADDITIVE, OVERLAP, Work
+from ftax import cli
+from ftax.measure import decompose
+from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
+from ftax.run import models
+from ftax.store import results
+from ftax.study import predict_inputs, probe_store, studies
+from ftax.study.catalogue import STUDIES
+from ftax.sweep.grids import study_configs
+from ftax.study.page_parameters import study_grids
+from ftax.measure.probe import Probe, mean_of
+from ftax.read.tax_model import ADDITIVE, OVERLAP, Work
 
 # A machine whose GEMMs run at 10 GFLOP/s below 1e6 FLOPs per call, rising to 80 GFLOP/s from 1e9.
 PROBE = Probe(device="cpu", dtype="fp32", gemm_n=(64, 512, 1024), gemm_flops=(1e6, 1e8, 1e9),

@@ -7,11 +7,13 @@ from dataclasses import replace
 import pandas as pd
 
 from fake_study import FakeStudy
-from ftax import curve_probes, pages, results, tax_model, tax_model_validation
+from ftax import pages
+from ftax.read import curve_probes, tax_model, tax_model_validation
+from ftax.store import results
 from ftax.pages import tax_model as page
-from ftax.probe import Probe
-from ftax.results import MeasureConfig, Record
-from ftax.grids import Grid
+from ftax.measure.probe import Probe
+from ftax.store.results import MeasureConfig, Record
+from ftax.sweep.grids import Grid
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 PROBE = Probe(device="cpu", dtype="fp32", gemm_n=(64, 1024), gemm_flops=(1e6, 1e9), gemm_gflops=(50.0, 50.0),

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from ftax.timing import StopRule, Stats, measure, median_ci, summarize
+from ftax.measure.timing import StopRule, Stats, measure, median_ci, summarize
 
 TICK_S = 2.0 ** -10  # ~0.98 ms; a power of two keeps fake-clock sums exact
 
@@ -255,7 +255,7 @@ def test_real_clock_gives_positive_samples():
 
 
 def test_stop_rule_refuses_max_iters_below_min_iters():
-    from ftax.timing import StopRule
+    from ftax.measure.timing import StopRule
 
     with pytest.raises(ValueError, match="max_iters"):
         StopRule(min_iters=10, max_iters=5)
@@ -266,7 +266,7 @@ def test_stop_rule_refuses_max_iters_below_min_iters():
 def test_alternating_blocks_share_the_drift_and_drop_each_blocks_first_call():
     """Two callables on one fake machine whose speed halves midway: alternating blocks put both under both
     states, so their ratio is the true one (2x), while measuring one after the other would not be."""
-    from ftax.timing import measure_alternating
+    from ftax.measure.timing import measure_alternating
 
     now, log = [0.0], []
 
@@ -296,7 +296,7 @@ def test_alternating_blocks_share_the_drift_and_drop_each_blocks_first_call():
 
 
 def test_alternating_one_callable_is_plain_measure():
-    from ftax.timing import measure_alternating
+    from ftax.measure.timing import measure_alternating
 
     clock = FakeClock(lambda i: TICK_S)
     [alone] = measure_alternating([clock.fn], _rule(max_time_s=0.05), sync=clock.sync, clock=clock.clock)

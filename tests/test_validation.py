@@ -1,4 +1,4 @@
-"""The timing validation (ftax.validation) and its appendix page.
+"""The timing validation (ftax.study.validation) and its appendix page.
 
 Table and sentence functions are tested on hand-built frames, asserting properties (ratios,
 which cause is chosen, what is left out), never latencies. One fast real test times the sleep
@@ -15,10 +15,12 @@ import torch
 from bs4 import BeautifulSoup
 from matplotlib.figure import Figure
 
-from ftax import validation, validation_plots, validation_report, validation_spec, validation_store
-from ftax.errors import InvalidConfigError
-from ftax.profiles import RULES
-from ftax.text import sig
+from ftax.appendix import validation_plots, validation_report
+from ftax.measure import validation_spec, validation_store
+from ftax.study import validation
+from ftax.store.errors import InvalidConfigError
+from ftax.sweep.profiles import RULES
+from ftax.read.text import sig
 
 
 def _frame(rows: dict[tuple[str, str], list[float]], **ftax_extra) -> pd.DataFrame:

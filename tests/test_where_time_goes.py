@@ -9,8 +9,9 @@ from bs4 import BeautifulSoup
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 
-from ftax import analysis, decomposition_findings, decomposition_plots, plot_style
-from ftax.rows import BUSY_METHODS, decomposed, on_device
+from ftax.figures import decomposition_plots, plot_style
+from ftax.read import analysis, decomposition_findings
+from ftax.read.rows import BUSY_METHODS, decomposed, on_device
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 

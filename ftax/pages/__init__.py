@@ -2,14 +2,16 @@
 
 A notebook holds the story; each of its figure or finding cells calls one function here and
 glues what it returns. `view` makes the selection every case study starts from, once, from what
-`ftax.studies.open_study` returned (read only uses its fields, so it never imports the study
+`ftax.study.studies.open_study` returned (read only uses its fields, so it never imports the study
 layer): its visits (one row per visit, every round) become one row per config
-(`ftax.estimates.per_config`: the estimate and its calibrated interval in `estimate_ms`,
+(`ftax.read.estimates.per_config`: the estimate and its calibrated interval in `estimate_ms`,
 `low_ms`, `high_ms`), of each config's newest series; then the rows of one machine
-(`ftax.rows.focus`), that machine's label, and `here`, the words every caption uses for it. The
+(`ftax.read.rows.focus`), that machine's label, and `here`, the words every caption uses for it. The
 visits stay in the view (`visits`), for what pairs visits by round: speedups, scaling ratios.
 Functions named `*_figure` return (figure, caption Markdown); those named
-`*_finding` return Markdown; without ok rows both say so (`ftax.findings.no_data`).
+`*_finding` return Markdown; without ok rows both say so (`ftax.read.findings.no_data`).
+
+May import: claims, appendix, figures, read, measure, store.
 """
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from ftax.estimates import newest_series, per_config
-from ftax.findings import (grid_table, loaded, loaded_machine_note, not_ok, provenance_note, rounds_note, target_note,
+from ftax.read.estimates import newest_series, per_config
+from ftax.read.findings import (grid_table, loaded, loaded_machine_note, not_ok, provenance_note, rounds_note, target_note,
                            where)
-from ftax.rows import focus, with_columns
-from ftax.text import join, plural
+from ftax.read.rows import focus, with_columns
+from ftax.read.text import join, plural
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +62,7 @@ def _visits_of(visits: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def view(data, device: str = "auto") -> PageView:
-    """The page's view of a study's records (`data`: a `ftax.studies.StudyData`, one row per visit): one
+    """The page's view of a study's records (`data`: a `ftax.study.studies.StudyData`, one row per visit): one
     machine, this one on `device` if it measured the study, else the machine with the most ok configs."""
     visits = _shown(data)
     study = with_columns(per_config(visits))

@@ -1,7 +1,7 @@
 """Then and now (07-claims): each of the paper's claims with this data's verdict per machine, and the verdict
 sentences the other pages and the intro quote.
 
-The verdicts are `ftax.claims.evaluate` on the visits the case-study pages show (`visits`: every study's
+The verdicts are `ftax.claims.table.evaluate` on the visits the case-study pages show (`visits`: every study's
 grids, each config's newest series, every machine), so a claim's row here and the pages' sentences judge
 the same records. Functions return Markdown; `table` is the one computation a page makes.
 """
@@ -13,12 +13,12 @@ from typing import Mapping
 
 import pandas as pd
 
-from ftax import claims
-from ftax.claim_verdicts import NO_INTERVAL, VERDICTS
-from ftax.estimates import newest_series
-from ftax.results import rows_matching
-from ftax.rows import with_columns
-from ftax.text import join, markdown_table, plural, sig
+from ftax.claims import table as claims
+from ftax.claims.verdicts import NO_INTERVAL, VERDICTS
+from ftax.read.estimates import newest_series
+from ftax.store.results import rows_matching
+from ftax.read.rows import with_columns
+from ftax.read.text import join, markdown_table, plural, sig
 
 # claim -> (page, section) where its figure is: the link in the table.
 SHOWN_ON = {
@@ -46,7 +46,7 @@ def visits(studies: Mapping[str, object]) -> pd.DataFrame:
 
 
 def table(studies: Mapping[str, object]) -> pd.DataFrame:
-    """The claims table (`ftax.claims.evaluate`) on `visits(studies)`: one row per claim and machine."""
+    """The claims table (`ftax.claims.table.evaluate`) on `visits(studies)`: one row per claim and machine."""
     return claims.evaluate(visits(studies))
 
 
@@ -101,12 +101,12 @@ def table_markdown(verdicts: pd.DataFrame) -> str:
 
 
 def thresholds_markdown() -> str:
-    """Each claim's threshold with its one-line reason (`ftax.claims.THRESHOLDS`)."""
+    """Each claim's threshold with its one-line reason (`ftax.claims.table.THRESHOLDS`)."""
     return "\n".join(f"- ({c}) {threshold_text(c)}: {reason}." for c, (_, _, reason) in claims.THRESHOLDS.items())
 
 
 def sentences(verdicts: pd.DataFrame, letters: str = "abcdefgh") -> list[str]:
-    """The verdict sentence (`ftax.claims.verdict_sentence`) of each row of the claims in `letters`."""
+    """The verdict sentence (`ftax.claims.table.verdict_sentence`) of each row of the claims in `letters`."""
     return [claims.verdict_sentence(r) for _, r in verdicts[verdicts["claim"].isin(list(letters))].iterrows()]
 
 

@@ -1,9 +1,9 @@
 """RQ5, is LLM decoding framework-bound: the figures, tables and findings of 09-decode.
 
 The paper timed one forward pass of encoders; this page times what an LLM spends its time on: one decode step
-per token over a KV cache already holding `seq_len` tokens (`ftax.decoding`), next to the prompt pass (prefill),
+per token over a KV cache already holding `seq_len` tokens (`ftax.run.decoding`), next to the prompt pass (prefill),
 and AOTInductor, a runtime with no Python in the call, next to the other runtimes of page 02. Every comparison is
-a ratio paired by round (`ftax.estimates`); a decode step's latency is its per-token latency (one new token per
+a ratio paired by round (`ftax.read.estimates`); a decode step's latency is its per-token latency (one new token per
 sequence per call).
 """
 from __future__ import annotations
@@ -13,13 +13,14 @@ import math
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, decomposition_plots, plots
-from ftax.estimates import curve_columns, paired_ratios, speedups
-from ftax.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
+from ftax.figures import decomposition_plots, plots
+from ftax.read import analysis
+from ftax.read.estimates import curve_columns, paired_ratios, speedups
+from ftax.read.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
-from ftax.rows import decomposed, ok_rows
-from ftax.text import join, markdown_table, sig
+from ftax.read.rows import decomposed, ok_rows
+from ftax.read.text import join, markdown_table, sig
 
 GENERATED_TOKENS = 128  # the generation the page prices: a prompt of seq_len tokens, then this many new tokens
 # Visits of two runtimes pair as "timed together" only when, in each round they share, they were stored within

@@ -4,15 +4,16 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, interactive, plots
-from ftax.estimates import curve_keys, scaling_ratios
-from ftax.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, regimes_below,
+from ftax.figures import interactive, plots
+from ftax.read import analysis
+from ftax.read.estimates import curve_keys, scaling_ratios
+from ftax.read.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, regimes_below,
                            scaling_phrases, verdict_note)
-from ftax.interactive import Interactive, hint
+from ftax.figures.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
-from ftax.rows import rows_of
-from ftax.text import join, sig
+from ftax.read.rows import rows_of
+from ftax.read.text import join, sig
 
 
 def batch_rows(v: PageView) -> pd.DataFrame:
@@ -33,7 +34,7 @@ def ratios(v: PageView, along: str) -> pd.DataFrame:
 
 
 def regimes(v: PageView) -> pd.DataFrame:
-    """Each batch curve's framework-bound regime and inflection by claim (a)'s rule (`ftax.analysis`)."""
+    """Each batch curve's framework-bound regime and inflection by claim (a)'s rule (`ftax.read.analysis`)."""
     return analysis.framework_bound_regimes(rows_of(v.visits, v.grids, varying="batch_sizes"))
 
 

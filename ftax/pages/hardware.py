@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, interactive, plots
-from ftax.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule
-from ftax.interactive import Interactive, hint
+from ftax.figures import interactive, plots
+from ftax.read import analysis
+from ftax.read.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule
+from ftax.figures.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
-from ftax.text import join, sig
+from ftax.read.text import join, sig
 
 
 def _fits(v: PageView) -> pd.DataFrame:

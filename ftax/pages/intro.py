@@ -1,7 +1,7 @@
 """The headline findings of 00-intro: per case study, the verdicts of the paper's claims it tests (the claims
 table of 07-claims, computed when the page is built) and what the records measured.
 
-`studies` maps each study's name to what `ftax.studies.open_study` returned for it (read only); `table` is
+`studies` maps each study's name to what `ftax.study.studies.open_study` returned for it (read only); `table` is
 `ftax.pages.claims.table(studies)`, computed once by the page (each function computes it when not given).
 """
 from __future__ import annotations
@@ -10,16 +10,16 @@ from typing import Mapping
 
 import pandas as pd
 
-from ftax import analysis
-from ftax.decomposition_findings import share_phrases
-from ftax.findings import (growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note,
+from ftax.read import analysis
+from ftax.read.decomposition_findings import share_phrases
+from ftax.read.findings import (growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note,
                            where)
 from ftax.pages import PageView, every_machine, view
 from ftax.pages import claims as claims_page
 from ftax.pages import decode as decode_page
 from ftax.pages import framework_bound as framework_bound_page
-from ftax.rows import rows_of
-from ftax.text import join
+from ftax.read.rows import rows_of
+from ftax.read.text import join
 
 
 def verdicts(studies: Mapping[str, object], letters: str, table: pd.DataFrame | None = None) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import interactive, plots
-from ftax.findings import band_phrase, growth_phrases, no_data, ratio_phrases
-from ftax.interactive import Interactive, hint
+from ftax.figures import interactive, plots
+from ftax.read.findings import band_phrase, growth_phrases, no_data, ratio_phrases
+from ftax.figures.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
-from ftax.rows import rows_of
-from ftax.text import join, sig
+from ftax.read.rows import rows_of
+from ftax.read.text import join, sig
 
 BASELINE = "bert-base"
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, interactive, memory_findings, memory_plots, plots
-from ftax.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
+from ftax.figures import interactive, memory_plots, plots
+from ftax.read import analysis, memory_findings
+from ftax.read.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
                            speedup_phrases, verdict_note)
-from ftax.interactive import Interactive, hint
+from ftax.figures.interactive import Interactive, hint
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
-from ftax.text import join, sig
+from ftax.read.text import join, sig
 
 
 def _ends(frame: pd.DataFrame) -> tuple[int | None, int | None]:

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, curve_probes, results, tax_model, tax_model_validation
-from ftax.estimates import newest_series, per_config
-from ftax.findings import no_data
+from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
+from ftax.store import results
+from ftax.read.estimates import newest_series, per_config
+from ftax.read.findings import no_data
 from ftax.pages import PageView
-from ftax.rows import numbers, with_columns
-from ftax.text import join, sig
+from ftax.read.rows import numbers, with_columns
+from ftax.read.text import join, sig
 
 THREE = ("bert-tiny", "bert-mini", "bert-base")
 CURVE = ("model", "backend", "dtype", "seq_len", "overrides", "phase")  # what names a curve on this page
@@ -120,7 +121,7 @@ def host_finding(v: PageView, estimates: pd.DataFrame) -> str:
 
 
 def validation(v: PageView, configs: pd.DataFrame, form: str = tax_model.ADDITIVE) -> pd.DataFrame:
-    """Every stored curve of the machine shown, predicted from batch 1 (`ftax.tax_model_validation.validate`)."""
+    """Every stored curve of the machine shown, predicted from batch 1 (`ftax.read.tax_model_validation.validate`)."""
     return tax_model_validation.validate(configs, curve_probes.stored_probes(v.results_dir), form)
 
 

@@ -1,7 +1,7 @@
 """The validation appendix (90-validation): its figures, captions and findings from one validation run.
 
-`view` computes the run's tables once (`ftax.validation_report`); each function below is one cell's
-output. Nothing here measures: the run comes from `ftax.validation.open_validation` (measured now or stored
+`view` computes the run's tables once (`ftax.appendix.validation_report`); each function below is one cell's
+output. Nothing here measures: the run comes from `ftax.study.validation.open_validation` (measured now or stored
 in `results_dir/validation/`); without one the summary says so once and every other section shows
 nothing (`_section`).
 """
@@ -14,10 +14,11 @@ from typing import Callable, TypeVar
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import calibration_report, env, validation_plots
-from ftax import validation_report as report
-from ftax.findings import where
-from ftax.validation_spec import SENSITIVITY_TARGET, TOLERANCE, ValidationPlan, ValidationRun
+from ftax.appendix import calibration_report, validation_plots
+from ftax.store import env
+from ftax.appendix import validation_report as report
+from ftax.read.findings import where
+from ftax.measure.validation_spec import SENSITIVITY_TARGET, TOLERANCE, ValidationPlan, ValidationRun
 
 T = TypeVar("T")
 
@@ -167,7 +168,7 @@ def repeat_finding(v: ValidationView) -> str:
 
 def calibration(results_dir: str = "results") -> str:
     """Whether the book's intervals cover a re-run: every stored run of `benchmarks/calibration.py` per machine,
-    pooled and one by one (`ftax.calibration_report`), shown whether or not this page has a validation run."""
+    pooled and one by one (`ftax.appendix.calibration_report`), shown whether or not this page has a validation run."""
     return calibration_report.markdown(results_dir)
 
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax import analysis, decomposition_plots
-from ftax.decomposition_findings import (busy_phrase, caveat_phrases, not_decomposed, pairing_phrase, regime_phrases,
+from ftax.figures import decomposition_plots
+from ftax.read import analysis
+from ftax.read.decomposition_findings import (busy_phrase, caveat_phrases, not_decomposed, pairing_phrase, regime_phrases,
                                          share_phrases, split_phrases)
-from ftax.estimates import curve_keys
-from ftax.findings import curves, knee_phrases, no_data
+from ftax.read.estimates import curve_keys
+from ftax.read.findings import curves, knee_phrases, no_data
 from ftax.pages import PageView
 from ftax.pages.claims import on_page
-from ftax.rows import decomposed, on_device
-from ftax.text import join, sig
+from ftax.read.rows import decomposed, on_device
+from ftax.read.text import join, sig
 
 BY = ["model", "dtype", "seq_len", "backend"]
 GPU_BY = ["machine_label"] + BY
 
 
-# The overhead share's own thresholds (`ftax.analysis`), named by what they read: the book reports a
+# The overhead share's own thresholds (`ftax.read.analysis`), named by what they read: the book reports a
 # framework-bound regime only by claim (a)'s rule on the latency curve.
 SHARE_BANDS = {"framework-bound": f"overhead share >= {analysis.FRAMEWORK_BOUND_MIN_SHARE:.0%}",
                "transitional": "overhead share between "
