@@ -433,11 +433,12 @@ def _clean_name(name: str) -> str:
     name = name.strip().replace("\\_", "_").strip("`* ").strip()
     if name.startswith("ftax."):
         name = name[len("ftax."):]
+    name = name.rstrip("/")  # a subpackage is written `study/`
     return name[:-3] if name.endswith(".py") else name
 
 
 def _table_rows(markdown_text: str) -> list[list[str]]:
-    """Body rows of the first table whose header is `layer | modules | may import`."""
+    """Body rows of the first table whose header is `layer | subpackage (or modules) | may import`."""
     rows: list[list[str]] = []
     in_table = False
     for raw in markdown_text.splitlines():
@@ -449,7 +450,7 @@ def _table_rows(markdown_text: str) -> list[list[str]]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         if not in_table:
             header = [_clean(c).lower() for c in cells]
-            if header[:3] == ["layer", "modules", "may import"]:
+            if header[:3] in (["layer", "modules", "may import"], ["layer", "subpackage", "may import"]):
                 in_table = True
             continue
         if all(set(c) <= set("-: ") for c in cells):
@@ -480,3 +481,15 @@ def documented_may_import(markdown_text: str) -> dict[str, set[str]]:
             out[_clean(cells[0]).lower()] = {
                 n for n in (_clean_name(x).lower() for x in text.split(",")) if n}
     return out
+
+
+# --- the subpackages' own word --------------------------------------------------------------------
+
+def declared_may_import(init_text: str) -> set[str] | None:
+    """The layers a subpackage's `__init__` docstring says it may import (its `May import: a, b.` line), or None."""
+    doc = ast.get_docstring(ast.parse(init_text)) or ""
+    for line in doc.splitlines():
+        if line.startswith("May import:"):
+            names = line[len("May import:"):].strip().rstrip(".").split(",")
+            return {n for n in (_clean_name(x).lower() for x in names) if n}
+    return None

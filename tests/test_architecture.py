@@ -14,6 +14,7 @@ from architecture_rules import (
     LAYERS,
     MAY_IMPORT,
     Import,
+    declared_may_import,
     documented_layers,
     documented_may_import,
     imports,
@@ -285,3 +286,24 @@ def test_architecture_md_mirrors_layers():
         assert not extra, f"ARCHITECTURE.md's {layer} row has {sorted(extra)}, not in LAYERS[{layer!r}]"
     assert documented_may_import(text) == {k: set(v) for k, v in MAY_IMPORT.items()}, (
         "ARCHITECTURE.md's 'may import' column differs from MAY_IMPORT")
+
+
+def test_every_subpackage_is_a_layer_and_says_what_it_may_import():
+    package = Path(ftax.__file__).parent
+    subpackages = sorted(p.parent.name for p in package.glob("*/__init__.py"))
+    assert subpackages, "ftax/ has no subpackages"
+    for name in subpackages:
+        layer = next((layer for layer, members in LAYERS.items() if name in members), None)
+        assert layer is not None, f"ftax/{name}/ is in no layer: add it to LAYERS and ARCHITECTURE.md"
+        declared = declared_may_import((package / name / "__init__.py").read_text())
+        assert declared is not None, f"ftax/{name}/__init__.py's docstring has no 'May import:' line"
+        assert declared | {layer} == set(MAY_IMPORT[layer]), (
+            f"ftax/{name}/__init__.py says it may import {sorted(declared)}; MAY_IMPORT[{layer!r}] is "
+            f"{sorted(MAY_IMPORT[layer])}")
+    top_level = sorted(p.stem for p in package.glob("*.py"))
+    assert top_level == ["__init__", "__main__", "cli"], f"ftax/ holds modules outside every subpackage: {top_level}"
+
+
+def test_declared_may_import_reads_the_docstring_line():
+    assert declared_may_import('"""Job.\n\nMay import: read, `measure`, store.\n"""\n') == {"read", "measure", "store"}
+    assert declared_may_import('"""Job, and nothing else."""\n') is None
