@@ -15,7 +15,7 @@ USERS = ("ftax", "notebooks", "benchmarks", "book")
 SUFFIXES = {".py", ".ipynb", ".md", ".yml", ".yaml"}
 # Public on purpose though only tests call it: a registry's undo of `register`, which a test that registers a
 # fake backend needs to leave the registry as it found it.
-FOR_EXTENSIONS = {("backends", "unregister")}
+FOR_EXTENSIONS = {("run.backends", "unregister")}
 
 
 def _public_names(tree: ast.Module) -> list[tuple[str, int]]:
