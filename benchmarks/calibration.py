@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from ftax.read import estimates
-from ftax.store import env, results
+from ftax.store import dataframe, env, jsonl
 from ftax.appendix.calibration_report import FORMAT, KIND
 
 GRID = ["--models", "bert-tiny", "--backends", "eager,torchscript,onnxruntime", "--batch-sizes", "1,2,4,8",
@@ -61,7 +61,7 @@ def sweep(out: Path, rounds: int, device: str, seed: int, isolate: bool = False)
 
 def per_config(out: Path) -> pd.DataFrame:
     """Point and interval per config: the calibrated ones, or the single visit's median and CI."""
-    visits = results.load(out)
+    visits = dataframe.load(out)
     table = estimates.estimates(visits).set_index(KEYS)
     one_round = table["rounds"] == 1
     table.loc[one_round, "low_ms"] = table.loc[one_round, "within_round_ci_low_ms"]
@@ -71,7 +71,7 @@ def per_config(out: Path) -> pd.DataFrame:
 
 def per_speedup(out: Path) -> pd.DataFrame:
     """Paired speedups over eager; for single visits the old conservative interval from the two CIs."""
-    visits = results.load(out)
+    visits = dataframe.load(out)
     if visits["round"].notna().any() and (visits.groupby("config_key")["round"].nunique() > 1).any():
         table = estimates.speedups(visits)
     else:
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                            "rounds": [r for r, _ in kinds.values()],
                            "isolated": [r for r, one_each in kinds.values() if one_each]},
                   **report}
-        print(f"stored in {results.append_side(args.store, KIND, fingerprint['machine_id'], stored)}")
+        print(f"stored in {jsonl.append_side(args.store, KIND, fingerprint['machine_id'], stored)}")
     return 0
 
 

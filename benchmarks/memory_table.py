@@ -25,7 +25,7 @@ from scipy import stats
 
 from ftax.run import models
 from ftax.sweep.profiles import RULES
-from ftax.store.results import MeasureConfig
+from ftax.store.schema import MeasureConfig
 from ftax.run.runner import MeasureOptions, measure_config
 
 

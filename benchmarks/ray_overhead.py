@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ftax import cli
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.sweep.ray_engine import import_ray
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ray.shutdown()
         columns = ["config_key", "model", "batch_size", "seq_len", "median_ms", "ci_low_ms", "ci_high_ms"]
-        newest = [results.newest_visits(results.load(d))[columns] for d in (local_dir, ray_dir)]
+        newest = [dataframe.newest_visits(dataframe.load(d))[columns] for d in (local_dir, ray_dir)]
         pair = newest[0].merge(newest[1], on=columns[:4], suffixes=("_local", "_ray"))  # one visit each: its own CI
     pair["ratio"] = pair["median_ms_ray"] / pair["median_ms_local"]
     pair["ray_in_local_ci"] = pair["median_ms_ray"].between(pair["ci_low_ms_local"], pair["ci_high_ms_local"])

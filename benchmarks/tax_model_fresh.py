@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from ftax.read import curve_probes, tax_model_validation
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.study import studies
 from ftax.study.catalogue import STUDIES
 from ftax.sweep.profiles import PROFILES, ROUNDS
@@ -54,7 +54,7 @@ def measure(out: str, profile: str, among: tuple[str, ...]) -> None:
 
 def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
     """`scores` per way of choosing the probe (see the module docstring)."""
-    configs = configs_of(results.load(out))
+    configs = configs_of(dataframe.load(out))
     probes = curve_probes.stored_probes(out)
     ways = {"around each curve": probes, "first": {k: v[0] for k, v in probes.items()},
             "last": {k: v[-1] for k, v in probes.items()}}
@@ -67,7 +67,7 @@ def score_tables(out: str, compare: str | None) -> dict[str, pd.DataFrame]:
 
 def store(out: str, results_dir: str) -> Path:
     """Copy the run's records and probes to `results_dir`/tax-fresh/<machine_id>-<first visit's time>/."""
-    visits = results.load(out)
+    visits = dataframe.load(out)
     start = pd.Timestamp(visits["timestamp"].min()).strftime("%Y%m%dT%H%M")
     target = Path(results_dir) / tax_model_validation.FRESH_RUNS / f"{visits['machine_id'].iloc[0]}-{start}"
     shutil.copytree(out, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))

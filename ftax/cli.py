@@ -80,7 +80,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from ftax.store.errors import InvalidConfigError
     from ftax.measure.measure_lock import measuring
-    from ftax.store.results import MeasureConfig
+    from ftax.store.schema import MeasureConfig
     from ftax.run.runner import MeasureOptions, check, measure_config
 
     checked = check(MeasureConfig.make(args.model, args.backend, args.dtype, args.device, args.batch_size,
@@ -104,10 +104,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Measure batch 1 (and the smallest shape), then print the model's curve over batch 1..512 (ftax.read.tax_model)."""
     from ftax.read import tax_model
-    from ftax.store import results
+    from ftax.store import jsonl
     from ftax.store.errors import InvalidConfigError
     from ftax.study.predict_inputs import PREDICTIONS, measure_inputs
-    from ftax.store.results import MeasureConfig
+    from ftax.store.schema import MeasureConfig
 
     config = MeasureConfig.make(args.model, args.backend, args.dtype, args.device, 1, args.seq_len,
                                 _overrides(args.override))
@@ -147,7 +147,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         record["inputs"]["second"] = {"batch_size": args.second_batch, "ms": second["median_ms"],
                                       "ci_ms": [second["ci_low_ms"], second["ci_high_ms"]]}
         shown.append(two)
-    results.append_side(args.out, PREDICTIONS, first.machine_id, record)
+    jsonl.append_side(args.out, PREDICTIONS, first.machine_id, record)
     print(json.dumps(record, sort_keys=True) if args.json else
           "\n\n".join(format_prediction(first.config.label(), p) for p in shown))
     return 0
@@ -351,7 +351,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ftax.store.results import PHASES
+    from ftax.store.schema import PHASES
 
     parser = argparse.ArgumentParser(prog="ftax", description="Measure the framework tax of model inference.")
     sub = parser.add_subparsers(dest="command", required=True)

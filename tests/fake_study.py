@@ -21,20 +21,20 @@ class FakeStudy:
 def store_visits(path, visits: pd.DataFrame) -> None:
     """Append each row of a hand-built visits frame (model, backend, dtype, device, batch_size, seq_len,
     overrides, machine_id, status, median_ms, ci_low_ms, ci_high_ms, round, rule, timestamp) to the store at
-    `path` as the record a sweep would write, so a test reads it back through `ftax.store.results.load`."""
+    `path` as the record a sweep would write, so a test reads it back through `ftax.store.dataframe.load`."""
     import json
 
-    from ftax.store import results
+    from ftax.store import jsonl, schema
 
     for row in visits.to_dict("records"):
-        config = results.MeasureConfig.make(row["model"], row["backend"], row["dtype"], row["device"],
-                                            int(row["batch_size"]), int(row["seq_len"]),
-                                            json.loads(row.get("overrides") or "{}"))
+        config = schema.MeasureConfig.make(row["model"], row["backend"], row["dtype"], row["device"],
+                                           int(row["batch_size"]), int(row["seq_len"]),
+                                           json.loads(row.get("overrides") or "{}"))
         env = {"machine_id": row["machine_id"], "cpu_model": "Test CPU", "cpu_count": 2,
                "torch_version": row.get("env_torch_version", "2.0")}
         stats = {k: float(row[k]) for k in ("median_ms", "ci_low_ms", "ci_high_ms")}
         stamp = pd.Timestamp(row["timestamp"]).isoformat()
         round_, rule = row.get("round"), row.get("rule")
-        results.append(path, results.Record(config=config, status=row["status"], message="", env=env, stats=stats,
-                                            round=None if pd.isna(round_) else int(round_),
-                                            rule=None if pd.isna(rule) else rule, timestamp=stamp))
+        jsonl.append(path, schema.Record(config=config, status=row["status"], message="", env=env, stats=stats,
+                                         round=None if pd.isna(round_) else int(round_),
+                                         rule=None if pd.isna(rule) else rule, timestamp=stamp))

@@ -9,7 +9,7 @@ import torch
 from ftax.measure import devices
 from ftax.run import backends, models
 from ftax.store.errors import InvalidConfigError, UnsupportedError
-from ftax.store.results import MeasureConfig
+from ftax.store.schema import MeasureConfig
 from ftax.run.runner import MeasureOptions, check, measure_config
 from ftax.measure.timing import StopRule, measure
 

@@ -16,7 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from ftax.book import build as book
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.study import page_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_every_notebook_ran(built):
 @pytest.mark.slow
 def test_case_study_pages_have_figures_with_measured_captions(built):
     result, out, results_dir, _ = built
-    labels = set(results.load(results_dir)["machine_label"])
+    labels = set(dataframe.load(results_dir)["machine_label"])
     assert labels, "the smoke build measured nothing"
     for name in CASE_STUDIES:
         article = _article(out / "_build" / "html" / "book" / "_executed" / f"{name}.html")
@@ -90,7 +90,7 @@ def test_case_study_pages_have_figures_with_measured_captions(built):
 def test_intro_headlines_are_computed_from_the_records(built):
     result, out, results_dir, _ = built
     text = _article(out / "_build" / "html" / "book" / "_executed" / "00-intro.html").get_text(" ", strip=True)
-    assert f"from the {len(results.load(results_dir))} records" in text
+    assert f"from the {len(dataframe.load(results_dir))} records" in text
     assert "Framework-bound (RQ1)" in text and "Hardware (RQ4)" in text
     assert "def " not in text  # code cells are hidden on the intro
 
@@ -104,7 +104,7 @@ def test_papermill_overrides_change_what_is_measured(tmp_path):
                     "-p", "profile", "smoke", "-p", "device", "cpu", "-p", "results_dir", str(results_dir),
                     "-p", "batch_sizes", "[1, 3]", "-p", "backends", "[eager, onnxruntime]", "--cwd", str(ROOT),
                     "--no-progress-bar"], check=True, capture_output=True, timeout=300)
-    frame = results.load(results_dir)
+    frame = dataframe.load(results_dir)
     assert set(frame["batch_size"]) == {1, 3}
     assert set(frame["backend"]) == {"eager", "onnxruntime"}
     assert (frame[frame.backend == "eager"]["status"] == "ok").all()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ftax.appendix import calibration_report as report
-from ftax.store import results
+from ftax.store import jsonl
 
 
 def _summary(covered: int, n: int, low: float, high: float, width: float) -> dict:
@@ -31,7 +31,7 @@ def test_without_a_stored_run_the_section_says_how_to_make_one(tmp_path):
 
 def test_every_run_of_each_machine_is_shown_newest_first_with_pooled_coverage(tmp_path):
     for run in (_run("2026-01-01T10:00", speedup_width=0.2), _run("2026-01-02T10:00"), _run("2026-01-01T11:00", "b")):
-        results.append_side(tmp_path, report.KIND, run["machine_id"], run)
+        jsonl.append_side(tmp_path, report.KIND, run["machine_id"], run)
     said = report.markdown(tmp_path)
     assert said.count("pairs of runs") == 3 and said.index("2026-01-02T10:00") < said.index("2026-01-01T10:00")
     assert said.startswith("Pooled over the 2 stored runs of this machine")

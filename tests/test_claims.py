@@ -218,13 +218,13 @@ def test_evaluate_on_an_empty_frame_gives_one_untestable_row_per_claim():
 
 def test_evaluate_decides_on_loaded_visits_and_refuses_the_newest_visit_per_config(tmp_path):
     from fake_study import store_visits
-    from ftax.store import results
+    from ftax.store import dataframe
 
     store_visits(tmp_path / "m1.jsonl", frame_a(1.8))
-    visits = results.load(tmp_path)
+    visits = dataframe.load(tmp_path)
     a = claims.evaluate(visits).set_index("claim").loc["a"]
     assert a["verdict"] == CONTRADICTED and "3 rounds" in a["why"] and a["low"] > FLAT_MAX_RATIO
-    newest = results.newest_visits(visits)
+    newest = dataframe.newest_visits(visits)
     for decide in (claims.evaluate, flat_at_small_batch):
         with pytest.raises(ValueError, match=r"one visit per config.*pass the visits"):
             decide(newest)

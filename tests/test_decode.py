@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ftax.run import backends, decoding, models
-from ftax.store import results
+from ftax.store import dataframe, jsonl, schema
 from ftax.study.grid_files import grids_from_spec, load_grid_file
 from ftax.sweep.grids import Grid
-from ftax.store.results import MeasureConfig, Record, config_key
+from ftax.store.schema import MeasureConfig, Record, config_key
 from ftax.run.runner import MeasureOptions, measure_compared, measure_config
 from ftax.measure.timing import StopRule
 
@@ -27,11 +27,11 @@ SEQ = 12
 # --- phase in the config and its key ---------------------------------------------------------------
 
 def test_committed_forward_records_keep_their_config_key():
-    stored = [d for d in results.iter_records(RESULTS)][:200]
+    stored = [d for d in jsonl.iter_records(RESULTS)][:200]
     if not stored:
         pytest.skip("no committed records")
     for data in stored:
-        record = Record.from_dict(data)
+        record = Record.from_upgraded(data)  # iter_records upgraded it
         assert record.config.phase == "forward"
         assert record.config_key == data["config_key"]
 
@@ -60,10 +60,10 @@ def test_loaded_frame_and_rows_matching_keep_phases_apart(tmp_path):
     del old["config"]["phase"]  # written before phases existed
     path = tmp_path / "m.jsonl"
     path.write_text(json.dumps(old) + "\n" + json.dumps(_row(decode, 1.0)) + "\n")
-    frame = results.load(tmp_path)
+    frame = dataframe.load(tmp_path)
     assert sorted(frame["phase"]) == ["decode", "forward"]
-    assert list(results.rows_matching(frame, [decode])["median_ms"]) == [1.0]
-    assert list(results.rows_matching(frame, [forward])["median_ms"]) == [5.0]
+    assert list(dataframe.rows_matching(frame, [decode])["median_ms"]) == [1.0]
+    assert list(dataframe.rows_matching(frame, [forward])["median_ms"]) == [5.0]
 
 
 def test_version_3_decoder_counts_are_dropped_and_forward_ones_kept(tmp_path):
@@ -72,12 +72,12 @@ def test_version_3_decoder_counts_are_dropped_and_forward_ones_kept(tmp_path):
     decode = MeasureConfig.make("gpt2", "eager", "fp32", "cpu", 1, 16, phase="decode")
     stored = [{**_row(forward, 1.0), "flops": 5.0, "schema_version": 3},
               {**_row(decode, 1.0), "flops": 6.0, "schema_version": 3},
-              {**_row(decode, 1.0), "flops": 7.0, "schema_version": results.SCHEMA_VERSION,
+              {**_row(decode, 1.0), "flops": 7.0, "schema_version": schema.SCHEMA_VERSION,
                "timestamp": "2026-01-02T00:00:00+00:00"}]  # a later visit, not a duplicate line
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stored))
-    flops = results.load(tmp_path).set_index(["phase", "schema_version"])["flops"]
+    flops = dataframe.load(tmp_path).set_index(["phase", "schema_version"])["flops"]
     assert flops[("forward", 3)] == 5.0 and pd.isna(flops[("decode", 3)])
-    assert flops[("decode", results.SCHEMA_VERSION)] == 7.0
+    assert flops[("decode", schema.SCHEMA_VERSION)] == 7.0
 
 
 def test_prefill_and_decode_timed_together_get_their_own_flops():
@@ -204,7 +204,7 @@ def test_eager_decode_record_carries_per_token_statistics(model):
     assert record.config.phase == "decode" and record.parity["ok"]
     assert record.per_token["ms"] == record.stats["median_ms"]
     assert record.per_token["tokens_per_s"] == pytest.approx(2 / (record.stats["median_ms"] / 1e3))
-    row = results._flatten(json.loads(record.to_json()))
+    row = dataframe._flatten(json.loads(record.to_json()))
     assert row["phase"] == "decode" and row["per_token_tokens_per_s"] > 0
 
 

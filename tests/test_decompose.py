@@ -141,7 +141,7 @@ def test_decompose_never_raises():
 @pytest.mark.parametrize("backend", ["eager", "torchscript", pytest.param("compile", marks=pytest.mark.slow),
                                      "onnxruntime"])
 def test_measure_with_decompose(backend):
-    from ftax.store.results import MeasureConfig
+    from ftax.store.schema import MeasureConfig
     from ftax.run.runner import MeasureOptions, measure_config
     from ftax.measure.timing import StopRule
 

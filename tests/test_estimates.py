@@ -190,16 +190,16 @@ def test_is_real():
 
 def _stored_rounds(tmp_path, rounds: int = 3):
     """Two backends at batch 1 and 2 visited in `rounds` rounds (the machine's level moves between rounds),
-    written to a store as a sweep would, and read back with `results.load`."""
+    written to a store as a sweep would, and read back with `dataframe.load`."""
     from fake_study import store_visits
-    from ftax.store import results
+    from ftax.store import dataframe
 
     level = (1.0, 1.3, 0.8, 1.1, 0.9)
     rows = [_visit(backend=backend, batch_size=batch, round_=r, rule="quick/3",
                    median_ms=batch * level[r] * (0.5 if backend == "onnxruntime" else 1.0) * (1 + 0.01 * r))
             for r in range(rounds) for batch in (1, 2) for backend in ("eager", "onnxruntime")]
     store_visits(tmp_path / "sim.jsonl", pd.DataFrame(rows))
-    return results.load(tmp_path)
+    return dataframe.load(tmp_path)
 
 
 def test_loaded_visits_give_every_round_and_finite_intervals(tmp_path):
@@ -213,15 +213,15 @@ def test_loaded_visits_give_every_round_and_finite_intervals(tmp_path):
 
 
 def test_the_newest_visit_per_config_and_config_rows_are_refused(tmp_path):
-    from ftax.store import results
+    from ftax.store import dataframe
     from ftax.read.estimates import per_config
 
     visits = _stored_rounds(tmp_path)
-    newest = results.newest_visits(visits)
+    newest = dataframe.newest_visits(visits)
     assert len(newest) == 4 and set(newest["round"]) == {2}  # the named view: one visit per config
     for function in (estimates, speedups, analysis.estimates, analysis.speedups, per_config,
                      lambda f: scaling_ratios(f), lambda f: paired_ratios(f, "backend", "eager")):
-        with pytest.raises(ValueError, match=r"one visit per config.*pass the visits \(`ftax.store.results.load"):
+        with pytest.raises(ValueError, match=r"one visit per config.*pass the visits \(`ftax.store.dataframe.load"):
             function(newest)
     with pytest.raises(ValueError, match=r"one row per config \(`estimates.per_config`.*pass the visits"):
         estimates(per_config(visits))
@@ -235,13 +235,13 @@ def test_a_smoke_run_of_one_round_is_visits_with_honestly_no_interval(tmp_path):
 
 
 def test_newest_visits_prefers_a_later_success_over_an_older_failure():
-    from ftax.store import results
+    from ftax.store import dataframe
 
     frame = pd.DataFrame([{"config_key": "k", "status": "ok", "round": 0, "median_ms": 1.0},
                           {"config_key": "k", "status": "error", "round": 1, "median_ms": np.nan},
                           {"config_key": "j", "status": "error", "round": 0, "median_ms": np.nan},
                           {"config_key": "j", "status": "ok", "round": 1, "median_ms": 2.0}])
-    newest = results.newest_visits(frame)
+    newest = dataframe.newest_visits(frame)
     assert list(zip(newest["config_key"], newest["round"])) == [("k", 0), ("j", 1)]
     assert (newest["status"] == "ok").all()
 

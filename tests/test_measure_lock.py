@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from ftax.measure import measure_lock
-from ftax.store import results
+from ftax.store import jsonl, resume
 from ftax.sweep import rounds as sweep
 from ftax.store.env import fingerprint
 from ftax.sweep.profiles import RULES
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.run.runner import MeasureOptions
 
 CONFIGS = [MeasureConfig.make("bert-tiny", backend, "fp32", "cpu", batch_size, 8)
@@ -79,7 +79,7 @@ def _wait_for(condition, timeout_s: float = 60.0) -> bool:
 
 def test_a_second_sweep_waits_for_the_first_and_measures_nothing_it_stored(tmp_path):
     out, log, release = tmp_path / "out", tmp_path / "measured.log", tmp_path / "release"
-    store = results.store_path(out, fingerprint()["machine_id"])
+    store = jsonl.store_path(out, fingerprint()["machine_id"])
     ctx = multiprocessing.get_context("spawn")
     first = ctx.Process(target=_sweep_child, args=(str(out), str(log), str(tmp_path / "first.err"), str(release)))
     first.start()
@@ -100,7 +100,7 @@ def test_a_second_sweep_waits_for_the_first_and_measures_nothing_it_stored(tmp_p
             if proc.is_alive():
                 proc.kill()
     assert first.exitcode == 0 and second.exitcode == 0
-    visits = [results.visit_key(d) for d in results.iter_records(store)]
+    visits = [resume.visit_key(d) for d in jsonl.iter_records(store)]
     assert len(visits) == len(set(visits)) == len(CONFIGS) * ROUNDS  # one visit per (config, round)
     measured_by = [line.split()[0] for line in log.read_text().splitlines()]
     assert measured_by == [str(first.pid)] * len(CONFIGS) * ROUNDS  # the second found every visit stored

@@ -9,9 +9,9 @@ import torch
 
 from ftax.measure import memory
 from ftax.run import backends, models
-from ftax.store import results
+from ftax.store import dataframe, jsonl
 from ftax.sweep.profiles import RULES
-from ftax.store.results import MeasureConfig
+from ftax.store.schema import MeasureConfig
 from ftax.run.runner import MeasureOptions, measure_config
 
 LINUX = sys.platform.startswith("linux") and memory.CLEAR_REFS.exists()
@@ -96,8 +96,8 @@ def test_records_carry_memory_and_energy_and_rounds_after_the_first_do_not(tmp_p
     if source is None:
         assert record.energy["reason"] == reason and record.energy["joules_per_inference"] is None
     path = tmp_path / "r.jsonl"
-    results.append(path, record)
-    frame = results.load(path)
+    jsonl.append(path, record)
+    frame = dataframe.load(path)
     assert "memory_weights_bytes" in frame and "energy_status" in frame
     quiet = measure_config(config, MeasureOptions(rule=RULES["smoke"], count_flops=False, resources=False))
     assert quiet.memory is None and quiet.energy is None

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ftax.plan import cost_fit, schedule as plan, visit_costs
-from ftax.store import results
+from ftax.store import dataframe, jsonl, schema
 from ftax.study import tiered_run
 from ftax.sweep import rounds as sweep
 from ftax.study.catalogue import RUNS, STUDIES
@@ -22,7 +22,7 @@ from ftax.store.errors import InvalidConfigError
 from ftax.sweep.grids import Grid, pow2, study_configs
 from ftax.study.page_parameters import study_grids
 from ftax.sweep.profiles import RULES
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.run.runner import MeasureOptions
 from ftax.measure.timing import StopRule
 
@@ -141,7 +141,7 @@ def test_resume_plans_only_what_is_missing_in_priority_order(tmp_path):
     for config in first:
         for r in range(2):
             data = json.loads(_record(config, r, grids[0].rule.share(2).name).to_json())
-            stored[(results.config_key(config, machine), r, grids[0].rule.share(2).name)] = data
+            stored[(schema.config_key(config, machine), r, grids[0].rule.share(2).name)] = data
     after = plan.estimate(grids, 2, grids[0].rule, cal, budget_s=1e9, stored=stored)
     assert after.tiers[0][2] == []  # nothing left of the first tier
     second = {v.config for v in after.tiers[1][2]}
@@ -166,7 +166,7 @@ def _fake_tiered_run(tmp_path, monkeypatch, seconds_per_visit: float):
                 if clock() >= deadline:
                     break
                 record = _record(config, r, tier_grids[0].rule.share(rounds).name)
-                results.append(results.store_path(results_dir, record.machine_id), record)
+                jsonl.append(jsonl.store_path(results_dir, record.machine_id), record)
                 counts["ok"] += 1
                 now[0] += seconds_per_visit
         return sweep.SweepSummary(path=tmp_path, total=0, skipped=0, counts=counts)
@@ -214,9 +214,9 @@ def test_calibration_from_records_names_its_source(tmp_path):
     rule = RULES["quick"].share(3)
     for r in range(3):
         for b in (1, 2, 4, 8):
-            results.append(results.store_path(tmp_path, "m"), _record(
+            jsonl.append(jsonl.store_path(tmp_path, "m"), _record(
                 MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", b, 16), r, rule.name, median_ms=b, total_time_s=0.2))
-    cal = cost_fit.calibrate(results.load(tmp_path), "cpu")
+    cal = cost_fit.calibrate(dataframe.load(tmp_path), "cpu")
     assert cal.source.startswith("records")
     assert cal.figure("sampling_share").source.startswith("records")
     t, how = visit_costs.latency_s(MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 2, 16), cal)
@@ -230,8 +230,8 @@ def test_loader_reads_compressed_stores_next_to_plain_ones(tmp_path):
     archived, live = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl"
     with gzip.open(archived, "wt") as fh:
         fh.write(_record(config, 0, "quick/3").to_json() + "\n")
-    results.append(live, _record(config, 1, "quick/3"))
-    frame = results.load(tmp_path)
+    jsonl.append(live, _record(config, 1, "quick/3"))
+    frame = dataframe.load(tmp_path)
     assert sorted(frame["round"]) == [0, 1]
     # a compressed file cut short: the records before the cut, and a warning
     data = archived.read_bytes()
@@ -242,7 +242,7 @@ def test_loader_reads_compressed_stores_next_to_plain_ones(tmp_path):
             fh.write(_record(config, r, "quick/3").to_json() + "\n")
     cut.write_bytes(cut.read_bytes()[:-40])
     with pytest.warns(UserWarning, match="cut short"):
-        rows = list(results.iter_records(cut.parent))
+        rows = list(jsonl.iter_records(cut.parent))
     assert 0 < len(rows) < 50 and data
 
 
@@ -266,8 +266,8 @@ def test_gpu_plan_calibrates_from_a_real_cuda_record(tmp_path):
 
     record = measure_config(MeasureConfig.make("bert-tiny", "eager", "fp32", "cuda", 1, 128),
                             MeasureOptions(rule=RULES["smoke"]), round_=0)
-    results.append(results.store_path(tmp_path, record.machine_id), record)
-    cal = cost_fit.calibrate(results.load(tmp_path), "cuda")
+    jsonl.append(jsonl.store_path(tmp_path, record.machine_id), record)
+    cal = cost_fit.calibrate(dataframe.load(tmp_path), "cuda")
     assert cal.source.startswith("records")
     t, how = visit_costs.latency_s(record.config, cal)
     assert how == "records" and t > 0

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from ftax import cli
-from ftax.store import results
+from ftax.store import jsonl, resume
 from ftax.sweep import ray_engine, rounds as sweep
 from ftax.store.env import fingerprint
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.run.runner import MeasureOptions
 
 GRID = ["sweep", "--models", "bert-tiny,synthetic-layernorm", "--backends", "eager", "--batch-sizes", "1,2,4,8",
@@ -112,7 +112,7 @@ def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
     def store(machine: str, batch_size: int, status: str, decomposition: dict | None = None) -> str:
         record = Record(config=_config(batch_size, "cpu"), status=status, message="", env={"machine_id": machine},
                         decomposition=decomposition)
-        results.append(results.store_path(tmp_path, machine), record)
+        jsonl.append(jsonl.store_path(tmp_path, machine), record)
         return record.config_key
 
     ok, failed, decomposed = store("m1", 1, "ok"), store("m1", 2, "error"), store("m2", 1, "ok", {"busy_ms": 1.0})
@@ -123,7 +123,7 @@ def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
     assert keys(ray_engine.stored_keys(tmp_path, False, False)) == {"m1": {ok, failed}, "m2": {decomposed}}
     assert keys(ray_engine.stored_keys(tmp_path, True, True)) == {"m2": {decomposed}}
     # each visit travels with its round, rule and software, for the worker to compare with its own
-    assert all(len(visit) == 3 + len(results.SOFTWARE_KEYS)
+    assert all(len(visit) == 3 + len(resume.SOFTWARE_KEYS)
                for visits in ray_engine.stored_keys(tmp_path, False, False).values() for visit in visits)
 
 
@@ -206,8 +206,8 @@ def test_a_ray_task_times_the_backends_of_a_shape_together_in_rounds_as_a_local_
         order = sweep.interleaved(grid.configs(), 3 + round_)
         assert blocks == sweep.compared(order)  # each block: one shape's backends, in the local sweep's order
         assert {(o.decompose, o.count_flops) for _, o, r in calls if r == round_} == {(round_ == 0,) * 2}
-    store = results.store_path(tmp_path, fingerprint()["machine_id"])
-    stored = [results.visit_key(d) for d in results.iter_records(store)]
+    store = jsonl.store_path(tmp_path, fingerprint()["machine_id"])
+    stored = [resume.visit_key(d) for d in jsonl.iter_records(store)]
     assert len(stored) == len(set(stored)) == 24
     calls.clear()
     again = ray_engine.run_ray_sweep([(grid, options)], tmp_path, progress=False, rounds=2, seed=3)
@@ -254,7 +254,7 @@ def test_the_ray_driver_holds_the_measuring_lock_only_for_a_cluster_on_this_mach
 
 
 def _ok_keys(path: Path) -> list[tuple]:
-    return [results.visit_key(d) for d in results.iter_records(path) if d["status"] == "ok"]
+    return [resume.visit_key(d) for d in jsonl.iter_records(path) if d["status"] == "ok"]
 
 
 def _kill_a_measuring_worker(store: Path, killed: list, min_lines: int = 3, timeout_s: float = 60) -> None:
@@ -290,7 +290,7 @@ def local_ray():
 @pytest.mark.slow
 def test_ray_sweep_survives_a_killed_worker_and_matches_the_local_sweep(local_ray, tmp_path, capsys):
     out, local = tmp_path / "ray", tmp_path / "local"
-    store = results.store_path(out, fingerprint()["machine_id"])
+    store = jsonl.store_path(out, fingerprint()["machine_id"])
     killed: list = []
     killer = threading.Thread(target=_kill_a_measuring_worker, args=(store, killed), daemon=True)
     killer.start()
@@ -309,4 +309,4 @@ def test_ray_sweep_survives_a_killed_worker_and_matches_the_local_sweep(local_ra
     assert cli.main(GRID + ["--engine", "ray", "--per-node", "--out", str(out)]) == 0
     assert "nothing to measure" in capsys.readouterr().out
     assert cli.main(GRID + ["--out", str(local)]) == 0
-    assert sorted(_ok_keys(results.store_path(local, store.stem))) == sorted(keys)
+    assert sorted(_ok_keys(jsonl.store_path(local, store.stem))) == sorted(keys)

@@ -15,7 +15,7 @@ import torch
 
 from ftax.read import estimates
 from ftax.run import backends, models
-from ftax.store import env, results
+from ftax.store import dataframe, env, jsonl, resume, schema
 from ftax.study import studies
 from ftax.sweep import rounds as sweep
 from ftax.run.backends import Prepared
@@ -67,7 +67,7 @@ def _grid(**kw) -> Grid:
 def test_each_failure_kind_becomes_a_row_and_the_sweep_goes_on(tmp_path):
     grid = _grid(backends=("test-oom", "test-error", "test-unavailable", "test-wrong", "eager"))
     summary = sweep.run_sweep(grid.configs(), tmp_path, SMOKE, progress=False)
-    frame = results.load(tmp_path).set_index("backend")
+    frame = dataframe.load(tmp_path).set_index("backend")
     assert summary.counts == {"oom": 1, "error": 1, "unsupported": 1, "ok": 2}
     assert frame.loc["test-oom", "status"] == "oom" and "out of memory" in frame.loc["test-oom", "message"]
     assert frame.loc["test-error", "status"] == "error"
@@ -96,7 +96,7 @@ def test_model_is_built_once_per_model_dtype_overrides(tmp_path, monkeypatch):
                  overrides=((), (("depth", 1),)))
     sweep.run_sweep(grid.configs(), tmp_path, SMOKE, progress=False)
     assert calls == ["bert-tiny", "bert-tiny"]
-    assert len(results.load(tmp_path)) == 16
+    assert len(dataframe.load(tmp_path)) == 16
 
 
 def test_grid_order_is_stable_and_model_major():
@@ -128,7 +128,7 @@ def test_bad_grid_files_fail_before_anything_runs(tmp_path, text, message):
 
 
 def _ok_visits(path: Path) -> list[tuple]:
-    return [results.visit_key(d) for d in results.iter_records(path) if d["status"] == "ok"]
+    return [resume.visit_key(d) for d in jsonl.iter_records(path) if d["status"] == "ok"]
 
 
 def test_interleaved_is_a_seeded_permutation_keeping_the_backends_of_a_shape_together():
@@ -149,7 +149,7 @@ def test_rounds_store_one_visit_each_and_resume_per_round(tmp_path):
                     overrides=((("depth", 1), ("width", 16)),)).configs()
     first = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, seed=7)
     assert first.total == 8 and sum(first.counts.values()) == 8
-    visits = results.load(tmp_path)
+    visits = dataframe.load(tmp_path)
     assert sorted(visits["round"].value_counts().items()) == [(0, 4), (1, 4)]
     assert set(visits["rule"]) == {"smoke/2"} and set(visits["threads"]) == {env.default_threads()}
     assert sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2).skipped == 8
@@ -168,7 +168,7 @@ def test_visits_measured_with_other_software_are_not_resumed_over(tmp_path):
     store.write_text(json.dumps(data) + "\n")
     again = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False)
     assert sum(again.counts.values()) == 1
-    versions = {d["env"]["torch_version"] for d in results.iter_records(store)}
+    versions = {d["env"]["torch_version"] for d in jsonl.iter_records(store)}
     assert len(versions) == 2 and "1.0.0" in versions
 
 
@@ -189,7 +189,7 @@ def test_flops_decomposition_and_parity_are_taken_in_the_first_round_only(tmp_pa
                     overrides=((("depth", 1), ("width", 16)),)).configs()
     options = MeasureOptions(rule=RULES["smoke"], decompose=True)
     sweep.run_sweep(configs, tmp_path, options, progress=False, rounds=2)
-    visits = results.load(tmp_path).sort_values(["backend", "round"])
+    visits = dataframe.load(tmp_path).sort_values(["backend", "round"])
     assert visits["decomposition_method"].notna().tolist() == [True, False] * 2
     assert visits["flops"].notna().tolist() == [True, False] * 2
     assert visits["parity_ok"].tolist()[::2] == [True, True] and visits["parity_ok"].isna().tolist()[1::2] == [True] * 2
@@ -270,7 +270,7 @@ def test_sigkill_mid_sweep_then_resume_gives_exactly_one_ok_record_per_visit(tmp
     with open(store, "a") as fh:  # what a kill in the middle of a write would leave behind
         fh.write('{"config": {"model": "bert-ti')
     with pytest.warns(UserWarning, match=r"\.jsonl:\d+: skipped unreadable record"):
-        assert len(results.load(out)) == lines_at_kill
+        assert len(dataframe.load(out)) == lines_at_kill
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -291,12 +291,12 @@ def test_load_reads_several_machines_and_skips_corrupt_lines(tmp_path):
         data = json.loads(line)
         data["env"].update(machine_id="other-gpu-16c-abcdef", gpu_name="Other GPU")
         data["config"]["device"] = "cuda"
-        record = results.Record.from_dict(data)
-        results.append(other, record)
+        record = schema.Record.from_dict(data)
+        jsonl.append(other, record)
     with open(other, "a") as fh:
         fh.write("not json at all\n")
     with pytest.warns(UserWarning, match="other-gpu-16c-abcdef.jsonl:3"):
-        frame = results.load(tmp_path)
+        frame = dataframe.load(tmp_path)
     assert sorted(frame["machine_id"].unique()) == sorted([mine.stem, "other-gpu-16c-abcdef"])
     assert len(frame) == 4 and frame["config_key"].is_unique
     assert set(frame.loc[frame.machine_id == "other-gpu-16c-abcdef", "machine_label"]) == {"Other GPU (GPU)"}
@@ -304,33 +304,33 @@ def test_load_reads_several_machines_and_skips_corrupt_lines(tmp_path):
 
 def test_append_after_a_truncated_line_starts_a_new_line(tmp_path):
     path = tmp_path / "m.jsonl"
-    record = results.Record(config=results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8),
-                            status="error", message="x", env={"machine_id": "m"})
+    record = schema.Record(config=schema.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8),
+                           status="error", message="x", env={"machine_id": "m"})
     path.write_text('{"partial": ')
-    results.append(path, record)
+    jsonl.append(path, record)
     with pytest.warns(UserWarning, match="m.jsonl:1"):
-        rows = list(results.iter_records(path))
+        rows = list(jsonl.iter_records(path))
     assert [r["config_key"] for r in rows] == [record.config_key]
 
 
 def test_record_round_trips_and_refuses_unknown_schema():
-    record = results.Record(config=results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8,
-                                                              {"width": 64}),
-                            status="ok", message="", env={"machine_id": "m"}, stats={"median_ms": 1.0})
+    record = schema.Record(config=schema.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8,
+                                                            {"width": 64}),
+                           status="ok", message="", env={"machine_id": "m"}, stats={"median_ms": 1.0})
     data = json.loads(record.to_json())
-    assert results.Record.from_dict(data) == record
+    assert schema.Record.from_dict(data) == record
     data["schema_version"] = 999
     with pytest.raises(ValueError, match="schema_version"):
-        results.Record.from_dict(data)
+        schema.Record.from_dict(data)
     with pytest.raises(ValueError, match="status"):
-        results.Record(config=record.config, status="great", message="", env={})
+        schema.Record(config=record.config, status="great", message="", env={})
 
 
 def test_config_key_depends_on_config_and_machine_only():
-    a = results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8, {"width": 64, "depth": 2})
-    b = results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8, {"depth": 2, "width": 64})
-    assert results.config_key(a, "m") == results.config_key(b, "m")
-    assert results.config_key(a, "m") != results.config_key(a, "n")
+    a = schema.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8, {"width": 64, "depth": 2})
+    b = schema.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8, {"depth": 2, "width": 64})
+    assert schema.config_key(a, "m") == schema.config_key(b, "m")
+    assert schema.config_key(a, "m") != schema.config_key(a, "n")
 
 
 def test_study_validation_is_clear():
@@ -343,9 +343,9 @@ def test_study_validation_is_clear():
 
 
 def test_record_json_is_strict_even_with_non_finite_values():
-    record = results.Record(config=results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8),
-                            status="ok", message="", env={"machine_id": "m"},
-                            parity={"max_abs_diff": float("inf"), "tolerance": 1e-3, "ok": False})
+    record = schema.Record(config=schema.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 8),
+                           status="ok", message="", env={"machine_id": "m"},
+                           parity={"max_abs_diff": float("inf"), "tolerance": 1e-3, "ok": False})
     data = json.loads(record.to_json(), parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
     assert data["parity"]["max_abs_diff"] is None
 
@@ -354,8 +354,8 @@ def test_unknown_names_raise_but_impossible_sizes_are_rows():
     from ftax.run.runner import measure_config
 
     with pytest.raises(InvalidConfigError, match="unknown model"):
-        measure_config(results.MeasureConfig.make("bert-tinyy", "eager", "fp32", "cpu", 1, 8), SMOKE)
-    record = measure_config(results.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 4096), SMOKE)
+        measure_config(schema.MeasureConfig.make("bert-tinyy", "eager", "fp32", "cpu", 1, 8), SMOKE)
+    record = measure_config(schema.MeasureConfig.make("bert-tiny", "eager", "fp32", "cpu", 1, 4096), SMOKE)
     assert record.status == "unsupported" and "outside bert-tiny's range" in record.message
 
 
@@ -369,8 +369,8 @@ def test_the_deadline_stops_a_sweep_of_slow_visits_with_every_finished_record_ke
         now[0] += 1.0
         stats = dict(median_ms=1.0, p90_ms=1.0, p99_ms=1.0, mean_ms=1.0, std_ms=0.0, iqr_ms=0.0, ci_low_ms=1.0,
                      ci_high_ms=1.0, n=5)
-        return [results.Record(config=c, status="ok", message="", env=env.fingerprint(), stats=stats, round=round_,
-                               rule=options.rule.name) for c in together]
+        return [schema.Record(config=c, status="ok", message="", env=env.fingerprint(), stats=stats, round=round_,
+                              rule=options.rule.name) for c in together]
 
     monkeypatch.setattr(sweep, "measure_compared", slow_visit)
     configs = _grid(backends=("eager", "torchscript"), batch_sizes=(1, 2, 3, 4)).configs()  # 4 shapes of 2
@@ -378,8 +378,8 @@ def test_the_deadline_stops_a_sweep_of_slow_visits_with_every_finished_record_ke
                               clock=lambda: now[0], before_round=rounds_begun.append)
     assert started == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and max(started) < 5.5  # round 0's 4 shapes, 2 of round 1
     assert rounds_begun == [0, 1]
-    path = results.store_path(tmp_path, env.fingerprint()["machine_id"])
-    stored = list(results.iter_records(path))
+    path = jsonl.store_path(tmp_path, env.fingerprint()["machine_id"])
+    stored = list(jsonl.iter_records(path))
     assert len(stored) == 12 == sum(summary.counts.values())  # every finished visit is on disk
     assert summary.unmeasured == 4 and "the deadline left 4 visits unmeasured" in str(summary)
     # a deadline already past starts nothing, not even a round's probe
@@ -389,7 +389,7 @@ def test_the_deadline_stops_a_sweep_of_slow_visits_with_every_finished_record_ke
     # the rerun makes exactly the visits left
     rest = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, rounds=2, clock=lambda: now[0])
     assert sum(rest.counts.values()) == 4 and rest.unmeasured == 0
-    visits = [results.visit_key(d) for d in results.iter_records(path)]
+    visits = [resume.visit_key(d) for d in jsonl.iter_records(path)]
     assert len(visits) == len(set(visits)) == 16
 
 

@@ -14,7 +14,7 @@ from ftax import cli
 from ftax.measure import decompose
 from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
 from ftax.run import models
-from ftax.store import results
+from ftax.store import dataframe, jsonl
 from ftax.study import predict_inputs, probe_store, studies
 from ftax.study.catalogue import STUDIES
 from ftax.sweep.grids import study_configs
@@ -262,8 +262,8 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
     assert set(record["inputs"]["hosts_ms"]) >= {"probe", "smallest"}
     assert cli.main(argv) == 0 and runs == ["fp32"]  # the stored probe is reused
     assert len(json.loads(capsys.readouterr().out)["inputs"]["probe_times"]) == 1  # the one probe of the hour
-    assert len(list(results.iter_side(tmp_path, predict_inputs.PREDICTIONS))) == 2
-    assert results.load(tmp_path).empty  # the inputs' visits are not case-study records
+    assert len(list(jsonl.iter_side(tmp_path, predict_inputs.PREDICTIONS))) == 2
+    assert dataframe.load(tmp_path).empty  # the inputs' visits are not case-study records
     capsys.readouterr()
     assert cli.main(["predict", "--model", "no-such-model", "--out", str(tmp_path)]) == cli.EXIT_USAGE
     assert "no-such-model" in capsys.readouterr().err

@@ -9,10 +9,10 @@ import pandas as pd
 from fake_study import FakeStudy
 from ftax import pages
 from ftax.read import curve_probes, tax_model, tax_model_validation
-from ftax.store import results
+from ftax.store import jsonl
 from ftax.pages import tax_model as page
 from ftax.measure.probe import Probe
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.sweep.grids import Grid
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -43,7 +43,7 @@ def _records() -> list[dict]:
 
 def _data(tmp_path) -> FakeStudy:
     frame = pd.DataFrame(_records())
-    results.append_side(tmp_path, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})
+    jsonl.append_side(tmp_path, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})
     grid = Grid("tax", models=("bert-tiny",), batch_sizes=BATCHES, seq_lens=(128, 1), device="cpu", decompose=True)
     return FakeStudy(frame, [grid], results_dir=str(tmp_path), all=frame)
 
@@ -104,10 +104,10 @@ def _stored_run(results_dir, name: str, rows: list[dict]) -> None:
         config = MeasureConfig.make(row["model"], row["backend"], row["dtype"], "cpu", row["batch_size"],
                                     row["seq_len"])
         stats = {"median_ms": row["median_ms"], "ci_low_ms": row["ci_low_ms"], "ci_high_ms": row["ci_high_ms"], "n": 5}
-        results.append(run / "a.jsonl", Record(config=config, status="ok", message="", env={
+        jsonl.append(run / "a.jsonl", Record(config=config, status="ok", message="", env={
             "machine_id": "a", "cpu_model": "CPU A", "cpu_count": 2, "load_avg_1m": 0.5}, stats=stats,
             flops=row["flops"], gemm_calls=row["gemm_calls"], round=row["round"], rule="quick"))
-    results.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})
+    jsonl.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})
 
 
 def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
@@ -120,14 +120,14 @@ def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
     assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
     assert "on this run (1 of 1 curves within 25% at the estimates; misses: none)" in text
     run = tmp_path / tax_model_validation.FRESH_RUNS / "a-20261204T1500"
-    results.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})  # a second probe, untimed
+    jsonl.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})  # a second probe, untimed
     assert "(the first and last probes were of unrecorded times)" in page.fresh_runs_markdown(v)
     _stored_run(tmp_path, "a-20261204T1600", [r for r in _records() if r["seq_len"] == 128])
     timed = tmp_path / tax_model_validation.FRESH_RUNS / "a-20261204T1600" / "probes" / "a.jsonl"
     timed.unlink()
     for when in ("2026-12-04T16:00:00+00:00", "2026-12-04T16:12:00+00:00"):  # two timed probes: the run's spread
-        results.append_side(timed.parent.parent, "probes", "a",
-                            {**replace(PROBE, timestamp=when).to_dict(), "machine_id": "a"})
+        jsonl.append_side(timed.parent.parent, "probes", "a",
+                          {**replace(PROBE, timestamp=when).to_dict(), "machine_id": "a"})
     assert "(the first and last probes were taken 12 minutes apart)" in page.fresh_runs_markdown(v)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from ftax.store import results
+from ftax.store import jsonl
 from ftax.read.text import markdown_table
 
 KIND = "calibration"
@@ -30,7 +30,7 @@ SPEEDUP_HALF_WIDTH_TARGET = 0.10
 
 def stored(results_dir: str | Path) -> list[dict]:
     """Every stored calibration run of every machine, oldest first."""
-    runs = [r for r in results.iter_side(results_dir, KIND) if r.get("format") == FORMAT]
+    runs = [r for r in jsonl.iter_side(results_dir, KIND) if r.get("format") == FORMAT]
     return sorted(runs, key=lambda r: r.get("timestamp", ""))
 
 

@@ -1,6 +1,6 @@
 """The claims that compare machines, (f) and (g): one verdict per pair of machines or devices, faster vs slower.
 
-Each is a function of the visits frame (`ftax.store.results.load(path)`) returning one `ClaimResult` per pair of machines
+Each is a function of the visits frame (`ftax.store.dataframe.load(path)`) returning one `ClaimResult` per pair of machines
 (or a CPU and a GPU of one machine) that measured the same eager fp32 curve; which of the two is faster is read
 from the records themselves, and each side keeps one software series so a curve is never pooled over two stacks.
 They sit apart from the per-machine claims (`ftax.claims.per_machine`) because their unit is a pair and their

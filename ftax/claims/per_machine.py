@@ -1,6 +1,6 @@
 """The claims decided on each machine alone, (a)-(e) and our (h): one verdict per machine and device.
 
-Each is a function of the visits frame (`ftax.store.results.load(path)`) returning one `ClaimResult` per machine and
+Each is a function of the visits frame (`ftax.store.dataframe.load(path)`) returning one `ClaimResult` per machine and
 device kind: the claim's tests on that machine's visits (one per curve, model or dtype), decided by the one rule of
 `ftax.claims.verdicts.decide`, or "not testable here" naming the records the claim lacks. They sit together because
 they share that loop over machines (`_per_unit`) and the paired comparisons against a baseline; the claims that

@@ -3,7 +3,7 @@
 Fernandez et al., "The Framework Tax: Disparities Between Inference Efficiency in NLP Research
 and Deployment" (EMNLP 2023) conclude (a)-(g) of `CLAIMS` from 2022 GPUs and CPUs; (h) is ours, the same
 question asked of an LLM's decode step (page 09). Each claim is a function of the visits frame
-(`ftax.store.results.load(path)`) that returns one `ClaimResult` per machine and device (per pair of them for (f) and
+(`ftax.store.dataframe.load(path)`) that returns one `ClaimResult` per machine and device (per pair of them for (f) and
 (g)): the statistic that decides, its interval, the threshold it is held to, and one sentence saying what was
 compared; each is supported, contradicted, inconclusive or not testable here by the one rule of
 `ftax.claims.verdicts`. The rules are `ftax.claims.per_machine` ((a)-(e), (h)) and `ftax.claims.across_machines`
@@ -81,7 +81,7 @@ CLAIM_FUNCTIONS: dict[str, Callable[[pd.DataFrame], list[ClaimResult]]] = {
 
 def evaluate(frame: pd.DataFrame | None) -> pd.DataFrame:
     """One row per claim and machine (device; pair of them for f, g) with COLUMNS from the visits
-    (`ftax.store.results.load`); never raises on missing data: a claim without the records it needs is one "not testable
+    (`ftax.store.dataframe.load`); never raises on missing data: a claim without the records it needs is one "not testable
     here" row saying which records it lacks. A frame that is not the visits (the newest visit per config, config
     rows) raises ValueError instead: its verdicts would lack the rounds that give them intervals."""
     rows = [asdict(result) for claim in CLAIM_FUNCTIONS.values() for result in claim(frame)]

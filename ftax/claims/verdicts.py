@@ -1,6 +1,6 @@
 """How a claim's verdict is reached: tests held to thresholds, one rule that decides a machine, one row shape.
 
-Every claim of `ftax.claims.table` is a function of the visits frame (`ftax.store.results.load(path)`) built from these
+Every claim of `ftax.claims.table` is a function of the visits frame (`ftax.store.dataframe.load(path)`) built from these
 pieces, so the verdicts of the per-machine claims (`ftax.claims.per_machine`) and of the cross-machine ones
 (`ftax.claims.across_machines`) mean the same thing. A test is one curve's (model's, dtype's, pair's) statistic
 with its interval, held to a threshold; comparisons are paired within rounds where the data allows

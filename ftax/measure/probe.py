@@ -6,7 +6,7 @@ below peak (too little work to fill the cores or hide memory latency), a large o
 probe times square GEMMs over a ladder of sizes, from a few thousand FLOPs to where the rate levels
 off, and one large copy for bandwidth. Each point is one `torch.mm` (or a copy) timed by
 `ftax.measure.timing.measure` under a short rule: a few seconds per machine and dtype, measured once and
-stored (`ftax.store.results.append_side`), then reused by every prediction on that machine.
+stored (`ftax.store.jsonl.append_side`), then reused by every prediction on that machine.
 
 What it assumes: the model's heavy ops behave like square GEMMs of the same FLOP count. Tall-skinny
 products (tokens x hidden) and attention's batched products are not square, so the curve indexes

@@ -4,7 +4,7 @@ Like the case studies' records, a run is appended (never overwritten) with its p
 machine's fingerprint (hardware, software versions, host), when it was measured, the plan (profile,
 device, rounds, stop rule, callables) and the load. The report-only build (`make book-report`) reads
 them back, so the hosted appendix shows numbers without measuring. The folder sits beside the
-records, so `ftax.store.results.load` never takes a run for a record (`ftax.store.results.side_path`).
+records, so `ftax.store.dataframe.load` never takes a run for a record (`ftax.store.jsonl.side_path`).
 
 Format history: 1, the first.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ftax.store import env, results
+from ftax.store import env, jsonl
 from ftax.measure.timing import StopRule
 from ftax.measure.validation_spec import ValidationPlan, Target, ValidationRun
 
@@ -56,7 +56,7 @@ def from_json(data: dict, path: Path | None = None) -> ValidationRun:
 def append(run: ValidationRun, results_dir: str | Path, fingerprint: dict | None = None) -> ValidationRun:
     """Store a measured run (appended to this machine's file); the run returned carries its provenance."""
     data = to_json(run, fingerprint or env.fingerprint())
-    path = results.append_side(results_dir, KIND, data["machine_id"], data)
+    path = jsonl.append_side(results_dir, KIND, data["machine_id"], data)
     stored_run = from_json(data, path)
     stored_run.provenance["measured_now"] = True
     return stored_run
@@ -64,12 +64,12 @@ def append(run: ValidationRun, results_dir: str | Path, fingerprint: dict | None
 
 def path_of(results_dir: str | Path, data: dict) -> Path:
     """The file a stored run is in."""
-    return results.side_path(results_dir, KIND, data["machine_id"])
+    return jsonl.side_path(results_dir, KIND, data["machine_id"])
 
 
 def stored(results_dir: str | Path) -> list[dict]:
     """Every stored run of every machine, oldest first (by timestamp, then file order)."""
-    runs = [r for r in results.iter_side(results_dir, KIND) if r.get("format") == FORMAT]
+    runs = [r for r in jsonl.iter_side(results_dir, KIND) if r.get("format") == FORMAT]
     return sorted(runs, key=lambda r: r.get("timestamp", ""))
 
 

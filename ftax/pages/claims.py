@@ -16,7 +16,7 @@ import pandas as pd
 from ftax.claims import table as claims
 from ftax.claims.verdicts import NO_INTERVAL, VERDICTS
 from ftax.read.estimates import newest_series
-from ftax.store.results import rows_matching
+from ftax.store.dataframe import rows_matching
 from ftax.read.rows import with_columns
 from ftax.read.text import join, markdown_table, plural, sig
 

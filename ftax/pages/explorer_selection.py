@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.read.estimates import newest_series, per_config
 from ftax.read.memory_findings import memory_rows
 from ftax.figures.plot_style import backend_order
@@ -73,7 +73,7 @@ def find_results(results_dir: str | Path) -> Path:
 
 def load_visits(results_dir: str | Path) -> pd.DataFrame:
     """Every visit in `results_dir` of each config's newest series (what speedups pair by round)."""
-    visits = results.load(results_dir)
+    visits = dataframe.load(results_dir)
     return newest_series(visits) if not visits.empty else visits
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.read.estimates import newest_series, per_config
 from ftax.read.findings import no_data
 from ftax.pages import PageView
@@ -360,7 +360,7 @@ def fresh_runs_markdown(v: PageView) -> str:
     runs = sorted(p for p in (Path(v.results_dir) / tax_model_validation.FRESH_RUNS).glob("*") if p.is_dir())
     blocks = []
     for run in runs:
-        visits = with_columns(results.load(run))
+        visits = with_columns(dataframe.load(run))
         if visits.empty:
             continue
         configs = configs_of(visits)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.sweep.grids import Grid
 from ftax.sweep.profiles import RULES
 from ftax.store.env import fingerprint
@@ -36,7 +36,7 @@ def _device_type(device: str) -> str:
 
 
 def calibrate(frame: pd.DataFrame, device: str, machine_id: str | None = None) -> Calibration:
-    """The cost model for `device` from a visits frame (`results.load(...)`): records of
+    """The cost model for `device` from a visits frame (`dataframe.load(...)`): records of
     the same device type, this machine's if it has any, else every machine's of that type."""
     kind = _device_type(device)
     rows = frame[frame["device"].astype(str).str.startswith(kind)] if not frame.empty else frame
@@ -99,7 +99,7 @@ def calibration_for(grids: Sequence[Grid], results_dir, calibration_dir) -> tupl
     machine's fingerprint."""
     device = grids[0].configs()[0].device if grids else "cpu"
     env = fingerprint()
-    frame = results.load([p for p in dict.fromkeys((str(calibration_dir), str(results_dir)))])
+    frame = dataframe.load([p for p in dict.fromkeys((str(calibration_dir), str(results_dir)))])
     return calibrate(frame, device, env["machine_id"]), env
 
 

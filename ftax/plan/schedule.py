@@ -18,12 +18,12 @@ import torch
 
 from ftax.measure import memory
 from ftax.run import backends, models
-from ftax.store import results
+from ftax.store import jsonl, resume, schema
 from ftax.sweep import rounds as sweep
 from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError
 from ftax.sweep.grids import Grid, study_configs
-from ftax.store.results import MeasureConfig
+from ftax.store.schema import MeasureConfig
 from ftax.measure.timing import StopRule
 from ftax.plan.cost_fit import calibration_for
 from ftax.plan.visit_costs import Calibration, build_s, latency_s, prepare_s, timing_s
@@ -184,7 +184,7 @@ def estimate(grids: Sequence[Grid], rounds: int, rule: StopRule, cal: Calibratio
     then the next as far as it fits in priority order (`shapes`, each prefix planned as a run of its own), and,
     with `at_least_one`, at least that tier's first shape when nothing before it is started: a run whose first
     tier is over budget still measures its most important configs (the deadline bounds the overrun). `stored`:
-    `results.best_records(path, visit_key)`; `imported`: this process has paid the first build's imports."""
+    `resume.best_records(path, visit_key)`; `imported`: this process has paid the first build's imports."""
     check_counts(rounds, budget_s)
     shared = rule.share(rounds)
     env = fingerprint()
@@ -235,13 +235,13 @@ def _longest(cost: Callable[[int], float], n: int, limit: float) -> int:
 
 def _done(configs: Sequence[MeasureConfig], rounds: int, shared: StopRule, stored: dict, env: dict) -> dict:
     """(config, round) -> whether its stored visit is decomposed, for the visits stored under this rule and
-    software (`results.is_done`): what a sweep skips."""
-    machine_id, software_now = env["machine_id"], results.software(env)
+    software (`resume.is_done`): what a sweep skips."""
+    machine_id, software_now = env["machine_id"], resume.software(env)
     done: dict[tuple[MeasureConfig, int], bool] = {}
     for config in configs:
         for r in range(rounds):
-            data = stored.get((results.config_key(config, machine_id), r, shared.name))
-            if data is not None and results.is_done(data, software_now=software_now):
+            data = stored.get((schema.config_key(config, machine_id), r, shared.name))
+            if data is not None and resume.is_done(data, software_now=software_now):
                 done[(config, r)] = bool(data.get("decomposition"))
     return done
 
@@ -296,7 +296,7 @@ def plan_sweep(grids: Sequence[Grid], results_dir, rounds: int, budget_s: float 
     costs come from the records in `calibration_dir` (and `results_dir`) of the grids' device type."""
     check_counts(rounds, budget_s)
     cal, env = calibration_for(grids, results_dir, calibration_dir)
-    stored = results.best_records(results.store_path(results_dir, env["machine_id"]), key=results.visit_key)
+    stored = resume.best_records(jsonl.store_path(results_dir, env["machine_id"]), key=resume.visit_key)
     return estimate(grids, rounds, grids[0].rule, cal, budget_s, stored, decompose_all, seed)
 
 
@@ -305,7 +305,7 @@ def visits_left(grids: Sequence[Grid], results_dir, rounds: int,
     """(visits, configs) a sweep of `grids` into `results_dir` still has to make: what a rerun resumes."""
     env = fingerprint()
     configs = study_configs(grids)
-    stored = results.best_records(results.store_path(results_dir, env["machine_id"]), key=results.visit_key)
+    stored = resume.best_records(jsonl.store_path(results_dir, env["machine_id"]), key=resume.visit_key)
     done = _done(configs, rounds, grids[0].rule.share(rounds), stored, env)
     profiled = set(configs if decompose_all else study_configs(g for g in grids if g.decompose))
     todo = [c for c in configs for r in range(rounds)

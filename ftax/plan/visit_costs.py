@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from ftax.run import backends, models
-from ftax.store import results
-from ftax.store.results import MeasureConfig
+from ftax.store import dataframe
+from ftax.store.schema import MeasureConfig
 from ftax.measure.timing import StopRule
 
 COMPILE_BACKENDS = {"compile": None, "compile-reduce-overhead": "reduce-overhead"}
@@ -157,7 +157,7 @@ def flops(config: MeasureConfig, cal: Calibration) -> tuple[float, str]:
     """FLOPs of one call: stored FLOPs per token of the model (any device: they do not depend on it), else
     2 x tokens x layers x (4 h^2 + 2 h i) from its config."""
     tokens = config.batch_size * config.seq_len
-    stored = cal.flops_per_token.get((config.model, results.overrides_json(dict(config.overrides))))
+    stored = cal.flops_per_token.get((config.model, dataframe.overrides_json(dict(config.overrides))))
     if stored:
         return stored * tokens, "records"
     layers, h, i = _sizes(config)
@@ -169,7 +169,7 @@ def latency_s(config: MeasureConfig, cal: Calibration) -> tuple[float, str]:
     through the same curve's stored points; the same model's eager curve times the backend's stored ratio
     to eager; else host + work (`DEFAULTS`), overlapping on CUDA, adding up on a CPU."""
     tokens = config.batch_size * config.seq_len
-    over = results.overrides_json(dict(config.overrides))
+    over = dataframe.overrides_json(dict(config.overrides))
 
     def from_curve(backend: str) -> float | None:
         points = cal.latency.get((config.model, backend, config.dtype, over))
@@ -205,7 +205,7 @@ def latency_s(config: MeasureConfig, cal: Calibration) -> tuple[float, str]:
 def build_s(config: MeasureConfig, cal: Calibration) -> float:
     """Seconds to build the config's model: the stored median of the same model and overrides, else its
     parameter count (from its config, no weights built) at the default rate."""
-    stored = cal.build_s.get((config.model, results.overrides_json(dict(config.overrides))))
+    stored = cal.build_s.get((config.model, dataframe.overrides_json(dict(config.overrides))))
     if stored is not None:
         return float(stored)
     layers, h, i = _sizes(config)

@@ -1,9 +1,9 @@
-"""Analysis over the DataFrame of `ftax.store.results.load`: regimes, inflection (knee) fits, speedups.
+"""Analysis over the DataFrame of `ftax.store.dataframe.load`: regimes, inflection (knee) fits, speedups.
 
 `estimates` (a config's point estimate and calibrated interval over its rounds) and `speedups`
 (each runtime over eager, paired by round, with an interval) are `ftax.read.estimates`' functions,
 named here as the public entry points: pages, claims and the explorer read them from here. Both take the
-visits (`ftax.store.results.load`) and refuse one row per config (`ftax.read.estimates.require_visits`).
+visits (`ftax.store.dataframe.load`) and refuse one row per config (`ftax.read.estimates.require_visits`).
 
 Pure functions: they never measure and never mutate their input (they return copies or new
 frames). Only rows with status "ok" carry latencies; the others are ignored or left
@@ -175,7 +175,7 @@ def label_regimes(df: pd.DataFrame) -> pd.DataFrame:
     get a missing value.
     """
     if not df.index.is_unique:
-        raise ValueError("label_regimes needs a frame with a unique index (results.load gives one)")
+        raise ValueError("label_regimes needs a frame with a unique index (dataframe.load gives one)")
     out = df.copy()
     out["elasticity"], out["regime"], out["regime_source"] = np.nan, None, None
     ok = _ok(df)

@@ -13,14 +13,14 @@ from typing import Sequence
 
 import pandas as pd
 
-from ftax.store import results
+from ftax.store import jsonl
 from ftax.measure.probe import Probe, mean_of
 
 
 def stored_probes(results_dir: str | Path) -> dict[tuple, tuple[Probe, ...]]:
     """Every stored probe per (machine_id, device, dtype) in `results_dir`'s `probes/` store, in stored order."""
     found: dict[tuple, list[Probe]] = {}
-    for data in results.iter_side(results_dir, "probes"):
+    for data in jsonl.iter_side(results_dir, "probes"):
         try:
             found.setdefault((data["machine_id"], data["device"], data["dtype"]), []).append(Probe.from_dict(data))
         except (KeyError, TypeError):

@@ -28,7 +28,7 @@ Paired comparisons (speedups, scaling ratios): configs a page compares are visit
 each other in the same round, so the ratio of their medians within a round cancels the
 machine's drift; the same t-interval on log per-round ratios then gives a tight interval.
 
-Read layer: pure functions over the DataFrame of `ftax.store.results.load(path)`
+Read layer: pure functions over the DataFrame of `ftax.store.dataframe.load(path)`
 (one row per visit); they never measure and never mutate their input.
 """
 from __future__ import annotations
@@ -77,15 +77,15 @@ CONFIG_LATENCY_COLUMNS = ("estimate_ms", "low_ms", "high_ms")
 
 
 def require_visits(frame: pd.DataFrame, what: str = "this function") -> None:
-    """Raise ValueError unless `frame` holds the visits (`ftax.store.results.load`: every round of every config).
+    """Raise ValueError unless `frame` holds the visits (`ftax.store.dataframe.load`: every round of every config).
 
     What pools rounds (estimates, paired ratios, the claims) would otherwise give a one-round answer, NaN
     intervals, without a word, when handed one row per config: the newest visit per config
-    (`ftax.store.results.newest_visits`: it holds a round > 0 but no other round of that config) or the config rows
+    (`ftax.store.dataframe.newest_visits`: it holds a round > 0 but no other round of that config) or the config rows
     of `per_config` (estimates already, without the visit medians). A smoke run's visits, all of round 0,
     are visits: one round, and its intervals honestly NaN.
     """
-    fix = "pass the visits (`ftax.store.results.load(...)`, every round of every config)"
+    fix = "pass the visits (`ftax.store.dataframe.load(...)`, every round of every config)"
     if any(c in frame for c in CONFIG_LATENCY_COLUMNS) and "median_ms" not in frame:
         raise ValueError(f"{what} needs visits, but this frame holds one row per config (`estimates.per_config`: "
                          f"`estimate_ms`, no visit `median_ms`); {fix}")
@@ -96,7 +96,7 @@ def require_visits(frame: pd.DataFrame, what: str = "this function") -> None:
             else [c for c in (*CONFIG_COLUMNS, "machine_id", "rule") if c in frame])
     if later.any() and keys and not frame.duplicated(keys).any():
         raise ValueError(f"{what} needs visits, but this frame holds one visit per config, of a round > 0 (the newest "
-                         f"visit per config, `results.newest_visits`): its other rounds are missing, so it would give "
+                         f"visit per config, `dataframe.newest_visits`): its other rounds are missing, so it would give "
                          f"one-round estimates without intervals; {fix}")
 
 

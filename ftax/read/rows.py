@@ -16,7 +16,7 @@ import pandas as pd
 
 from ftax.measure.decompose import blind_reason
 from ftax.measure.devices import resolve_device
-from ftax.store.results import rows_matching
+from ftax.store.dataframe import rows_matching
 
 RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "message", "model", "backend", "dtype",
                   "device", "batch_size", "seq_len", "overrides", "width", "depth", "flops", "parity_ok",

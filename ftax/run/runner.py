@@ -27,7 +27,7 @@ from ftax.run import backends, decoding, models
 from ftax.measure.devices import resolve_device, sync_for
 from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError, UnsupportedError
-from ftax.store.results import PHASES, MeasureConfig, Record
+from ftax.store.schema import PHASES, MeasureConfig, Record
 from ftax.measure.timing import StopRule, measure_alternating
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "failed to allocate memory", "bad_alloc")

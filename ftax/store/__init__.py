@@ -1,8 +1,9 @@
 """Records on disk: the record schema, the JSONL store, the machine fingerprint, errors.
 
-The versioned record schema, the append-only JSONL store and its loader, the machine fingerprint,
-the errors the command line prints as one line, fd-2 redirection. The bottom layer: every other may
-import it.
+The versioned record schema (`schema`), the append-only JSONL store (`jsonl`), which stored record
+counts when a sweep resumes (`resume`), the records as a pandas frame (`dataframe`), the machine
+fingerprint (`env`), the errors the command line prints as one line (`errors`), fd-2 redirection
+(`redirect`). The bottom layer: every other may import it.
 
 May import: store.
 """

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ftax.run import backends, models
-from ftax.store import results
+from ftax.store import schema
 from ftax.study.catalogue import RUNS, STUDIES, profile_grids
 from ftax.store.errors import InvalidConfigError
 from ftax.sweep.grids import Grid
@@ -100,8 +100,8 @@ def _check_names(changes: dict[str, tuple]) -> None:
     for dtype in changes.get("dtypes", ()):
         backends.dtype_of(dtype)
     for phase in changes.get("phases", ()):
-        if phase not in results.PHASES:
-            raise InvalidConfigError(f"unknown phase {phase!r}; allowed: {', '.join(results.PHASES)}")
+        if phase not in schema.PHASES:
+            raise InvalidConfigError(f"unknown phase {phase!r}; allowed: {', '.join(schema.PHASES)}")
 
 
 def grids_of_studies(studies: Sequence[str], profile: str, device: str, values: dict[str, list]

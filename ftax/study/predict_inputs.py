@@ -23,7 +23,7 @@ from ftax.store.env import default_threads
 from ftax.store.errors import InvalidConfigError
 from ftax.study.probe_store import ensure_probe, recent_probes
 from ftax.sweep.profiles import RULES
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.run.runner import MeasureOptions, ModelCache, check, measure_compared, measure_config
 from ftax.measure.timing import StopRule
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ftax.run import backends
-from ftax.store import results
+from ftax.store import jsonl, resume
 from ftax.store.env import default_threads, fingerprint
 from ftax.measure.probe import PROBE_VERSION, Probe, run_probe
 
@@ -35,8 +35,8 @@ def recent_probes(out_dir: str | Path, device: str, dtype: str, threads: int, ma
 def _probes_of_this_machine(out_dir: str | Path, device: str, dtype: str, threads: int) -> list[Probe]:
     """This machine's stored probes for `device`, `dtype` and `threads`, of this probe version and software."""
     env = fingerprint()
-    now = tuple(results.software(env))
-    return [Probe.from_dict(data) for data in results.iter_side(out_dir, PROBES)
+    now = tuple(resume.software(env))
+    return [Probe.from_dict(data) for data in jsonl.iter_side(out_dir, PROBES)
             if data.get("machine_id") == env["machine_id"] and data.get("device") == device
             and data.get("dtype") == dtype and data.get("threads") == threads
             and data.get("version") == PROBE_VERSION and tuple(data.get("software") or ()) == now]
@@ -58,8 +58,8 @@ def ensure_probe(out_dir: str | Path, device: str, dtype: str, max_age_s: float 
         return found, True
     measured = run_probe(device, dtype, backends.dtype_of(dtype))
     env = fingerprint()
-    results.append_side(out_dir, PROBES, env["machine_id"], {**measured.to_dict(), "machine_id": env["machine_id"],
-                                                            "software": list(results.software(env)), "env": env})
+    jsonl.append_side(out_dir, PROBES, env["machine_id"], {**measured.to_dict(), "machine_id": env["machine_id"],
+                                                          "software": list(resume.software(env)), "env": env})
     return measured, False
 
 
@@ -67,7 +67,7 @@ def any_probe_stored(out_dir: str | Path, device: str, dtype: str) -> bool:
     """Whether this machine has any probe stored for `device` and `dtype`, whatever its version or software."""
     machine_id = fingerprint()["machine_id"]
     return any(data.get("machine_id") == machine_id and data.get("device") == device and data.get("dtype") == dtype
-               for data in results.iter_side(out_dir, PROBES))
+               for data in jsonl.iter_side(out_dir, PROBES))
 
 
 def _age_s(probe: Probe) -> float:

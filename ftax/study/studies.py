@@ -15,7 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from ftax.measure import measure_lock
-from ftax.store import results
+from ftax.store import dataframe
 from ftax.sweep import rounds as sweep
 from ftax.study.catalogue import STUDIES
 from ftax.store.env import fingerprint
@@ -114,7 +114,7 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
     grids = study_grids(study, profile, device, **page_values(grid_values))
     summary = (measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=study == "tax-model")
                if measure else None)
-    return _study_data(study, profile, grids, results.load(results_dir), summary, results_dir)
+    return _study_data(study, profile, grids, dataframe.load(results_dir), summary, results_dir)
 
 
 def open_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",
@@ -126,12 +126,12 @@ def open_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", devic
     any of them can take is refused, while a study whose grids hold none of the members named is opened with no
     grids (a page then says it has nothing for it), and an axis changes only the grids that sweep it."""
     changed = grids_of_studies(studies, profile, device, page_values(grid_values))
-    everything = results.load(results_dir)
+    everything = dataframe.load(results_dir)
     return {s: _study_data(s, profile, grids, everything, None, results_dir) for s, grids in changed.items()}
 
 
 def _study_data(study: str, profile: str, grids: list[Grid], everything: pd.DataFrame,
                 summary: sweep.SweepSummary | None, results_dir: str | Path) -> StudyData:
     return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
-                     frame=results.rows_matching(everything, study_configs(grids)), all=everything,
+                     frame=dataframe.rows_matching(everything, study_configs(grids)), all=everything,
                      summary=summary, results_dir=str(results_dir))

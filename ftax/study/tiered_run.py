@@ -11,7 +11,7 @@ import time
 from typing import Sequence
 
 from ftax.measure import measure_lock
-from ftax.store import results
+from ftax.store import jsonl, resume
 from ftax.study import studies
 from ftax.sweep import rounds as sweep
 from ftax.sweep.grids import Grid, study_configs
@@ -35,7 +35,7 @@ def run_tiers(grids: Sequence[Grid], results_dir, rounds: int, options, budget_s
     clock, measure = clock or time.monotonic, measure or studies.measure_grids
     deadline = clock() + budget_s
     cal, env = calibration_for(grids, results_dir, calibration_dir)
-    path = results.store_path(results_dir, env["machine_id"])
+    path = jsonl.store_path(results_dir, env["machine_id"])
     configs = study_configs(grids)
     to_make = visits_left(grids, results_dir, rounds, options.decompose)[0]
     total = sweep.SweepSummary(path=path, total=len(configs) * rounds, skipped=len(configs) * rounds - to_make)
@@ -43,7 +43,7 @@ def run_tiers(grids: Sequence[Grid], results_dir, rounds: int, options, budget_s
     for index, (name, tier_grids) in enumerate(named):
         label = f"tier {index + 1}/{len(named)} {name or '-'}"
         while (left_s := deadline - clock()) > 0:
-            stored = results.best_records(path, key=results.visit_key)
+            stored = resume.best_records(path, key=resume.visit_key)
             tier_plan = estimate(tier_grids, rounds, grids[0].rule, cal, left_s, stored, options.decompose,
                                  sweep_args.get("seed", 0), imported=started, at_least_one=not started)
             if not tier_plan.tiers[0][2] or not tier_plan.kept[0]:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ftax.run import backends, models
-from ftax.store import results
+from ftax.store import schema
 from ftax.measure.devices import resolve_device
 from ftax.store.errors import InvalidConfigError
-from ftax.store.results import MeasureConfig
+from ftax.store.schema import MeasureConfig
 from ftax.measure.timing import StopRule
 
 Overrides = tuple[tuple[str, int], ...]
@@ -35,7 +35,7 @@ class Grid:
     device: str = "auto"
     rule: StopRule = field(default_factory=StopRule)
     decompose: bool = False
-    phases: tuple[str, ...] = ("forward",)  # results.PHASES: decoders also time prefill and decode steps
+    phases: tuple[str, ...] = ("forward",)  # schema.PHASES: decoders also time prefill and decode steps
     tier: str = ""  # priority tier (`ftax.plan.schedule`): `ftax.study.tiered_run` measures tiers in the order grids list them
 
     def configs(self) -> list[MeasureConfig]:
@@ -55,8 +55,8 @@ class Grid:
         for dtype in self.dtypes:
             backends.dtype_of(dtype)
         for phase in self.phases:
-            if phase not in results.PHASES:
-                raise InvalidConfigError(f"unknown phase {phase!r}; allowed: {', '.join(results.PHASES)}")
+            if phase not in schema.PHASES:
+                raise InvalidConfigError(f"unknown phase {phase!r}; allowed: {', '.join(schema.PHASES)}")
         resolve_device(self.device)
         for label, values in (("batch_sizes", self.batch_sizes), ("seq_lens", self.seq_lens)):
             if not values:

@@ -5,11 +5,11 @@ ftax does not schedule across machines; Ray does. What ftax adds keeps the numbe
   (`num_gpus=1`) or, on a CPU cluster, a whole node's CPUs, so two measurements never share a
   device; the actor builds its model once, as a local sweep does.
 - The driver alone writes the store: each config's record comes back as soon as it is measured
-  and is appended (`results.append`, atomic per line) to `<out>/<machine_id>.jsonl` of the
+  and is appended (`jsonl.append`, atomic per line) to `<out>/<machine_id>.jsonl` of the
   machine that measured it, named by the worker's own fingerprint.
 - Resume is decided on the worker, because only the worker knows which machine it is and which
   software it runs: the driver passes the visits already stored per machine_id (the rule of
-  `results.is_done`), each with its software.
+  `resume.is_done`), each with its software.
 - Timed as in a local sweep: round r runs to its end on every target before round r + 1 starts,
   each group's configs in `sweep.interleaved` order, each visit under the rule's share of the time, and
   the backends of one shape timed together in alternating blocks (`sweep.compared`,
@@ -37,11 +37,11 @@ from typing import Any, Sequence
 
 import ftax
 from ftax.measure import measure_lock
-from ftax.store import results
+from ftax.store import jsonl, resume, schema
 from ftax.store.env import default_threads, fingerprint
 from ftax.store.errors import FtaxError
 from ftax.sweep.grids import Grid
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.run.runner import MeasureOptions, ModelCache, measure_compared
 from ftax.sweep.rounds import SweepSummary, compared, for_round, group_key, interleaved
 
@@ -79,7 +79,7 @@ class GroupMeasurer:
 
     def __init__(self, skip_by_machine: dict[str, list[list]], options: MeasureOptions) -> None:
         self.env = fingerprint()
-        mine = list(results.software(self.env))
+        mine = list(resume.software(self.env))
         self.skip = {tuple(visit[:3]) for visit in skip_by_machine.get(self.env["machine_id"], ()) if visit[3:] == mine}
         self.options = replace(options, threads=options.threads or default_threads())
         self.cache = ModelCache()
@@ -92,7 +92,7 @@ class GroupMeasurer:
         them (`runner.measure_compared`), or None for each visit this machine already has stored."""
         together = [replace(c, device=_resolve(c.device, self.env)) for c in together]
         todo = [c for c in together
-                if (results.config_key(c, self.env["machine_id"]), round_, self.options.rule.name) not in self.skip]
+                if (schema.config_key(c, self.env["machine_id"]), round_, self.options.rule.name) not in self.skip]
         measured = dict(zip(todo, measure_compared(todo, for_round(self.options, round_), self.cache, round_=round_,
                                                    order_seed=seed))) if todo else {}
         return [measured[c].to_json() if c in measured else None for c in together]
@@ -102,10 +102,10 @@ def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dic
     """Per machine_id, the visits not to measure again (config_key, round, rule, then the software they
     were measured with): the local sweep's rule, over every file; the worker compares the software."""
     skip: dict[str, list[list]] = {}
-    for visit, data in results.best_records(out_dir, key=results.visit_key).items():
-        if results.is_done(data, retry_failed, decompose and not visit[1]):  # decomposed in round 0 only (for_round)
+    for visit, data in resume.best_records(out_dir, key=resume.visit_key).items():
+        if resume.is_done(data, retry_failed, decompose and not visit[1]):  # decomposed in round 0 only (for_round)
             machine = data.get("machine_id") or data["env"]["machine_id"]
-            skip.setdefault(machine, []).append([*visit, *results.software(data.get("env") or {})])
+            skip.setdefault(machine, []).append([*visit, *resume.software(data.get("env") or {})])
     return skip
 
 
@@ -258,7 +258,7 @@ def _drive(ray: Any, jobs: Sequence[tuple[Grid, MeasureOptions]], out_dir: Path,
         pending[task.refs.pop(0)] = task
 
     def store(record: Record) -> None:
-        results.append(results.store_path(out_dir, record.machine_id), record)
+        jsonl.append(jsonl.store_path(out_dir, record.machine_id), record)
         summary.counts[record.status] += 1
         bar.update()
 

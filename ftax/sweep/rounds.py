@@ -6,7 +6,7 @@
 - `isolate` runs each model's configs in a child process: a crash in a native library then
   becomes an `error` row for the config in flight, and the sweep goes on with the rest.
 - `ftax.sweep.ray_engine` runs the same configs on a Ray cluster (one device per task), with the same
-  grouping (`group_key`) and resume rule (`results.is_done`).
+  grouping (`group_key`) and resume rule (`resume.is_done`).
 What to sweep (grids, studies, grid files) is `ftax.study.studies`; the `ftax sweep` command is `ftax.cli`.
 """
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
 
 from ftax.measure import measure_lock
-from ftax.store import results
+from ftax.store import jsonl, resume, schema
 from ftax.store.env import default_threads, fingerprint
 from ftax.store.errors import InvalidConfigError
-from ftax.store.results import MeasureConfig, Record
+from ftax.store.schema import MeasureConfig, Record
 from ftax.run.runner import MeasureOptions, ModelCache, measure_compared
 
 
@@ -61,8 +61,8 @@ def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round
     """Configs without a stored visit in this round under this rule and software (or with a failed one, if
     retrying; or ok but without the decomposition asked for)."""
     return [c for c in configs
-            if (data := stored.get((results.config_key(c, machine_id), round_, options.rule.name))) is None
-            or not results.is_done(data, retry_failed, round_ == 0 and c in profiled, software_now)]
+            if (data := stored.get((schema.config_key(c, machine_id), round_, options.rule.name))) is None
+            or not resume.is_done(data, retry_failed, round_ == 0 and c in profiled, software_now)]
 
 
 def group_key(config: MeasureConfig) -> tuple:
@@ -134,7 +134,7 @@ def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOpti
             return
         for record in measure_compared(together, _options_for(together, options, profiled, round_), cache,
                                        round_=round_, order_seed=seed):
-            results.append(path, record)
+            jsonl.append(path, record)
 
 
 def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOptions, machine_id: str,
@@ -145,7 +145,7 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
     remaining = list(configs)
 
     def visits() -> set:
-        return set(results.best_records(path, key=results.visit_key))
+        return set(resume.best_records(path, key=resume.visit_key))
 
     while remaining:
         before = visits()
@@ -154,7 +154,7 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
         child.start()
         child.join()
         new = visits() - before
-        done = [c for c in remaining if (results.config_key(c, machine_id), round_, options.rule.name) in new]
+        done = [c for c in remaining if (schema.config_key(c, machine_id), round_, options.rule.name) in new]
         for config in done:
             on_record(config, None)
         remaining = remaining[len(done):]
@@ -162,7 +162,7 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
             crashed = remaining.pop(0)
             record = Record(config=crashed, status="error", env=fingerprint(), round=round_, rule=options.rule.name,
                             message=f"worker process died (exit code {child.exitcode}) while measuring this config")
-            results.append(path, record)
+            jsonl.append(path, record)
             on_record(crashed, record)
         elif remaining and deadline is not None and time.monotonic() >= deadline:
             return
@@ -201,9 +201,9 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     configs = grouped(configs)
     profiled = frozenset(configs if decompose is None and options.decompose else decompose or ())
     env = fingerprint()
-    machine_id, software_now = env["machine_id"], results.software(env)
-    path = results.store_path(out_dir, machine_id)
-    stored = results.best_records(path, key=results.visit_key)
+    machine_id, software_now = env["machine_id"], resume.software(env)
+    path = jsonl.store_path(out_dir, machine_id)
+    stored = resume.best_records(path, key=resume.visit_key)
     plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, software_now, profiled))
             for r in range(rounds)]
     pending = sum(len(todo) for _, todo in plan)
@@ -247,7 +247,7 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
                     visits = measure_compared(together, _options_for(together, options, profiled, round_), cache,
                                               round_=round_, order_seed=seed + round_)
                     for config, record in zip(together, visits):
-                        results.append(path, record)
+                        jsonl.append(path, record)
                         on_record(config, record)
     finally:
         bar.close()
@@ -259,7 +259,7 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
 
 
 def _stored_counts(path: Path, configs: list[MeasureConfig], machine_id: str, rule: str) -> Counter:
-    keys = {results.config_key(c, machine_id) for c in configs}
-    latest = {results.visit_key(d): d["status"] for d in results.iter_records(path)
+    keys = {schema.config_key(c, machine_id) for c in configs}
+    latest = {resume.visit_key(d): d["status"] for d in jsonl.iter_records(path)
               if d["config_key"] in keys and d.get("rule") == rule}
     return Counter(latest.values())
