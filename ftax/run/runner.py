@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 import ftax
-from ftax.measure import decompose, memory
+from ftax.measure import counting, decompose, memory
 from ftax.run import backends, decoding, models
 from ftax.measure.devices import resolve_device, sync_for
 from ftax.store.env import fingerprint
@@ -334,8 +334,8 @@ def _work_fields(model: models.BuiltModel, inputs: tuple) -> dict:
     """FLOPs, GEMM calls and bytes written (in all and by size) of one eager forward: a property of the model and
     shape, so the backends of one shape (timed together, same model and inputs) share one count instead of each
     paying its two passes."""
-    counts = decompose.count_ops(model.module, inputs)
-    return {"flops": decompose.count_flops(model.module, inputs), "gemm_calls": counts and counts.gemm_calls,
+    counts = counting.count_ops(model.module, inputs)
+    return {"flops": counting.count_flops(model.module, inputs), "gemm_calls": counts and counts.gemm_calls,
             "writes": counts and counts.writes, "written_bytes": counts and counts.written_bytes,
             "write_sizes": counts and [list(pair) for pair in counts.write_sizes]}
 
