@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ftax.read.analysis import FLAT, FLAT_MAX_RATIO, NO_REGIME, NOT_FLAT, UNTESTED
-from ftax.read.estimates import curve_columns, is_real
+from ftax.read.estimates import curve_columns
+from ftax.read.intervals import is_real
 from ftax.read.text import join, markdown_table, plural, sig
 
 NO_INTERVAL = "one round: no between-run interval"
@@ -226,7 +227,7 @@ def verdict_note(table: pd.DataFrame, low: str, high: str, what: str, threshold:
 
 
 def _ratio_for(ratios: pd.DataFrame | None, row: pd.Series, x: str) -> pd.Series | None:
-    """The paired ratio (`ftax.read.estimates.scaling_ratios`) of the config in `row` against its curve's start."""
+    """The paired ratio (`ftax.read.ratios.scaling_ratios`) of the config in `row` against its curve's start."""
     if ratios is None or ratios.empty:
         return None
     match = ratios[ratios[x] == row[x]]
@@ -238,7 +239,7 @@ def _ratio_for(ratios: pd.DataFrame | None, row: pd.Series, x: str) -> pd.Series
 
 def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str], ratios: pd.DataFrame | None = None) -> list[str]:
     """'bert-tiny fp32: 64x the batch (1 to 64) costs 3.1x the latency [2.9, 3.3], 3 rounds (0.21 to 0.65 ms)'
-    per curve (largest vs smallest `x`). The ratio is the paired one from `ratios` (`ftax.read.estimates.
+    per curve (largest vs smallest `x`). The ratio is the paired one from `ratios` (`ftax.read.ratios.
     scaling_ratios` of the visits) where given, with its interval where it has one (a page then says once,
     with `verdict_note`, that the others have none), else the ratio of the two estimates."""
     noun = "batch" if x == "batch_size" else "sequence length"
