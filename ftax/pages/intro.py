@@ -13,8 +13,8 @@ import pandas as pd
 
 from ftax.read import analysis
 from ftax.read.decomposition_findings import share_phrases
-from ftax.read.findings import (growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note,
-                           where)
+from ftax.read.findings import growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note
+from ftax.read.load_notes import where
 from ftax.pages import PageView, every_machine, view
 from ftax.pages import claims as claims_page
 from ftax.pages import decode as decode_page
