@@ -12,7 +12,7 @@ Reported per kind, at the nominal 95% level:
   Clopper-Pearson interval (scipy.stats.binomtest), and the median half-width relative to the point;
 - the same for paired speedups (torchscript and onnxruntime over eager at each batch size): the
   old interval is the conservative ratio of the two medians' CIs, the new one the t-interval on
-  per-round ratios (`ftax.read.estimates.speedups`);
+  per-round ratios (`ftax.read.ratios.speedups`);
 - where the variance lives: the CV of round medians inside one run (one process) against the CV
   of the two runs' estimates (two processes);
 - the wall time of every sweep.
@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ftax.read import estimates
+from ftax.read import estimates, ratios
 from ftax.store import dataframe, env, jsonl
 from ftax.appendix.calibration_report import FORMAT, KIND
 
@@ -73,7 +73,7 @@ def per_speedup(out: Path) -> pd.DataFrame:
     """Paired speedups over eager; for single visits the old conservative interval from the two CIs."""
     visits = dataframe.load(out)
     if visits["round"].notna().any() and (visits.groupby("config_key")["round"].nunique() > 1).any():
-        table = estimates.speedups(visits)
+        table = ratios.speedups(visits)
     else:
         ok = visits[visits["status"] == "ok"].drop_duplicates("config_key", keep="last")
         base = ok[ok["backend"] == "eager"].set_index(["batch_size"])

@@ -158,15 +158,15 @@ def test_speedups_on_a_hand_built_frame():
 
 
 def test_analysis_names_the_estimates_entry_points():
-    from ftax.read import estimates
+    from ftax.read import estimates, ratios
 
-    assert analysis.estimates is estimates.estimates and analysis.speedups is estimates.speedups
+    assert analysis.estimates is estimates.estimates and analysis.speedups is ratios.speedups
 
 
 def test_a_curve_has_one_identity_everywhere():
     """Every config column but the one a curve varies, the machine, and the software series: one definition, that
     the regimes, the fits, speedups and the tax model read."""
-    from ftax.read import estimates, tax_model_validation
+    from ftax.read import estimates, ratios, tax_model_validation
 
     batch = estimates.curve_columns("batch_size")
     assert "batch_size" not in batch and set(estimates.CONFIG_COLUMNS) - {"batch_size"} <= set(batch)
@@ -174,4 +174,4 @@ def test_a_curve_has_one_identity_everywhere():
     assert set(estimates.curve_columns("batch_size", series=False)) == set(batch) - {*estimates.SERIES_COLUMNS, "rule"}
     assert analysis.SERIES_KEYS == batch and set(analysis.INFLECTION_KEYS) == {*batch, "machine_label"}
     assert tax_model_validation.CURVE_KEYS == estimates.curve_columns("batch_size", series=False)
-    assert set(estimates.SPEEDUP_COLUMNS) == set(estimates.curve_columns("backend", series=False))
+    assert set(ratios.SPEEDUP_COLUMNS) == set(estimates.curve_columns("backend", series=False))

@@ -1,9 +1,11 @@
-"""The import rules of ftax/ (issue 14): the checker on small synthetic packages, then on ftax itself.
+"""The architecture of ftax/: the import rules (on small synthetic packages, then ftax), job lines, module sizes.
 
 The rules and the layer table live in tests/architecture_rules.py; ARCHITECTURE.md mirrors them.
 """
 from __future__ import annotations
 
+import ast
+import re
 import textwrap
 from pathlib import Path
 
@@ -241,6 +243,73 @@ def test_layer_table_is_consistent():
 def test_ftax_follows_the_layers():
     found = violations(Path(ftax.__file__).parent, "ftax")
     assert not found, f"{len(found)} import rule violation(s) in ftax/:\n  " + "\n  ".join(found)
+
+
+
+MAX_JOB_LINE = 120
+MAX_MODULE_LINES = 420  # "no module over ~400 lines", with a little room so a one-line fix needs no split
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|et al|vs)\.")
+_SENTENCE_END = re.compile(r"[.?!]\s")
+
+
+def job_line_problem(source: str) -> str | None:
+    """Why a module's docstring does not open with its job in one sentence, or None when it does.
+
+    The first line must be one complete sentence: non-empty, at most MAX_JOB_LINE characters, ending in ".",
+    with no sentence ending inside it (outside `code` and e.g./i.e./et al./vs), then a blank line or the end.
+    """
+    doc = ast.get_docstring(ast.parse(source), clean=False)
+    if doc is None:
+        return "no module docstring"
+    first, *rest = doc.split("\n")
+    prose = _ABBREVIATION.sub("", _CODE_SPAN.sub("``", first))
+    if not first.strip():
+        return "the first line is empty"
+    if first != first.strip():
+        return "the first line has leading or trailing space"
+    if len(first) > MAX_JOB_LINE:
+        return f"the first line has {len(first)} characters, more than {MAX_JOB_LINE}"
+    if not first.endswith("."):
+        return "the first line does not end with '.'"
+    if _SENTENCE_END.search(prose):
+        return "the first line holds more than one sentence"
+    if rest and rest[0].strip():
+        return "the first line is not followed by a blank line"
+    return None
+
+
+@pytest.mark.parametrize("source, problem", [
+    ('"""Store records on disk.\n\nWhy: one file per machine."""\n', None),
+    ('"""Store records on disk."""\n', None),
+    ('"""Run `python -m ftax` (e.g. `ftax env`) vs nothing."""\n', None),
+    ("X = 1\n", "no module docstring"),
+    ('"""\nStore records."""\n', "the first line is empty"),
+    ('"""Store records on disk"""\n', "the first line does not end with '.'"),
+    ('"""Store records on disk,\nand load them."""\n', "the first line does not end with '.'"),
+    ('"""Store records.\nLoad them."""\n', "the first line is not followed by a blank line"),
+    ('"""Do they cover? The store."""\n', "the first line holds more than one sentence"),
+    ('"""' + "x" * 120 + '."""\n', "the first line has 121 characters, more than 120"),
+])
+def test_job_line_problem(source, problem):
+    assert job_line_problem(source) == problem
+
+
+def test_every_module_opens_with_its_job_in_one_line():
+    package = Path(ftax.__file__).parent
+    found = {str(path.relative_to(package.parent)): job_line_problem(path.read_text())
+             for path in sorted(package.rglob("*.py"))}
+    bad = {path: problem for path, problem in found.items() if problem}
+    assert len(found) > 50 and not bad, "modules without a one-line job docstring:\n  " + "\n  ".join(
+        f"{path}: {problem}" for path, problem in bad.items())
+
+
+def test_no_module_is_over_the_line_limit():
+    package = Path(ftax.__file__).parent
+    lines = {str(path.relative_to(package.parent)): len(path.read_text().splitlines())
+             for path in sorted(package.rglob("*.py"))}
+    long = {path: n for path, n in lines.items() if n > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"
 
 
 TABLE = """

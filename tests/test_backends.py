@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ftax.measure import devices
+from ftax.run.parity import PARITY_TOLERANCE, check_parity
 from ftax.run import backends, models
 from ftax.store.errors import InvalidConfigError, UnsupportedError
 from ftax.store.schema import MeasureConfig
@@ -31,7 +32,7 @@ def test_cpu_backend_matches_eager_on_bert_tiny(bert_tiny_bs1_seq16, backend):
         prepared.call()
     out = prepared.output()
     assert out.shape == reference.shape
-    parity = backends.check_parity(out, reference, "fp32")
+    parity = check_parity(out, reference, "fp32")
     assert parity.ok, parity
 
 
@@ -93,22 +94,22 @@ def test_measure_config_ok_record_keeps_the_requested_backend():
 
 def test_parity_check_catches_a_wrong_output(bert_tiny_bs1_seq16):
     _, _, reference = bert_tiny_bs1_seq16
-    assert backends.check_parity(reference.clone(), reference, "fp32").ok
+    assert check_parity(reference.clone(), reference, "fp32").ok
     off = reference.clone()
     off[0, 0, 0] += 0.1 * max(1.0, reference.abs().max().item())
-    bad = backends.check_parity(off, reference, "fp32")
+    bad = check_parity(off, reference, "fp32")
     assert not bad.ok and bad.max_abs_diff > bad.tolerance
-    wrong_shape = backends.check_parity(reference[:, :8], reference, "fp32")
+    wrong_shape = check_parity(reference[:, :8], reference, "fp32")
     assert not wrong_shape.ok and wrong_shape.max_abs_diff == float("inf")
 
 
 def test_parity_catches_a_wrong_output_of_small_magnitude():
     reference = torch.full((2, 8), 1e-6)
-    assert not backends.check_parity(2 * reference, reference, "fp32").ok
+    assert not check_parity(2 * reference, reference, "fp32").ok
 
 
 def test_parity_tolerance_grows_as_precision_drops():
-    tol = backends.PARITY_TOLERANCE
+    tol = PARITY_TOLERANCE
     assert tol["fp32"] < tol["fp16"] < tol["bf16"]
 
 
@@ -122,7 +123,7 @@ def test_onnx_export_is_cached(tmp_path, bert_tiny):
     assert later.detail.startswith("cached")
     with torch.inference_mode():
         reference = bert_tiny.module(*later_inputs)
-    assert backends.check_parity(later.output(), reference, "fp32").ok
+    assert check_parity(later.output(), reference, "fp32").ok
 
 
 def test_onnx_cache_is_not_reused_for_different_weights(tmp_path, bert_tiny):
@@ -132,7 +133,7 @@ def test_onnx_cache_is_not_reused_for_different_weights(tmp_path, bert_tiny):
     prepared = backends.prepare("onnxruntime", other, inputs, cache_dir=tmp_path)
     with torch.inference_mode():
         reference = other.module(*inputs)
-    assert backends.check_parity(prepared.output(), reference, "fp32").ok
+    assert check_parity(prepared.output(), reference, "fp32").ok
 
 
 # --- bad names -------------------------------------------------------------------------
@@ -224,7 +225,7 @@ def test_cuda_backend_matches_eager(bert_tiny_cuda, backend):
     with torch.inference_mode():
         prepared.call()
     torch.cuda.synchronize()
-    parity = backends.check_parity(prepared.output(), reference, "fp32")
+    parity = check_parity(prepared.output(), reference, "fp32")
     assert parity.ok, parity
 
 
@@ -238,7 +239,7 @@ def test_cudagraph_replay_sees_new_input_values(bert_tiny_cuda):
         with torch.inference_mode():
             prepared.call()
             fresh = model.module(*inputs)
-        assert backends.check_parity(prepared.output(), fresh, "fp32").ok
+        assert check_parity(prepared.output(), fresh, "fp32").ok
     finally:
         inputs[0].copy_(torch.flip(inputs[0], dims=[1]))
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from ftax.run.parity import check_parity
 from ftax.run import backends, decoding, models
 from ftax.store import dataframe, jsonl, schema
 from ftax.study.grid_files import grids_from_spec, load_grid_file
@@ -240,7 +241,7 @@ def test_aot_inductor_matches_eager_on_bert_tiny_and_is_cached(bert_tiny_bs1_seq
     assert prepared.detail.startswith("compiled")
     with torch.inference_mode():
         prepared.call()
-    assert backends.check_parity(prepared.output(), reference, "fp32").ok
+    assert check_parity(prepared.output(), reference, "fp32").ok
     again = backends.prepare("aot-inductor", model, inputs, cache_dir=tmp_path)
     assert again.detail.startswith("cached")
 

@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 
 from ftax.read import analysis
-from ftax.read.estimates import estimates, is_real, paired_ratios, scaling_ratios, speedups
+from ftax.read.estimates import estimates
+from ftax.read.intervals import is_real
+from ftax.read.ratios import paired_ratios, scaling_ratios, speedups
 from ftax.measure.timing import median_ci
 
 SWEEPS, ROUNDS, SAMPLES = 600, 3, 200
@@ -247,7 +249,7 @@ def test_newest_visits_prefers_a_later_success_over_an_older_failure():
 
 
 def test_one_t_interval_on_logs_or_on_the_values():
-    from ftax.read.estimates import t_interval
+    from ftax.read.intervals import t_interval
 
     point, low, high = t_interval([1.0, 2.0, 4.0], log=True)
     assert point == pytest.approx(2.0) and low * high == pytest.approx(4.0)  # symmetric around the geometric mean

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ftax.read import analysis, findings
+from ftax.read import analysis, findings, load_notes
 from ftax.read.rows import focus, rows_of, with_columns
 from ftax.sweep.grids import Grid
 from ftax.read.text import join, sig
@@ -43,11 +43,11 @@ def test_phrases_state_measured_values_and_name_only_what_varies():
 
 def test_not_ok_lists_each_failure_reason_once():
     frame = pd.concat([_rows(), _rows(backend="cudagraph", status="unsupported", message="needs CUDA | a GPU")])
-    text = findings.not_ok(frame)
+    text = load_notes.not_ok(frame)
     assert text.startswith("3 of 6 configs did not measure ok")
     assert "| unsupported | bert-tiny | cudagraph | fp32 | 1, 4, 16 | needs CUDA / a GPU |" in text
-    assert findings.not_ok(_rows()) == "All 3 configs shown measured ok."
-    assert findings.not_ok(pd.DataFrame()).startswith("No records yet")
+    assert load_notes.not_ok(_rows()) == "All 3 configs shown measured ok."
+    assert load_notes.not_ok(pd.DataFrame()).startswith("No records yet")
 
 
 def test_rows_of_keeps_the_configs_of_the_named_grids():
@@ -57,7 +57,7 @@ def test_rows_of_keeps_the_configs_of_the_named_grids():
     assert set(rows_of(frame, grids, names=["batch"]).batch_size) == {1, 4}
     assert set(rows_of(frame, grids, varying="batch_sizes").model) == {"bert-tiny"}
     assert rows_of(pd.DataFrame(), grids).empty
-    table = findings.grid_table(grids)
+    table = load_notes.grid_table(grids)
     assert "| batch | bert-tiny | eager | fp32 | 1, 4 | 16 | 2 |" in table
 
 
@@ -103,21 +103,21 @@ def test_ratio_precision_and_growth_phrases():
 
 def test_loaded_warns_only_about_records_measured_on_an_overloaded_machine():
     calm = _rows().assign(env_load_avg_1m=[0.5, 1.9, 2.0], env_cpu_count=2)
-    assert findings.loaded_machine_note(calm) == ""
-    assert findings.loaded_machine_note(_rows()) == ""  # records without a load average
+    assert load_notes.loaded_machine_note(calm) == ""
+    assert load_notes.loaded_machine_note(_rows()) == ""  # records without a load average
     busy = calm.assign(env_load_avg_1m=[0.5, 3.5, 2.5])
-    note = findings.loaded_machine_note(busy)
+    note = load_notes.loaded_machine_note(busy)
     assert "2 of 3 ok configs" in note and "up to 3.5" in note and "2 cores" in note
     assert "2 cores: bert-tiny eager fp32 seq 16 at batch 4 and 16." in note  # named, as in `config_list`
-    assert findings.loaded_machine_note(busy.assign(status="error")) == ""
+    assert load_notes.loaded_machine_note(busy.assign(status="error")) == ""
 
 
 def test_config_list_names_the_phase_only_where_a_decoder_step_is_listed():
     base = dict(model="gpt2", backend="eager", dtype="fp32", seq_len=128, status="ok")
     steps = pd.DataFrame([{**base, "batch_size": b, "phase": p} for p in ("decode", "prefill") for b in (1, 4)])
-    assert findings.config_list(steps) == "decode at batch 1 and 4; prefill at batch 1 and 4"
+    assert load_notes.config_list(steps) == "decode at batch 1 and 4; prefill at batch 1 and 4"
     forward = pd.DataFrame([{**base, "batch_size": b, "phase": "forward"} for b in (1, 4)])
-    assert findings.config_list(forward) == "gpt2 eager fp32 seq 128 at batch 1 and 4"
+    assert load_notes.config_list(forward) == "gpt2 eager fp32 seq 128 at batch 1 and 4"
 
 
 def test_an_interval_never_prints_its_two_bounds_alike():
@@ -167,4 +167,4 @@ def test_numbers_reads_any_column_as_floats_and_is_defined_once():
     copies = [f"{path.relative_to(package)}:{node.name}" for path in sorted(package.rglob("*.py"))
               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
               if isinstance(node, ast.FunctionDef) and is_copy(node)]
-    assert copies == ["rows.py:numbers"]
+    assert copies == ["read/rows.py:numbers"]

@@ -11,7 +11,8 @@ from ftax import pages
 from ftax.figures import plots
 from ftax.pages import explorer_selection, explorer_view
 from ftax.read import findings
-from ftax.read.estimates import newest_series, per_config, scaling_ratios, speedups
+from ftax.read.estimates import newest_series, per_config
+from ftax.read.ratios import scaling_ratios, speedups
 from ftax.pages import framework_bound, intro, paradigms
 from fake_study import FakeStudy
 from ftax.sweep.grids import Grid

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ftax import cli
-from ftax.measure import decompose
+from ftax.measure import counting
 from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
 from ftax.run import models
 from ftax.store import dataframe, jsonl
@@ -188,10 +188,10 @@ class _ViewThenWrite(torch.nn.Module):
 
 
 def test_op_counts_price_writes_of_new_data_not_views():
-    counts = decompose.count_ops(_ViewThenWrite(), (torch.randn(4, 8),))
-    assert counts == decompose.OpCounts(gemm_calls=0, writes=1, written_bytes=4 * 8 * 4, write_sizes=((128, 1),))
+    counts = counting.count_ops(_ViewThenWrite(), (torch.randn(4, 8),))
+    assert counts == counting.OpCounts(gemm_calls=0, writes=1, written_bytes=4 * 8 * 4, write_sizes=((128, 1),))
     stack = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
-    one, eight = (decompose.count_ops(stack, (torch.randn(b, 8),)) for b in (1, 8))
+    one, eight = (counting.count_ops(stack, (torch.randn(b, 8),)) for b in (1, 8))
     assert one.writes == eight.writes and one.gemm_calls == 1
     assert one.write_sizes == ((8 * 4, 2),) and eight.write_sizes == ((8 * 8 * 4, 2),)
     assert eight.written_bytes - one.written_bytes == 7 * 2 * 8 * 4  # two outputs of 8 floats per extra row

@@ -1,4 +1,4 @@
-"""Do the book's intervals cover what a re-run gives? The stored runs of `benchmarks/calibration.py`, in words.
+"""Whether the book's intervals cover what a re-run gives, in words, from `benchmarks/calibration.py`'s stored runs.
 
 The benchmark sweeps one grid twice per pair in separate processes, at several round counts, and asks of each
 config whether run 1's 95% interval covers run 2's point estimate (latency, and paired speedups over eager).

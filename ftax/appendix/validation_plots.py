@@ -1,6 +1,6 @@
-"""The validation appendix's figures: one function per figure kind, same conventions as `ftax.figures.plots` (`ftax.figures.plot_style`).
+"""The validation appendix's figures: one function per figure kind.
 
-Each takes a table of `ftax.appendix.validation_report` and returns a `matplotlib.figure.Figure` built
+They follow the conventions of `ftax.figures.plots` (`ftax.figures.plot_style`). Each takes a table of `ftax.appendix.validation_report` and returns a `matplotlib.figure.Figure` built
 without pyplot; an empty table gives a figure that says nothing was measured.
 """
 from __future__ import annotations

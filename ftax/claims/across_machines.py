@@ -20,7 +20,8 @@ from scipy import stats as scistats
 from ftax.read.analysis import FLAT_MAX_RATIO, batch_ratios, flat_regime_end
 from ftax.claims.verdicts import (CONFIDENCE, ClaimResult, ClaimTest, config_name, decide, has_interval,
                                  machine_units, of_unit, prepared_visits, rounds_of, same_as, untestable, value_text)
-from ftax.read.estimates import SERIES_COLUMNS, estimates, t_interval
+from ftax.read.estimates import SERIES_COLUMNS, estimates
+from ftax.read.intervals import t_interval
 from ftax.read.text import plural, sig
 
 LATER_INFLECTION_MIN_RATIO = 1.0

@@ -17,7 +17,9 @@ import pandas as pd
 from ftax.read.analysis import FLAT_MAX_RATIO, REGIME_COLUMNS, UNTESTED, framework_bound_regimes
 from ftax.claims.verdicts import (CONFIDENCE, ClaimResult, ClaimTest, config_name, decide, machine_units, of_unit,
                                  prepared_visits, rounds_of, same_as, untestable, value_text)
-from ftax.read.estimates import curve_keys, paired_ratios, speedups, t_interval
+from ftax.read.estimates import curve_keys
+from ftax.read.intervals import t_interval
+from ftax.read.ratios import paired_ratios, speedups
 from ftax.read.text import sig
 
 SMALL_BATCH_GAIN_MIN_RATIO = 1.0

@@ -1,6 +1,8 @@
-"""What the validation appendix measures, and the shape of its result: shared by the measuring
-(`ftax.study.validation`, study layer) and the reading (`ftax.appendix.validation_report`, `ftax.appendix.validation_plots`),
-so the read layer never imports the module that measures.
+"""What the validation appendix measures, and the shape of its result.
+
+It is shared by the measuring (`ftax.study.validation`, study layer) and the reading
+(`ftax.appendix.validation_report`, `ftax.appendix.validation_plots`), so the read layer never imports the
+module that measures.
 """
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from typing import Sequence
 import pandas as pd
 
 from ftax.read.estimates import newest_series, per_config
-from ftax.read.findings import (grid_table, loaded, loaded_machine_note, not_ok, provenance_note, rounds_note, target_note,
-                           where)
+from ftax.read.load_notes import (grid_table, loaded, loaded_machine_note, not_ok, provenance_note, rounds_note,
+                                  target_note, where)
 from ftax.read.rows import focus, with_columns
 from ftax.read.text import join, plural
 

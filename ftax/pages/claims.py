@@ -1,5 +1,6 @@
-"""Then and now (07-claims): each of the paper's claims with this data's verdict per machine, and the verdict
-sentences the other pages and the intro quote.
+"""Then and now (07-claims): each of the paper's claims with this data's verdict per machine.
+
+It also builds the verdict sentences that the other pages and the intro quote.
 
 The verdicts are `ftax.claims.table.evaluate` on the visits the case-study pages show (`visits`: every study's
 grids, each config's newest series, every machine), so a claim's row here and the pages' sentences judge

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from ftax.figures import decomposition_plots, plots
 from ftax.read import analysis
-from ftax.read.estimates import curve_columns, paired_ratios, speedups
+from ftax.read.estimates import curve_columns
+from ftax.read.ratios import paired_ratios, speedups
 from ftax.read.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
 from ftax.pages import PageView
 from ftax.pages.claims import on_page

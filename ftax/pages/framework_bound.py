@@ -6,7 +6,8 @@ from matplotlib.figure import Figure
 
 from ftax.figures import interactive, plots
 from ftax.read import analysis
-from ftax.read.estimates import curve_keys, scaling_ratios
+from ftax.read.estimates import curve_keys
+from ftax.read.ratios import scaling_ratios
 from ftax.read.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, regimes_below,
                            scaling_phrases, verdict_note)
 from ftax.figures.interactive import Interactive, hint

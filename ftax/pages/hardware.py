@@ -1,5 +1,6 @@
-"""RQ4, does faster hardware help: the figures, captions and findings of 04-hardware (every machine's rows,
-`ftax.pages.every_machine`)."""
+"""RQ4, does faster hardware help: the figures, captions and findings of 04-hardware.
+
+Its figures and findings read every machine's rows (`ftax.pages.every_machine`)."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,5 +1,6 @@
-"""The headline findings of 00-intro: per case study, the verdicts of the paper's claims it tests (the claims
-table of 07-claims, computed when the page is built) and what the records measured.
+"""The headline findings of 00-intro: per case study, the verdicts of the claims it tests and what it measured.
+
+The verdicts are those of the paper's claims in the claims table of 07-claims, computed when the page is built.
 
 `studies` maps each study's name to what `ftax.study.studies.open_study` returned for it (read only); `table` is
 `ftax.pages.claims.table(studies)`, computed once by the page (each function computes it when not given).
@@ -12,8 +13,8 @@ import pandas as pd
 
 from ftax.read import analysis
 from ftax.read.decomposition_findings import share_phrases
-from ftax.read.findings import (growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note,
-                           where)
+from ftax.read.findings import growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note
+from ftax.read.load_notes import where
 from ftax.pages import PageView, every_machine, view
 from ftax.pages import claims as claims_page
 from ftax.pages import decode as decode_page

@@ -1,5 +1,7 @@
-"""A model of the tax: the text and figures of 08-tax-model (three estimates of the host cost, the model's
-predictions from batch 1 against every stored curve, and the inflections it predicts)."""
+"""A model of the tax: the text and figures of 08-tax-model.
+
+It shows three estimates of the host cost, the model's predictions from batch 1 against every stored curve,
+and the inflections it predicts."""
 from __future__ import annotations
 
 import json

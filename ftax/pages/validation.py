@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ftax.appendix import calibration_report, validation_plots
 from ftax.store import env
 from ftax.appendix import validation_report as report
-from ftax.read.findings import where
+from ftax.read.load_notes import where
 from ftax.measure.validation_spec import SENSITIVITY_TARGET, TOLERANCE, ValidationPlan, ValidationRun
 
 T = TypeVar("T")

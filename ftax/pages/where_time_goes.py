@@ -1,5 +1,7 @@
-"""Where the time goes: the figures, captions and findings of 05-where-time-goes (the profiler's split of
-a call into busy time and overhead, on this machine and then on every machine's GPU)."""
+"""Where the time goes: the figures, captions and findings of 05-where-time-goes.
+
+Its figures show the profiler's split of a call into busy time and overhead, on this machine and then on every
+machine's GPU."""
 from __future__ import annotations
 
 import pandas as pd

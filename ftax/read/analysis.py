@@ -1,9 +1,9 @@
 """Analysis over the DataFrame of `ftax.store.dataframe.load`: regimes, inflection (knee) fits, speedups.
 
 `estimates` (a config's point estimate and calibrated interval over its rounds) and `speedups`
-(each runtime over eager, paired by round, with an interval) are `ftax.read.estimates`' functions,
-named here as the public entry points: pages, claims and the explorer read them from here. Both take the
-visits (`ftax.store.dataframe.load`) and refuse one row per config (`ftax.read.estimates.require_visits`).
+(each runtime over eager, paired by round, with an interval) are those of `ftax.read.estimates` and
+`ftax.read.ratios`, named here as the public entry points: pages, claims and the explorer read them from here.
+Both take the visits (`ftax.store.dataframe.load`) and refuse one row per config (`ftax.read.estimates.require_visits`).
 
 Pure functions: they never measure and never mutate their input (they return copies or new
 frames). Only rows with status "ok" carry latencies; the others are ignored or left
@@ -18,7 +18,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ftax.read.estimates import curve_columns, estimates, is_real, paired_ratios, speedups
+from ftax.read.estimates import curve_columns, estimates
+from ftax.read.intervals import is_real
+from ftax.read.ratios import paired_ratios, speedups
 
 __all__ = ["estimates", "speedups", "fit_inflection", "label_regimes", "inflections",
            "Inflection", "REGIMES", "flatness", "flat_regime_end", "framework_bound_regimes", "with_regime",

@@ -1,44 +1,20 @@
-"""Calibrated estimates: a config's latency, and paired ratios, with intervals from the between-round spread.
+"""A config's latency from its visits: its series, its estimate and interval over rounds, and the row a page draws.
 
-Why not the single-visit CI: the machine drifts (+-20% between one-second blocks; a config
-re-measured minutes later moves 0.7-1.3x), so the samples of one visit are correlated and
-their order-statistic CI measures sampling noise only: it covers a re-run in about 1 case of
-5. The variance lives at the level of visits, so, as in pyperf (many processes x few values)
-and Kalibera and Jones ("Rigorous benchmarking in reasonable time", ISMM 2013), a sweep
-visits each config in R rounds and the interval comes from the spread of the round medians.
-
-The method: point = median of the round medians (robust to one disturbed round); interval =
-a t-interval on the log round medians, exp(mean +- t_{(1+c)/2, k-1} * s / sqrt(k)), widened
-where needed so that it contains the point (the point is a median, the interval is centred
-on the geometric mean; with 3 rounds the median always lies inside, the widening only
-guards odd cases). It assumes:
-- rounds are independent draws of the machine state (rounds minutes apart: drift between
-  rounds dominates drift within one, so each round median is one draw);
-- round medians are roughly log-normal (multiplicative noise; spread of tens of percent);
-- the quantity estimated is the typical latency over the machine's states (exp of the mean
-  log round median), not the latency of one lucky or unlucky minute.
-Under these the interval is exact for any k >= 2 and honest at 3-5 rounds (t_{0.975,2} =
-4.3 makes a 3-round interval wide, as it must be). Not a bootstrap over rounds: with 3
-clusters a percentile bootstrap can produce only a few distinct values, its interval is at
-most [min, max] of the three medians, which covers the middle of their distribution in only
-1 - 2 / 2^3 = 75% of sweeps (tests/test_estimates.py measures it). One round gives no
-between-run interval at all: low/high are NaN and `interval` says "one round".
-
-Paired comparisons (speedups, scaling ratios): configs a page compares are visited next to
-each other in the same round, so the ratio of their medians within a round cancels the
-machine's drift; the same t-interval on log per-round ratios then gives a tight interval.
+A visit is one config measured once, in one round. Visits are pooled only within a series: one config on one
+machine under one software stack and stop rule (`SERIES_COLUMNS`, `series_identity`), and `curve_columns` is
+the one identity that every figure, finding and fit groups a curve by. A config's estimate is the median of
+its round medians, its interval the between-round t-interval of `ftax.read.intervals` (whose docstring says
+why not one visit's CI). `per_config` turns the visits into one row per series: what a page draws.
 
 Read layer: pure functions over the DataFrame of `ftax.store.dataframe.load(path)`
 (one row per visit); they never measure and never mutate their input.
 """
 from __future__ import annotations
 
-import json
-import math
-
 import numpy as np
 import pandas as pd
-from scipy import stats as scistats
+
+from ftax.read.intervals import t_intervals
 
 CONFIG_COLUMNS = ("model", "backend", "dtype", "device", "batch_size", "seq_len", "overrides", "phase")
 # Software that splits a config into separate series (never pooled, like pyperf's checked
@@ -69,9 +45,6 @@ def curve_keys(frame: pd.DataFrame, varying: str | tuple[str, ...], series: bool
     return [c for c in curve_columns(varying, series) if c in frame.columns]
 
 
-SPEEDUP_COLUMNS = curve_columns("backend", series=False)  # `_identity` adds the series
-
-
 VISIT_LATENCY_COLUMNS = ("median_ms", "ci_low_ms", "ci_high_ms")
 CONFIG_LATENCY_COLUMNS = ("estimate_ms", "low_ms", "high_ms")
 
@@ -100,7 +73,7 @@ def require_visits(frame: pd.DataFrame, what: str = "this function") -> None:
                          f"one-round estimates without intervals; {fix}")
 
 
-def _visits(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+def ok_visits(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     """Ok visits with a positive median, plus `format_version` and `_round` (one id per round); raises on a frame
     that is not the visits (`require_visits`).
 
@@ -127,55 +100,25 @@ def with_format_version(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _identity(visits: pd.DataFrame, config_columns: tuple[str, ...] = CONFIG_COLUMNS) -> list[str]:
+def series_identity(visits: pd.DataFrame, config_columns: tuple[str, ...] = CONFIG_COLUMNS) -> list[str]:
     """What may be pooled: config, machine, software series and stop rule (those the frame has)."""
     keys = dict.fromkeys([*config_columns, "machine_id", *SERIES_COLUMNS, "rule"])
     return [k for k in keys if k in visits.columns]
-
-
-def t_intervals(values: pd.Series, groups: list | pd.Series, confidence: float = 0.95,
-                log: bool = True) -> pd.DataFrame:
-    """Per group of `values` (one value per round): `k`, `point` (the median), and `low`/`high`, the t-interval
-    on the mean, widened to contain the point (NaN for k < 2).
-
-    With `log` the interval is on the logs and taken back, exp(mean log +- t * s / sqrt(k)): for latencies and
-    ratios, whose noise multiplies (module docstring). Without it, on the values themselves: for what is
-    already a log or a share (a fitted log2 slope, an overhead share)."""
-    x = np.log(values) if log else values
-    g = x.groupby(groups, dropna=False, sort=True)
-    out = pd.DataFrame({"k": g.count(), "mean": g.mean(), "sd": g.std(ddof=1), "point": g.median()})
-    k = out["k"].to_numpy(float)
-    t = scistats.t.ppf((1 + confidence) / 2, np.maximum(k - 1, 1))
-    half = np.where(k >= 2, t * out["sd"].to_numpy(float) / np.sqrt(k), np.nan)
-    low, high = np.minimum(out["mean"] - half, out["point"]), np.maximum(out["mean"] + half, out["point"])
-    back = np.exp if log else (lambda v: v)
-    out["point"], out["low"], out["high"] = back(out["point"]), back(low), back(high)
-    return out
-
-
-def t_interval(values: list[float] | np.ndarray, confidence: float = 0.95, log: bool = False
-               ) -> tuple[float, float, float]:
-    """(point, low, high) of `t_intervals` for one group of values; NaN throughout when there are none."""
-    x = pd.Series(np.asarray(values, float))
-    if x.empty:
-        return math.nan, math.nan, math.nan
-    row = t_intervals(x, np.zeros(len(x), int), confidence, log).iloc[0]
-    return float(row["point"]), float(row["low"]), float(row["high"])
 
 
 def estimates(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """One row per config, machine, software series and stop rule over its ok visits.
 
     `estimate_ms` is the median of the round medians (visits in the same round are merged by
-    their median first); `low_ms`/`high_ms` the between-round t-interval (module docstring),
+    their median first); `low_ms`/`high_ms` the between-round t-interval (`ftax.read.intervals`),
     NaN with one round (`interval` says "one round"). `between_round_cv` is std/mean of the
     round medians. `within_round_ci_low_ms`/`_high_ms` are the order-statistic CI of the
     newest visit: what a single run would have claimed, kept to show how much narrower it is.
     `target_met` is True when every visit met its precision target (visits that do not say
     are left out; None when none says).
     """
-    visits = _visits(frame, "estimates")
-    keys = _identity(visits)
+    visits = ok_visits(frame, "estimates")
+    keys = series_identity(visits)
     columns = [*keys, *[c for c in CARRIED_COLUMNS if c in visits], "estimate_ms", "low_ms", "high_ms", "interval",
                "rounds", "between_round_cv", "within_round_ci_low_ms", "within_round_ci_high_ms", "target_met",
                "first_timestamp", "last_timestamp"]
@@ -206,109 +149,6 @@ def _all_met(values: pd.Series) -> bool | None:
     return None if known.empty else bool(known.astype(bool).all())
 
 
-def _drop_override(visits: pd.DataFrame, key: str) -> pd.DataFrame:
-    """`overrides` without `key` (e.g. width), so a width sweep at fixed depth is one group."""
-    rest = [json.dumps({k: v for k, v in json.loads(o or "{}").items() if k != key}, sort_keys=True)
-            for o in visits["overrides"]]
-    return visits.assign(overrides=rest)
-
-
-def _pairs(visits: pd.DataFrame, group: list[str], varied: str, is_base: pd.Series,
-           confidence: float) -> pd.DataFrame:
-    """Per group and value of `varied`: base/other medians paired by round, with a t-interval.
-
-    Only rounds in which both sides were visited pair up. Visits without a `round` (legacy)
-    cannot be paired: when a pair has no common round, its ratio is the ratio of the two
-    medians of visit medians, with `rounds` 0 and no interval ("unpaired").
-    """
-    per_round = visits.assign(_base=is_base).groupby([*group, varied, "_base", "_round", "_paired"], dropna=False,
-                                                     sort=True)["median_ms"].median().reset_index()
-    base = per_round[per_round["_base"]].drop(columns=[varied, "_base"])
-    other = per_round[~per_round["_base"]].drop(columns="_base")
-    matched = other[other["_paired"]].merge(base[base["_paired"]], on=[*group, "_round", "_paired"],
-                                            suffixes=("", "_base"))
-    keys = [*group, varied]
-    fit = t_intervals(matched["median_ms_base"] / matched["median_ms"], [matched[k] for k in keys], confidence)
-    sides = matched.groupby(keys, dropna=False, sort=True)[["median_ms_base", "median_ms"]].median()
-    paired = pd.concat([fit, sides], axis=1).reset_index()
-    paired = paired.rename(columns={"point": "ratio", "low": "ratio_low", "high": "ratio_high", "k": "rounds"})
-    unpaired = (other.groupby(keys, dropna=False, sort=True)["median_ms"].median().reset_index()
-                .merge(base.groupby(group, dropna=False, sort=True)["median_ms"].median().reset_index(),
-                       on=group, suffixes=("", "_base")))
-    unpaired = unpaired.merge(paired[keys], on=keys, how="left", indicator=True)
-    unpaired = unpaired[unpaired["_merge"] == "left_only"].drop(columns="_merge")
-    unpaired = unpaired.assign(ratio=unpaired["median_ms_base"] / unpaired["median_ms"], ratio_low=np.nan,
-                               ratio_high=np.nan, rounds=0)
-    out = pd.concat([paired, unpaired], ignore_index=True) if len(unpaired) else paired
-    out["rounds"] = out["rounds"].astype(int)
-    out["interval"] = np.select([out["rounds"] >= 2, out["rounds"] == 1], ["between-round", "one round"], "unpaired")
-    out = out.rename(columns={"median_ms_base": "baseline_ms", "median_ms": "other_ms"})
-    return out[[*keys, "ratio", "ratio_low", "ratio_high", "rounds", "interval", "baseline_ms", "other_ms"]]
-
-
-def paired_ratios(frame: pd.DataFrame, baseline_column: str, baseline_value: object,
-                  pair_columns: tuple[str, ...] | None = None, confidence: float = 0.95) -> pd.DataFrame:
-    """ratio = baseline visit median / other visit median within the same round, per pair.
-
-    `pair_columns`: what both sides share (default: the config columns but `baseline_column`);
-    machine, software series and rule are always added. Per pair, `ratio` is the median of the
-    per-round ratios (exp of the median log ratio, so 1/ratio is exact for an even count too),
-    `ratio_low`/`ratio_high` the t-interval on the log per-round ratios (widened to contain
-    `ratio`), `rounds` the rounds paired (0: legacy visits, ratio of medians, no interval),
-    `baseline_ms`/`other_ms` the sides' medians over those rounds.
-    """
-    visits = _visits(frame, "paired_ratios")
-    if baseline_column not in CONFIG_COLUMNS and "overrides" in visits:
-        visits = _drop_override(visits, baseline_column)
-    columns = pair_columns if pair_columns is not None else tuple(c for c in CONFIG_COLUMNS if c != baseline_column)
-    group = _identity(visits, tuple(c for c in columns if c != baseline_column))
-    return _pairs(visits, group, baseline_column, visits[baseline_column] == baseline_value, confidence)
-
-
-def speedups(frame: pd.DataFrame, baseline: str = "eager", confidence: float = 0.95) -> pd.DataFrame:
-    """Each backend against `baseline`, paired by round: a drop-in for `ftax.read.analysis.speedups` plus `rounds`.
-
-    speedup = baseline / backend per round (module docstring); `baseline_ms`/`backend_ms` are the
-    medians over the paired rounds.
-    """
-    require_visits(frame, "speedups")
-    pairs = paired_ratios(frame, "backend", baseline, SPEEDUP_COLUMNS, confidence)
-    pairs = pairs.rename(columns={"ratio": "speedup", "ratio_low": "speedup_low", "ratio_high": "speedup_high",
-                                  "other_ms": "backend_ms"})
-    pairs["baseline"] = baseline
-    visits = _visits(frame, "speedups")
-    extra = [c for c in ("machine_label", "parity_ok") if c in visits]
-    if extra:
-        keys = [k for k in pairs.columns if k in _identity(visits)]
-        last = visits.sort_values("timestamp", kind="stable") if "timestamp" in visits else visits
-        last = last.groupby(keys, dropna=False, sort=False)[extra].last().reset_index()
-        pairs = pairs.merge(last, on=keys, how="left")
-    return pairs
-
-
-def scaling_ratios(frame: pd.DataFrame, along: str = "batch_size", confidence: float = 0.95) -> pd.DataFrame:
-    """Latency at each value of `along` over latency at the curve's smallest value, paired by round.
-
-    "batch 2 costs 1.6x batch 1 [1.4, 1.8]". `along` is a config column or an override key
-    (width, depth; then `overrides` holds the other overrides, the curve's identity). The smallest
-    value itself is not a row (its ratio is 1 by definition).
-    """
-    visits = _visits(frame, "scaling_ratios")
-    if along not in CONFIG_COLUMNS and "overrides" in visits:
-        visits = _drop_override(visits, along)
-    group = _identity(visits, curve_columns(along))
-    smallest = visits.groupby(group, dropna=False, sort=False)[along].transform("min")
-    pairs = _pairs(visits, group, along, visits[along] == smallest, confidence)
-    return pairs.assign(ratio=1 / pairs["ratio"], ratio_low=1 / pairs["ratio_high"], ratio_high=1 / pairs["ratio_low"])
-
-
-def is_real(low: float | None, high: float | None, threshold: float = 1.0) -> bool | None:
-    """True when [low, high] excludes `threshold`, False when it contains it, None with no interval (one round)."""
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        return None
-    return not (low <= threshold <= high)
-
-
 def _tuples(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     """Each row's values of `columns` as a hashable key (missing values as None, 2.0 as 2), so the same
     series compares equal whatever dtype a groupby or a merge gave its columns."""
@@ -323,7 +163,7 @@ def _ranked(visits: pd.DataFrame) -> pd.DataFrame:
     """`visits` (with `format_version`) plus `_series` (identity key), `_ok` and `_order` (0 = oldest:
     by timestamp, then by position)."""
     frame = with_format_version(visits)
-    frame["_series"] = _tuples(frame, _identity(frame))
+    frame["_series"] = _tuples(frame, series_identity(frame))
     median = pd.to_numeric(frame["median_ms"], errors="coerce") if "median_ms" in frame else np.nan
     frame["_ok"] = ((frame["status"] == "ok") if "status" in frame else True) & (median > 0)
     stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce") if "timestamp" in frame else None
@@ -382,7 +222,7 @@ def per_config(visits: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                          "hosts": hosts.groupby(pooled["_series"]).agg(lambda h: ", ".join(sorted(set(h.dropna())))),
                          "max_load_avg_1m": load.groupby(pooled["_series"]).max()})
     fit = estimates(visits, confidence)
-    fit.index = _tuples(fit, _identity(frame))
+    fit.index = _tuples(fit, series_identity(frame))
     base = frame.sort_values(["_ok", "_order"]).drop_duplicates("_series", keep="last").sort_values("_order")
     out = base.drop(columns=[c for c in ("round", "_ok", "_order", *VISIT_LATENCY_COLUMNS) if c in base])
     out = out.set_index("_series")

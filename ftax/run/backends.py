@@ -7,6 +7,7 @@ inputs. The time that took is `prepare_s`; it is never mixed into the timed samp
 
 `available(backend, device, dtype)` says up front whether a combination can run here
 and why not; an unavailable combination is never silently replaced by another.
+Whether a prepared backend's output matches eager's is checked by `ftax.run.parity`.
 """
 from __future__ import annotations
 
@@ -29,12 +30,6 @@ from ftax.measure.timing import timed_call_ms
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
-# Parity tolerance on max |backend - eager|, relative to max |eager| (the output's own scale, so a
-# tiny output cannot hide a 100% error): reduced-precision formats reorder and fuse differently,
-# so they get room proportional to their epsilon.
-PARITY_TOLERANCE: dict[str, float] = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 1e-1}
-
-
 @dataclass
 class Prepared:
     """A backend ready to be timed: `call()` runs one forward on the bound inputs."""
@@ -49,13 +44,6 @@ class Prepared:
     # reading an ONNX file's initializers would itself allocate what the memory figures are to measure.
     count_weights: Callable[[], int] | None = None
     run: Callable[..., torch.Tensor] | None = None  # the same callable on other inputs (a decoder's greedy steps)
-
-
-@dataclass(frozen=True)
-class Parity:
-    max_abs_diff: float
-    tolerance: float
-    ok: bool
 
 
 def dtype_of(name: str) -> torch.dtype:
@@ -137,17 +125,6 @@ def available(backend: str, device: str, dtype: str) -> tuple[bool, str]:
         return False, "no CUDA device is visible to torch"
     reason = _AVAILABILITY[backend](device, dtype)
     return (reason is None), (reason or "")
-
-
-def check_parity(output: torch.Tensor, reference: torch.Tensor, dtype: str) -> Parity:
-    """Compare a backend's output with eager's on the same input, within the dtype's tolerance."""
-    out, ref = output.detach().float().cpu(), reference.detach().float().cpu()
-    if out.shape != ref.shape:
-        return Parity(max_abs_diff=float("inf"), tolerance=PARITY_TOLERANCE[dtype], ok=False)
-    diff = (out - ref).abs().max().item() if ref.numel() else 0.0
-    scale = ref.abs().max().item() if ref.numel() else 0.0
-    tolerance = PARITY_TOLERANCE[dtype] * (scale if scale > 0 else 1.0)
-    return Parity(max_abs_diff=diff, tolerance=tolerance, ok=bool(diff <= tolerance))
 
 
 # --- preparers ------------------------------------------------------------------------

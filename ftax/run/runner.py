@@ -22,8 +22,9 @@ from typing import Sequence
 import torch
 
 import ftax
-from ftax.measure import decompose, memory
+from ftax.measure import counting, decompose, memory
 from ftax.run import backends, decoding, models
+from ftax.run.parity import Parity, check_parity
 from ftax.measure.devices import resolve_device, sync_for
 from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError, UnsupportedError
@@ -165,7 +166,7 @@ class _Live:
     model: models.BuiltModel
     inputs: tuple
     prepared: backends.Prepared
-    parity: backends.Parity | None  # None: not checked on this visit (MeasureOptions.check_parity)
+    parity: Parity | None  # None: not checked on this visit (MeasureOptions.check_parity)
     memory: dict | None = None  # peak above the baseline before prepare (ftax.measure.memory), if taken
 
 
@@ -233,7 +234,7 @@ def _model_and_inputs(c: CheckedConfig, cache: ModelCache) -> tuple[models.Built
 
 
 def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltModel, inputs: tuple,
-                    prepared: backends.Prepared, options: MeasureOptions) -> backends.Parity | None:
+                    prepared: backends.Prepared, options: MeasureOptions) -> Parity | None:
     """Parity where asked for (round 0); for decode, greedy tokens against fp32 eager's, which also leaves the
     backend's cache holding seq_len tokens; without parity, decode fills the cache (`decoding.fill_cache`)."""
     config = c.config
@@ -256,7 +257,7 @@ def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltMode
         expected = decoding.greedy_tokens(reference.module, reference, config.batch_size, config.seq_len,
                                           prompt_pass=prompt_pass)
     differ = int((tokens != expected).sum())
-    return backends.Parity(max_abs_diff=float(differ), tolerance=0.0, ok=differ == 0)
+    return Parity(max_abs_diff=float(differ), tolerance=0.0, ok=differ == 0)
 
 
 def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
@@ -270,7 +271,7 @@ def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {_first_line(exc)}"
 
 
-def _parity_message(parity: backends.Parity | None, phase: str = "forward") -> str:
+def _parity_message(parity: Parity | None, phase: str = "forward") -> str:
     if parity is None or parity.ok:
         return ""
     if phase == "decode":
@@ -309,7 +310,7 @@ def _resource_fields(x: _Live, options: MeasureOptions) -> dict:
 
 
 def _parity(config: MeasureConfig, reference_model: models.BuiltModel, inputs: tuple,
-            prepared: backends.Prepared) -> backends.Parity:
+            prepared: backends.Prepared) -> Parity:
     """The backend's output against fp32 eager's on the same inputs, within the dtype's tolerance.
 
     The reference is fp32 eager for every dtype: comparing fp16 eager with itself would always pass,
@@ -322,7 +323,7 @@ def _parity(config: MeasureConfig, reference_model: models.BuiltModel, inputs: t
         fp32_inputs = tuple(x.float() if x.is_floating_point() else x for x in inputs)
         with torch.inference_mode():
             reference = reference_model.module(*fp32_inputs)
-    return backends.check_parity(prepared.output(), reference, config.dtype)
+    return check_parity(prepared.output(), reference, config.dtype)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -334,8 +335,8 @@ def _work_fields(model: models.BuiltModel, inputs: tuple) -> dict:
     """FLOPs, GEMM calls and bytes written (in all and by size) of one eager forward: a property of the model and
     shape, so the backends of one shape (timed together, same model and inputs) share one count instead of each
     paying its two passes."""
-    counts = decompose.count_ops(model.module, inputs)
-    return {"flops": decompose.count_flops(model.module, inputs), "gemm_calls": counts and counts.gemm_calls,
+    counts = counting.count_ops(model.module, inputs)
+    return {"flops": counting.count_flops(model.module, inputs), "gemm_calls": counts and counts.gemm_calls,
             "writes": counts and counts.writes, "written_bytes": counts and counts.written_bytes,
             "write_sizes": counts and [list(pair) for pair in counts.write_sizes]}
 

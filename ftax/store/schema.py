@@ -103,7 +103,7 @@ class Record:
     parity: dict | None = None
     model_info: dict = field(default_factory=dict)
     flops: float | None = None
-    gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.measure.decompose.count_ops)
+    gemm_calls: int | None = None  # calls of the ops that do the FLOPs (ftax.measure.counting.count_ops)
     writes: int | None = None  # calls of the ops that write new data, and the bytes they write (count_ops)
     written_bytes: int | None = None
     write_sizes: list[list[int]] | None = None  # the writes by size: [[bytes of one output, how many], ...]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ftax.measure import decompose, measure_lock, probe
+from ftax.measure import counting, measure_lock, probe
 from ftax.store.env import default_threads
 from ftax.store.errors import InvalidConfigError
 from ftax.study.probe_store import ensure_probe, recent_probes
@@ -43,7 +43,7 @@ class Inputs:
     probe: probe.Probe
     probe_reused: bool
     second: Record | None = None
-    counts_batch2: decompose.OpCounts | None = None  # GEMM calls, writes and bytes written at batch 2
+    counts_batch2: counting.OpCounts | None = None  # GEMM calls, writes and bytes written at batch 2
     probe_times: tuple[str | None, ...] = ()  # when each probe averaged into `probe` was taken
 
 
@@ -72,8 +72,8 @@ def measure_inputs(config: MeasureConfig, out_dir: str | Path = "results", rule:
             raise InvalidConfigError(f"{visit.config.label()} could not be measured: {visit.status}: {visit.message}")
     model = cache.get(checked)
     inputs2 = model.inputs(2, config.seq_len)
-    flops_batch2 = decompose.count_flops(model.module, inputs2)
-    counts_batch2 = decompose.count_ops(model.module, inputs2)
+    flops_batch2 = counting.count_flops(model.module, inputs2)
+    counts_batch2 = counting.count_ops(model.module, inputs2)
     smallest = measure_config(replace(config, seq_len=checked.spec.min_seq_len),
                               replace(options, decompose=False, count_flops=False), cache)
     found, reused = ensure_probe(out_dir, config.device, config.dtype, max_age_s=PROBE_FRESH_S)
