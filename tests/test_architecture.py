@@ -376,3 +376,17 @@ def test_every_subpackage_is_a_layer_and_says_what_it_may_import():
 def test_declared_may_import_reads_the_docstring_line():
     assert declared_may_import('"""Job.\n\nMay import: read, `measure`, store.\n"""\n') == {"read", "measure", "store"}
     assert declared_may_import('"""Job, and nothing else."""\n') is None
+
+
+def test_architecture_md_names_each_module_under_its_subpackage():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    sections = {}
+    for part in text.split("\n### ")[1:]:
+        heading, _, body = part.partition("\n")
+        sections[heading.strip().strip("`").rstrip("/")] = body
+    for module in modules(Path(ftax.__file__).parent):
+        if "." not in module:
+            continue  # the top-level modules and the subpackages themselves
+        sub, name = module.rsplit(".", 1)
+        assert sub in sections, f"ARCHITECTURE.md has no '### `{sub}/`' section"
+        assert f"`{name}`" in sections[sub], f"ARCHITECTURE.md's `{sub}/` section does not name `{name}`"
