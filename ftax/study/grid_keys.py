@@ -17,9 +17,10 @@ GRID_OPTIONAL = {"device": str, "profile": str, "overrides": list, "decompose": 
 
 
 def read_yaml(path: str | Path, what: str) -> object:
-    """The YAML document at `path` (`what` names the kind of file in the error when it cannot be read)."""
+    """The YAML document at `path` (`what` names the kind of file in the error when it cannot be read), read by
+    libyaml's safe loader where PyYAML has it (the catalogue is read on every import of the study layer)."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError) as exc:
         raise InvalidConfigError(f"cannot read {what} {path}: {exc}") from None
 
