@@ -73,6 +73,10 @@ def test_a_study_missing_a_profile_or_an_unknown_top_key_is_refused(tmp_path):
                                     "runs": {}}))
     with pytest.raises(InvalidConfigError, match=r"studies\.one must list the grids of each profile"):
         load_catalogue(path, validate=False)
+    grid = [{"name": "g", "models": ["bert-tiny"]}]
+    path.write_text(yaml.safe_dump({"studies": {"one": {p: grid for p in PROFILES}}, "runs": {"one": grid}}))
+    with pytest.raises(InvalidConfigError, match=r"\['one'\] named both a study and a run"):
+        load_catalogue(path, validate=False)
     path.write_text(yaml.safe_dump({"studies": {}, "extra": 1}))
     with pytest.raises(InvalidConfigError, match=r"unknown key\(s\) \['extra'\]") as err:
         load_catalogue(path, validate=False)

@@ -50,6 +50,8 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE, validate: bool = True) -> 
         raise InvalidConfigError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(FILE_KEYS)}")
     lists = _lists(data, where)
     studies, runs = _mapping(data, "studies", where), _mapping(data, "runs", where, required=False)
+    if set(studies) & set(runs):
+        raise InvalidConfigError(f"{where}: {sorted(set(studies) & set(runs))} named both a study and a run")
     by_study = {}
     for study, profiles in studies.items():
         here = f"{where}: studies.{study}"
