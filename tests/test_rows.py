@@ -13,10 +13,10 @@ from fake_study import FakeStudy
 from ftax import pages
 from ftax.measure.profiler_blind import blind_reason
 from ftax.read.rows import focus, rows_of
-from ftax.store.grid_rows import GridRows, config_columns, rows_with
-from ftax.store.results import rows_matching
+from ftax.store.grid_rows import GridRows
+from ftax.store.results import MeasureConfig, overrides_json, rows_matching
 from ftax.study.studies import grid_rows
-from ftax.sweep.grids import Grid
+from ftax.sweep.grids import Grid, study_configs
 
 GRIDS = [Grid("batch", models=("bert-tiny", "bert-mini"), backends=("eager", "torchscript"), batch_sizes=(1, 4, 16),
               seq_lens=(16,), device="cpu"),
@@ -34,7 +34,7 @@ def _frame() -> pd.DataFrame:
     for machine, device in (("a", "cpu"), ("b", "cuda:0")):
         for c in (c for g in GRIDS for c in g.configs()):
             rows.append(dict(model=c.model, backend=c.backend, dtype=c.dtype, batch_size=c.batch_size,
-                             seq_len=c.seq_len, overrides=config_columns(c)[5], phase=c.phase, machine_id=machine,
+                             seq_len=c.seq_len, overrides=overrides_json(dict(c.overrides)), phase=c.phase, machine_id=machine,
                              machine_label=machine.upper(), device=device, status="ok", estimate_ms=1.0))
         rows += [dict(rows[0], batch_size=64, machine_id=machine, device=device),
                  dict(rows[0], overrides='{"depth": 3, "width": 64}', machine_id=machine, device=device),
@@ -61,10 +61,9 @@ def test_grid_rows_are_plain_data_computed_once():
     assert all(isinstance(r, GridRows) for r in rows)
     assert [r.name for r in rows] == ["batch", "seq", "wd", "decode"]
     assert rows[0].sweeps == {"models", "backends", "batch_sizes"} and rows[2].sweeps == {"overrides"}
-    assert len(rows[0].configs) == 12 and ("llama-small", "eager", "fp32", 2, 16, "{}", "decode") in rows[3].configs
-    every = {c for r in rows for c in r.configs}
-    pd.testing.assert_frame_equal(rows_with(_frame(), every), rows_matching(_frame(), [c for g in GRIDS
-                                                                                        for c in g.configs()]))
+    assert all(isinstance(c, MeasureConfig) for r in rows for c in r.configs)
+    assert [c for r in rows for c in r.configs] == [c for g in GRIDS for c in g.configs()]
+    assert list(dict.fromkeys(c for r in rows for c in r.configs)) == study_configs(GRIDS)
 
 
 def test_focus_takes_the_resolved_device_and_the_view_the_studys():

@@ -16,8 +16,8 @@ import pandas as pd
 from ftax.claims import table as claims
 from ftax.claims.verdicts import NO_INTERVAL, VERDICTS
 from ftax.read.estimates import newest_series
+from ftax.store.results import rows_matching
 from ftax.read.rows import with_columns
-from ftax.store.grid_rows import rows_with
 from ftax.read.text import join, markdown_table, plural, sig
 
 # claim -> (page, section) where its figure is: the link in the table.
@@ -41,8 +41,8 @@ def visits(studies: Mapping[str, object]) -> pd.DataFrame:
     everything = data[0].all if data else None
     if everything is None or everything.empty:
         return pd.DataFrame()
-    configs = {c for d in data for g in d.grid_rows for c in g.configs}
-    return newest_series(rows_with(with_columns(everything), configs))
+    configs = [c for d in data for g in d.grid_rows for c in g.configs]
+    return newest_series(rows_matching(with_columns(everything), configs))
 
 
 def table(studies: Mapping[str, object]) -> pd.DataFrame:

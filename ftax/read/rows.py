@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ftax.measure.profiler_blind import blind_reason
-from ftax.store.grid_rows import GridRows, rows_with
+from ftax.store.grid_rows import GridRows
+from ftax.store.results import rows_matching
 
 RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "message", "model", "backend", "dtype",
                   "device", "batch_size", "seq_len", "overrides", "width", "depth", "flops", "parity_ok",
@@ -104,10 +105,10 @@ def rows_of(frame: pd.DataFrame, grids: Sequence[GridRows], names: Sequence[str]
     "batch_sizes"); `grids` as the study handed them down (`StudyData.grid_rows`)."""
     chosen = [g for g in grids if (names is None or g.name in names) and (varying is None or varying in g.sweeps)]
     frame = with_columns(frame)
-    configs = {c for g in chosen for c in g.configs}
+    configs = [c for g in chosen for c in g.configs]
     if frame.empty or not configs:
         return frame.iloc[0:0]
-    return rows_with(frame, configs)
+    return rows_matching(frame, configs)
 
 
 def on_device(frame: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from ftax.sweep import rounds as sweep
 from ftax.study.catalogue import STUDIES
 from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError
-from ftax.store.grid_rows import GridRows, config_columns, rows_with
+from ftax.store.grid_rows import GridRows
 from ftax.sweep.grids import Grid, study_configs
 from ftax.study.page_parameters import grids_of_studies, page_values, study_grids
 from ftax.study.probe_store import any_probe_stored, ensure_probe
@@ -94,7 +94,7 @@ class StudyData:
     machine) and `all` (every record). The read layer turns visits into estimates (`ftax.read.estimates`).
 
     `profile` is the grid profile (smoke/quick/full) the page asked for; `device` the device it asked for,
-    resolved on this machine (`auto` -> `cpu` or `cuda`); `grid_rows` each grid's configs as the frame's columns
+    resolved on this machine (`auto` -> `cpu` or `cuda`); `grid_rows` each grid's name, swept fields and configs
     (what the read layer selects rows by); `summary` says what this call measured (None when it only read).
     """
 
@@ -141,10 +141,9 @@ def open_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", devic
 
 
 def grid_rows(grids: Sequence[Grid]) -> tuple[GridRows, ...]:
-    """Each grid's name, the fields it sweeps and its configs as the loaded frame's columns: what the read layer
-    selects a grid's rows by."""
+    """Each grid's name, the fields it sweeps and its configs: what the read layer selects a grid's rows by."""
     return tuple(GridRows(g.name, frozenset(f for f in SWEEPABLE if len(getattr(g, f)) > 1),
-                          frozenset(config_columns(c) for c in g.configs())) for g in grids)
+                          tuple(g.configs())) for g in grids)
 
 
 def _study_data(study: str, profile: str, device: str, grids: list[Grid], everything: pd.DataFrame,
@@ -152,5 +151,5 @@ def _study_data(study: str, profile: str, device: str, grids: list[Grid], everyt
     rows = grid_rows(grids)
     return StudyData(study=study, profile=profile, grids=grids, grid_rows=rows, device=resolve_device(device),
                      machine_id=fingerprint()["machine_id"],
-                     frame=rows_with(everything, (c for r in rows for c in r.configs)), all=everything,
+                     frame=results.rows_matching(everything, (c for r in rows for c in r.configs)), all=everything,
                      summary=summary, results_dir=str(results_dir))
