@@ -1,11 +1,10 @@
 """Which records a figure or a sentence shows: one machine, some grids, ok rows, decomposed rows.
 
-Every page selects its rows here, so a figure and its caption count the same rows: `focus`
-(one machine), `rows_of` (the configs of some grids, by the `GridRows` the study layer computed once),
-`ok_rows` (measured ok, finite estimate),
-`decomposed` (ok rows that carry a profiler decomposition) and `on_device`; `numbers` reads a column as
-numbers. `BUSY_METHODS`
-names, once, what busy time means for each decomposition method of `ftax.measure.decompose`.
+Every page selects its rows here, so a figure and its caption count the same rows: `focus` (one machine),
+`rows_of` (the configs of some grids, by the `GridRows` the study layer computed once), `ok_rows` (measured ok,
+finite estimate), `decomposed` (ok rows that carry a profiler decomposition) and `on_device`; `numbers` reads a
+column as numbers. `BUSY_METHODS` names, once, what busy time means for each decomposition method of
+`ftax.measure.decompose`.
 
 Selecting is pandas over plain data: the study layer resolved the device and expanded the grids, so nothing
 here imports torch.
