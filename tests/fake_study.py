@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ftax.study.studies import grid_rows
+
 
 @dataclass
 class FakeStudy:
+    """`grid_rows` is computed from `grids` as `open_study` computes it; `device` is the resolved one."""
+
     frame: pd.DataFrame
     grids: list
     profile: str = "quick"
@@ -16,6 +20,11 @@ class FakeStudy:
     results_dir: str = "results"
     summary: object = None
     all: pd.DataFrame = field(default_factory=pd.DataFrame)
+    device: str = "cpu"
+    grid_rows: tuple = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.grid_rows = grid_rows(self.grids)
 
 
 def store_visits(path, visits: pd.DataFrame) -> None:

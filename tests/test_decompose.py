@@ -121,12 +121,6 @@ def test_decompose_without_aten_ops_is_unavailable():
     assert result["wall_ms"] > 0 and math.isnan(result["overhead_share"])
 
 
-def test_a_runtime_the_cpu_profiler_cannot_see_has_a_reason_on_cpu_only():
-    assert "no profiler events" in decompose.blind_reason("aot-inductor", "cpu")
-    assert decompose.blind_reason("aot-inductor", "cuda:0") is None
-    assert decompose.blind_reason("eager", "cpu") is None
-
-
 def test_decompose_never_raises():
     def broken() -> None:
         raise RuntimeError("boom")

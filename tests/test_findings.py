@@ -6,6 +6,7 @@ import pytest
 
 from ftax.read import analysis, findings, load_notes
 from ftax.read.rows import focus, rows_of, with_columns
+from ftax.study.studies import grid_rows
 from ftax.sweep.grids import Grid
 from ftax.read.text import join, sig
 
@@ -54,10 +55,10 @@ def test_rows_of_keeps_the_configs_of_the_named_grids():
     grids = [Grid("batch", models=("bert-tiny",), batch_sizes=(1, 4), seq_lens=(16,), device="cpu"),
              Grid("one", models=("bert-mini",), batch_sizes=(1,), seq_lens=(16,), device="cpu")]
     frame = pd.concat([_rows(), _rows(model="bert-mini")])
-    assert set(rows_of(frame, grids, names=["batch"]).batch_size) == {1, 4}
-    assert set(rows_of(frame, grids, varying="batch_sizes").model) == {"bert-tiny"}
-    assert rows_of(pd.DataFrame(), grids).empty
-    table = load_notes.grid_table(grids)
+    assert set(rows_of(frame, grid_rows(grids), names=["batch"]).batch_size) == {1, 4}
+    assert set(rows_of(frame, grid_rows(grids), varying="batch_sizes").model) == {"bert-tiny"}
+    assert rows_of(pd.DataFrame(), grid_rows(grids)).empty
+    table = load_notes.grid_table(grids, grid_rows(grids))
     assert "| batch | bert-tiny | eager | fp32 | 1, 4 | 16 | 2 |" in table
 
 

@@ -80,12 +80,6 @@ CPU_COMPUTE_OPS: frozenset[str] = frozenset({
 DEVICE_ACTIVITIES = ("kernel", "gpu_memcpy", "gpu_memset")
 LAUNCH_EVENTS = frozenset({"cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
                            "cudaLaunchCooperativeKernel", "cudaGraphLaunch"})
-# Runtimes whose compute a CPU profile cannot see although it records some aten ops, so "busy" would read near
-# zero and overhead near 100%: their CPU decompositions are not taken, and stored ones are not shown.
-CPU_PROFILER_BLIND: dict[str, str] = {
-    "aot-inductor": "AOTInductor's generated C++ kernels emit no profiler events on a CPU: only the wrapper's few "
-                    "aten ops are seen, so busy time would read near zero",
-}
 WARM_CALLS = 2
 SETTLE_BELOW_MS, SETTLE_CALLS = 20.0, 3
 STEP_NAME = "ftax_step"
@@ -195,11 +189,6 @@ def step_parts(events: Sequence[Event], cuda: bool, step_name: str = STEP_NAME) 
             busy, launches = cpu_busy, 0
         parts.append(StepParts(end - start, busy, host, ops, launches))
     return parts
-
-
-def blind_reason(backend: str, device: str) -> str | None:
-    """Why the profiler cannot split `backend`'s time on `device` (CPU_PROFILER_BLIND), or None."""
-    return CPU_PROFILER_BLIND.get(backend) if device.split(":")[0] == "cpu" else None
 
 
 def summarize(method: str, walls_ms: Sequence[float], parts: Sequence[StepParts]) -> dict:

@@ -25,6 +25,7 @@ from ftax.read.load_notes import (grid_table, loaded, loaded_machine_note, not_o
                                   target_note, where)
 from ftax.read.rows import focus, with_columns
 from ftax.read.text import join, plural
+from ftax.store.grid_rows import GridRows
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,7 +34,8 @@ class PageView:
     machine's on the hardware page), `study_frame` the study's configs on every machine, `visits` the
     visits behind `frame` (one row per visit), `here` names what is shown in captions
     ("**AMD EPYC x2 (CPU)** (profile `quick`)"); `every_visit` holds the visits of every machine (for what
-    compares machines)."""
+    compares machines). `grids` are the study's grids (the table of what the page measures), `grid_rows` the
+    same grids as the rows they hold (`ftax.read.rows.rows_of` selects by them)."""
 
     frame: pd.DataFrame
     machine: str | None
@@ -46,6 +48,7 @@ class PageView:
     visits: pd.DataFrame = field(default_factory=pd.DataFrame)
     study_visits: int | None = None
     every_visit: pd.DataFrame = field(default_factory=pd.DataFrame)
+    grid_rows: tuple[GridRows, ...] = ()
 
 
 def _shown(data) -> pd.DataFrame:
@@ -63,13 +66,14 @@ def _visits_of(visits: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 def view(data, device: str = "auto") -> PageView:
     """The page's view of a study's records (`data`: a `ftax.study.studies.StudyData`, one row per visit): one
-    machine, this one on `device` if it measured the study, else the machine with the most ok configs."""
+    machine, this one on `device` if it measured the study, else the machine with the most ok configs.
+    `device` is the page's parameter, which `open_study` resolved (`data.device`): `auto` shows that one."""
     visits = _shown(data)
     study = with_columns(per_config(visits))
-    frame, machine = focus(study, data.machine_id, device)
+    frame, machine = focus(study, data.machine_id, data.device if device == "auto" else device)
     return PageView(frame, machine, where(machine, data.profile), data.profile, tuple(data.grids), study,
                     str(data.results_dir), data.summary, _visits_of(visits, frame), len(data.frame),
-                    visits.reset_index(drop=True))
+                    visits.reset_index(drop=True), tuple(data.grid_rows))
 
 
 def every_machine(data) -> PageView:
@@ -79,12 +83,13 @@ def every_machine(data) -> PageView:
     machines = sorted(frame["machine_label"].unique()) if not frame.empty else []
     visits = visits.reset_index(drop=True)
     return PageView(frame, None, f"{plural(len(machines), 'machine')} (profile `{data.profile}`)", data.profile,
-                    tuple(data.grids), frame, str(data.results_dir), data.summary, visits, len(data.frame), visits)
+                    tuple(data.grids), frame, str(data.results_dir), data.summary, visits, len(data.frame), visits,
+                    tuple(data.grid_rows))
 
 
 def grids_markdown(v: PageView) -> str:
     """The table of what the page measures: one row per grid."""
-    return grid_table(v.grids)
+    return grid_table(v.grids, v.grid_rows)
 
 
 def measured(v: PageView) -> str:

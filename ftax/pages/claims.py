@@ -42,7 +42,7 @@ def visits(studies: Mapping[str, object]) -> pd.DataFrame:
     everything = data[0].all if data else None
     if everything is None or everything.empty:
         return pd.DataFrame()
-    configs = [c for d in data for g in d.grids for c in g.configs()]
+    configs = [c for d in data for g in d.grid_rows for c in g.configs]
     return newest_series(rows_matching(with_columns(everything), configs))
 
 

@@ -19,24 +19,24 @@ from ftax.read.text import join, sig
 
 def batch_rows(v: PageView) -> pd.DataFrame:
     """The rows of the grids that sweep the batch size."""
-    return rows_of(v.frame, v.grids, varying="batch_sizes")
+    return rows_of(v.frame, v.grid_rows, varying="batch_sizes")
 
 
 def seq_rows(v: PageView) -> pd.DataFrame:
     """The rows of the grids that sweep the sequence length."""
-    return rows_of(v.frame, v.grids, varying="seq_lens")
+    return rows_of(v.frame, v.grid_rows, varying="seq_lens")
 
 
 def ratios(v: PageView, along: str) -> pd.DataFrame:
     """Latency at each value of `along` over the curve's smallest, paired by round, from the visits of the
     grids that sweep it."""
-    visits = rows_of(v.visits, v.grids, varying=f"{along}s")
+    visits = rows_of(v.visits, v.grid_rows, varying=f"{along}s")
     return scaling_ratios(visits, along) if not visits.empty else None
 
 
 def regimes(v: PageView) -> pd.DataFrame:
     """Each batch curve's framework-bound regime and inflection by claim (a)'s rule (`ftax.read.analysis`)."""
-    return analysis.framework_bound_regimes(rows_of(v.visits, v.grids, varying="batch_sizes"))
+    return analysis.framework_bound_regimes(rows_of(v.visits, v.grid_rows, varying="batch_sizes"))
 
 
 def ends(ratios: pd.DataFrame | None, along: str) -> pd.DataFrame:

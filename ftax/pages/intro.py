@@ -53,7 +53,7 @@ def framework_bound(studies: Mapping[str, object], device: str = "auto", table: 
     """RQ1: the verdicts of claims (a) and (e), then what the batch costs in eager FP32. Where each curve's flat
     regime ends (claim (a)'s rule, per curve) is said once, under RQ4."""
     v = view(studies["framework-bound"], device)
-    batch = rows_of(v.frame, v.grids, varying="batch_sizes")
+    batch = rows_of(v.frame, v.grid_rows, varying="batch_sizes")
     eager32 = batch[(batch.backend == "eager") & (batch.dtype == "fp32")]
     ratios = framework_bound_page.ratios(v, "batch_size")
     ratios = ratios[(ratios.backend == "eager") & (ratios.dtype == "fp32")] if ratios is not None else None
@@ -81,7 +81,7 @@ def paradigms(studies: Mapping[str, object], device: str = "auto", table: pd.Dat
 def model_design(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
     """RQ3: the verdicts of claims (c) and (d); what doubling BERT's width and depth costs."""
     v = view(studies["model-design"], device)
-    growth = growth_phrases(rows_of(v.frame, v.grids, names=["width-depth"]))
+    growth = growth_phrases(rows_of(v.frame, v.grid_rows, names=["width-depth"]))
     return (f"**Model design (RQ3).** {verdicts(studies, 'cd', table)} "
             + (f"for BERT, {join(growth)}." if growth else "the width x depth grid has not been measured yet.")
             + " Details: {doc}`03-model-design`.")

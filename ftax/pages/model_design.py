@@ -17,12 +17,12 @@ BASELINE = "bert-base"
 
 def grid_rows(v: PageView) -> pd.DataFrame:
     """The rows of the BERT width x depth grid."""
-    return rows_of(v.frame, v.grids, names=["width-depth"])
+    return rows_of(v.frame, v.grid_rows, names=["width-depth"])
 
 
 def efficient_rows(v: PageView) -> pd.DataFrame:
     """The rows of the efficient architectures compared with BERT-base."""
-    return rows_of(v.frame, v.grids, names=["efficient"])
+    return rows_of(v.frame, v.grid_rows, names=["efficient"])
 
 
 def heatmap_figure(v: PageView) -> tuple[Figure, str]:

@@ -15,16 +15,20 @@ import pandas as pd
 
 from ftax.read.findings import curves
 from ftax.read.text import join, markdown_table, plural
+from ftax.store.grid_rows import GridRows
 
 
-def grid_table(grids: Sequence) -> str:
-    """Markdown table of what a study will measure: one row per grid."""
+def grid_table(grids: Sequence, grid_rows: Sequence[GridRows]) -> str:
+    """Markdown table of what a study will measure: one row per grid, its configs counted from the expansion the
+    study made once (`grid_rows`), so the read layer never expands a grid itself."""
+    configs = {r.name: len(r.configs) for r in grid_rows}
+
     def over(g) -> str:
         return f" ({len(g.overrides)} width x depth)" if any(g.overrides) else ""
 
     return markdown_table(["grid", "models", "backends", "dtypes", "batch sizes", "seq lens", "configs"],
                           [(g.name, ", ".join(g.models) + over(g), ", ".join(g.backends), ", ".join(g.dtypes),
-                            ", ".join(map(str, g.batch_sizes)), ", ".join(map(str, g.seq_lens)), len(g.configs()))
+                            ", ".join(map(str, g.batch_sizes)), ", ".join(map(str, g.seq_lens)), configs[g.name])
                            for g in grids])
 
 

@@ -1,10 +1,13 @@
 """Which records a figure or a sentence shows: one machine, some grids, ok rows, decomposed rows.
 
-Every page selects its rows here, so a figure and its caption count the same rows: `focus`
-(one machine), `rows_of` (the configs of some grids), `ok_rows` (measured ok, finite estimate),
-`decomposed` (ok rows that carry a profiler decomposition) and `on_device`; `numbers` reads a column as
-numbers. `BUSY_METHODS`
-names, once, what busy time means for each decomposition method of `ftax.measure.decompose`.
+Every page selects its rows here, so a figure and its caption count the same rows: `focus` (one machine),
+`rows_of` (the configs of some grids, by the `GridRows` the study layer computed once), `ok_rows` (measured ok,
+finite estimate), `decomposed` (ok rows that carry a profiler decomposition) and `on_device`; `numbers` reads a
+column as numbers. `BUSY_METHODS` names, once, what busy time means for each decomposition method of
+`ftax.measure.decompose`.
+
+Selecting is pandas over plain data: the study layer resolved the device and expanded the grids, so nothing
+here imports torch.
 """
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ftax.measure.decompose import blind_reason
-from ftax.measure.devices import resolve_device
+from ftax.measure.profiler_blind import blind_reason
+from ftax.store.grid_rows import GridRows
 from ftax.store.dataframe import rows_matching
 
 RECORD_COLUMNS = ("config_key", "machine_id", "machine_label", "status", "message", "model", "backend", "dtype",
@@ -77,13 +80,16 @@ def decomposed(frame: pd.DataFrame | None) -> pd.DataFrame:
     return rows[np.array(seen, dtype=bool)]
 
 
-def focus(frame: pd.DataFrame, machine_id: str, device: str = "auto") -> tuple[pd.DataFrame, str | None]:
-    """The rows of the one machine a page shows, and its label: this machine on `device` if it has
-    records there, else the machine label with the most ok records. Machines are never mixed."""
+def focus(frame: pd.DataFrame, machine_id: str, device: str) -> tuple[pd.DataFrame, str | None]:
+    """The rows of the one machine a page shows, and its label: this machine on `device` (resolved, as the
+    study resolved it: `cpu`, `cuda`, `cuda:N`) if it has records there, else the machine label with the most ok
+    records. Machines are never mixed."""
+    if device == "auto":
+        raise ValueError("focus takes a resolved device (cpu, cuda, cuda:N), as open_study resolved it; got 'auto'")
     frame = with_columns(frame)
     if frame.empty:
         return frame, None
-    kind = resolve_device(device).split(":")[0]
+    kind = device.split(":")[0]
     mine = frame[(frame["machine_id"] == machine_id) & (frame["device"].str.split(":").str[0] == kind)]
     if not mine.empty:
         return mine.reset_index(drop=True), mine["machine_label"].mode().iloc[0]
@@ -92,16 +98,16 @@ def focus(frame: pd.DataFrame, machine_id: str, device: str = "auto") -> tuple[p
     return frame[frame["machine_label"] == label].reset_index(drop=True), label
 
 
-def rows_of(frame: pd.DataFrame, grids: Sequence, names: Sequence[str] | None = None,
+def rows_of(frame: pd.DataFrame, grids: Sequence[GridRows], names: Sequence[str] | None = None,
             varying: str | None = None) -> pd.DataFrame:
-    """Rows of `frame` whose config belongs to the named grids (or the grids sweeping `varying`)."""
-    chosen = [g for g in grids if (names is None or g.name in names)
-              and (varying is None or len(getattr(g, varying)) > 1)]
+    """Rows of `frame` whose config belongs to the named grids (or the grids sweeping `varying`, e.g.
+    "batch_sizes"); `grids` as the study handed them down (`StudyData.grid_rows`)."""
+    chosen = [g for g in grids if (names is None or g.name in names) and (varying is None or varying in g.sweeps)]
     frame = with_columns(frame)
-    configs = [c for g in chosen for c in g.configs()]
+    configs = [c for g in chosen for c in g.configs]
     if frame.empty or not configs:
         return frame.iloc[0:0]
-    return rows_matching(frame, configs).reset_index(drop=True)
+    return rows_matching(frame, configs)
 
 
 def on_device(frame: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import torch
 
 import ftax
 from ftax.measure import counting, decompose, memory
+from ftax.measure.profiler_blind import blind_reason
 from ftax.run import backends, decoding, models
 from ftax.run.parity import Parity, check_parity
 from ftax.measure.devices import resolve_device, sync_for
@@ -356,7 +357,7 @@ def _decomposition_fields(config: MeasureConfig, prepared, options: MeasureOptio
     """The profiled decomposition of the prepared backend (a separate run), if asked for."""
     if not options.decompose:
         return {}
-    blind = decompose.blind_reason(config.backend, config.device)
+    blind = blind_reason(config.backend, config.device)
     if blind:
         return {"decomposition": decompose.not_measured("unavailable", blind)}
     return {"decomposition": decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,

@@ -1,207 +1,185 @@
-"""The catalogue: which grids each case study measures at each profile, before a page's parameters.
+"""The catalogue: `catalogue.yaml` read and checked, giving the grids each study measures at each profile.
 
-Models are chosen so that a CPU reaches both regimes at `quick`: the tiny BERTs are framework-bound
-at batch 1, and BERT-base at sequence 32 turns compute-bound within a few items. `full` holds the
-paper's grids (batch 1..512, sequence 16..512 where the model allows), meant for a GPU.
-
-Studies share configs where they can (e.g. `hardware` reuses `framework-bound`'s batch
-sweep), so a config is measured once and resumed everywhere else. A grid that shares configs with
-`where-time-goes` decomposes them too (`paradigms`): otherwise the later page would measure their
-round 0 again, alone, and a speedup would pair visits made minutes apart.
+Which grids a study measures is data (`catalogue.yaml`, next to this module, in a grid file's format with a few
+short forms the file's header explains), so a grid is changed in one place that reads as a table; this module
+reads it once, on import, and checks its keys and types as `ftax sweep --grid` does, then `Grid.validate`s a
+study's grids the first time they are asked for (validating builds model configs, too slow for every import),
+so a mistake in the file is an error naming the file and the entry before anything runs. What is derived rather
+than listed stays here: the tax model's smallest shapes, one per curve of the other studies.
 """
 from __future__ import annotations
 
+import functools
 import itertools
-from typing import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 from ftax.run import backends, models
-from ftax.sweep.grids import Grid, Overrides, pow2
+from ftax.store.errors import InvalidConfigError
+from ftax.study.grid_keys import GRID_KEYS, check_grid_keys, read_yaml
+from ftax.sweep.grids import Grid, pow2
+from ftax.sweep.profiles import PROFILES
 
-STUDIES = ("framework-bound", "paradigms", "model-design", "hardware", "where-time-goes", "tax-model", "decode")
+CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
+FILE_KEYS = ("every_backend_leaves_out", "lists", "studies", "runs")
+# A catalogue entry's keys beyond a grid file's lists: no device, profile or study (the catalogue says those).
+ENTRY_OPTIONAL = {"name": str, "tier": str, "overrides": list, "decompose": bool}
+EVERY_BACKEND = "every-backend"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The grids of each study per profile (`studies`), and of each run (`runs`: the same at every profile), as
+    read from `path`."""
+
+    path: str
+    studies: dict[str, dict[str, tuple[Grid, ...]]]
+    runs: dict[str, tuple[Grid, ...]]
+
+
+def load_catalogue(path: str | Path = CATALOGUE_FILE, validate: bool = True) -> Catalogue:
+    """Read and check a catalogue file: every study lists every profile, and every grid has a grid file's keys
+    and types (and, if `validate`, passes `Grid.validate`); a mistake is an InvalidConfigError naming the file
+    and the key (or entry) at fault."""
+    data = read_yaml(path, "catalogue")
+    where = f"catalogue {path}"
+    if not isinstance(data, dict):
+        raise InvalidConfigError(f"{where} must hold a mapping with keys {', '.join(FILE_KEYS)}")
+    unknown = sorted(set(data) - set(FILE_KEYS), key=str)
+    if unknown:
+        raise InvalidConfigError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(FILE_KEYS)}")
+    lists = _lists(data, where)
+    studies, runs = _mapping(data, "studies", where), _mapping(data, "runs", where, required=False)
+    if set(studies) & set(runs):
+        raise InvalidConfigError(f"{where}: {sorted(set(studies) & set(runs))} named both a study and a run")
+    by_study = {}
+    for study, profiles in studies.items():
+        here = f"{where}: studies.{study}"
+        if not isinstance(profiles, dict) or set(profiles) != set(PROFILES):
+            got = sorted(profiles, key=str) if isinstance(profiles, dict) else profiles
+            raise InvalidConfigError(f"{here} must list the grids of each profile ({', '.join(PROFILES)}), "
+                                     f"got {got!r}")
+        by_study[study] = {p: _grids(profiles[p], f"{here}.{p}", lists) for p in PROFILES}
+    catalogue = Catalogue(str(path), by_study,
+                          {run: _grids(grids, f"{where}: runs.{run}", lists) for run, grids in runs.items()})
+    if validate:
+        for study in catalogue.studies:
+            for profile in PROFILES:
+                _validated(catalogue, study, profile)
+        for run in catalogue.runs:
+            _validated(catalogue, run, None)
+    return catalogue
+
+
+def _validated(catalogue: Catalogue, study: str, profile: str | None) -> tuple[Grid, ...]:
+    """The grids of a study at a profile (of a run: `profile` None), each `Grid.validate`d, an error naming the
+    file and the entry."""
+    if profile is None:
+        grids, where = catalogue.runs[study], f"catalogue {catalogue.path}: runs.{study}"
+    else:
+        grids, where = catalogue.studies[study][profile], f"catalogue {catalogue.path}: studies.{study}.{profile}"
+    for i, grid in enumerate(grids):
+        try:
+            grid.validate()
+        except InvalidConfigError as exc:
+            raise InvalidConfigError(f"{where}[{i}] ({grid.name}): {exc}") from None
+    return grids
+
+
+def _mapping(data: dict, key: str, where: str, required: bool = True) -> dict:
+    value = data.get(key, None if required else {})
+    if not isinstance(value, dict) or (required and not value):
+        raise InvalidConfigError(f"{where}: {key} must be a mapping of names to grids, got {value!r}")
+    return value
+
+
+def _lists(data: dict, where: str) -> dict[str, list]:
+    """The named lists a grid splices with `$NAME`, `every-backend` among them."""
+    named = data.get("lists", {})
+    if not isinstance(named, dict) or not all(isinstance(v, list) for v in named.values()):
+        raise InvalidConfigError(f"{where}: lists must map names to lists, got {named!r}")
+    leaves_out = data.get("every_backend_leaves_out", [])
+    if not isinstance(leaves_out, list):
+        raise InvalidConfigError(f"{where}: every_backend_leaves_out must be a list, got {leaves_out!r}")
+    return {**named, EVERY_BACKEND: [b for b in backends.names() if b not in leaves_out]}
+
+
+def _grids(entries: object, where: str, lists: dict[str, list]) -> tuple[Grid, ...]:
+    if not isinstance(entries, list) or not entries:
+        raise InvalidConfigError(f"{where} must be a list of grids, got {entries!r}")
+    return tuple(_grid(entry, f"{where}[{i}]", lists) for i, entry in enumerate(entries))
+
+
+def _grid(entry: object, where: str, lists: dict[str, list]) -> Grid:
+    """One catalogue entry as a Grid: short forms expanded, keys checked as a grid file's, then validated."""
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        where = f"{where} ({entry['name']})"
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise InvalidConfigError(f"{where} must be a mapping with a name, got {entry!r}")
+    expanded = {key: _expanded(key, value, where, lists) for key, value in entry.items()}
+    check_grid_keys(expanded, where, ENTRY_OPTIONAL)
+    fields = {key: tuple(expanded[key]) for key in GRID_KEYS if key in expanded}
+    if "overrides" in expanded:
+        fields["overrides"] = tuple(tuple(sorted(o.items())) for o in expanded["overrides"])
+    return Grid(name=expanded["name"], decompose=expanded.get("decompose", False), tier=expanded.get("tier", ""),
+                **fields)
+
+
+def _expanded(key: str, value: object, where: str, lists: dict[str, list]) -> object:
+    """`value` with the file's short forms written out: `{pow2: [LOW, HIGH]}`, `$NAME` list items, and overrides
+    as a mapping of lists (every combination, the first key outermost)."""
+    if key == "overrides" and isinstance(value, dict):
+        if not all(isinstance(v, list) for v in value.values()):
+            raise InvalidConfigError(f"{where}: overrides must map each field to a list, got {value!r}")
+        return [dict(zip(value, combo)) for combo in itertools.product(*value.values())]
+    if key not in GRID_KEYS:
+        return value
+    if isinstance(value, dict):
+        bounds = value.get("pow2")
+        if set(value) != {"pow2"} or not (isinstance(bounds, list) and len(bounds) == 2 and all(
+                isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in bounds)):
+            raise InvalidConfigError(f"{where}: {key} must be a list or {{pow2: [LOW, HIGH]}}, got {value!r}")
+        return list(pow2(*bounds))
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        if isinstance(item, str) and item.startswith("$"):
+            if item[1:] not in lists:
+                raise InvalidConfigError(f"{where}: {key} names the list {item!r}, which is not in lists "
+                                         f"({', '.join(lists)})")
+            out.extend(lists[item[1:]])
+        else:
+            out.append(item)
+    return out
+
+
+_CATALOGUE = load_catalogue(validate=False)
+STUDIES = tuple(_CATALOGUE.studies)
 # Studies a run of their own measures (`ftax sweep --study NAME`), never the book's sweep (`measure_studies`,
 # which takes STUDIES): the GPU reference run (`benchmarks/gpu_reference.sh`), planned and cut at a time budget
 # by `ftax.plan.schedule`.
-RUNS = ("gpu-reference",)
-
-
-def _width_depth(widths: Iterable[int], depths: Iterable[int]) -> tuple[Overrides, ...]:
-    return tuple((("depth", d), ("width", w)) for w in widths for d in depths)
-
-
-_EFFICIENT = ("bert-base", "distilbert", "squeezebert", "mobilebert")
-_ENCODERS_FULL = ("bert-base", "roberta-base", "distilbert", "squeezebert", "mobilebert", "deberta-base",
-                  "gpt2", "bert-tiny", "bert-mini", "bert-small", "bert-medium")
-# aot-inductor compiles one package per shape with gcc (minutes on a 2-core CPU), so the book's grids leave it out;
-# a study that names it (decode) or a sweep's --backends measures it.
-_ALL_BACKENDS = tuple(b for b in backends.names() if b != "aot-inductor")
+RUNS = tuple(_CATALOGUE.runs)
 
 
 def profile_grids(profile: str, study: str) -> list[Grid]:
     """The profile's grids for one study (or run), before a page's parameters; the tax model's include the
     smallest shape of every other study's text-model curve."""
-    if study == "gpu-reference":
-        return _gpu_reference()
+    if study in _CATALOGUE.runs:
+        return list(_checked(study, None))
     return _listed_grids(profile, study) + (_smallest_shapes(profile) if study == "tax-model" else [])
 
 
 def _listed_grids(profile: str, study: str) -> list[Grid]:
-    """The grids each study names, per profile."""
-    if profile == "smoke":
-        tiny = dict(models=("bert-tiny",), batch_sizes=(1, 4), seq_lens=(16,))
-        return {
-            "framework-bound": [Grid("batch", **tiny)],
-            "paradigms": [Grid("paradigms", backends=("eager", "torchscript", "onnxruntime"), decompose=True, **tiny)],
-            "model-design": [Grid("width-depth", models=("bert-base",), batch_sizes=(1, 4), seq_lens=(16,),
-                                  overrides=_width_depth((64, 128), (1, 2))),
-                             Grid("efficient", models=("bert-tiny", "synthetic-linear"), batch_sizes=(1,),
-                                  seq_lens=(16,))],
-            "hardware": [Grid("batch", **tiny)],
-            "where-time-goes": [Grid("decompose", backends=("eager", "torchscript"), decompose=True, **tiny)],
-            "tax-model": [Grid("tax", backends=("eager", "torchscript"), decompose=True, **tiny),
-                          Grid("tax-smallest", models=("bert-tiny",), backends=("eager", "torchscript"),
-                               batch_sizes=(1,), seq_lens=(1,))],
-            "decode": _decode_grids(models=("llama-small",), backends=("eager",), batch_sizes=(1, 2), seq_lens=(16,),
-                                    forward=("eager", "torchscript")),
-        }[study]
-    if profile == "quick":
-        tiny_batch = dict(models=("bert-tiny", "bert-mini"), batch_sizes=pow2(1, 64), seq_lens=(128,))
-        return {
-            "framework-bound": [
-                Grid("batch", dtypes=("fp32",), **tiny_batch),
-                Grid("batch-fp16", models=("bert-tiny",), dtypes=("fp16", "bf16"), batch_sizes=pow2(1, 64),
-                     seq_lens=(128,)),
-                Grid("batch-base", models=("bert-base",), batch_sizes=pow2(1, 8), seq_lens=(32,)),
-                Grid("seq", models=("bert-tiny", "bert-mini"), batch_sizes=(1,), seq_lens=pow2(16, 512)),
-                Grid("cnn", models=("mobilenet-v2",), batch_sizes=pow2(1, 16), seq_lens=(224,)),
-                Grid("speech", models=("wav2vec2-base",), batch_sizes=pow2(1, 4), seq_lens=(50,)),
-            ],
-            "paradigms": [Grid("paradigms", backends=_ALL_BACKENDS, models=("bert-tiny",), batch_sizes=pow2(1, 64),
-                               seq_lens=(128,), decompose=True)],
-            "model-design": [
-                Grid("width-depth", models=("bert-base",), batch_sizes=(1, 16), seq_lens=(32,),
-                     overrides=_width_depth((128, 256, 512), (2, 4, 8))),
-                Grid("efficient", models=_EFFICIENT, batch_sizes=(1, 8), seq_lens=(32,)),
-            ],
-            "hardware": [Grid("batch", dtypes=("fp32",), **tiny_batch),
-                         Grid("batch-base", models=("bert-base",), batch_sizes=pow2(1, 8), seq_lens=(32,))],
-            "where-time-goes": [Grid("decompose", backends=("eager", "torchscript", "compile"), models=("bert-tiny",),
-                                     batch_sizes=pow2(1, 64), seq_lens=(128,), decompose=True)],
-            "tax-model": [
-                Grid("tax", models=("bert-tiny", "bert-mini"), backends=("eager", "torchscript"), batch_sizes=pow2(1, 64),
-                     seq_lens=(128,), decompose=True),
-                Grid("tax-base", models=("bert-base",), backends=("eager", "torchscript"), batch_sizes=pow2(1, 8),
-                     seq_lens=(32,), decompose=True),
-            ],
-            "decode": _decode_grids(models=("llama-small", "gpt2"), backends=("eager", "compile", "aot-inductor"),
-                                    batch_sizes=(1, 4, 16), seq_lens=(128,),
-                                    forward=("eager", "torchscript", "onnxruntime", "aot-inductor")),
-        }[study]
-    batches = pow2(1, 512)
-    return {
-        "framework-bound": [
-            Grid("batch", models=_ENCODERS_FULL, dtypes=("fp32", "fp16"), batch_sizes=batches, seq_lens=(128,)),
-            Grid("seq", models=_ENCODERS_FULL, dtypes=("fp32", "fp16"), batch_sizes=(1,), seq_lens=pow2(16, 512)),
-            Grid("cnn", models=("resnet-50", "mobilenet-v2", "vit-base"), dtypes=("fp32", "fp16"),
-                 batch_sizes=batches, seq_lens=(224,)),
-            Grid("speech", models=("wav2vec2-base",), dtypes=("fp32", "fp16"), batch_sizes=pow2(1, 64),
-                 seq_lens=(50,)),
-        ],
-        "paradigms": [Grid("paradigms", backends=_ALL_BACKENDS, models=("bert-base", "bert-tiny"),
-                           dtypes=("fp32", "fp16"), batch_sizes=batches, seq_lens=(128,), decompose=True)],
-        "model-design": [
-            Grid("width-depth", models=("bert-base",), batch_sizes=(1, 64), seq_lens=(128,),
-                 overrides=_width_depth((128, 256, 512, 768, 1024), (1, 2, 4, 8, 12, 24))),
-            Grid("efficient", models=_EFFICIENT + ("longformer-base", "reformer", "ibert"),
-                 batch_sizes=(1, 64), seq_lens=(128,)),
-        ],
-        "hardware": [Grid("batch", models=("bert-base", "bert-tiny"), dtypes=("fp32", "fp16"), batch_sizes=batches,
-                          seq_lens=(128,))],
-        "where-time-goes": [Grid("decompose", backends=("eager", "torchscript", "compile", "cudagraph"),
-                                 models=("bert-base", "bert-tiny"), batch_sizes=batches, seq_lens=(128,),
-                                 decompose=True)],
-        "tax-model": [Grid("tax", models=("bert-tiny", "bert-mini", "bert-base"),
-                           backends=("eager", "torchscript", "cudagraph"), batch_sizes=batches, seq_lens=(128,),
-                           decompose=True)],
-        "decode": _decode_grids(models=("llama-small", "gpt2"),
-                                backends=("eager", "compile", "compile-reduce-overhead", "cudagraph", "aot-inductor"),
-                                batch_sizes=pow2(1, 64), seq_lens=(128, 512),
-                                forward=("eager", "torchscript", "onnxruntime", "aot-inductor")),
-    }[study]
+    """The grids the catalogue lists for a study at a profile."""
+    if profile not in PROFILES:
+        raise InvalidConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    return list(_checked(study, profile))
 
 
-def _decode_grids(models: tuple[str, ...], backends: tuple[str, ...], batch_sizes: tuple[int, ...],
-                  seq_lens: tuple[int, ...], forward: tuple[str, ...]) -> list[Grid]:
-    """Page 09's grids (RQ5): one decode step per token over a KV cache of seq_len tokens in every runtime that can
-    run it; the eager and torch.compile steps decomposed (where a generation's time goes); the prompt pass
-    (prefill) in eager; and AOTInductor's forward next to the other runtimes at bert-tiny batch 1 (the floor of the
-    tax with no Python in the call), all in one sweep so each comparison is timed together."""
-    split = tuple(b for b in backends if b in ("eager", "compile"))
-    return [Grid("decode", models=models, backends=backends, batch_sizes=batch_sizes, seq_lens=seq_lens,
-                 phases=("decode",)),
-            Grid("decode-split", models=models, backends=split, batch_sizes=batch_sizes, seq_lens=seq_lens,
-                 phases=("decode",), decompose=True),
-            Grid("prefill", models=models, backends=("eager",), batch_sizes=batch_sizes, seq_lens=seq_lens,
-                 phases=("prefill",)),
-            Grid("aot-forward", models=("bert-tiny",), backends=forward, batch_sizes=(1,), seq_lens=(16,))]
-
-
-def _gpu_reference() -> list[Grid]:
-    """What the claims page needs from a GPU, in priority tiers; the same grids at every profile (the profile picks
-    the stop rule). A tiered run (`ftax.study.tiered_run`) measures each tier in one sweep under one deadline, cutting the first
-    tier that does not fit in priority order, so a run cut short has stored the must-have records; configs an
-    earlier tier measured are skipped later.
-
-    Sequence lengths are the book's CPU records' (bert-base and the efficient models at 32, bert-tiny and the decode
-    steps at 128): claims (f) and (g) compare one curve (model, sequence length, overrides) across machines, so a
-    GPU curve at another length would leave them untestable.
-
-    must-have: bert-base's batch curve in eager and CUDA graphs over batch 1..256 (claims a, f; b by CUDA graphs'
-    paired speedups), decomposed at batch 1, 8 and 64 (g: the tax as wall minus device-busy time; CUDA graphs,
-    timed with eager, are decomposed too), and one decode step per token in eager and CUDA graphs at batch 1, 4
-    and 16 (h; page 09). Left out of it: TorchScript and torch.compile (b is tested with CUDA graphs alone, and
-    torch.compile's graphs are the cost model's largest guess, a minute or more each on CUDA), and the width x
-    depth grid (c), the efficient models (d) and fp16 (e): claims about one machine's model shapes and precisions,
-    not about how the tax moves on a GPU. They follow in this order: the claims tier (c, d and TorchScript, each
-    cheap), fp16, the other runtimes' decompositions, torch.compile (a graph per shape: a tier that does not fit
-    stops the run, so the guess-heavy one comes after the cheap ones), every runtime, the efficient models in
-    every runtime, and the compiled decode steps last.
-    Memory and energy are taken in round 0 of every visit (ftax.measure.memory).
-    """
-    base, tiny, efficient = ("bert-base",), ("bert-tiny",), ("distilbert", "mobilebert", "squeezebert")
-    short, long_, every, few = (32,), (128,), _ALL_BACKENDS, (1, 8, 64)
-    decoders = ("llama-small", "gpt2")
-
-    def both(name: str, tier: str, **fields) -> list[Grid]:  # bert-base and bert-tiny, each at its CPU length
-        return [Grid(name, models=base, seq_lens=short, tier=tier, **fields),
-                Grid(name, models=tiny, seq_lens=long_, tier=tier, **fields)]
-
-    return [
-        Grid("ref-curve", models=base, backends=("eager", "cudagraph"), batch_sizes=pow2(1, 256), seq_lens=short,
-             tier="must-have"),
-        Grid("ref-curve-split", models=base, batch_sizes=few, seq_lens=short, decompose=True, tier="must-have"),
-        Grid("ref-decode", models=decoders, backends=("eager", "cudagraph"), batch_sizes=(1, 4, 16), seq_lens=long_,
-             phases=("decode",), tier="must-have"),
-        Grid("ref-efficient", models=efficient, batch_sizes=(1,), seq_lens=short, tier="claims"),
-        Grid("ref-width-depth", models=base, batch_sizes=(1,), seq_lens=short,
-             overrides=_width_depth((128, 256, 512), (2, 4, 8)), tier="claims"),
-        Grid("ref-torchscript", models=base, backends=("eager", "torchscript"), batch_sizes=few, seq_lens=short,
-             tier="claims"),
-        Grid("ref-curve-fp16", models=base, backends=("eager", "cudagraph"), dtypes=("fp16",),
-             batch_sizes=pow2(1, 256), seq_lens=short, tier="fp16"),
-        Grid("ref-torchscript-fp16", models=base, backends=("eager", "torchscript"), dtypes=("fp16",),
-             batch_sizes=few, seq_lens=short, tier="fp16"),
-        *both("ref-decompose", "decompose", backends=("eager", "torchscript", "cudagraph"), batch_sizes=(1, 64),
-              decompose=True),
-        Grid("ref-compile", models=base, backends=("eager", "compile"), dtypes=("fp32", "fp16"), batch_sizes=few,
-             seq_lens=short, tier="compile"),
-        Grid("ref-compile-split", models=base, backends=("eager", "compile"), batch_sizes=(1, 64), seq_lens=short,
-             decompose=True, tier="compile"),
-        *both("ref-backends", "backends", backends=every, dtypes=("fp32", "fp16"), batch_sizes=few),
-        Grid("ref-efficient-all", models=efficient, backends=every, dtypes=("fp32", "fp16"), batch_sizes=few,
-             seq_lens=short, tier="efficient"),
-        Grid("ref-decode-compiled", models=decoders, backends=("compile", "aot-inductor"), batch_sizes=(1, 4, 16),
-             seq_lens=long_, phases=("decode",), tier="decode-compiled"),
-    ]
+@functools.cache
+def _checked(study: str, profile: str | None) -> tuple[Grid, ...]:
+    return _validated(_CATALOGUE, study, profile)
 
 
 def _smallest_shapes(profile: str) -> list[Grid]:
@@ -210,7 +188,7 @@ def _smallest_shapes(profile: str) -> list[Grid]:
     (model, runtime, precision, overrides) so every curve on the model's validation page has one."""
     curves: dict[tuple, None] = {}
     for study in STUDIES:
-        for grid in (_listed_grids(profile, study) if study != "tax-model" else ()):
+        for grid in (_CATALOGUE.studies[study][profile] if study != "tax-model" else ()):
             if len(grid.batch_sizes) < 2 or grid.phases != ("forward",):
                 continue
             for model, backend, dtype, over in itertools.product(grid.models, grid.backends, grid.dtypes,

@@ -8,41 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ftax.store.errors import InvalidConfigError
+from ftax.study.grid_keys import GRID_KEYS, check_grid_keys, read_yaml
 from ftax.sweep.grids import Grid
 from ftax.study.page_parameters import study_grids
 from ftax.sweep.profiles import PROFILES, RULES
 
-GRID_KEYS = {"models": str, "backends": str, "dtypes": str, "batch_sizes": int, "seq_lens": int, "phases": str}
-GRID_OPTIONAL = {"device": str, "profile": str, "overrides": list, "decompose": bool, "study": str}
-
 
 def load_grid_file(path: str | Path) -> dict:
     """Read a YAML grid (same keys as the CLI flags); unknown keys and wrong types are errors."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidConfigError(f"cannot read grid file {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidConfigError(f"grid file {path} must hold a mapping of keys to lists")
-    allowed = {**GRID_KEYS, **GRID_OPTIONAL}
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise InvalidConfigError(f"grid file {path}: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
-    for key, kind in GRID_KEYS.items():
-        if key not in data:
-            continue
-        value = data[key]
-        if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
-            raise InvalidConfigError(f"grid file {path}: {key} must be a list of {kind.__name__}, got {value!r}")
-    for key, kind in GRID_OPTIONAL.items():
-        if key in data and not isinstance(data[key], kind):
-            raise InvalidConfigError(f"grid file {path}: {key} must be a {kind.__name__}, got {data[key]!r}")
-    if "overrides" in data and not all(isinstance(o, dict) for o in data["overrides"]):
-        raise InvalidConfigError(f"grid file {path}: overrides must be a list of mappings like {{width: 256}}")
-    return data
+    return check_grid_keys(read_yaml(path, "grid file"), f"grid file {path}")
 
 
 def grids_from_spec(spec: dict, profile: str | None = None, device: str | None = None,

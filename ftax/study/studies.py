@@ -3,7 +3,9 @@
 A notebook page makes one call, `open_study(...)`: it validates the page's parameters (papermill passes list
 parameters as strings; `ftax.study.page_parameters`), measures what this machine has not stored yet, and loads the
 study's records. Which grids a study measures is the catalogue's (`ftax.study.catalogue`); the probes a sweep takes
-between its rounds are the probe store's (`ftax.study.probe_store`).
+between its rounds are the probe store's (`ftax.study.probe_store`). The grids are expanded into configs here, once:
+the read layer gets each grid's rows as plain data (`GridRows`) and the device already resolved, so a page selects
+its rows with pandas and never resolves a device or expands a grid again.
 """
 from __future__ import annotations
 
@@ -15,16 +17,21 @@ from typing import Sequence
 import pandas as pd
 
 from ftax.measure import measure_lock
+from ftax.measure.devices import resolve_device
 from ftax.store import dataframe
 from ftax.sweep import rounds as sweep
 from ftax.study.catalogue import STUDIES
 from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError
+from ftax.store.grid_rows import GridRows
 from ftax.sweep.grids import Grid, study_configs
 from ftax.study.page_parameters import grids_of_studies, page_values, study_grids
 from ftax.study.probe_store import any_probe_stored, ensure_probe
 from ftax.sweep.profiles import ROUNDS
 from ftax.run.runner import MeasureOptions
+
+# The fields of a grid that a page may select rows by when the grid sweeps them (`GridRows.sweeps`).
+SWEEPABLE = ("models", "backends", "dtypes", "batch_sizes", "seq_lens", "overrides", "phases")
 
 
 @measure_lock.holding  # the probes too: no other process measures between a sweep's rounds and its probes
@@ -86,13 +93,16 @@ class StudyData:
     """A case study's records, one row per visit (every round): `frame` (the study's configs, on every
     machine) and `all` (every record). The read layer turns visits into estimates (`ftax.read.estimates`).
 
-    `profile` is the grid profile (smoke/quick/full) the page asked for; `summary` says what this
-    call measured (None when it only read).
+    `profile` is the grid profile (smoke/quick/full) the page asked for; `device` the device it asked for,
+    resolved on this machine (`auto` -> `cpu` or `cuda`); `grid_rows` each grid's name, swept fields and configs
+    (what the read layer selects rows by); `summary` says what this call measured (None when it only read).
     """
 
     study: str
     profile: str
     grids: list[Grid]
+    grid_rows: tuple[GridRows, ...]
+    device: str
     machine_id: str
     frame: pd.DataFrame
     all: pd.DataFrame
@@ -114,7 +124,7 @@ def open_study(study: str, profile: str = "quick", device: str = "auto", results
     grids = study_grids(study, profile, device, **page_values(grid_values))
     summary = (measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=study == "tax-model")
                if measure else None)
-    return _study_data(study, profile, grids, dataframe.load(results_dir), summary, results_dir)
+    return _study_data(study, profile, device, grids, dataframe.load(results_dir), summary, results_dir)
 
 
 def open_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",
@@ -127,11 +137,19 @@ def open_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", devic
     grids (a page then says it has nothing for it), and an axis changes only the grids that sweep it."""
     changed = grids_of_studies(studies, profile, device, page_values(grid_values))
     everything = dataframe.load(results_dir)
-    return {s: _study_data(s, profile, grids, everything, None, results_dir) for s, grids in changed.items()}
+    return {s: _study_data(s, profile, device, grids, everything, None, results_dir) for s, grids in changed.items()}
 
 
-def _study_data(study: str, profile: str, grids: list[Grid], everything: pd.DataFrame,
+def grid_rows(grids: Sequence[Grid]) -> tuple[GridRows, ...]:
+    """Each grid's name, the fields it sweeps and its configs: what the read layer selects a grid's rows by."""
+    return tuple(GridRows(g.name, frozenset(f for f in SWEEPABLE if len(getattr(g, f)) > 1),
+                          tuple(g.configs())) for g in grids)
+
+
+def _study_data(study: str, profile: str, device: str, grids: list[Grid], everything: pd.DataFrame,
                 summary: sweep.SweepSummary | None, results_dir: str | Path) -> StudyData:
-    return StudyData(study=study, profile=profile, grids=grids, machine_id=fingerprint()["machine_id"],
-                     frame=dataframe.rows_matching(everything, study_configs(grids)), all=everything,
+    rows = grid_rows(grids)
+    return StudyData(study=study, profile=profile, grids=grids, grid_rows=rows, device=resolve_device(device),
+                     machine_id=fingerprint()["machine_id"],
+                     frame=dataframe.rows_matching(everything, (c for r in rows for c in r.configs)), all=everything,
                      summary=summary, results_dir=str(results_dir))
