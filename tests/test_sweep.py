@@ -397,3 +397,38 @@ def test_the_deadline_stops_a_sweep_of_slow_visits_with_every_finished_record_ke
 def test_run_sweep_refuses_a_count_of_rounds_that_is_not_positive(tmp_path, rounds):
     with pytest.raises(InvalidConfigError, match="rounds must be a positive integer"):
         sweep.run_sweep(_grid().configs(), tmp_path, SMOKE, progress=False, rounds=rounds)
+
+
+def test_a_run_says_its_estimate_first_and_weights_its_progress_by_cost(tmp_path, monkeypatch, capsys):
+    """A newcomer's first `make book` took 40 minutes while its ETA swung between 4 minutes and 6 hours: the run
+    says up front what the planner expects (and where its costs came from), and the bar moves by planned seconds."""
+    calls = []
+    summary = sweep.SweepSummary(path=Path("unused"), total=4, skipped=0, counts=Counter(ok=4))
+    monkeypatch.setattr(sweep, "run_sweep", lambda configs, *a, **kw: calls.append((configs, kw)) or summary)
+    grid = _grid(backends=("eager", "torchscript"), batch_sizes=(1, 2))
+    studies.measure_grids([grid], tmp_path, rounds=2, progress=True)
+    err = capsys.readouterr().err
+    assert "8 visits to make, estimated" in err and "costs from " in err
+    [(configs, kw)] = calls
+    assert set(kw["costs"]) == {(c, r) for c in configs for r in range(2)}
+    assert all(seconds > 0 for seconds in kw["costs"].values())
+    studies.measure_grids([grid], tmp_path, rounds=2, progress=False)  # a notebook's quiet call plans nothing
+    assert calls[-1][1]["costs"] is None and capsys.readouterr().err == ""
+
+
+def test_progress_moves_by_each_visits_planned_seconds():
+    configs = [schema.MeasureConfig.make("bert-tiny", b, "fp32", "cpu", 1, 8) for b in ("eager", "torchscript", "compile")]
+    visits = [(c, 0) for c in configs]
+    assert sweep.progress_weights(visits, None) == {v: 1 for v in visits}
+    weights = sweep.progress_weights(visits, {visits[0]: 0.2, visits[1]: 30.4})  # compile: not priced
+    assert weights == {visits[0]: 1, visits[1]: 30, visits[2]: round((0.2 + 30.4) / 2)}
+
+
+def test_a_summary_ends_with_the_time_taken_against_the_estimate(tmp_path):
+    grid = _grid(batch_sizes=(1, 2))
+    configs = study_configs([grid])
+    costs = {(c, 0): 3.0 for c in configs}
+    summary = sweep.run_sweep(configs, tmp_path, SMOKE, progress=False, costs=costs)
+    assert summary.planned_s == 6.0
+    assert f"in {summary.wall_s:.1f} s, planned 6 s" in str(summary)
+    assert "planned" not in str(sweep.run_sweep(configs, tmp_path / "other", SMOKE, progress=False))

@@ -34,10 +34,11 @@ DEFAULT_BUDGET_S = 270.0
 
 
 def check_counts(rounds: int, budget_s: float) -> None:
-    """Refuse counts that plan nothing sensible: a sweep of no rounds, a budget of no time (or of no number)."""
+    """Refuse counts that plan nothing sensible: a sweep of no rounds, a budget of no time (or of no number).
+    `math.inf` is no budget: the plan of a whole sweep, cut nowhere."""
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise InvalidConfigError(f"rounds must be a positive integer, got {rounds!r}")
-    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not math.isfinite(budget_s) \
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or math.isnan(budget_s) \
             or budget_s <= 0:
         raise InvalidConfigError(f"the budget must be a positive number of seconds, got {budget_s!r}")
 
@@ -114,6 +115,16 @@ class SweepPlan:
     @property
     def seconds(self) -> float:
         return sum(s for _, s, _ in self.tier_seconds())
+
+    def costs(self) -> dict[tuple[MeasureConfig, int], float]:
+        """Each planned visit's estimated seconds by (config, round): what weights a sweep's progress bar."""
+        return {(v.config, v.round): v.seconds for _, _, visits in self.tiers for v in visits}
+
+    def headline(self) -> str:
+        """One line for a run about to start: how many visits, the estimate, and where its costs came from."""
+        visits = sum(len(visits) for _, _, visits in self.tiers)
+        return (f"{visits} visits to make, estimated {self.seconds / 60:.1f} min on this machine (costs from "
+                f"{self.calibration.source}); `ftax sweep --plan` lists each")
 
     def format(self) -> str:
         """Configs in priority order (tier, then shape: `shapes`), each with its seconds over all rounds and the

@@ -10,9 +10,11 @@ its rows with pandas and never resolves a device or expands a grid again.
 from __future__ import annotations
 
 import itertools
+import math
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -24,6 +26,8 @@ from ftax.study.catalogue import STUDIES
 from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError
 from ftax.store.grid_rows import GridRows
+from ftax.store.schema import MeasureConfig
+from ftax.plan.schedule import plan_sweep
 from ftax.sweep.grids import Grid, study_configs
 from ftax.study.page_parameters import grids_of_studies, page_values, study_grids
 from ftax.study.probe_store import any_probe_stored, ensure_probe
@@ -37,14 +41,19 @@ SWEEPABLE = ("models", "backends", "dtypes", "batch_sizes", "seq_lens", "overrid
 @measure_lock.holding  # the probes too: no other process measures between a sweep's rounds and its probes
 def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", rounds: int = 1,
                   options: MeasureOptions | None = None, progress: bool = False, probes: bool = False,
-                  **sweep_args) -> sweep.SweepSummary:
+                  costs: Mapping[tuple[MeasureConfig, int], float] | None = None, **sweep_args) -> sweep.SweepSummary:
     """Sweep `grids` as one (`sweep.run_sweep`), under their rule (they share one: a profile's) and `rounds`,
     decomposing the configs of the grids that ask for it: one sweep, not one per grid, so the backends of a
     shape that two grids name are timed together, and a config two grids share is measured once. With
     `probes`, the throughput probe of each device and dtype swept, measured before each round that measures
     anything and after the last, so new curves are read with probes taken between their rounds
     (`curve_probes.probe_for` averages those around a curve); when nothing was measured, only where none is stored
-    at all (of any version), so a build from stored records reads them with the probes stored beside them."""
+    at all (of any version), so a build from stored records reads them with the probes stored beside them.
+
+    With `progress`, the run says first what it will cost: the planner's estimate of the visits to make and where
+    its costs came from (records of this device type, or labelled defaults), printed before anything is measured;
+    its per-visit `costs` (or those given) weight the progress bar, and the summary ends with the time taken
+    against the estimate."""
     rules = {grid.rule for grid in grids}
     if len(rules) != 1:
         raise InvalidConfigError(f"grids swept together must share one stop rule, got {sorted(r.name for r in rules)}")
@@ -53,13 +62,20 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     profiled = configs if options.decompose else study_configs(g for g in grids if g.decompose)
     swept = list(dict.fromkeys((c.device, c.dtype) for c in configs)) if probes else []
 
+    if progress and costs is None:
+        plan = plan_sweep(grids, results_dir, rounds, math.inf, decompose_all=options.decompose,
+                          seed=sweep_args.get("seed", 0))
+        costs = plan.costs()
+        if costs:
+            print(f"ftax: {plan.headline()}", file=sys.stderr, flush=True)
+
     def probe_each(_round: int = 0) -> None:
         for device, dtype in swept:
             ensure_probe(results_dir, device, dtype, max_age_s=0.0)
 
     summary = sweep.run_sweep(configs, results_dir, replace(options, decompose=False), progress=progress,
                               rounds=rounds, decompose=profiled, before_round=probe_each if swept else None,
-                              **sweep_args)
+                              costs=costs, **sweep_args)
     if sum(summary.counts.values()) > 0:
         probe_each()
     for device, dtype in swept:

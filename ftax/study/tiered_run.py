@@ -52,7 +52,7 @@ def run_tiers(grids: Sequence[Grid], results_dir, rounds: int, options, budget_s
             log(f"ftax: {label}: {len(tier_plan.kept_configs())} configs{', cut by the time left' if cut else ''}, "
                 f"estimated {tier_plan.kept_s:.0f} s ({left_s:.0f} s of the {budget_s:g} s budget left)")
             summary = measure(tier_plan.kept[0], results_dir, rounds, options, progress=progress, deadline=deadline,
-                              clock=clock, **sweep_args)
+                              clock=clock, costs=tier_plan.costs(), **sweep_args)
             log(f"ftax: {label}: {summary}")
             started = True
             total.counts, total.wall_s = total.counts + summary.counts, total.wall_s + summary.wall_s

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from ftax.measure import measure_lock
 from ftax.store import jsonl, resume, schema
@@ -37,12 +37,15 @@ class SweepSummary:
     counts: Counter = field(default_factory=Counter)
     wall_s: float = 0.0
     unmeasured: int = 0  # visits to make that the deadline left for a later run (which resumes them)
+    planned_s: float | None = None  # the planner's estimate of the visits this sweep had to make, if it was given
 
     def __add__(self, other: "SweepSummary") -> "SweepSummary":
         """Two sweeps' summaries as one (the later one's store path)."""
+        planned = None if self.planned_s is None and other.planned_s is None else \
+            (self.planned_s or 0.0) + (other.planned_s or 0.0)
         return SweepSummary(path=other.path, total=self.total + other.total, skipped=self.skipped + other.skipped,
                             counts=self.counts + other.counts, wall_s=self.wall_s + other.wall_s,
-                            unmeasured=self.unmeasured + other.unmeasured)
+                            unmeasured=self.unmeasured + other.unmeasured, planned_s=planned)
 
     def __str__(self) -> str:
         measured = sum(self.counts.values())
@@ -52,7 +55,8 @@ class SweepSummary:
                 return f"measured nothing: the deadline had passed{left}; records in {self.path}"
             return f"nothing to measure: all {self.total} visits are already in {self.path}"
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        return (f"measured {measured} of {self.total} visits in {self.wall_s:.1f} s ({by_status}); "
+        planned = f", planned {self.planned_s:.0f} s" if self.planned_s is not None else ""
+        return (f"measured {measured} of {self.total} visits in {self.wall_s:.1f} s{planned} ({by_status}); "
                 f"{self.skipped} already stored{left}; records in {self.path}")
 
 
@@ -170,12 +174,24 @@ def _run_isolated(configs: list[MeasureConfig], path: Path, options: MeasureOpti
             raise RuntimeError(f"worker exited cleanly but left {len(remaining)} configs unmeasured")
 
 
+def progress_weights(visits: Sequence[tuple[MeasureConfig, int]],
+                     costs: Mapping[tuple[MeasureConfig, int], float] | None) -> dict[tuple[MeasureConfig, int], int]:
+    """What each (config, round) visit moves the progress bar by: its planned seconds, whole (at least 1, so the
+    bar reads in plain seconds), a visit the plan did not price at the mean of those it did; 1 each without a plan."""
+    if not costs:
+        return {visit: 1 for visit in visits}
+    priced = [costs[v] for v in visits if v in costs]
+    fallback = sum(priced) / len(priced) if priced else 1.0
+    return {visit: max(1, round(costs.get(visit, fallback))) for visit in visits}
+
+
 @measure_lock.holding  # one measuring process per machine; the store is read once the lock is held
 def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results", options: MeasureOptions | None = None,
               retry_failed: bool = False, isolate: bool = False, progress: bool = True, rounds: int = 1,
               seed: int = 0, decompose: Iterable[MeasureConfig] | None = None,
               before_round: Callable[[int], None] | None = None, deadline: float | None = None,
-              clock: Callable[[], float] = time.monotonic) -> SweepSummary:
+              clock: Callable[[], float] = time.monotonic,
+              costs: Mapping[tuple[MeasureConfig, int], float] | None = None) -> SweepSummary:
     """Measure every config in `rounds` rounds, one record per visit in `<out_dir>/<machine_id>.jsonl`.
 
     A round visits every config not yet stored for that round, in `interleaved` order (seed
@@ -193,6 +209,10 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     `deadline` (a `clock()` reading; `time.monotonic` by default, the clock `isolate`'s children read too): no visit,
     round or probe starts at or after it, so a sweep given a lease's time returns with everything it finished stored
     and passes the deadline by at most the visit in flight; `SweepSummary.unmeasured` counts the visits it left.
+
+    `costs` (the planner's seconds per (config, round), `ftax.plan.schedule`) weight the progress bar: a compile, an
+    AOTInductor package or a decomposition moves it by what it costs, not by one visit, so its ETA does not swing
+    from minutes to hours as cheap and expensive visits alternate. Without them the bar counts visits.
     """
     if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise InvalidConfigError(f"rounds must be a positive integer, got {rounds!r}")
@@ -207,13 +227,18 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, software_now, profiled))
             for r in range(rounds)]
     pending = sum(len(todo) for _, todo in plan)
-    summary = SweepSummary(path=path, total=len(configs) * rounds, skipped=len(configs) * rounds - pending)
+    visits = [(c, r) for r, todo in plan for c in todo]
+    weight = progress_weights(visits, costs)
+    summary = SweepSummary(path=path, total=len(configs) * rounds, skipped=len(configs) * rounds - pending,
+                           planned_s=sum(costs[v] for v in visits if v in costs) if costs else None)
     if not pending:
         return summary
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=pending, desc="ftax sweep", unit="visit", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=sum(weight.values()), desc="ftax sweep", unit="planned s" if costs else "visit",
+               disable=not progress, file=sys.stderr)
     start = time.perf_counter()
+    current = {"round": 0, "done": 0}  # the round being swept, and visits finished (the bar may count seconds)
 
     def late() -> bool:  # read before each start: a visit begun in time runs to its end
         return deadline is not None and clock() >= deadline
@@ -221,13 +246,15 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     def on_record(config: MeasureConfig, record: Record | None) -> None:
         status = record.status if record else "ok*"
         summary.counts[status] += 1
-        bar.set_postfix_str(f"{config.label()} -> {status}", refresh=False)
-        bar.update()
+        current["done"] += 1
+        bar.set_postfix_str(f"visit {current['done']}/{pending}: {config.label()} -> {status}", refresh=False)
+        bar.update(weight.get((config, current["round"]), 0))
 
     try:
         for round_, todo in plan:
             if late():
                 break
+            current["round"] = round_
             if before_round and todo:
                 before_round(round_)
             for _, group in groupby(interleaved(todo, seed + round_), key=group_key):
