@@ -6,6 +6,7 @@ so every cross-machine ratio a page computes has a known answer: FACTOR, inside 
 """
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -109,3 +110,22 @@ def test_the_explorer_offers_both_machines(two_machines):
     rows = explorer_selection.rows_for(frame, selection)
     counts = rows["machine_id"].value_counts()
     assert set(counts.index) == {_first(), SECOND} and counts.nunique() == 1
+
+
+def test_ftax_compare_finds_the_known_factor_between_the_machines(two_machines, capsys):
+    """The Reproduce page's compare step on the two machines: B/A is FACTOR in every config, inside its interval."""
+    pytest.importorskip("ftax.read.compare")
+    from ftax.cli import main
+
+    book, second = two_machines / SOURCE.name, two_machines / f"{SECOND}.jsonl"
+    assert main(["compare", str(book), str(second), "--json", "--fail-on-regression", "1"]) == 0  # B is faster
+    result = json.loads(capsys.readouterr().out)
+    configs = [c for c in result["configs"] if c["ratio"] is not None]
+    assert len(configs) > 0
+    for c in configs:
+        assert math.isclose(c["ratio"], FACTOR, rel_tol=1e-9)
+        if c["low"] is not None and c["high"] is not None:
+            assert c["low"] <= FACTOR <= c["high"]
+        assert c["verdict"] not in ("slower", "same")  # a 40% change is seen, or called too noisy to see
+    assert any(c["verdict"] == "faster" for c in configs)
+    assert main(["compare", str(second), str(book), "--fail-on-regression", "10"]) != 0  # the other way, slower
