@@ -22,9 +22,11 @@ CONFIG_COLUMNS = ("model", "backend", "dtype", "device", "batch_size", "seq_len"
 # measurement (2 only renamed `profile` to `decomposition`), so both map to format 1; a schema
 # that changes what is measured gets a new entry in FORMAT_VERSIONS (schema 3 added `phase`: a forward's
 # measurement is the same, and `phase` is a config column, so it maps to format 1 too). Torch threads change the
-# measurement too, so records made with a different thread count are a separate series.
+# measurement too, so records made with a different thread count are a separate series. So does the host under one
+# machine_id (`env_host_id`, `ftax.store.env.host_fields`: a VM's masked CPU hides a host change that halved a
+# latency); records without it are one series among themselves (a missing value groups with a missing value).
 SERIES_COLUMNS = ("env_torch_version", "env_transformers_version", "env_onnxruntime_version", "env_torch_threads",
-                  "format_version")
+                  "env_host_id", "format_version")
 FORMAT_VERSIONS = {1: 1, 2: 1, 3: 1}
 CARRIED_COLUMNS = ("width", "depth", "heads", "intermediate", "machine_label")
 
