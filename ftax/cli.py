@@ -286,19 +286,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ftax.appendix.calibration_report import stored
     from ftax.read import compare, compare_text
 
-    # Where the visits come from: stored records here; a measuring `--run` would hand in the A/B visits it took.
-    a, b = _compare_sides(args)
+    a, b = _compare_sides(args)  # a measuring `--run` (ftax.study.ab_run) hands in the visits it took here instead
     folders = [args.calibration] if args.calibration else sorted({p if p.is_dir() else p.parent
                                                                   for p in (args.a, args.b or args.a)})
     spread = compare.run_spread([run for folder in folders for run in stored(folder)])
     result = compare.compare(a, b, args.confidence, args.min_change / 100, spread)
     print(compare_text.to_json(result) if args.json else
           compare_text.markdown(result) if args.markdown else compare_text.text(result))
-    worse = compare.regressions(result, args.fail_on_regression) if args.fail_on_regression is not None else []
-    if len(worse):
-        print(f"ftax: {len(worse)} configs slower by more than {args.fail_on_regression:g}%: "
-              + "; ".join(f"{compare_text.config_label(r)} {r['ratio']:.2f}x" for _, r in worse.iterrows()),
-              file=sys.stderr)
+    worse = compare.regressions(result, args.fail_on_regression) if args.fail_on_regression is not None else None
+    if worse is not None and not worse.empty:
+        print(compare_text.regressions_line(worse, args.fail_on_regression), file=sys.stderr)
         return EXIT_FAILED
     return 0
 
@@ -313,8 +310,7 @@ def _add_compare_parser(sub) -> None:
     p.add_argument("--min-change", type=float, default=10.0, metavar="PCT",
                    help="a change a config's interval must be able to show, else 'too noisy' (default 10)")
     p.add_argument("--confidence", type=float, default=0.95, help="family-wise, over all configs (default 0.95)")
-    p.add_argument("--calibration", type=Path, help="folder whose calibration/ holds this machine's run-to-run "
-                   "spread (default: the folders of A and B)")
+    p.add_argument("--calibration", type=Path, help="folder with calibration/ (default: the folders of A and B)")
     p.add_argument("--fail-on-regression", type=float, metavar="PCT",
                    help="exit 1 when a config is surely slower by more than PCT percent")
     out = p.add_mutually_exclusive_group()

@@ -231,7 +231,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, confidence: float = 0.95, min_chan
     if kinds[0] & kinds[1]:
         identity.append("device_kind")
     else:
-        notes.append(f"devices differ: {'/'.join(sorted(kinds[0])) or 'none'} vs {'/'.join(sorted(kinds[1])) or 'none'}")
+        named = ["/".join(sorted(kind)) or "none" for kind in kinds]
+        notes.append(f"devices differ: {named[0]} vs {named[1]}")
     identity = [c for c in identity if c == "device_kind" or (c in a and c in b)]
     level_a, level_b = _levels(a, identity, "A"), _levels(b, identity, "B")
     rows = level_a.merge(level_b, on=identity, how="inner", suffixes=("_a", "_b"))

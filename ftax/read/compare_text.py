@@ -39,8 +39,8 @@ def _config_cells(row: pd.Series) -> list[str]:
 
 def _summary_cells(row: pd.Series) -> list[str]:
     counts = ", ".join(f"{row[v]} {v}" for v in VERDICTS if row[v])
-    return [f"{row['by']} {row['group']}", str(row["configs"]), f"{row['ratio']:.2f}", _interval(row["low"], row["high"]),
-            counts]
+    return [f"{row['by']} {row['group']}", str(row["configs"]), f"{row['ratio']:.2f}",
+            _interval(row["low"], row["high"]), counts]
 
 
 _CONFIG_HEADER = ["config", "A ms", "B ms", "B/A", "interval", "detectable", "verdict"]
@@ -79,6 +79,13 @@ def markdown(c: Comparison) -> str:
         markdown_table(_SUMMARY_HEADER, [_summary_cells(r) for _, r in c.summary.iterrows()]),
         "**A -> B:** " + ("; ".join(f"`{d}`" for d in c.differences) or "no fingerprint differs"),
         *[f"_{note}_" for note in c.notes]])
+
+
+def regressions_line(worse: pd.DataFrame, pct: float) -> str:
+    """The one line `--fail-on-regression` prints: how many configs are surely slower than 1 + pct / 100, and which."""
+    named = "; ".join(f"{config_label(r)} {r['ratio']:.2f}x {_interval(r['low'], r['high'])}"
+                      for _, r in worse.iterrows())
+    return f"ftax: {len(worse)} configs slower by more than {pct:g}%: {named}"
 
 
 def _plain(value: object) -> object:
