@@ -12,3 +12,7 @@ class InvalidConfigError(FtaxError, ValueError):
 
 class UnsupportedError(FtaxError):
     """A valid combination that this machine or backend cannot run (recorded as `unsupported`)."""
+
+
+class SelectionError(FtaxError, ValueError):
+    """A selection of stored records that names an unknown column, matches nothing, or cannot be compared."""
