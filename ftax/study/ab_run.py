@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -222,11 +222,6 @@ def measure_side_round(payload: Mapping) -> None:
                   seed=int(payload["seed"]), before_round=stop_after)
     except _RoundMeasured:
         pass
-
-
-def with_side(options: AbOptions, name: str, **changes) -> AbOptions:
-    """`options` with side `name` changed (`python`, `threads`, `overrides`): how a caller sets one side."""
-    return replace(options, **{name: replace(options.side(name), **changes)})
 
 
 def options_record(options: AbOptions) -> dict:
