@@ -179,3 +179,30 @@ def test_a_real_ab_run_on_a_smoke_grid_pairs_its_two_rounds(tmp_path):
     table = ab_verdicts(dataframe.load(run.a_dir), dataframe.load(run.b_dir))
     assert table["rounds"].tolist() == [2] and table["verdict"].iloc[0] in ("same", "slower", "faster")
     assert run_ab(options, log=lambda line: None).children == []
+
+
+def _ab_power():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_power.py"
+    spec = importlib.util.spec_from_file_location("ab_power", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("ab_power", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ab_power_reads_the_calibration_grid_and_counts_its_rates(tmp_path):
+    power = _ab_power()
+    spec, profile = power.spec_of_flags(power.GRID)
+    assert profile == "quick" and spec["batch_sizes"] == [1, 2, 4, 8] and spec["models"] == ["bert-tiny"]
+    same = AbOptions(out=tmp_path, spec=spec, profile=profile, device="cpu")
+    assert len(study_configs(side_grids(same, "a"))) == 12
+    a, b = _visits(20, 5, 1.1, seed=4, noise_sd=0.01)
+    table = ab_verdicts(a, b)
+    detection, alarms = power.summarize("detection", [table]), power.summarize("false alarms", [table])
+    assert detection["hits"] == verdict_counts(table)["slower"] and detection["n"] == 20
+    assert alarms["hits"] == detection["hits"] + verdict_counts(table)["faster"]
+    assert detection["low"] <= detection["rate"] <= detection["high"]
+    assert power.rate(0, 0)["n"] == 0 and power.percent(50.0) == "over 1000%"
