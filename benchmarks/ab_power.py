@@ -10,6 +10,11 @@ round, Bonferroni-corrected over the run's configs):
 2. false alarms: the same stack on both sides, on the calibration grid (`benchmarks/calibration.py`'s GRID),
    `--same-pairs` times. False-alarm rate = the share of config verdicts that are not `same`.
 
+3. one A/B of your own, measured and read the same way, stored nothing but its run's folders: any of
+   `--a-python`, `--b-python`, `--a-threads`, `--b-threads`, `--a-override`, `--b-override` runs it on `--grid FILE`
+   (a `ftax sweep --grid` file; default the calibration grid) and prints each config's verdict, e.g. two ONNX
+   Runtime releases in two virtual environments, or 1 against 2 threads.
+
 Each rate comes with its 95% Clopper-Pearson interval (scipy.stats.binomtest's exact interval). The configs of
 one run share its rounds, so they are not independent draws: the interval treats them as if they were, and is
 too narrow by as much as they move together; more runs, not more configs, narrow it honestly. Also reported per
@@ -46,7 +51,9 @@ from calibration import GRID  # noqa: E402  (a sibling script: the calibration g
 from ftax.plan.schedule import plan_sweep  # noqa: E402
 from ftax.read.ab_pairs import ab_verdicts, verdict_counts  # noqa: E402
 from ftax.store import dataframe, env, jsonl  # noqa: E402
-from ftax.study.ab_run import AbOptions, Side, options_record, run_ab, side_grids  # noqa: E402
+from ftax.store.errors import FtaxError  # noqa: E402
+from ftax.study.ab_run import AbOptions, Side, options_record, run_ab, side_from, side_grids  # noqa: E402
+from ftax.study.grid_files import load_grid_file  # noqa: E402
 from ftax.sweep.profiles import ROUNDS  # noqa: E402
 
 KIND = "ab-power"
@@ -119,6 +126,30 @@ def percent(share: float) -> str:
     return f"{share:.1%}" if not share > 10 else "over 1000%"
 
 
+def one_ab(args: argparse.Namespace) -> int:
+    """Mode 3: one A/B of the sides the flags give, on `--grid` (default the calibration grid), its verdicts printed."""
+    spec, profile = spec_of_flags(GRID)
+    if args.grid:
+        spec, profile = {}, load_grid_file(args.grid).get("profile") or profile
+    options = AbOptions(out=args.out, a=side_from(args.a_python, args.a_threads, args.a_override),
+                        b=side_from(args.b_python, args.b_threads, args.b_override), spec=spec,
+                        grid_file=args.grid, profile=args.profile or profile, device=args.device,
+                        rounds=args.rounds[0])
+    seconds, source = estimate_s(options, args.calibration)
+    print(f"plan: one A/B at {options.rounds} rounds, A = {options.a.label()}, B = {options.b.label()}; the planner's "
+          f"estimate {seconds / 60:.0f} min (costs from {source}); records in {args.out}/a and {args.out}/b", flush=True)
+    if args.plan:
+        return 0
+    done = run_ab(options)
+    table = ab_verdicts(dataframe.load(done.a_dir), dataframe.load(done.b_dir))
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"{verdict_counts(table)} at confidence {table['confidence'].max():.4f} per config (Bonferroni); {done}")
+    if args.json:
+        args.json.write_text(table.to_json(orient="records", indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=lambda s: [int(v) for v in s.split(",")], default=[ROUNDS["quick"]],
@@ -132,7 +163,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, help="start no A/B run whose estimate would pass this many seconds")
     parser.add_argument("--plan", action="store_true", help="print the plan and measure nothing")
     parser.add_argument("--store", type=Path, help="append the report to STORE/ab-power/<machine_id>.jsonl")
+    mine = parser.add_argument_group("one A/B of your own (mode 3; resumes an unfinished run in --out)")
+    for side in ("a", "b"):
+        mine.add_argument(f"--{side}-python", help=f"side {side.upper()}'s interpreter (default this one)")
+        mine.add_argument(f"--{side}-threads", type=int, help=f"side {side.upper()}'s torch threads")
+        mine.add_argument(f"--{side}-override", action="append", metavar="KEY=N", help="a model override, repeatable")
+    mine.add_argument("--grid", type=Path, help="a `ftax sweep --grid` YAML file (default the calibration grid)")
+    mine.add_argument("--profile", help="stop rule (default the grid file's, else quick)")
+    mine.add_argument("--json", type=Path, help="also write the verdicts here")
     args = parser.parse_args(argv)
+    if any(getattr(args, f"{side}_{what}") is not None for side in ("a", "b") for what in ("python", "threads",
+                                                                                             "override")):
+        if min(args.rounds) < 2:
+            parser.error("--rounds must be 2 or more")
+        return one_ab(args)
     if min(args.rounds) < 2 or args.detect_runs < 0 or args.same_pairs < 0:
         parser.error("--rounds must be 2 or more, --detect-runs and --same-pairs 0 or more")
 
@@ -189,4 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except FtaxError as error:  # bad input: one line, as the command line prints it
+        raise SystemExit(f"ab_power: {error}")

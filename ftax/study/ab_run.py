@@ -60,6 +60,20 @@ class Side:
         return ", ".join(parts)
 
 
+def side_from(python: str | None = None, threads: int | None = None, overrides: list[str] | None = None) -> Side:
+    """A side from command-line values (`--a-python`, `--a-threads`, `--a-override depth=10`, repeatable); a
+    malformed override is one clear error."""
+    pairs = []
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            raise InvalidConfigError(f"an override must look like depth=10, got {item!r}")
+        pairs.append((key.strip(), int(value)))
+    if threads is not None and threads < 1:
+        raise InvalidConfigError(f"threads must be a positive integer, got {threads}")
+    return Side(python=python or sys.executable, threads=threads, overrides=tuple(sorted(pairs)))
+
+
 @dataclass(frozen=True)
 class AbOptions:
     """An A/B run: the grid (a grid file's keys, `grid_file` merged under them), the two sides, where to store.
