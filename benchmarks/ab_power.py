@@ -18,7 +18,8 @@ round, Bonferroni-corrected over the run's configs):
 Each rate comes with its 95% Clopper-Pearson interval (scipy.stats.binomtest's exact interval). The configs of
 one run share its rounds, so they are not independent draws: the interval treats them as if they were, and is
 too narrow by as much as they move together; more runs, not more configs, narrow it honestly. Also reported per
-campaign: the median ratio and the median minimum detectable change. `--rounds 5,8` repeats both campaigns at
+campaign: the median ratio, the median minimum detectable change, and the share of runs with at least one such
+verdict (for false alarms, the family-wise rate that Bonferroni holds to 5%). `--rounds 5,8` repeats both campaigns at
 each count, to find how many rounds the target (a 10% change caught in >= 90% of configs, false alarms <= 5%)
 needs.
 
@@ -116,7 +117,10 @@ def summarize(campaign: str, tables: list[pd.DataFrame]) -> dict:
     counts = verdict_counts(table)
     judged = len(table) - counts["too few rounds"]
     hits = counts["slower"] if campaign == "detection" else counts["slower"] + counts["faster"]
+    hit = (lambda v: v == "slower") if campaign == "detection" else (lambda v: v in ("slower", "faster"))
+    runs_hit = sum(bool(t["verdict"].map(hit).any()) for t in tables)
     return {**rate(hits, judged), "verdicts": counts, "runs": len(tables),
+            "runs_with_any": rate(runs_hit, len(tables)),
             "median_ratio": float(table["ratio"].median()) if judged else float("nan"),
             "median_min_detectable": float(table["min_detectable"].median()) if judged else float("nan")}
 
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in report.items():
         print(f"{name:28s} {r['hits']:3d}/{r['n']:<3d} = {r['rate']:.0%} [{r['low']:.0%}, {r['high']:.0%}]; "
               f"median B/A {r['median_ratio']:.3f}, median minimum detectable change "
-              f"{percent(r['median_min_detectable'])}; {r['runs']} runs")
+              f"{percent(r['median_min_detectable'])}; {r['runs_with_any']['hits']} of {r['runs']} runs with any")
     if skipped:
         print(f"the budget left {skipped} of {len(runs)} runs unstarted")
     print(f"wall time {time.monotonic() - clock0:.0f} s")

@@ -87,6 +87,33 @@ def test_a_failed_side_is_a_record_and_a_rerun_resumes_only_what_is_missing(tmp_
     assert run_ab(options, runner=FakeSides(), log=lambda line: None).children == []
 
 
+def test_an_interrupted_run_keeps_what_it_measured_and_resumes_there(tmp_path):
+    class Interrupted(FakeSides):
+        def __call__(self, name, round_, options):
+            if (name, round_) == ("a", 1):
+                raise KeyboardInterrupt
+            return super().__call__(name, round_, options)
+
+    options = _options(tmp_path, rounds=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_ab(options, runner=Interrupted(), log=lambda line: None)
+    assert sorted(dataframe.load(options.folder("b"))["round"].unique()) == [0, 1]
+    again = FakeSides()
+    run_ab(options, runner=again, log=lambda line: None)
+    assert again.calls == [("a", 1), ("a", 2), ("b", 2)]
+
+
+def test_a_side_from_command_line_values():
+    side = ab_run.side_from("/venvB/bin/python", 2, ["width=256", "depth=11"])
+    assert side.overrides == (("depth", 11), ("width", 256)) and side.python == "/venvB/bin/python"
+    assert ab_run.side_from().threads is None
+    for bad in (["depth"], ["depth=x"]):
+        with pytest.raises(InvalidConfigError, match="depth=10"):
+            ab_run.side_from(overrides=bad)
+    with pytest.raises(InvalidConfigError, match="threads"):
+        ab_run.side_from(threads=0)
+
+
 def test_side_overrides_and_threads_reach_the_child(tmp_path):
     options = replace(_options(tmp_path), a=Side(threads=1, overrides=(("depth", 10),)),
                       b=Side(threads=2, overrides=(("depth", 11),)), spec={**SPEC, "models": ["synthetic-linear"]})
@@ -205,4 +232,5 @@ def test_ab_power_reads_the_calibration_grid_and_counts_its_rates(tmp_path):
     assert detection["hits"] == verdict_counts(table)["slower"] and detection["n"] == 20
     assert alarms["hits"] == detection["hits"] + verdict_counts(table)["faster"]
     assert detection["low"] <= detection["rate"] <= detection["high"]
+    assert detection["runs_with_any"]["hits"] == int(detection["hits"] > 0)
     assert power.rate(0, 0)["n"] == 0 and power.percent(50.0) == "over 1000%"

@@ -13,7 +13,8 @@ A fresh process per side and round is the point: a side's interpreter may differ
 comparison, not outside it. The parent holds the machine's measuring lock (`ftax.measure.measure_lock`) for the
 whole run; each child gets a private lock file of its own, because the parent already holds the real one for
 it, and a child waiting on its parent's lock would wait forever. A child killed mid-round loses its visit in
-flight only; a rerun with the same options resumes at the first side and round whose visits are missing.
+flight only, and a child dies with its parent; a rerun with the same options resumes at the first side and round
+whose visits are missing.
 Each child's exit is appended to `OUT/ab-runs/<machine_id>.jsonl` (side, round, exit code, seconds, the end
 of its stderr), so a side that cannot run at all is a record too.
 
@@ -175,8 +176,18 @@ def run_child(name: str, round_: int, options: AbOptions) -> tuple[int, str]:
     env[measure_lock.LOCK_ENV] = str(Path(options.out) / f".child-{name}.lock")
     done = subprocess.run([options.side(name).python, "-m", "ftax.study.ab_run",
                            json.dumps(child_payload(name, round_, options))],
-                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     return done.returncode, done.stderr[-2000:]
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: the kernel sends it SIGTERM when the parent dies, so a killed A/B leaves no
+    child measuring without the lock (Ctrl-C reaches both anyway; `subprocess.run` kills it on an exception)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 @measure_lock.holding
