@@ -2,13 +2,14 @@
 
 Two campaigns, each a series of A/B runs (`ftax.study.ab_run.run_ab`: both sides in every round, alternating
 which goes first, each side's round a fresh process), read with `ftax.read.ab_pairs.ab_verdicts` (B / A paired by
-round, Bonferroni-corrected over the run's configs):
+round, Sidak-corrected over the run's configs):
 
 1. detection: a known perturbation. A measures a synthetic linear stack of depth 10, B the same stack of depth 11
    (10% more layers; the per-call costs outside the layers make the true ratio a little under 1.1) on a small grid
-   (`DETECT_SPEC`), `--detect-runs` times. Detection rate = the share of config verdicts that say `slower`.
+   (`DETECT_SPEC`), `--detect-runs` times. Detection rate = the share of config verdicts that say `slower`
+   (`too noisy` and `same` are misses).
 2. false alarms: the same stack on both sides, on the calibration grid (`benchmarks/calibration.py`'s GRID),
-   `--same-pairs` times. False-alarm rate = the share of config verdicts that are not `same`.
+   `--same-pairs` times. False-alarm rate = the share of config verdicts that say `slower` or `faster`.
 
 3. one A/B of your own, measured and read the same way, stored nothing but its run's folders: any of
    `--a-python`, `--b-python`, `--a-threads`, `--b-threads`, `--a-override`, `--b-override` runs it on `--grid FILE`
@@ -19,9 +20,9 @@ Each rate comes with its 95% Clopper-Pearson interval (scipy.stats.binomtest's e
 one run share its rounds, so they are not independent draws: the interval treats them as if they were, and is
 too narrow by as much as they move together; more runs, not more configs, narrow it honestly. Also reported per
 campaign: the median ratio, the median minimum detectable change, and the share of runs with at least one such
-verdict (for false alarms, the family-wise rate that Bonferroni holds to 5%). `--rounds 5,8` repeats both campaigns at
-each count, to find how many rounds the target (a 10% change caught in >= 90% of configs, false alarms <= 5%)
-needs.
+verdict (for false alarms, the family-wise rate that the correction holds to 5%). `--rounds 5,8` repeats both
+campaigns at each count, to find how many rounds the target (a 10% change caught in >= 90% of configs, false
+alarms <= 5%) needs.
 
 Before measuring it prints its plan: how many A/B runs and side processes, and the planner's estimate of their
 time (`ftax.plan.schedule.plan_sweep`, from this device type's records in `--calibration`, else its labelled
@@ -115,7 +116,7 @@ def summarize(campaign: str, tables: list[pd.DataFrame]) -> dict:
     """A campaign's rate (detection: `slower`; false alarms: not `same`) over every config verdict of its runs."""
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["verdict"])
     counts = verdict_counts(table)
-    judged = len(table) - counts["too few rounds"]
+    judged = len(table) - counts["one round"]
     hits = counts["slower"] if campaign == "detection" else counts["slower"] + counts["faster"]
     hit = (lambda v: v == "slower") if campaign == "detection" else (lambda v: v in ("slower", "faster"))
     runs_hit = sum(bool(t["verdict"].map(hit).any()) for t in tables)
@@ -141,14 +142,15 @@ def one_ab(args: argparse.Namespace) -> int:
                         rounds=args.rounds[0])
     seconds, source = estimate_s(options, args.calibration)
     print(f"plan: one A/B at {options.rounds} rounds, A = {options.a.label()}, B = {options.b.label()}; the planner's "
-          f"estimate {seconds / 60:.0f} min (costs from {source}); records in {args.out}/a and {args.out}/b", flush=True)
+          f"estimate {seconds / 60:.0f} min (costs from {source}); records in {args.out}/a and {args.out}/b",
+          flush=True)
     if args.plan:
         return 0
     done = run_ab(options)
     table = ab_verdicts(dataframe.load(done.a_dir), dataframe.load(done.b_dir))
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"{verdict_counts(table)} at confidence {table['confidence'].max():.4f} per config (Bonferroni); {done}")
+    print(f"{verdict_counts(table)} at confidence {table['confidence'].max():.4f} per config (Sidak); {done}")
     if args.json:
         args.json.write_text(table.to_json(orient="records", indent=1))
     return 0
