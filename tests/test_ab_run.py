@@ -206,7 +206,7 @@ def test_a_real_ab_run_on_a_smoke_grid_pairs_its_two_rounds(tmp_path):
     run = run_ab(options, log=lambda line: None)
     assert not run.failed and len(run.children) == 4
     table = ab_verdicts(dataframe.load(run.a_dir), dataframe.load(run.b_dir))
-    assert table["rounds"].tolist() == [2] and table["verdict"].iloc[0] in ("same", "slower", "faster")
+    assert table["rounds"].tolist() == [2] and table["verdict"].iloc[0] != "one round"
     assert run_ab(options, log=lambda line: None).children == []
 
 
