@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detect-runs", type=int, default=3, help="A/B runs of depth 10 against 11 per round count")
     parser.add_argument("--same-pairs", type=int, default=3, help="same-stack A/B runs per round count")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/ftax-ab-power"), help="the runs' stores (emptied)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/ftax-ab-power"), help="the runs' stores (each run's folder emptied)")
     parser.add_argument("--calibration", type=Path, default=Path("results"),
                         help="records the planner takes its costs from (default results)")
     parser.add_argument("--budget-s", type=float, help="start no A/B run whose estimate would pass this many seconds")
@@ -197,8 +197,6 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; budget {args.budget_s:.0f} s" if args.budget_s else ""), flush=True)
     if args.plan:
         return 0
-    if args.out.exists():
-        shutil.rmtree(args.out)
 
     started, clock0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
     tables: dict[tuple[str, int], list[pd.DataFrame]] = {}
@@ -208,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.budget_s is not None and time.monotonic() - clock0 + scale * estimate > args.budget_s:
             skipped += 1
             continue
+        shutil.rmtree(options.out, ignore_errors=True)  # a campaign's run starts afresh; nothing else in --out goes
         done = run_ab(options)
         table = ab_verdicts(dataframe.load(done.a_dir), dataframe.load(done.b_dir))
         tables.setdefault((campaign, rounds), []).append(table)
