@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detect-runs", type=int, default=3, help="A/B runs of depth 10 against 11 per round count")
     parser.add_argument("--same-pairs", type=int, default=3, help="same-stack A/B runs per round count")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/ftax-ab-power"), help="the runs' stores (each run's folder emptied)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/ftax-ab-power"),
+                        help="the runs' stores (each run's own folder emptied first)")
     parser.add_argument("--calibration", type=Path, default=Path("results"),
                         help="records the planner takes its costs from (default results)")
     parser.add_argument("--budget-s", type=float, help="start no A/B run whose estimate would pass this many seconds")
