@@ -22,7 +22,7 @@ level, inside functions, classes and try/except, plus `__import__("ftax.x", ...)
   not seen; keep such imports out of `ftax/`.
 - The attribute form of a private import is matched by name, not by scope: `x._name` counts when
   the module binds `x` to an `ftax` module anywhere.
-- Module names are relative to the package: `ftax/cli.py` is `cli`, `ftax/__init__.py` is
+- Module names are relative to the package: `ftax/x.py` is `x`, `ftax/__init__.py` is
   `__init__`, a subpackage file `ftax/sub/y.py` is `sub.y` (and `ftax/sub/__init__.py` is `sub`).
   A subpackage module not in the table by its dotted name takes the layer of its first component.
   Self-imports are ignored.

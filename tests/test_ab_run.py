@@ -13,7 +13,7 @@ import pytest
 from ftax.read.ab_pairs import PAIR_KEYS, ab_verdicts, paired_rounds, verdict_counts
 from ftax.store import dataframe, jsonl
 from ftax.store.env import fingerprint
-from ftax.store.errors import InvalidConfigError
+from ftax.store.errors import EXIT_USAGE, InvalidConfigError
 from ftax.store.schema import Record
 from ftax.study import ab_run
 from ftax.study.ab_run import AbOptions, Side, order_of, run_ab, side_grids
@@ -247,3 +247,29 @@ def test_a_wide_interval_holding_one_is_too_noisy_and_mixed_rules_are_refused():
     mixed = a.assign(rule=["quick/5" if r == 0 else "quick/3" for r in a["round"]])
     with pytest.raises(InvalidConfigError, match="several stop rules"):
         ab_verdicts(mixed, b)
+
+
+def test_ftax_compare_run_measures_both_sides_and_prints_paired_verdicts(tmp_path, monkeypatch, capsys):
+    """`ftax compare --run` is the command face of run_ab + ab_verdicts: the sides' flags reach the run, and the
+    known 10% change of the fake sides comes out `slower` in every config, in text and in JSON."""
+    from ftax.cli import main
+
+    sides, seen = FakeSides(factor=1.1), []
+
+    def fake_run_ab(options, log=None, runner=None):
+        seen.append(options)
+        return run_ab(options, runner=sides, log=log)
+
+    monkeypatch.setattr(ab_run, "run_ab", fake_run_ab)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("models: [bert-tiny]\nbackends: [eager, torchscript]\nbatch_sizes: [1, 2, 4]\nseq_lens: [16]\n")
+    argv = ["compare", "--run", "--grid", str(grid), "--out", str(tmp_path / "ab"), "--profile", "smoke",
+            "--device", "cpu", "--rounds", "5", "--a-threads", "1", "--b-threads", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "6 slower" in out and "B/A (paired)" in out
+    assert (seen[0].a.threads, seen[0].b.threads, seen[0].rounds) == (1, 2, 5)
+    assert main([*argv, "--json"]) == 0  # the stores are complete: the rerun measures nothing and reads them
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 6 and {r["verdict"] for r in rows} == {"slower"}
+    assert main(["compare", "--run", str(tmp_path), "--grid", str(grid)]) == EXIT_USAGE  # stores and --run: refused

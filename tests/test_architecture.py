@@ -370,7 +370,7 @@ def test_every_subpackage_is_a_layer_and_says_what_it_may_import():
             f"ftax/{name}/__init__.py says it may import {sorted(declared)}; MAY_IMPORT[{layer!r}] is "
             f"{sorted(MAY_IMPORT[layer])}")
     top_level = sorted(p.stem for p in package.glob("*.py"))
-    assert top_level == ["__init__", "__main__", "cli"], f"ftax/ holds modules outside every subpackage: {top_level}"
+    assert top_level == ["__init__", "__main__"], f"ftax/ holds modules outside every subpackage: {top_level}"
 
 
 def test_declared_may_import_reads_the_docstring_line():

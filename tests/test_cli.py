@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from ftax import cli
+from ftax.cli import commands
+from ftax.store.errors import EXIT_USAGE
 
 FAST = ["--min-time", "0.05", "--max-time", "0.3", "--target-ci", "0.25"]
 STATS_KEYS = {"median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "iqr_ms", "ci_low_ms", "ci_high_ms", "n"}
@@ -94,7 +96,7 @@ def test_env_prints_machine_id(capsys):
 ])
 def test_bad_measure_arguments_give_one_line_and_exit_2(capsys, args, says):
     """In-process (fast): the same main() the subprocess tests run."""
-    assert cli.main(["measure", *args, "--json"]) == cli.EXIT_USAGE
+    assert cli.main(["measure", *args, "--json"]) == EXIT_USAGE
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("ftax: error: ") and says in err
@@ -104,7 +106,7 @@ def test_sweep_rounds_help_reads_each_profiles_rounds(capsys):
     from ftax.sweep.profiles import ROUNDS
 
     with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["sweep", "--help"])
+        commands.build_parser().parse_args(["sweep", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(f"{profile} {rounds}" in help_text for profile, rounds in ROUNDS.items()), help_text
 
@@ -121,5 +123,5 @@ def test_sweep_rounds_help_reads_each_profiles_rounds(capsys):
 def test_sweep_refuses_nonsense_counts_with_one_line(tmp_path, capsys, flags, message, study):
     code = cli.main(["sweep", *study, *flags, "--out", str(tmp_path)])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert code == cli.EXIT_USAGE and err == [f"ftax: error: {message}"]
+    assert code == EXIT_USAGE and err == [f"ftax: error: {message}"]
     assert not list(tmp_path.iterdir())  # nothing measured, nothing stored

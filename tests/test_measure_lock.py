@@ -159,7 +159,7 @@ class _Measured(Exception):
 
 
 def test_every_entry_point_that_measures_holds_the_lock_while_it_measures(monkeypatch, own_lock_file, tmp_path):
-    from ftax import cli
+    from ftax.cli import commands
     from ftax.run import runner
     from ftax.study import predict_inputs, studies, validation
     from ftax.sweep.grids import Grid
@@ -177,7 +177,7 @@ def test_every_entry_point_that_measures_holds_the_lock_while_it_measures(monkey
     grid = Grid("g", models=("bert-tiny",), backends=("eager",), batch_sizes=(1,), seq_lens=(8,),
                 device="cpu", rule=RULES["smoke"])
     calls = [lambda: studies.measure_grids([grid], tmp_path),
-             lambda: cli.cmd_measure(cli.build_parser().parse_args(
+             lambda: commands.cmd_measure(commands.build_parser().parse_args(
                  ["measure", "--model", "bert-tiny", "--device", "cpu", "--seq-len", "8"])),
              lambda: predict_inputs.measure_inputs(CONFIGS[0], tmp_path),
              lambda: validation.open_validation(validation.plan("smoke", "cpu", 1), tmp_path)]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ftax import cli
+from ftax.store.errors import EXIT_USAGE
 from ftax.store import jsonl, resume
 from ftax.sweep import ray_engine, rounds as sweep
 from ftax.store.env import fingerprint
@@ -41,14 +42,14 @@ def test_ftax_never_imports_ray_by_itself():
 
 def test_engine_ray_without_ray_is_one_line_with_the_install_hint(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    assert cli.main(GRID + ["--engine", "ray", "--out", str(tmp_path / "out")]) == cli.EXIT_USAGE
+    assert cli.main(GRID + ["--engine", "ray", "--out", str(tmp_path / "out")]) == EXIT_USAGE
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [f"ftax: error: {ray_engine.INSTALL_HINT}"] and "pip install 'ftax[ray]'" in err
     assert not (tmp_path / "out").exists()
 
 
 def test_cluster_flags_without_engine_ray_are_an_error(capsys, tmp_path):
-    assert cli.main(GRID + ["--per-node", "--out", str(tmp_path)]) == cli.EXIT_USAGE
+    assert cli.main(GRID + ["--per-node", "--out", str(tmp_path)]) == EXIT_USAGE
     assert "need --engine ray" in capsys.readouterr().err
 
 

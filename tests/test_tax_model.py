@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ftax import cli
+from ftax.store.errors import EXIT_USAGE
 from ftax.measure import counting
 from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
 from ftax.run import models
@@ -265,9 +266,9 @@ def test_predict_command_stores_its_record_and_reuses_the_probe(tmp_path, monkey
     assert len(list(jsonl.iter_side(tmp_path, predict_inputs.PREDICTIONS))) == 2
     assert dataframe.load(tmp_path).empty  # the inputs' visits are not case-study records
     capsys.readouterr()
-    assert cli.main(["predict", "--model", "no-such-model", "--out", str(tmp_path)]) == cli.EXIT_USAGE
+    assert cli.main(["predict", "--model", "no-such-model", "--out", str(tmp_path)]) == EXIT_USAGE
     assert "no-such-model" in capsys.readouterr().err
-    assert cli.main([*argv[:-1], "--second-batch", "1"]) == cli.EXIT_USAGE
+    assert cli.main([*argv[:-1], "--second-batch", "1"]) == EXIT_USAGE
     assert "above 1" in capsys.readouterr().err
 
 

@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scistats
 
+from ftax.read.compare import VERDICTS, sidak_level, verdicts
 from ftax.read.intervals import t_intervals
 from ftax.store.errors import InvalidConfigError
 
 PAIR_KEYS = ("model", "backend", "dtype", "batch_size", "seq_len", "phase")
-VERDICTS = ("slower", "faster", "same", "too noisy", "one round")
 
 
 def paired_rounds(a: pd.DataFrame, b: pd.DataFrame, keys: tuple[str, ...] = PAIR_KEYS) -> pd.DataFrame:
@@ -67,7 +67,7 @@ def ab_verdicts(a: pd.DataFrame, b: pd.DataFrame, confidence: float = 0.95, min_
         return pd.DataFrame(columns=columns)
     groups = pd.Series(list(pairs[list(keys)].itertuples(index=False, name=None)), index=pairs.index)
     m = max(int((groups.value_counts() >= 2).sum()), 1)
-    level = confidence ** (1 / m)
+    level = sidak_level(confidence, m)
     table = t_intervals(pairs["ratio"], groups, level, log=True)
     k = table["k"].to_numpy(float)
     t = scistats.t.ppf((1 + level) / 2, np.maximum(k - 1, 1))
@@ -77,8 +77,7 @@ def ab_verdicts(a: pd.DataFrame, b: pd.DataFrame, confidence: float = 0.95, min_
     out["ratio"], out["low"], out["high"] = table["point"].to_numpy(), table["low"].to_numpy(), table["high"].to_numpy()
     out["min_detectable"] = np.expm1(half)
     out["confidence"] = level
-    out["verdict"] = np.select([k < 2, out["low"] > 1, out["high"] < 1, out["min_detectable"] > min_change],
-                               ["one round", "slower", "faster", "too noisy"], default="same")
+    out["verdict"] = verdicts(k >= 2, out["low"], out["high"], out["min_detectable"], min_change)
     return out[columns]
 
 

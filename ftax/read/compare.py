@@ -48,12 +48,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ftax.read.estimates import CONFIG_COLUMNS, SERIES_COLUMNS, ok_visits
+from ftax.store.dataframe import load
 from ftax.store.errors import SelectionError
 
 VERDICTS = ("slower", "faster", "same", "too noisy", "one round")
@@ -193,15 +195,27 @@ def _verdicts(rows: pd.DataFrame, confidence: float, min_change: float) -> pd.Da
     m = int(both.sum())
     denominator = (va ** 2 / (rows["k_a"] - 1)).where(both) + (vb ** 2 / (rows["k_b"] - 1)).where(both)
     dof = (total ** 2 / denominator).where(denominator > 0, np.inf).where(both)
-    level = confidence ** (1 / max(m, 1))
+    level = sidak_level(confidence, m)
     half = stats.t.ppf((1 + level) / 2, dof) * np.sqrt(total)
     d = rows["log_ratio"]
     p = 2 * stats.t.sf(np.abs(d) / np.sqrt(total).where(total > 0, np.nan), dof)
     rows = rows.assign(low=np.exp(d - half), high=np.exp(d + half), min_detectable=np.expm1(half),
                        p_adjusted=1 - (1 - p) ** max(m, 1))
-    verdict = np.select([~both, rows["low"] > 1, rows["high"] < 1, rows["min_detectable"] > min_change],
-                        ["one round", "slower", "faster", "too noisy"], "same")
-    return rows.assign(verdict=verdict)
+    return rows.assign(verdict=verdicts(both, rows["low"], rows["high"], rows["min_detectable"], min_change))
+
+
+def sidak_level(confidence: float, m: int) -> float:
+    """The level of each of m intervals that cover together with probability `confidence` (module docstring)."""
+    return confidence ** (1 / max(m, 1))
+
+
+def verdicts(has_interval, low, high, min_detectable, min_change: float) -> np.ndarray:
+    """The one wording of a change, for stored runs and for an A/B alike: `slower` (B above A) when the interval
+    lies above 1, `faster` below; holding 1, `same` if it could show `min_change`, else `too noisy`; `one round`
+    without an interval."""
+    return np.select([~np.asarray(has_interval, bool), np.asarray(low) > 1, np.asarray(high) < 1,
+                      np.asarray(min_detectable) > min_change],
+                     ["one round", "slower", "faster", "too noisy"], "same")
 
 
 def _summary(rows: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -277,3 +291,17 @@ def regressions(comparison: Comparison, pct: float) -> pd.DataFrame:
     """The configs surely slower by more than `pct` percent: their corrected low bound above 1 + pct / 100."""
     rows = comparison.rows
     return rows[rows["low"] > 1 + pct / 100]
+
+
+def sides(a_path: Path, b_path: Path | None, a_filters: list[str] | None,
+          b_filters: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The visits of A and B: two stores (files or folders), or one store split by `column=value` filters."""
+    if b_path is None and not (a_filters or b_filters):
+        raise SelectionError("give B, or split one store with --a/--b filters (e.g. --a machine=X --b machine=Y)")
+    out = []
+    for side, path, filters in (("A", a_path, a_filters), ("B", b_path or a_path, b_filters)):
+        visits = load(path) if Path(path).exists() else None
+        if visits is None or visits.empty:
+            raise SelectionError(f"{side}: no records in {path}")
+        out.append(select(visits, parse_filters(filters), side))
+    return out[0], out[1]

@@ -105,3 +105,29 @@ def to_json(c: Comparison) -> str:
     return json.dumps({"configs": configs, "summary": summary, "differences": c.differences, "notes": c.notes,
                        "confidence": c.confidence, "correction": "sidak", "corrected_over": c.corrected_over,
                        "min_change": c.min_change, "only_a": c.only_a, "only_b": c.only_b}, indent=1)
+
+
+_AB_HEADER = ["config", "rounds", "B/A (paired)", "interval", "detectable", "verdict"]
+
+
+def _ab_cells(row: pd.Series) -> list[str]:
+    noise = "" if not math.isfinite(row["min_detectable"]) else f"{row['min_detectable']:.0%}"
+    return [config_label(row), str(row["rounds"]), f"{row['ratio']:.3f}", _interval(row["low"], row["high"]), noise,
+            row["verdict"]]
+
+
+def _ab_footer(table: pd.DataFrame, run: str) -> str:
+    counts = table["verdict"].value_counts()
+    level = f"{table['confidence'].max():.4f}" if not table.empty else "-"
+    return (", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS) +
+            f"; each interval at level {level} (Sidak over the configs); {run}")
+
+
+def ab_text(table: pd.DataFrame, run: str) -> str:
+    """`ftax compare --run` in a terminal: one line per config (B over A paired by round), the counts, the run."""
+    return _aligned(_AB_HEADER, [_ab_cells(r) for _, r in table.iterrows()]) + "\n\n" + _ab_footer(table, run)
+
+
+def ab_markdown(table: pd.DataFrame, run: str) -> str:
+    """`ftax compare --run --markdown`: the same as a Markdown table, for a PR comment."""
+    return markdown_table(_AB_HEADER, [_ab_cells(r) for _, r in table.iterrows()]) + "\n\n" + _ab_footer(table, run)

@@ -1,6 +1,9 @@
 """Exceptions ftax raises on purpose; the CLI prints them as one line, never a traceback."""
 from __future__ import annotations
 
+# What the command line exits with: a usage error (an FtaxError, printed as one line) or a run that failed.
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
 
 class FtaxError(Exception):
     """Base class of every error ftax raises deliberately."""

@@ -1,4 +1,4 @@
-"""`ftax env | measure | sweep | compare | book` (also `python -m ftax`): every command, registered here.
+"""`ftax env | measure | predict | sweep | book`, and the parser that registers every command (`compare` too).
 
 Errors the user can fix print as one line on stderr with a non-zero exit, never a traceback.
 Heavy modules (torch, papermill, Ray) are imported inside the commands, so `ftax --help` is quick.
@@ -12,9 +12,8 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ftax.store.errors import FtaxError
-
-EXIT_USAGE, EXIT_FAILED = 2, 1
+from ftax.cli.compare import add_compare_parser
+from ftax.store.errors import EXIT_FAILED, EXIT_USAGE, FtaxError
 
 
 def csv_list(value: str) -> list[str]:
@@ -264,62 +263,6 @@ def _add_sweep_parser(sub) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
-def _compare_sides(args: argparse.Namespace) -> list:
-    """The visits of A and B: two stores (files or folders), or one store split by `--a`/`--b` filters."""
-    from ftax.read.compare import parse_filters, select
-    from ftax.store.dataframe import load
-    from ftax.store.errors import SelectionError
-
-    if args.b is None and not (args.a_filter or args.b_filter):
-        raise SelectionError("give B, or split one store with --a/--b filters (e.g. --a machine=X --b machine=Y)")
-    sides = []
-    for side, path, filters in (("A", args.a, args.a_filter), ("B", args.b or args.a, args.b_filter)):
-        visits = load(path) if path.exists() else None
-        if visits is None or visits.empty:
-            raise SelectionError(f"{side}: no records in {path}")
-        sides.append(select(visits, parse_filters(filters), side))
-    return sides
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    """B against A per config (ftax.read.compare); exit 1 with `--fail-on-regression` when a config is surely slower."""
-    from ftax.appendix.calibration_report import stored
-    from ftax.read import compare, compare_text
-
-    a, b = _compare_sides(args)  # a measuring `--run` (ftax.study.ab_run) hands in the visits it took here instead
-    folders = [args.calibration] if args.calibration else sorted({p if p.is_dir() else p.parent
-                                                                  for p in (args.a, args.b or args.a)})
-    spread = compare.run_spread([run for folder in folders for run in stored(folder)])
-    result = compare.compare(a, b, args.confidence, args.min_change / 100, spread)
-    print(compare_text.to_json(result) if args.json else
-          compare_text.markdown(result) if args.markdown else compare_text.text(result))
-    worse = compare.regressions(result, args.fail_on_regression) if args.fail_on_regression is not None else None
-    if worse is not None and not worse.empty:
-        print(compare_text.regressions_line(worse, args.fail_on_regression), file=sys.stderr)
-        return EXIT_FAILED
-    return 0
-
-
-def _add_compare_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare two runs' stored records config by config (B/A, with a verdict)")
-    p.add_argument("a", type=Path, help="records of A: a JSONL file or a folder of them")
-    p.add_argument("b", type=Path, nargs="?", help="records of B (default: A's, split with --a/--b)")
-    p.add_argument("--a", dest="a_filter", action="append", metavar="COLUMN=VALUE",
-                   help="keep A's visits with this value (machine, device, backend, an env field: torch_version...)")
-    p.add_argument("--b", dest="b_filter", action="append", metavar="COLUMN=VALUE", help="the same for B")
-    p.add_argument("--min-change", type=float, default=10.0, metavar="PCT",
-                   help="a change a config's interval must be able to show, else 'too noisy' (default 10)")
-    p.add_argument("--confidence", type=float, default=0.95, help="family-wise, over all configs (default 0.95)")
-    p.add_argument("--calibration", type=Path, help="folder with calibration/ (default: the folders of A and B)")
-    p.add_argument("--fail-on-regression", type=float, metavar="PCT",
-                   help="exit 1 when a config is surely slower by more than PCT percent")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="one JSON object: configs, summary, differences")
-    out.add_argument("--markdown", action="store_true", help="Markdown for a pull-request comment")
-    # A measuring A/B (`--run`, ftax.study.ab_run) adds its flags here and its branch at the top of cmd_compare.
-    p.set_defaults(func=cmd_compare)
-
-
 def cmd_book(args: argparse.Namespace) -> int:
     from ftax.book.build import BookError, build
 
@@ -388,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     _add_sweep_parser(sub)
-    _add_compare_parser(sub)
+    add_compare_parser(sub)
     _add_book_parser(sub)
     return parser
 
