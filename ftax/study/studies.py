@@ -27,7 +27,6 @@ from ftax.store.env import fingerprint
 from ftax.store.errors import InvalidConfigError
 from ftax.store.grid_rows import GridRows
 from ftax.store.schema import MeasureConfig
-from ftax.plan.schedule import plan_sweep
 from ftax.sweep.grids import Grid, study_configs
 from ftax.study.page_parameters import grids_of_studies, page_values, study_grids
 from ftax.study.probe_store import any_probe_stored, ensure_probe
@@ -62,7 +61,9 @@ def measure_grids(grids: Sequence[Grid], results_dir: str | Path = "results", ro
     profiled = configs if options.decompose else study_configs(g for g in grids if g.decompose)
     swept = list(dict.fromkeys((c.device, c.dtype) for c in configs)) if probes else []
 
-    if progress and costs is None:
+    if progress and costs is None:  # the planner only when a person watches: a page's quiet call never loads it
+        from ftax.plan.schedule import plan_sweep
+
         plan = plan_sweep(grids, results_dir, rounds, math.inf, decompose_all=options.decompose,
                           seed=sweep_args.get("seed", 0))
         costs = plan.costs()
