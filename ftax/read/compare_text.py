@@ -31,10 +31,14 @@ def _interval(low: float, high: float) -> str:
     return "no interval" if not (math.isfinite(low) and math.isfinite(high)) else f"[{low:.2f}, {high:.2f}]"
 
 
+def _detectable(row: pd.Series) -> str:
+    """The smallest change a config's interval could show, as a percentage (blank without an interval)."""
+    return "" if not math.isfinite(row["min_detectable"]) else f"{row['min_detectable']:.0%}"
+
+
 def _config_cells(row: pd.Series) -> list[str]:
-    noise = "" if not math.isfinite(row["min_detectable"]) else f"{row['min_detectable']:.0%}"
     return [config_label(row), sig(row["ms_a"]), sig(row["ms_b"]), f"{row['ratio']:.2f}",
-            _interval(row["low"], row["high"]), noise, row["verdict"]]
+            _interval(row["low"], row["high"]), _detectable(row), row["verdict"]]
 
 
 def _summary_cells(row: pd.Series) -> list[str]:
@@ -111,9 +115,8 @@ _AB_HEADER = ["config", "rounds", "B/A (paired)", "interval", "detectable", "ver
 
 
 def _ab_cells(row: pd.Series) -> list[str]:
-    noise = "" if not math.isfinite(row["min_detectable"]) else f"{row['min_detectable']:.0%}"
-    return [config_label(row), str(row["rounds"]), f"{row['ratio']:.3f}", _interval(row["low"], row["high"]), noise,
-            row["verdict"]]
+    return [config_label(row), str(row["rounds"]), f"{row['ratio']:.3f}", _interval(row["low"], row["high"]),
+            _detectable(row), row["verdict"]]
 
 
 def _ab_footer(table: pd.DataFrame, run: str) -> str:
