@@ -10,7 +10,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax.figures import interactive
-from ftax.book.sphinx_pages import FOLDED_HEADER, drop_spec_outputs, drop_widget_state, fold_parameters
+from ftax.book.sphinx_pages import (FOLDED_HEADER, MEASURED_HEADING, drop_spec_outputs, drop_widget_state,
+                                    fold_parameters, measured_at_end)
 
 
 def _rows(model: str = "bert-tiny", backend: str = "eager", scale: float = 1.0, rounds: int = 3,
@@ -103,6 +104,18 @@ def test_the_site_shows_the_parameters_once_with_this_builds_values():
     assert notebook["cells"][0]["source"] == f'profile = "quick"\n\n{FOLDED_HEADER}\nprofile = "smoke"\nmeasure = False'
     untouched = {"cells": [{"cell_type": "code", "source": "x = 1", "metadata": {"tags": ["parameters"]}}]}
     assert fold_parameters(json.loads(json.dumps(untouched))) == untouched
+
+
+def test_the_parameters_cell_is_read_last_folded_under_how_the_page_was_measured():
+    notebook = _notebook()
+    heading = {"cell_type": "markdown", "source": MEASURED_HEADING + "\n\ntext", "metadata": {}}
+    finding = {"cell_type": "markdown", "source": "## A finding", "metadata": {}}
+    notebook["cells"] = [notebook["cells"][0], finding, heading, {"cell_type": "markdown", "source": "## Try it"}]
+    moved = measured_at_end(notebook)["cells"]
+    assert [c["source"][:12] for c in moved] == ["## A finding", MEASURED_HEADING[:12], 'profile = "q', "## Try it"]
+    assert moved[2]["metadata"]["tags"] == ["parameters", "hide-input"]
+    without = _notebook()
+    assert measured_at_end(json.loads(json.dumps(without))) == without
 
 
 def test_the_site_drops_what_myst_nb_cannot_render_or_would_fetch():

@@ -5,6 +5,9 @@ All at build time, so the notebooks and `ftax.book.build` stay as they are:
 - Parameters shown once: papermill runs a page by adding a cell tagged `injected-parameters` (this
   build's values) under the cell tagged `parameters` (the defaults). The reader gets the parameters
   cell with this build's values appended as its last lines, and no second cell.
+- Findings first: a case-study page's parameters cell comes first in the notebook (papermill needs it there),
+  but the reader gets it folded under the page's `## How this page was measured` heading, with this build's values
+  (`measured_at_end`).
 - Charts: a page whose HTML holds a `div.ftax-chart` (an `ftax.figures.interactive.Interactive` output) loads
   `_static/ftax-charts.js` (deferred): Vega, Vega-Lite and vega-embed with the renderer
   (`ftax.figures.interactive.javascript_bundle`), written once per build, so the site serves the bundle once
@@ -34,6 +37,7 @@ PAGE_CSS = """
 """
 MARKER = 'class="ftax-chart"'
 FOLDED_HEADER = "# This build ran the page with:"
+MEASURED_HEADING = "## How this page was measured"
 
 
 def _tags(cell: dict) -> list[str]:
@@ -52,6 +56,21 @@ def fold_parameters(notebook: dict) -> dict:
     source = "".join(params["source"]).rstrip("\n")
     params["source"] = source + ("\n\n" + FOLDED_HEADER + "\n" + "\n".join(values) if values else "")
     notebook["cells"] = [c for c in cells if c is not injected]
+    return notebook
+
+
+def measured_at_end(notebook: dict) -> dict:
+    """`notebook` with its parameters cell moved, folded (`hide-input`), to just after the markdown cell that opens
+    with `MEASURED_HEADING` (unchanged without one): the page opens with its question and findings."""
+    cells = notebook.get("cells", [])
+    params = next((c for c in cells if "parameters" in _tags(c)), None)
+    heading = next((c for c in cells if c.get("cell_type") == "markdown"
+                    and "".join(c.get("source", "")).lstrip().startswith(MEASURED_HEADING)), None)
+    if params is None or heading is None:
+        return notebook
+    params.setdefault("metadata", {})["tags"] = [*_tags(params), "hide-input"]
+    cells.remove(params)
+    cells.insert(cells.index(heading) + 1, params)
     return notebook
 
 
@@ -78,7 +97,7 @@ def _on_source(app, docname: str, source: list[str]) -> None:
     if not str(app.env.doc2path(docname)).endswith(".ipynb"):
         return
     notebook = json.loads(source[0])
-    source[0] = json.dumps(drop_widget_state(drop_spec_outputs(fold_parameters(notebook))))
+    source[0] = json.dumps(drop_widget_state(drop_spec_outputs(measured_at_end(fold_parameters(notebook)))))
 
 
 def _unique_scripts(context: dict) -> None:

@@ -11,6 +11,10 @@ visits stay in the view (`visits`), for what pairs visits by round: speedups, sc
 Functions named `*_figure` return (figure, caption Markdown); those named
 `*_finding` return Markdown; without ok rows both say so (`ftax.read.findings.no_data`).
 
+A page reads findings first: its one hidden cell computes everything and glues it (`glue_figure`,
+`glue_measured`), and its Markdown cells place the glued outputs in the reader's order, with how the page was
+measured folded at the end (`measured_line` visible, `measured_detail` in a dropdown).
+
 May import: claims, appendix, figures, read, measure, store.
 """
 from __future__ import annotations
@@ -102,6 +106,49 @@ def loaded_markdown(v: PageView) -> str:
     each estimate pools, what missed its precision target or was measured under load, and when and where
     the records shown were measured."""
     return loaded(v.study_frame, v.frame, v.machine, v.profile, v.results_dir, v.study_visits, v.summary)
+
+
+def measured_line(v: PageView) -> str:
+    """The one visible line of "How this page was measured": what the figures rest on (records, machine, rounds)."""
+    ok = v.frame[v.frame["status"] == "ok"] if not v.frame.empty and "status" in v.frame else v.frame.iloc[0:0]
+    rounds = pd.to_numeric(ok["rounds"], errors="coerce").dropna() if "rounds" in ok else pd.Series([], dtype=float)
+    pooled = (f", {plural(int(rounds.min()), 'round')} per estimate" if len(rounds) and rounds.min() == rounds.max()
+              else f", {int(rounds.min())}-{int(rounds.max())} rounds per estimate" if len(rounds) else "")
+    failed = len(v.frame) - len(ok)
+    return (f"The figures rest on {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
+            + (f"; {failed} more did not run (listed below)" if failed else "") + ".")
+
+
+def measured_detail(v: PageView, rounds: str = "") -> str:
+    """The folded detail: the grids, what this build measured (`rounds`: how each profile stops), and the records
+    read (`loaded_markdown`, or every machine's on the hardware page)."""
+    read = machines_markdown(v) if v.machine is None else loaded_markdown(v)
+    return "\n\n".join(part for part in (
+        "**What this page measures.**\n\n" + grids_markdown(v),
+        f"**Measuring.** {measured(v)}" + (f" Rounds by profile: {rounds}" if rounds else ""),
+        "**The records read.** " + read) if part)
+
+
+def glue_figure(key: str, figure_and_caption: tuple, finding: str | None = None) -> None:
+    """Glue a `*_figure` function's (figure, caption) as `key` and `key-caption`, and its finding as
+    `key-finding`: what one `{glue:figure}` section of a page places."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    figure, caption = figure_and_caption
+    glue(key, figure, display=False)
+    glue(f"{key}-caption", Markdown(caption), display=False)
+    if finding is not None:
+        glue(f"{key}-finding", Markdown(finding), display=False)
+
+
+def glue_measured(v: PageView, rounds: str = "") -> None:
+    """Glue `measured-line` and `measured-detail`, the two parts of the page's "How this page was measured"."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue("measured-line", Markdown(measured_line(v)), display=False)
+    glue("measured-detail", Markdown(measured_detail(v, rounds)), display=False)
 
 
 def machines_markdown(v: PageView) -> str:
