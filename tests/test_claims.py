@@ -16,7 +16,8 @@ import pytest
 
 from ftax.claims import table as claims
 from ftax.read.analysis import FLAT_MAX_RATIO
-from ftax.claims.verdicts import CONTRADICTED, INCONCLUSIVE, NO_INTERVAL, NOT_TESTABLE, SUPPORTED, ClaimResult
+from ftax.claims.verdicts import (CONTRADICTED, INCONCLUSIVE, NO_INTERVAL, NOT_TESTABLE, PREMISE_NOT_MET, SUPPORTED,
+                                  VERDICTS, ClaimResult)
 from ftax.claims.across_machines import faster_hardware_later_inflection, tax_grows_on_faster_hardware
 from ftax.claims.per_machine import (efficient_models_not_faster, flat_at_small_batch, half_precision_no_help,
                                      static_gain_at_small_batch, width_free_depth_not)
@@ -150,7 +151,9 @@ def test_a_contradicted_curve_outweighs_a_flat_one_and_is_the_one_reported():
     frame = pd.concat([frame_a(1.0), sweep(curve({1: 1.0, 2: 1.5, 4: 2.0}, model="bert-mini"), seed=1)])
     result = only(flat_at_small_batch(frame))
     check(result, CONTRADICTED)
-    assert result.why.startswith("bert-mini") and "deciding one of 2 tests" in result.why and result.records == 18
+    assert result.why.startswith("bert-mini") and result.records == 18
+    assert len(result.tests) == 2 and result.tests[result.deciding].name.startswith("bert-mini")
+    assert sorted(t.verdict() for t in result.tests) == [CONTRADICTED, SUPPORTED]
 
 
 def test_c_depth_as_free_as_width_contradicts():
@@ -258,3 +261,63 @@ def test_f_a_curve_still_flat_at_its_largest_batch_has_no_upper_bound():
     result = only(faster_hardware_later_inflection(frame_f(still_flat, FLAT_UNTIL_8)))
     check(result, SUPPORTED)
     assert result.statistic == 16 and result.high == np.inf and "beyond batch 64 vs batch 8" in result.why
+
+
+# --- the premise of (c), (d), (e), and a verdict per runtime -----------------------------------------------------
+
+def premise_frame(t4: float, machine: str, label: str) -> pd.DataFrame:
+    """One machine's records of claims (a), (c), (d), (e): a bert-tiny batch curve with T(4)/T(1) = `t4`, and
+    records where (c), (d) and (e) are each supported by their tests alone."""
+    half = sweep([({"dtype": "fp32", "seq": 64}, 1.0), ({"dtype": "fp16", "seq": 64}, 2.5),
+                  ({"dtype": "bf16", "seq": 64}, 1.5)])
+    frame = pd.concat([frame_a(t4), frame_c(1.05), frame_d(1.3), half], ignore_index=True)
+    return frame.assign(machine_id=machine, machine_label=label)
+
+
+def test_premise_not_met_where_claim_a_finds_no_flat_curve_and_judged_where_it_finds_one():
+    frame = pd.concat([premise_frame(1.8, "steep", "Steep CPU (CPU)"), premise_frame(1.0, "flat", "Flat CPU (CPU)")])
+    table = claims.evaluate(frame)
+    assert table["verdict"].isin(VERDICTS).all() and VERDICTS[-1] == PREMISE_NOT_MET
+    premised = table[table["claim"].isin(list(claims.PREMISED))].set_index(["machine_id", "claim"])
+    for claim in claims.PREMISED:
+        steep, flat = premised.loc[("steep", claim)], premised.loc[("flat", claim)]
+        assert steep["verdict"] == PREMISE_NOT_MET and flat["verdict"] == SUPPORTED and flat["premise"] == ""
+        assert steep["premise"].startswith("claim (a)'s rule finds no framework-bound regime on Steep CPU (CPU): none "
+                                           "of its 1 eager batch curves has T(4)/T(1) <= 1.25 with its interval")
+        assert steep["premise"].endswith(claims.PREMISE)
+        # the tests are still computed: the same records give the same tests on both machines
+        assert [t.verdict() for t in steep["tests"]] == [t.verdict() for t in flat["tests"]]
+        assert steep["statistic"] == pytest.approx(flat["statistic"]) and steep["why"] == flat["why"]
+    others = table[~table["claim"].isin(list(claims.PREMISED))]
+    assert (others["premise"] == "").all() and PREMISE_NOT_MET not in set(others["verdict"])
+    a = table[table["claim"] == "a"].set_index("machine_id")["verdict"]
+    assert a.to_dict() == {"flat": SUPPORTED, "steep": CONTRADICTED}
+    steep_c = table[(table["claim"] == "c") & (table["machine_id"] == "steep")].iloc[0]
+    assert (f": premise not met on Steep CPU (CPU): {steep_c['premise']}; its tests alone: {steep_c['why']}."
+            in claims.verdict_sentence(steep_c))
+
+
+def test_without_claim_a_records_the_claims_are_judged_by_their_tests():
+    table = claims.evaluate(frame_c(1.05))
+    assert table.set_index("claim").loc["c", "verdict"] == SUPPORTED
+
+
+def frame_runtimes(onnxruntime_small: float, onnxruntime_large: float) -> pd.DataFrame:
+    """Eager, torchscript (speedup 2 at batch 1, 1 at batch 64: supports (b)) and onnxruntime as given."""
+    return sweep([({"backend": "eager", "batch": 1}, 1.0), ({"backend": "torchscript", "batch": 1}, 0.5),
+                  ({"backend": "onnxruntime", "batch": 1}, 1.0 / onnxruntime_small),
+                  ({"backend": "eager", "batch": 64}, 20.0), ({"backend": "torchscript", "batch": 64}, 20.0),
+                  ({"backend": "onnxruntime", "batch": 64}, 20.0 / onnxruntime_large)])
+
+
+def test_runtimes_that_disagree_get_a_row_each_and_agreeing_ones_share_one():
+    disagree = static_gain_at_small_batch(frame_runtimes(1.0, 2.0))
+    assert sorted((r.runtime, r.verdict) for r in disagree) == [("onnxruntime", CONTRADICTED),
+                                                                 ("torchscript", SUPPORTED)]
+    for r in disagree:
+        assert [t.runtime for t in r.tests] == [r.runtime] and r.why.startswith(f"bert-tiny {r.runtime} fp32")
+    agree = only(static_gain_at_small_batch(frame_runtimes(3.0, 1.0)))
+    assert agree.verdict == SUPPORTED and agree.runtime == "" and sorted(t.runtime for t in agree.tests) == [
+        "onnxruntime", "torchscript"]
+    table = claims.evaluate(frame_runtimes(1.0, 2.0))
+    assert sorted(table[table["claim"] == "b"]["runtime"]) == ["onnxruntime", "torchscript"]

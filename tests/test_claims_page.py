@@ -127,14 +127,12 @@ def test_claims_table_one_row_per_claim_with_verdict_statistic_threshold_and_lin
     assert table["claim"].tolist() == list("abcdefgh")
     markdown = page.table_markdown(table)
     lines = markdown.splitlines()
-    assert lines[0] == ("| claim (a)-(g) the paper's, (h) ours | verdict here | statistic [95% interval] | threshold | "
-                        "shown on |")
+    assert lines[0] == "| claim ((h) is ours) | on | verdict | statistic [95% interval] | threshold | shown on |"
     assert len(lines) == 2 + 8
     a = lines[2]
-    assert a.startswith("| (a) At small batch, eager inference is framework-bound")
-    assert f"| **contradicted** on {LABEL} | 1." in a and "| T(4)/T(1) <= 1.25 |" in a
-    assert a.endswith("| {doc}`01-framework-bound` (Latency against batch size) |")
-    assert "| **not testable here** on " in lines[-1] and "| n/a |" in lines[-1]
+    assert a.startswith(f"| **(a)** eager latency is flat at small batch | {LABEL} | {{bdg-danger}}`contradicted` | 1.")
+    assert "| T(4)/T(1) <= 1.25 |" in a and a.endswith("| {doc}`01-framework-bound` |")
+    assert "| {bdg-secondary}`not testable here` | n/a |" in lines[-1]
 
 
 def test_claims_page_counts_each_visit_once_and_states_thresholds_and_reasons():
@@ -148,9 +146,18 @@ def test_claims_page_counts_each_visit_once_and_states_thresholds_and_reasons():
     assert "1 row supported" in summary
     thresholds = page.thresholds_markdown().splitlines()
     assert len(thresholds) == 8 and thresholds[0].startswith("- (a) T(4)/T(1) <= 1.25: within 25%")
-    sentences = page.sentences_markdown(table)
-    assert sentences.startswith("- Claim (a), eager latency is flat at small batch: supported on Test CPU (CPU): ")
     assert page.table_markdown(claims.evaluate(pd.DataFrame())).count("not testable here") == len(claims.CLAIMS)
+
+
+def test_every_test_of_every_claim_is_folded_per_claim():
+    table = page.table(_studies(_sweep(FLAT_THEN_RISING)))
+    folded = page.tests_markdown(table)
+    assert folded.count(":::{dropdown} (") == len(claims.CLAIMS) and folded.splitlines().count(":::") == len(claims.CLAIMS)
+    assert ":::{dropdown} (a) eager latency is flat at small batch: 1 test\n" in folded
+    (test,) = table.iloc[0]["tests"]
+    assert (f"| {LABEL} | {test.name}: T(4)/T(1){test.note} | 1." in folded
+            and "| 3 | {bdg-success}`supported` (quoted) |" in folded)
+    assert f"- {LABEL}: no records of paired speedups of a static runtime" in folded
 
 
 def test_a_page_quotes_the_verdict_of_its_claims_on_its_records():

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ftax.read.analysis import FLAT_MAX_RATIO, REGIME_COLUMNS, UNTESTED, framework_bound_regimes
-from ftax.claims.verdicts import (CONFIDENCE, ClaimResult, ClaimTest, config_name, decide, machine_units, of_unit,
-                                 prepared_visits, rounds_of, same_as, untestable, value_text)
+from ftax.claims.verdicts import (CONFIDENCE, ClaimResult, ClaimTest, config_name, decide_per_runtime, machine_units,
+                                 of_unit, prepared_visits, rounds_of, same_as, untestable, value_text)
 from ftax.read.estimates import curve_keys
 from ftax.read.intervals import t_interval
 from ftax.read.ratios import paired_ratios, speedups
@@ -36,7 +36,8 @@ HALF_DTYPES = ("fp16", "bf16")
 def _per_unit(claim: str, frame: pd.DataFrame | None, select: Callable[[pd.DataFrame], pd.DataFrame],
               tests_of: Callable[[pd.DataFrame], list[ClaimTest]], nothing: str, threshold: float,
               phase: str = "forward") -> list[ClaimResult]:
-    """One row per machine and device with ok visits: its verdict from the `select`ed visits, or not testable."""
+    """One row per machine and device with ok visits (per runtime where the runtimes' tests disagree): its verdict
+    from the `select`ed visits, or not testable."""
     visits = prepared_visits(frame, phase)
     units = machine_units(visits)
     visits = select(visits)
@@ -45,8 +46,8 @@ def _per_unit(claim: str, frame: pd.DataFrame | None, select: Callable[[pd.DataF
     out = []
     for unit in units:
         tests = tests_of(of_unit(visits, unit))
-        out.append(decide(claim, unit, tests) if tests else
-                   untestable(claim, unit, f"no records of {nothing} on this machine", threshold))
+        out.extend(decide_per_runtime(claim, unit, tests) if tests else
+                   [untestable(claim, unit, f"no records of {nothing} on this machine", threshold)])
     return out
 
 
@@ -98,7 +99,8 @@ def static_gain_at_small_batch(visits: pd.DataFrame) -> list[ClaimResult]:
     runtime has a paired speedup). The two speedups come from different pairs, so the interval
     is the conservative one from their intervals: [low_small / high_large, high_small / low_large].
     Supported when every runtime's and curve's lower bound > SMALL_BATCH_GAIN_MIN_RATIO,
-    contradicted when some upper bound <= it, else inconclusive.
+    contradicted when some upper bound <= it, else inconclusive; where the runtimes' tests decide differently,
+    each runtime gets its own row (`ftax.claims.verdicts.decide_per_runtime`).
     """
     def select(v: pd.DataFrame) -> pd.DataFrame:
         return v[v["backend"].isin(("eager", *STATIC_BACKENDS))]
@@ -125,7 +127,8 @@ def static_gain_at_small_batch(visits: pd.DataFrame) -> list[ClaimResult]:
             out.append(ClaimTest(config_name(small), f"speedup at batch {int(small['batch_size'])} / at batch "
                                  f"{int(large['batch_size'])}", stat, low, high,
                                  int(min(small["rounds"], large["rounds"])), SMALL_BATCH_GAIN_MIN_RATIO, "above",
-                                 "gains most at small batch means", frozenset(mine[mask].index), note))
+                                 "gains most at small batch means", frozenset(mine[mask].index), note,
+                                 str(small["backend"])))
         return out
 
     return _per_unit("b", visits, select, tests, "paired speedups of a static runtime at two batch sizes",

@@ -4,22 +4,23 @@ Fernandez et al., "The Framework Tax: Disparities Between Inference Efficiency i
 and Deployment" (EMNLP 2023) conclude (a)-(g) of `CLAIMS` from 2022 GPUs and CPUs; (h) is ours, the same
 question asked of an LLM's decode step (page 09). Each claim is a function of the visits frame
 (`ftax.store.dataframe.load(path)`) that returns one `ClaimResult` per machine and device (per pair of them for (f) and
-(g)): the statistic that decides, its interval, the threshold it is held to, and one sentence saying what was
-compared; each is supported, contradicted, inconclusive or not testable here by the one rule of
-`ftax.claims.verdicts`. The rules are `ftax.claims.per_machine` ((a)-(e), (h)) and `ftax.claims.across_machines`
+(g)), per runtime where the runtimes disagree: the statistic that decides, its interval, the threshold it is held to,
+one sentence saying what was compared, and every test; each is supported, contradicted, inconclusive or not
+testable here by the one rule of `ftax.claims.verdicts`, and (c), (d), (e), which the paper makes about a model
+"while framework-bound", are `premise not met` on a machine where claim (a)'s rule finds no flat curve. The rules are `ftax.claims.per_machine` ((a)-(e), (h)) and `ftax.claims.across_machines`
 ((f), (g)); this module is what the pages read: every claim's statement, title and threshold side by side, as the
-claims page shows them, and `evaluate`, the table of every verdict. Read layer: pure functions; no torch, never
+claims page shows them, and `evaluate_claims`, the table of every verdict (each claim on the visits it reads). Read layer: pure functions; no torch, never
 measures.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields, replace
 from typing import Callable, Mapping
 
 import pandas as pd
 
-from ftax.read.analysis import FLAT_MAX_RATIO
-from ftax.claims.verdicts import ClaimResult
+from ftax.read.analysis import FLAT, FLAT_MAX_RATIO, flatness
+from ftax.claims.verdicts import NOT_TESTABLE, PREMISE_NOT_MET, ClaimResult, value_text
 from ftax.claims.across_machines import (LATER_INFLECTION_MIN_RATIO, TAX_GROWTH_MIN_SHARE_DIFF,
                                          faster_hardware_later_inflection, tax_grows_on_faster_hardware)
 from ftax.claims.per_machine import (FREE_MAX_FACTOR, NO_HELP_MIN_RATIO, NOT_FASTER_MIN_RATIO,
@@ -71,26 +72,66 @@ THRESHOLDS: dict[str, tuple[str, float, str]] = {
 # --- the table and its sentences ---------------------------------------------------------------------
 
 COLUMNS = ("claim", "machine_id", "verdict", "statistic", "low", "high", "threshold", "why", "records", "device",
-           "machine_label")
+           "machine_label", "runtime", "tests", "deciding", "premise")
 CLAIM_FUNCTIONS: dict[str, Callable[[pd.DataFrame], list[ClaimResult]]] = {
     "a": flat_at_small_batch, "b": static_gain_at_small_batch, "c": width_free_depth_not,
     "d": efficient_models_not_faster, "e": half_precision_no_help, "f": faster_hardware_later_inflection,
     "g": tax_grows_on_faster_hardware, "h": decode_framework_bound,
 }
+# the claims the paper makes about a model "while framework-bound": judged only where claim (a)'s rule finds that regime
+PREMISED = ("c", "d", "e")
+PREMISE = "the paper defines framework-bound as latency nearly flat in batch"
 
 
 def evaluate(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per claim and machine (device; pair of them for f, g) with COLUMNS from the visits
-    (`ftax.store.dataframe.load`); never raises on missing data: a claim without the records it needs is one "not testable
-    here" row saying which records it lacks. A frame that is not the visits (the newest visit per config, config
-    rows) raises ValueError instead: its verdicts would lack the rounds that give them intervals."""
-    rows = [asdict(result) for claim in CLAIM_FUNCTIONS.values() for result in claim(frame)]
+    """Every claim judged on one visits frame (`ftax.store.dataframe.load`): `evaluate_claims` with `frame` as
+    each claim's input and as the premise's."""
+    return evaluate_claims(dict.fromkeys(CLAIM_FUNCTIONS, frame), frame)
+
+
+def evaluate_claims(inputs: Mapping[str, pd.DataFrame | None], premise: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per claim of `inputs` (claim -> the visits it reads) and machine (device; pair of them for f, g; and
+    per runtime where runtimes disagree) with COLUMNS. `premise` holds the visits claim (a) reads: on a machine
+    where (a)'s rule finds no flat curve among them, the claims of PREMISED are `premise not met` (`premise_checked`).
+    Never raises on missing data: a claim without the records it needs is one "not testable here" row saying which
+    records it lacks. A frame that is not the visits (the newest visit per config, config rows) raises ValueError
+    instead: its verdicts would lack the rounds that give them intervals."""
+    results = [r for claim, frame in inputs.items() for r in CLAIM_FUNCTIONS[claim](frame)]
+    if any(c in inputs for c in PREMISED):
+        results = premise_checked(results, flat_at_small_batch(premise))
+    rows = [{f.name: getattr(r, f.name) for f in fields(r)} for r in results]
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def premise_checked(results: list[ClaimResult], flat: list[ClaimResult]) -> list[ClaimResult]:
+    """`results` with each testable row of a PREMISED claim made `premise not met` on a machine where claim (a)'s
+    rows (`flat`) hold tests and none is flat by `ftax.read.analysis.flatness`; its tests, statistic and `why` stay
+    (what the tests alone would say), `premise` gives the reason. A machine (a) cannot test is judged as the others."""
+    reasons = {(r.machine_id, r.device): _no_regime(r) for r in flat if r.tests}
+    out = []
+    for r in results:
+        reason = reasons.get((r.machine_id, r.device)) if r.claim in PREMISED and r.verdict != NOT_TESTABLE else None
+        out.append(replace(r, verdict=PREMISE_NOT_MET, premise=reason) if reason else r)
+    return out
+
+
+def _no_regime(flat: ClaimResult) -> str:
+    """Why claim (a)'s rule finds no framework-bound regime on `flat`'s machine, "" when it finds one."""
+    if any(flatness(t.low, t.high) == FLAT for t in flat.tests):
+        return ""
+    flattest = min(flat.tests, key=lambda t: t.statistic)
+    where = flat.machine_label or flat.machine_id
+    return (f"claim (a)'s rule finds no framework-bound regime on {where}: none of its {len(flat.tests)} eager batch "
+            f"curves has T(4)/T(1) <= {FLAT_MAX_RATIO:g} with its interval (the flattest, {flattest.name}: "
+            f"{value_text(flattest.statistic, flattest.low, flattest.high)}); {PREMISE}")
 
 
 def verdict_sentence(row: Mapping) -> str:
     """'Claim (a), eager latency is flat at small batch: contradicted on AMD EPYC x2 (CPU): bert-tiny ... = 1.62
-    [1.51, 1.74], 3 rounds; flat means <= 1.25.' from one row of `evaluate`."""
+    [1.51, 1.74], 3 rounds; flat means <= 1.25.' from one row of `evaluate`, with the premise's reason first
+    where it is not met."""
     where = row.get("machine_label") or row.get("machine_id")
     on = f" on {where}" if where else ""
-    return f"Claim ({row['claim']}), {CLAIM_TITLES[row['claim']]}: {row['verdict']}{on}: {row['why']}."
+    runtime = f" ({row['runtime']})" if row.get("runtime") else ""
+    premise = f"{row['premise']}; its tests alone: " if row.get("premise") else ""
+    return f"Claim ({row['claim']}), {CLAIM_TITLES[row['claim']]}: {row['verdict']}{on}{runtime}: {premise}{row['why']}."

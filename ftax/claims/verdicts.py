@@ -10,8 +10,9 @@ one round) is `inconclusive`: a point estimate alone decides nothing.
 Most claims are universal ("latency is flat at small batch"), so one rule (`decide`) aggregates the tests
 of a machine (one per curve, model or dtype): `contradicted` when some test's interval lies on the
 wrong side of the threshold, `supported` when every test's lies on the right side, else
-`inconclusive`; the row reports the test that decides (the most contradicting one, or the one
-closest to breaking the claim). Read layer: pure functions; no torch, never measures.
+`inconclusive`; the row quotes the test that decides (the most contradicting one, or the one
+closest to breaking the claim) and carries every test. Where a claim's tests are per runtime and the runtimes'
+tests decide differently, each runtime gets its row (`decide_per_runtime`). Read layer: pure functions; no torch, never measures.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from ftax.read.estimates import require_visits, with_format_version
 from ftax.read.text import plural, sig
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "contradicted", "inconclusive", "not testable here"
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
+# a claim made about a framework-bound model, on a machine where claim (a)'s rule finds no framework-bound regime
+PREMISE_NOT_MET = "premise not met"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE, PREMISE_NOT_MET)
 NO_INTERVAL = "one round: no between-run interval"
 CONFIDENCE = 0.95
 
@@ -40,7 +43,10 @@ class ClaimResult:
     """One verdict: `claim` (letter) on `machine_id` and `device` ("+"-joined for the pair (f)/(g) compare).
 
     `statistic` with its interval `low`/`high` (NaN: no interval), held to `threshold`; `why` says what
-    was compared, on what, with the number; `records` counts the visits the verdict used.
+    was compared, on what, with the number; `records` counts the visits the verdict used. `tests` are every
+    test the verdict weighed, `deciding` the index of the one `statistic` and `why` quote (-1: none); `runtime`
+    names the runtime whose tests alone the row decides ("" where the row weighs every runtime's); `premise`
+    says why the claim's premise is not met on this machine ("" where it is, or the claim has none).
     """
 
     claim: str
@@ -54,11 +60,16 @@ class ClaimResult:
     records: int
     device: str = ""
     machine_label: str = ""
+    runtime: str = ""
+    tests: tuple = ()
+    deciding: int = -1
+    premise: str = ""
 
 
 @dataclass(frozen=True)
 class ClaimTest:
-    """One curve's (model's, dtype's, pair's) statistic held to a threshold in direction `holds`."""
+    """One curve's (model's, dtype's, pair's) statistic held to a threshold in direction `holds`; `runtime` names
+    the runtime a per-runtime test measures (claim (b)), "" otherwise."""
 
     name: str
     what: str
@@ -71,6 +82,7 @@ class ClaimTest:
     meaning: str
     rows: frozenset = field(default_factory=frozenset)
     note: str = ""
+    runtime: str = ""
 
     def verdict(self) -> str:
         if not has_interval(self.low, self.high):
@@ -84,10 +96,13 @@ class ClaimTest:
         """How far the point lies on the claim-breaking side of the threshold (negative: on the claim's side)."""
         return self.statistic - self.threshold if self.holds == "at_most" else self.threshold - self.statistic
 
+    def rule(self) -> str:
+        """'flat means <= 1.25': what the test holds its statistic to."""
+        return f"{self.meaning} {_OPERATOR[self.holds]} {sig(self.threshold)}"
+
     def why(self) -> str:
         shown = value_text(self.statistic, self.low, self.high, self.rounds)
-        return (f"{self.name}: {self.what} = {shown}{self.note}; "
-                f"{self.meaning} {_OPERATOR[self.holds]} {sig(self.threshold)}")
+        return f"{self.name}: {self.what} = {shown}{self.note}; {self.rule()}"
 
 
 # --- the pieces every claim uses -----------------------------------------------------------------
@@ -166,8 +181,8 @@ def rounds_of(visits: pd.DataFrame) -> pd.Series:
     return r.fillna(-1) if r.isna().all() else r
 
 
-def decide(claim: str, unit: tuple[str, str, str], tests: list[ClaimTest]) -> ClaimResult:
-    """The universal rule (module docstring) over one machine's tests; the row reports the deciding test."""
+def decide(claim: str, unit: tuple[str, str, str], tests: list[ClaimTest], runtime: str = "") -> ClaimResult:
+    """The universal rule (module docstring) over one machine's tests; the row quotes the deciding test."""
     verdicts = [t.verdict() for t in tests]
     if CONTRADICTED in verdicts:
         verdict, pool = CONTRADICTED, [t for t, v in zip(tests, verdicts) if v == CONTRADICTED]
@@ -177,10 +192,20 @@ def decide(claim: str, unit: tuple[str, str, str], tests: list[ClaimTest]) -> Cl
         undecided = [t for t, v in zip(tests, verdicts) if v == INCONCLUSIVE]
         verdict, pool = INCONCLUSIVE, [t for t in undecided if has_interval(t.low, t.high)] or undecided
     chosen = max(pool, key=lambda t: t.breaking())
-    why = chosen.why() + (f"; the deciding one of {len(tests)} tests" if len(tests) > 1 else "")
     rows = frozenset().union(*(t.rows for t in tests))
     return ClaimResult(claim, unit[0], verdict, float(chosen.statistic), float(chosen.low), float(chosen.high),
-                       float(chosen.threshold), why, len(rows), unit[1], unit[2])
+                       float(chosen.threshold), chosen.why(), len(rows), unit[1], unit[2], runtime, tuple(tests),
+                       tests.index(chosen))
+
+
+def decide_per_runtime(claim: str, unit: tuple[str, str, str], tests: list[ClaimTest]) -> list[ClaimResult]:
+    """One row from every test (`decide`), or, where the runtimes' tests decide differently, one row per runtime
+    from its own tests: one runtime's verdict never hides another's."""
+    runtimes = list(dict.fromkeys(t.runtime for t in tests))
+    if len(runtimes) < 2:
+        return [decide(claim, unit, tests, runtimes[0] if runtimes else "")]
+    each = [decide(claim, unit, [t for t in tests if t.runtime == r], r) for r in runtimes]
+    return each if len({r.verdict for r in each}) > 1 else [decide(claim, unit, tests)]
 
 
 def untestable(claim: str, unit: tuple[str, str, str], why: str, threshold: float) -> ClaimResult:
