@@ -3,14 +3,15 @@
 Fernandez et al., "The Framework Tax: Disparities Between Inference Efficiency in NLP Research
 and Deployment" (EMNLP 2023) conclude (a)-(g) of `CLAIMS` from 2022 GPUs and CPUs; (h) is ours, the same
 question asked of an LLM's decode step (page 09). Each claim is a function of the visits frame
-(`ftax.store.dataframe.load(path)`) that returns one `ClaimResult` per machine and device (per pair of them for (f) and
-(g)), per runtime where the runtimes disagree: the statistic that decides, its interval, the threshold it is held to,
-one sentence saying what was compared, and every test; each is supported, contradicted, inconclusive or not
-testable here by the one rule of `ftax.claims.verdicts`, and (c), (d), (e), which the paper makes about a model
-"while framework-bound", are `premise not met` on a machine where claim (a)'s rule finds no flat curve. The rules are `ftax.claims.per_machine` ((a)-(e), (h)) and `ftax.claims.across_machines`
-((f), (g)); this module is what the pages read: every claim's statement, title and threshold side by side, as the
-claims page shows them, and `evaluate_claims`, the table of every verdict (each claim on the visits it reads). Read layer: pure functions; no torch, never
-measures.
+(`ftax.store.dataframe.load(path)`) that returns one `ClaimResult` per machine and device (per pair of them for (f)
+and (g)), per runtime where the runtimes disagree: the statistic that decides, its interval, the threshold it is
+held to, one sentence saying what was compared, and every test; each is supported, contradicted, inconclusive or
+not testable here by the one rule of `ftax.claims.verdicts`, and (c), (d), (e), which the paper makes about a
+model "while framework-bound", are `premise not met` on a machine where claim (a)'s rule finds no flat curve. The
+rules are `ftax.claims.per_machine` ((a)-(e), (h)) and `ftax.claims.across_machines` ((f), (g)); this module is
+what the pages read: every claim's statement, title and threshold side by side, as the claims page shows them,
+and `evaluate_claims`, the table of every verdict (each claim on the visits it reads). Read layer: pure
+functions; no torch, never measures.
 """
 from __future__ import annotations
 
@@ -134,4 +135,5 @@ def verdict_sentence(row: Mapping) -> str:
     on = f" on {where}" if where else ""
     runtime = f" ({row['runtime']})" if row.get("runtime") else ""
     premise = f"{row['premise']}; its tests alone: " if row.get("premise") else ""
-    return f"Claim ({row['claim']}), {CLAIM_TITLES[row['claim']]}: {row['verdict']}{on}{runtime}: {premise}{row['why']}."
+    title = CLAIM_TITLES[row["claim"]]
+    return f"Claim ({row['claim']}), {title}: {row['verdict']}{on}{runtime}: {premise}{row['why']}."

@@ -12,7 +12,9 @@ of a machine (one per curve, model or dtype): `contradicted` when some test's in
 wrong side of the threshold, `supported` when every test's lies on the right side, else
 `inconclusive`; the row quotes the test that decides (the most contradicting one, or the one
 closest to breaking the claim) and carries every test. Where a claim's tests are per runtime and the runtimes'
-tests decide differently, each runtime gets its row (`decide_per_runtime`). Read layer: pure functions; no torch, never measures.
+tests decide differently, each runtime gets its row (`decide_per_runtime`). A claim made about a framework-bound
+model whose machine lacks that regime is `premise not met` (`ftax.claims.table`). Read layer: pure functions; no
+torch, never measures.
 """
 from __future__ import annotations
 
@@ -181,7 +183,8 @@ def rounds_of(visits: pd.DataFrame) -> pd.Series:
     return r.fillna(-1) if r.isna().all() else r
 
 
-def decide(claim: str, unit: tuple[str, str, str], tests: list[ClaimTest], runtime: str = "") -> ClaimResult:
+def decide(claim: str, unit: tuple[str, str, str], tests: list[ClaimTest],
+           runtime: str = "") -> ClaimResult:
     """The universal rule (module docstring) over one machine's tests; the row quotes the deciding test."""
     verdicts = [t.verdict() for t in tests]
     if CONTRADICTED in verdicts:
