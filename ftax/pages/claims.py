@@ -156,14 +156,14 @@ def _test_rows(r: Mapping) -> list[tuple]:
 
 
 def tests_markdown(verdicts: pd.DataFrame) -> str:
-    """Every test of every claim, folded per claim: the claim's statement, then one table row per test and machine
-    (what each test alone says), and the reason of each row that has no test."""
+    """Every test of every claim, folded per claim: the claim's statement and its threshold with the reason for it,
+    then one table row per test and machine (what each test alone says), and the reason of each row without one."""
     parts = []
     for c in claims.CLAIMS:
         mine = [r for _, r in verdicts[verdicts["claim"] == c].iterrows()]
         tests = [t for r in mine for t in _test_rows(r)]
         lacking = [f"- {_where(r)}: {r['why']}." for r in mine if not len(r["tests"])]
-        body = [claims.CLAIMS[c], f"Held to {threshold_text(c)}."]
+        body = [claims.CLAIMS[c], f"Held to {threshold_text(c)}: {claims.THRESHOLDS[c][2]}."]
         if tests:
             body.append(markdown_table(["on", "test", "statistic", "95% interval", "rounds", "test's verdict"], tests))
         body += ["\n".join(lacking)] if lacking else []
@@ -172,17 +172,12 @@ def tests_markdown(verdicts: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
-def thresholds_markdown() -> str:
-    """Each claim's threshold with its one-line reason (`ftax.claims.table.THRESHOLDS`)."""
-    return "\n".join(f"- ({c}) {threshold_text(c)}: {reason}." for c, (_, _, reason) in claims.THRESHOLDS.items())
-
-
 def glued(studies: Mapping[str, object]) -> dict[str, str]:
     """The claims page's Markdown, by the glue key its notebook places it under: what the page shows."""
     verdicts = table(studies)
     return {"claims-table": table_markdown(verdicts), "claims-premise": premise_markdown(verdicts) or
             "On every machine here, claim (a)'s rule finds a framework-bound regime: (c), (d) and (e) are judged.",
-            "claims-tests": tests_markdown(verdicts), "claims-thresholds": thresholds_markdown(),
+            "claims-tests": tests_markdown(verdicts),
             "claims-summary": summary(verdicts, studies)}
 
 
