@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from ftax import pages
 from ftax.claims import table as claims
 from ftax.read import analysis, findings
-from ftax.claims.verdicts import CONTRADICTED, SUPPORTED
+from ftax.claims.verdicts import CONTRADICTED, SUPPORTED, VERDICTS
 from ftax.claims.per_machine import flat_at_small_batch
 from ftax.pages import claims as page
 from ftax.pages import framework_bound, hardware, intro
@@ -127,12 +129,13 @@ def test_claims_table_one_row_per_claim_with_verdict_statistic_threshold_and_lin
     assert table["claim"].tolist() == list("abcdefgh")
     markdown = page.table_markdown(table)
     lines = markdown.splitlines()
-    assert lines[0] == "| claim ((h) is ours) | on | verdict | statistic [95% interval] | threshold | shown on |"
+    assert lines[0] == "| claim ((h) is ours) | on | verdict | statistic [95% interval] | held to |"
     assert len(lines) == 2 + 8
     a = lines[2]
-    assert a.startswith(f"| **(a)** eager latency is flat at small batch | {LABEL} | {{bdg-danger}}`contradicted` | 1.")
-    assert "| T(4)/T(1) <= 1.25 |" in a and a.endswith("| {doc}`01-framework-bound` |")
-    assert "| {bdg-secondary}`not testable here` | n/a |" in lines[-1]
+    assert a.startswith("| **(a)** eager latency is flat at small batch ({doc}`page 01 <01-framework-bound>`) | "
+                        f"{LABEL} | {{bdg-danger}}`contradicted` | 1.")
+    assert a.endswith("] | T(4)/T(1) <= 1.25 |")
+    assert lines[-1].endswith("| {bdg-muted}`not testable here` | n/a | decode step T(4)/T(1) <= 1.25 |")
 
 
 def test_claims_page_counts_each_visit_once():
@@ -194,3 +197,10 @@ def test_every_intro_headline_quotes_its_claims():
         assert "Details: {doc}`0" in text
     assert "by claim (a)'s rule, Test CPU (CPU) bert-tiny fp32: no framework-bound regime in the measured range" in \
         intro.hardware(studies)
+
+
+def test_the_claims_page_colours_each_verdict_as_every_page_does():
+    source = Path(__file__).resolve().parents[1] / "notebooks" / "07-claims.ipynb"
+    text = "".join("".join(c["source"]) for c in json.loads(source.read_text())["cells"])
+    assert all(page.verdict_badge(v) in text for v in VERDICTS)
+    assert len(set(page.BADGE.values())) == len(VERDICTS) == len(page.BADGE)

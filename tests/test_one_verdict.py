@@ -26,9 +26,9 @@ from ftax.study.catalogue import STUDIES
 from ftax.sweep.grids import Grid
 
 ROOT = Path(__file__).resolve().parents[1]
-# '**(e)** FP16/BF16 ... {bdg-info}`premise not met` 2.71 [1.72, 5.13]' (a table's cells may sit between)
-MENTION = re.compile(r"\*\*\((?P<claim>[a-h])\)\*\*[^{]*?\{bdg-[a-z]+\}`(?P<verdict>[^`]+)`[\s|]*"
-                     r"(?P<statistic>n/a|[^\s|]+(?: \[[^\]]*\]| \([^)]*\))?)")
+# '**(e)** FP16/BF16 ... {bdg-info}`premise not met` 2.71 [1.72, 5.13]' on one line (a table's cells may sit between)
+MENTION = re.compile(r"\*\*\((?P<claim>[a-h])\)\*\*(?:(?!\{bdg-|\*\*\([a-h]\)\*\*)[^\n])*"
+                     r"\{bdg-[a-z]+\}`(?P<verdict>[^`]+)`[ |]*(?P<statistic>n/a|[^\s|]+(?: \[[^\]]*\]| \([^)]*\))?)")
 
 
 def _case(letters: str) -> Callable[[Mapping], str]:

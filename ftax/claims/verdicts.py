@@ -102,6 +102,10 @@ class ClaimTest:
         """'flat means <= 1.25': what the test holds its statistic to."""
         return f"{self.meaning} {_OPERATOR[self.holds]} {sig(self.threshold)}"
 
+    def bound(self) -> str:
+        """'T(4)/T(1) <= 1.25': the statistic and the threshold it is held to."""
+        return f"{self.what} {_OPERATOR[self.holds]} {sig(self.threshold)}"
+
     def why(self) -> str:
         shown = value_text(self.statistic, self.low, self.high, self.rounds)
         return f"{self.name}: {self.what} = {shown}{self.note}; {self.rule()}"

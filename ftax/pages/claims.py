@@ -37,7 +37,7 @@ CLAIM_STUDY = {"a": "framework-bound", "b": "paradigms", "c": "model-design", "d
 PREMISE_STUDY = CLAIM_STUDY["a"]
 CLAIMS_PAGE = "07-claims"
 # sphinx-design's badge role per verdict: one colour per verdict on every page
-BADGE = {SUPPORTED: "success", CONTRADICTED: "danger", INCONCLUSIVE: "warning", NOT_TESTABLE: "secondary",
+BADGE = {SUPPORTED: "success", CONTRADICTED: "danger", INCONCLUSIVE: "warning", NOT_TESTABLE: "muted",
          PREMISE_NOT_MET: "info"}
 
 
@@ -129,14 +129,18 @@ def threshold_text(claim: str) -> str:
     return f"{statistic} {sig(value)}"
 
 
+def _held_to(row: Mapping) -> str:
+    """'T(4)/T(1) <= 1.25': the quoted test's statistic and threshold, or the claim's where no test ran."""
+    return row["tests"][row["deciding"]].bound() if row["deciding"] >= 0 else threshold_text(row["claim"])
+
+
 def table_markdown(verdicts: pd.DataFrame) -> str:
-    """One row per claim and machine (and runtime where they disagree): the claim, the verdict, the deciding
-    statistic with its interval, the threshold, and the page that shows the records."""
-    rows = [(_label(r["claim"]), _where(r), verdict_badge(r["verdict"]), statistic_text(r),
-             threshold_text(r["claim"]), f"{{doc}}`{SHOWN_ON[r['claim']][0]}`")
+    """One row per claim and machine (and runtime where they disagree): the claim with the page that shows its
+    records, the verdict, the deciding statistic with its interval, and the threshold it is held to."""
+    rows = [(f"{_label(r['claim'])} ({{doc}}`page {SHOWN_ON[r['claim']][0][:2]} <{SHOWN_ON[r['claim']][0]}>`)",
+             _where(r), verdict_badge(r["verdict"]), statistic_text(r), _held_to(r))
             for c in claims.CLAIMS for _, r in verdicts[verdicts["claim"] == c].iterrows()]
-    return markdown_table(["claim ((h) is ours)", "on", "verdict", "statistic [95% interval]", "threshold",
-                           "shown on"], rows)
+    return markdown_table(["claim ((h) is ours)", "on", "verdict", "statistic [95% interval]", "held to"], rows)
 
 
 def premise_markdown(verdicts: pd.DataFrame) -> str:
