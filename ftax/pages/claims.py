@@ -80,6 +80,11 @@ def _where(row: Mapping) -> str:
     return str(row.get("machine_label") or row.get("machine_id") or "no machine")
 
 
+def verdict_badge(verdict: str) -> str:
+    """A verdict as the pages show it: bold (the claims page's coloured badge replaces this)."""
+    return f"**{verdict}**"
+
+
 def threshold_text(claim: str) -> str:
     """'T(4)/T(1) <= 1.25': the statistic and the threshold a claim is held to."""
     statistic, value, _ = claims.THRESHOLDS[claim]
