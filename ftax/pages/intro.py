@@ -165,9 +165,9 @@ def flat_markdown(studies: Mapping[str, object], table: pd.DataFrame, device: st
     measured = (f": here {curve['model']}'s eager latency at batch 4 is "
                 f"{ratio_text(curve['t4'], curve['t4_low'], curve['t4_high'], curve['t4_rounds'])} its batch-1 "
                 f"latency, paired by round" if curve is not None and pd.notna(curve["t4"]) else "")
-    return (f"The paper calls a model framework-bound while its latency stays nearly flat in batch "
-            f"({claims_page.threshold_text('a')}). On a CPU, the host's cost per call and the arithmetic add up, so a "
-            f"large tax can coexist with a curve that is never flat{measured}. {said}").rstrip()
+    return (f"The paper calls a model framework-bound while its latency is nearly flat in batch "
+            f"({claims_page.threshold_text('a')}). On a CPU, host cost and compute add up in every call, so a large "
+            f"tax can coexist with a curve that is never flat{measured}. {said}").rstrip()
 
 
 def statistic_text(row: Mapping) -> str:
@@ -300,8 +300,8 @@ def machines_finding(studies: Mapping[str, object]) -> str:
 def records_line(studies: Mapping[str, object], device: str = "auto") -> str:
     """What the page was computed from: the records, the machine shown and the profile."""
     data = studies["paradigms"]
-    return (f"Computed when this page was built from the {len(data.all)} records in `{data.results_dir}`, "
-            f"profile `{data.profile}`; the findings show {view(data, device).here}.")
+    return (f"Computed when this page was built from the {len(data.all)} records in `{data.results_dir}`; the "
+            f"findings show {view(data, device).here}.")
 
 
 def texts(studies: Mapping[str, object], table: pd.DataFrame, device: str = "auto") -> dict[str, str]:
