@@ -191,7 +191,9 @@ def test_the_summary_table_takes_any_verdict_and_rows_per_runtime():
     extra = table[table["claim"] == "b"].assign(verdict="supported", statistic=1.5, low=1.2, high=1.9)
     table = pd.concat([table, extra], ignore_index=True)
     _check_table(table)
-    assert "**premise not met**" in intro.summary_table(table)
+    assert claims_page.verdict_badge("premise not met") in intro.summary_table(table)
+    table.loc[table["claim"] == "b", "runtime"] = "onnxruntime"
+    assert f"on {LABEL}, onnxruntime" in intro.summary_table(table)
 
 
 def test_the_flat_paragraph_quotes_claim_a_verdict_from_the_frame():
@@ -199,7 +201,7 @@ def test_the_flat_paragraph_quotes_claim_a_verdict_from_the_frame():
     table = claims_page.table(studies)
     text = intro.flat_markdown(studies, table, "cpu")
     verdict = table[table.claim == "a"].verdict.iloc[0]
-    assert f"Claim (a) is **{verdict}** on {LABEL}" in text and "never flat" in text
+    assert f"Claim (a) is {claims_page.verdict_badge(verdict)} on {LABEL}" in text and "never flat" in text
     flipped = table.assign(verdict=np.where(table.claim == "a", "supported", table.verdict))
     assert "the paper's flat-latency claim holds there" in intro.flat_markdown(studies, flipped, "cpu")
 

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax.claims.table import CLAIM_TITLES, CLAIMS
+from ftax.claims.verdicts import NO_INTERVAL
 from ftax.figures import summary_plot
 from ftax.pages import PageView, view
 from ftax.pages import claims as claims_page
@@ -171,23 +172,23 @@ def flat_markdown(studies: Mapping[str, object], table: pd.DataFrame, device: st
 
 
 def statistic_text(row: Mapping) -> str:
-    """A verdict row's statistic and 95% interval, '2.98 [2.67, 3.29]', as the claims page prints it; 'n/a' for a
-    claim not testable here."""
+    """A verdict row's statistic and 95% interval, '2.98 [2.67, 3.29]', as the claims page prints it (one round: no
+    interval, and says so); 'n/a' for a claim not testable here."""
     def num(x: float) -> str:
         return "inf" if x == float("inf") else sig(x)
 
     if pd.isna(row["statistic"]):
         return "n/a"
     if pd.isna(row["low"]) or pd.isna(row["high"]):
-        return f"{num(row['statistic'])} (one round)"
+        return f"{num(row['statistic'])} ({NO_INTERVAL})"
     return f"{num(row['statistic'])} [{num(row['low'])}, {num(row['high'])}]"
 
 
 def verdict_cell(row: Mapping) -> str:
-    """'**contradicted** on AMD EPYC x2 (CPU)': the row's verdict badge and where it holds (the runtime first where
-    the frame gives one verdict per runtime; no place for a claim that found no machine)."""
-    runtime, machine = row.get("runtime"), row.get("machine_label") or row.get("machine_id")
-    where = [str(x) for x in (runtime, machine) if isinstance(x, str) and x]
+    """'**contradicted** on AMD EPYC x2 (CPU)': the row's verdict badge and where it holds (the runtime after the
+    machine where the frame gives one verdict per runtime; no place for a claim that found no machine)."""
+    machine, runtime = row.get("machine_label") or row.get("machine_id"), row.get("runtime")
+    where = [str(x) for x in (machine, runtime) if isinstance(x, str) and x]
     return claims_page.verdict_badge(str(row["verdict"])) + (f" on {', '.join(where)}" if where else "")
 
 
