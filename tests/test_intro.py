@@ -192,6 +192,8 @@ def test_the_summary_table_takes_any_verdict_and_rows_per_runtime():
     table = pd.concat([table, extra], ignore_index=True)
     _check_table(table)
     assert claims_page.verdict_badge("premise not met") in intro.summary_table(table)
+    assert intro.premise_note(table).startswith(f"Claims (c) are about a framework-bound model: on {LABEL} claim (a)'s")
+    assert intro.premise_note(claims_page.table(studies)) == ""
     table.loc[table["claim"] == "b", "runtime"] = "onnxruntime"
     assert f"on {LABEL}, onnxruntime" in intro.summary_table(table)
 

@@ -26,10 +26,11 @@ from ftax.read.findings import band_phrase, no_data, ratio_text
 from ftax.read.intervals import is_real
 from ftax.read.ratios import SPEEDUP_COLUMNS, paired_ratios
 from ftax.read.rows import ok_rows
-from ftax.read.text import markdown_table, plural, sig
+from ftax.read.text import join, markdown_table, plural, sig
 
 SMALL_MODEL = "bert-tiny"  # the small BERT the tax is stated for (the smallest model measured stands in without it)
 BASELINE = "eager"
+PREMISE_NOT_MET = "premise not met"  # the verdict of a claim about a framework-bound model where (a)'s rule finds none
 # what claim (a)'s verdict says of the paper's flat-latency claim, in plain words
 FLAT_CLAIM_READS = {"supported": "holds there", "contradicted": "does not hold there",
                     "inconclusive": "the records cannot decide it there"}
@@ -208,6 +209,18 @@ def summary_table(table: pd.DataFrame) -> str:
                            "page"], lines)
 
 
+def premise_note(table: pd.DataFrame) -> str:
+    """Under the table, where any claim reads `PREMISE_NOT_MET`: which claims, on which machines, and why (empty
+    where none does)."""
+    rows = table[table["verdict"] == PREMISE_NOT_MET] if not table.empty else table
+    if rows.empty:
+        return ""
+    letters = join([f"({c})" for c in CLAIMS if c in set(rows["claim"])])
+    machines = join(sorted({str(m) for m in rows["machine_label"].fillna(rows["machine_id"])}))
+    return (f"Claims {letters} are about a framework-bound model: on {machines} claim (a)'s rule, the paper's "
+            f"definition, finds no flat curve, so they read {claims_page.verdict_badge(PREMISE_NOT_MET)}.")
+
+
 def batch_finding(studies: Mapping[str, object], device: str = "auto") -> str:
     """RQ1: how many eager fp32 curves rise from their smallest to their largest batch, and what the small BERT pays
     for its largest batch, paired by round."""
@@ -307,7 +320,7 @@ def records_line(studies: Mapping[str, object], device: str = "auto") -> str:
 
 def texts(studies: Mapping[str, object], table: pd.DataFrame, device: str = "auto") -> dict[str, str]:
     """Every Markdown output of the page by its glue key, in the reader's order (the figure apart)."""
-    return {"tax": tax_markdown(studies, device), "claims": summary_table(table),
+    return {"tax": tax_markdown(studies, device), "claims": summary_table(table), "claims-note": premise_note(table),
             "flat": flat_markdown(studies, table, device), "finding-batch": batch_finding(studies, device),
             "finding-runtimes": runtime_finding(studies, device), "finding-design": design_finding(studies, device),
             "finding-decoding": decode_finding(studies, device), "finding-machines": machines_finding(studies),
