@@ -164,9 +164,9 @@ def flat_markdown(studies: Mapping[str, object], table: pd.DataFrame, device: st
     verdict = str(rows["verdict"].iloc[0]) if len(rows) else None
     said = (f"Claim (a) is {claims_page.verdict_badge(verdict)} on {v.machine}: the paper's flat-latency claim "
             f"{FLAT_CLAIM_READS.get(verdict, 'reads so there')}." if verdict else "")
-    measured = (f": here {curve['model']}'s eager latency at batch 4 is "
-                f"{ratio_text(curve['t4'], curve['t4_low'], curve['t4_high'], curve['t4_rounds'])} its batch-1 "
-                f"latency, paired by round" if curve is not None and pd.notna(curve["t4"]) else "")
+    measured = (f": here {curve['model']}'s eager T(4)/T(1), paired by round, is "
+                f"{ratio_text(curve['t4'], curve['t4_low'], curve['t4_high'], curve['t4_rounds'])}"
+                if curve is not None and pd.notna(curve["t4"]) else "")
     return (f"The paper calls a model framework-bound while its latency is nearly flat in batch "
             f"({claims_page.threshold_text('a')}). On a CPU, host cost and compute add up in every call, so a large "
             f"tax can coexist with a curve that is never flat{measured}. {said}").rstrip()
