@@ -59,8 +59,8 @@ def test_host_estimates_set_four_estimates_side_by_side(tmp_path):
     assert row["decomposition ms, largest"] / row["decomposition ms, batch 1"] > 1.25
     table, finding = page.host_table(estimates), page.host_finding(v, estimates)
     assert table.startswith("| model | runtime |") and "| bert-tiny | eager | 128 | 1-64 |" in table
-    assert "flat (within 1.25x) for 0 of 1 decomposed curves, an observation, not a finding" in finding
-    assert "the smallest shape's latency does for 1 of 1" in finding
+    assert "flat (within 1.25x either way) for 0 of 1 decomposed curves, an observation, not a finding" in finding
+    assert "the smallest shape's latency for 1 of 1" in finding
 
 
 def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
@@ -196,3 +196,19 @@ def test_gpu_sentences_need_gpu_records():
     gpu = pd.DataFrame({"device": ["cpu", "cuda:0"]})
     text = page.assumptions_markdown(gpu)
     assert "on a GPU at each batch's own" in text and "overlapping form" in text
+
+
+def test_a_zero_overhead_is_not_flat_and_an_intercept_reaching_zero_is_not_compared(tmp_path):
+    v = pages.view(_data(tmp_path), "cpu")
+    nan = float("nan")
+    estimates = pd.DataFrame([
+        {"model": "m", "runtime": "r1", "decomposition ms, batch 1": 1.0, "decomposition ms, largest": 0.0,
+         "intercept ms": 1.0, "intercept low": -0.5, "intercept high": 2.0, "smallest shape ms": 1.0,
+         "share, largest": nan, "between-round cv, largest": nan},
+        {"model": "m", "runtime": "r2", "decomposition ms, batch 1": 1.0, "decomposition ms, largest": 1.1,
+         "intercept ms": 1.0, "intercept low": 0.8, "intercept high": 1.2, "smallest shape ms": 2.0,
+         "share, largest": nan, "between-round cv, largest": nan}])
+    finding = page.host_finding(v, estimates)
+    assert "flat (within 1.25x either way) for 1 of 2 decomposed curves" in finding  # r1's 0x is not flat
+    assert ("excludes 0 for 1 of 2 curves; on those, the decomposition at batch 1 agrees with the intercept within "
+            "25% for 1 of 1 and the smallest shape's latency for 0 of 1") in finding
