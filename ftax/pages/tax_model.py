@@ -386,7 +386,8 @@ def sweeps_markdown(windows: pd.DataFrame) -> str:
 
 def assumptions_markdown(configs: pd.DataFrame) -> str:
     """What the model assumes; the GPU's rate and the overlapping form's reason are said only with GPU records."""
-    gpu = bool(not configs.empty and "device" in configs and configs["device"].astype(str).str.startswith("cuda").any())
+    gpu = bool(not configs.empty and "device" in configs
+               and configs["device"].astype(str).str.startswith("cuda").any())
     rate = ("on a CPU at batch 1's work per call for every batch (the work grows as the FLOPs do), on a GPU at each "
             "batch's own" if gpu else "at batch 1's work per call for every batch (the work grows as the FLOPs do)")
     overlap = (" On a GPU the host queues kernels while earlier ones run, so there latency may be closer to the "
