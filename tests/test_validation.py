@@ -297,14 +297,17 @@ def test_the_run_and_the_records_name_their_commits_and_the_timing_changes_betwe
     said = run_commits.commits_markdown("0000000fffff", "2026-01-01T08:00:00+0000", commits, ["3333333"])
     assert said.startswith("The validation run was measured at commit 0000000 on 2026-01-01; the book's records at "
                            "1111111 (10 records, 2026-01-02 10:00-10:30 UTC) and 2222222 (3 records,")
-    assert "The timing code changed in between (1 commits touch it, `git log 0000000..2222222 -- ftax/measure" in said
+    assert ("The timing code changed in between (1 commits touch it: 3333333; `git log 0000000...1111111 -- "
+            "ftax/measure") in said and "`git log 0000000...2222222 -- ftax/measure" in said
     assert "No commit in between touched the timing code" in run_commits.commits_markdown(
         "0000000fffff", None, commits, [])
     assert "cannot tell" in run_commits.commits_markdown("0000000fffff", None, commits, None)
-    assert "share the timing code" in run_commits.commits_markdown("2222222bbbbb", None, commits, None)
+    assert "share the timing code" in run_commits.commits_markdown("2222222bbbbb", None, commits.iloc[1:], None)
+    assert "cannot tell" in run_commits.commits_markdown("2222222bbbbb", None, commits, None)  # 1111111 differs
     assert "does not record" in run_commits.commits_markdown(None, None, commits, None)
     assert run_commits.record_commits(tmp_path).empty
-    assert run_commits.timing_changes("not-a-commit", "nor-this") is None
+    assert run_commits.timing_changes("not-a-commit", ["nor-this"]) is None
+    assert run_commits.timing_changes("HEAD", ["HEAD"]) == []  # a commit against itself changes nothing
 
 
 def test_the_noise_floor_is_the_methods_yardstick_not_the_paired_test(tmp_path):

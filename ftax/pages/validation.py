@@ -221,7 +221,7 @@ def measured_line(v: ValidationView) -> str:
         return summary(v)
     p = v.run.provenance or {}
     commits = run_commits.record_commits(v.results_dir)
-    changes = (run_commits.timing_changes(p["commit"], commits["commit"].iloc[-1])
+    changes = (run_commits.timing_changes(p["commit"], list(commits["commit"]))
                if p.get("commit") and not commits.empty else None)
     return (f"This appendix rests on one validation run of {v.machine} ({v.plan.rounds} rounds, profile "
             f"{v.plan.profile}) and on the calibration runs stored in `{v.results_dir}/calibration/`. "
