@@ -136,9 +136,9 @@ def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
 def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):
     data = _data(tmp_path)
     v = pages.view(data, "cpu")
-    text = page.inflection_markdown(v, page.every_config(data, "a"))
-    assert "| bert-tiny | eager | fp32 | 128 | {} | not flat, none |" in text
-    assert "matches the measured one for" in text
+    table, finding = page.inflections(v, page.every_config(data, "a"))
+    assert "| bert-tiny | eager | fp32 | 128 | {} | not flat, none |" in table
+    assert "matches the measured one for" in finding and "|" not in finding
 
 
 def test_without_a_probe_the_page_says_what_is_missing(tmp_path):
@@ -156,7 +156,7 @@ def test_with_no_records_at_all_every_cell_says_so(tmp_path):
     estimates = page.host_estimates(v, configs)
     assert page.host_table(estimates) == "" and page.host_finding(v, estimates).startswith("Nothing to show")
     assert "can be predicted" in page.validation_figure(v, configs)[1]
-    assert "not scored here" in page.scores_markdown(v, configs) and page.inflection_markdown(v, configs) == ""
+    assert "not scored here" in page.scores_markdown(v, configs) and page.inflections(v, configs) == ("", "")
 
 
 def _windows(rows: list[tuple]) -> pd.DataFrame:

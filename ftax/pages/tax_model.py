@@ -271,11 +271,12 @@ def _phase(row) -> str:
     return "" if phase in ("forward", None) or not isinstance(phase, str) else f" {phase}"
 
 
-def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
-    """Predicted regime and inflection per curve beside the one claim (a)'s rule reads from the measured visits."""
+def inflections(v: PageView, configs: pd.DataFrame) -> tuple[str, str]:
+    """Predicted regime and inflection per curve beside the one claim (a)'s rule reads from the measured visits:
+    (the table, folded on the page; the finding), both "" without a prediction."""
     predicted = tax_model_validation.predicted_inflections(configs, curve_probes.stored_probes(v.results_dir))
     if predicted.empty:
-        return ""
+        return "", ""
     measured = analysis.framework_bound_regimes(v.every_visit if not v.every_visit.empty else v.visits)
     keys = [k for k in CURVE if k in predicted and k in measured]
     both = predicted.merge(measured[keys + ["regime", "inflection_batch"]], on=keys, how="left",
@@ -289,10 +290,11 @@ def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
                      f"{at(r.inflection_batch)} | {r.regime_measured if isinstance(r.regime_measured, str) else 'n/a'}, "
                      f"{at(r.inflection_batch_measured)} |" for r in both.itertuples())
     return ("| model | runtime | precision | seq | overrides | predicted: regime, inflection | measured |\n"
-            "|---|---|---|---|---|---|---|\n" + rows + "\n\n" +
+            "|---|---|---|---|---|---|---|\n" + rows,
             f"**Finding.** On {v.here}, the predicted regime (claim (a)'s rule: T(4)/T(1) within "
-            f"{analysis.FLAT_MAX_RATIO:g}) matches the measured one for {agree} of {compared} curves that have both; "
-            f"the measured regime is read with its between-round interval, the predicted one from the point curve.")
+            f"{analysis.FLAT_MAX_RATIO:g}) matches the measured one for {agree} of {compared} curves that have both "
+            f"(of {len(both)} predicted; the table of every curve is folded at the end of the page); the measured "
+            f"regime is read with its between-round interval, the predicted one from the point curve.")
 
 
 HOST_SOURCES = {"probe": "the probe's", "smallest": "the smallest shape's", "decomposition": "the decomposition's"}
