@@ -242,6 +242,6 @@ def test_validation_page_without_a_run_says_so_once():
                             page.sensitivity_figure(v), page.cuda_figure(v)):  # nothing visible: said once above
         assert caption == page.EMPTY and caption.startswith("<!--") and figure._repr_html_() == page.EMPTY
     for section in (page.agreement_table, page.methods_finding, page.explain_finding, page.overhead_finding,
-                    page.cost_finding, page.repeat_finding, page.sensitivity_finding, page.cuda_finding, page.verdict):
+                    page.cost_finding, page.repeat_finding, page.sensitivity_finding, page.cuda_section, page.verdict):
         assert section(v) == page.EMPTY
     assert "| callable |" in page.plan_markdown(v.plan)
