@@ -1,6 +1,7 @@
 #!/bin/bash
 # Issue 20's table (decode per token, prefill, aot-inductor on bert-tiny) on a CPU: quick rule, 3 rounds, into
-# results/decode-table/ (not a book study: the pages do not read it yet). Run on an idle machine; ~20 min on 2 cores.
+# results/decode-table/ (not a book study: no page reads this folder; page 09 reads the book's own decode
+# records). Run on an idle machine; ~20 min on 2 cores.
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/decode-table}
 F=".venv/bin/ftax sweep --device cpu --profile quick --rounds 3 --quiet --out $OUT"

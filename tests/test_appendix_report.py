@@ -14,15 +14,15 @@ STORED = ROOT / "results" / "validation"
 
 
 def appendix_report(results_dir: Path, out: Path) -> list[str]:
-    """The Markdown outputs of 90-validation run report-only (profile quick, cpu) on `results_dir`."""
+    """The Markdown outputs (shown or glued) of 90-validation run report-only (profile quick, cpu) on `results_dir`."""
     import papermill
 
     papermill.execute_notebook(str(ROOT / "notebooks" / "90-validation.ipynb"), str(out), cwd=str(ROOT),
                                kernel_name="python3", progress_bar=False, log_output=False,
                                parameters={"profile": "quick", "device": "cpu", "results_dir": str(results_dir),
                                            "measure": False})
-    return [o.get("data", {}).get("text/markdown", "") for c in nbformat.read(out, 4).cells
-            if c.cell_type == "code" for o in c.get("outputs", [])]
+    return [text for c in nbformat.read(out, 4).cells if c.cell_type == "code" for o in c.get("outputs", [])
+            for mime, text in o.get("data", {}).items() if mime.endswith("text/markdown")]  # shown or glued
 
 
 @pytest.mark.slow

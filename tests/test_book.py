@@ -91,7 +91,7 @@ def test_intro_headlines_are_computed_from_the_records(built):
     result, out, results_dir, _ = built
     text = _article(out / "_build" / "html" / "book" / "_executed" / "00-intro.html").get_text(" ", strip=True)
     assert f"from the {len(dataframe.load(results_dir))} records" in text
-    assert "Framework-bound (RQ1)" in text and "Hardware (RQ4)" in text
+    assert "How big is the tax?" in text and "Hardware (RQ4)" in text
     assert "def " not in text  # code cells are hidden on the intro
 
 

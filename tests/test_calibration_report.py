@@ -50,3 +50,13 @@ def test_coverage_verdicts_follow_the_interval():
     assert report.coverage_verdict(0.75, 0.6, 0.9).startswith("misses 80% at the point")
     assert report.coverage_verdict(0.85, 0.6, 0.95).startswith("meets 80% at the point")
     assert report.coverage_verdict(0.95, 0.85, 0.99).startswith("meets 80% (its interval")
+
+
+def test_the_pooled_part_and_the_runs_part_make_the_whole_section(tmp_path):
+    for run in (_run("2026-01-01T10:00"), _run("2026-01-02T10:00"), _run("2026-01-01T11:00", "b")):
+        jsonl.append_side(tmp_path, report.KIND, run["machine_id"], run)
+    pooled, runs = report.markdown(tmp_path, "pooled"), report.markdown(tmp_path, "runs")
+    assert pooled.count("Pooled over") == 1 and pooled.count("pairs of runs") == 1  # b's only run stays in view
+    assert "Pooled over" not in runs and runs.count("pairs of runs") == 2  # a's two runs, folded under its pool
+    assert sorted((pooled + "\n\n" + runs).split("\n\n")) == sorted(report.markdown(tmp_path).split("\n\n"))
+    assert report.markdown(tmp_path / "none", "runs") == ""

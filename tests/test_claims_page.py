@@ -1,4 +1,4 @@
-"""The claims page (`ftax.pages.claims`), the intro's headlines that quote it, and the one framework-bound rule
+"""The claims page (`ftax.pages.claims`) and the one framework-bound rule
 (`ftax.read.analysis.framework_bound_regimes`) on the pages: hand-built visits in 3 rounds, nothing is measured."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ftax.read import analysis, findings
 from ftax.claims.verdicts import CONTRADICTED, SUPPORTED, VERDICTS
 from ftax.claims.per_machine import flat_at_small_batch
 from ftax.pages import claims as page
-from ftax.pages import framework_bound, hardware, intro
+from ftax.pages import framework_bound, hardware
 from fake_study import FakeStudy
 from ftax.study.catalogue import STUDIES
 from ftax.sweep.grids import Grid
@@ -169,34 +169,6 @@ def test_a_page_quotes_the_verdict_of_its_claims_on_its_records():
                            f"contradicted on {LABEL}: ")
     assert "Claim (e), FP16/BF16 does not help at batch 1: not testable here" in said
     assert said.endswith("differently from this page's alone): {doc}`07-claims`.")
-
-
-# --- the intro quotes the claims table ------------------------------------------------------------------
-
-@pytest.mark.parametrize("ratios, verdict", [(FLAT_THEN_RISING, SUPPORTED), (STEEP, CONTRADICTED)])
-def test_flipping_the_verdict_in_the_frame_flips_the_intro_headline(ratios, verdict):
-    studies = _studies(_sweep(ratios))
-    headline = intro.framework_bound(studies, "cpu")
-    assert headline.startswith(f"**Framework-bound (RQ1).** Claim (a), eager latency is flat at small batch: "
-                               f"{verdict} on {LABEL}: ")
-    table = page.table(studies)
-    assert intro.framework_bound(studies, "cpu", table) == headline
-    assert claims.verdict_sentence(table.iloc[0]) in headline
-    flipped = table.copy()
-    other = CONTRADICTED if verdict == SUPPORTED else SUPPORTED
-    flipped.loc[0, "verdict"] = other
-    assert f"flat at small batch: {other} on {LABEL}: " in intro.framework_bound(studies, "cpu", flipped)
-
-
-def test_every_intro_headline_quotes_its_claims():
-    studies = _studies(_sweep(STEEP))
-    for text, letters in ((intro.paradigms(studies, "cpu"), "b"), (intro.model_design(studies, "cpu"), "cd"),
-                          (intro.hardware(studies), "f"), (intro.where_time_goes(studies, "cpu"), "g")):
-        for letter in letters:
-            assert f"Claim ({letter}), {claims.CLAIM_TITLES[letter]}: " in text
-        assert "Details: {doc}`0" in text
-    assert "by claim (a)'s rule, Test CPU (CPU) bert-tiny fp32: no framework-bound regime in the measured range" in \
-        intro.hardware(studies)
 
 
 def test_the_claims_page_colours_each_verdict_as_every_page_does():

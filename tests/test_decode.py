@@ -207,6 +207,17 @@ def test_eager_decode_record_carries_per_token_statistics(model):
     assert record.per_token["tokens_per_s"] == pytest.approx(2 / (record.stats["median_ms"] / 1e3))
     row = dataframe._flatten(json.loads(record.to_json()))
     assert row["phase"] == "decode" and row["per_token_tokens_per_s"] > 0
+    assert row["cache_fill"] == decoding.PROMPT_PASS  # the record says how its cache took the prompt
+
+
+@pytest.mark.parametrize("backend, phase, fill", [("eager", "decode", decoding.PROMPT_PASS),
+                                                  ("compile", "decode", decoding.PROMPT_PASS),
+                                                  ("aot-inductor", "decode", decoding.TOKEN_AT_A_TIME),
+                                                  ("eager", "prefill", None), ("eager", "forward", None)])
+def test_a_decode_record_names_the_fill_its_runtime_gets(backend, phase, fill):
+    from ftax.run.runner import _cache_fill
+    config = MeasureConfig.make("gpt2", backend, "fp32", "cpu", 1, SEQ, phase=phase)
+    assert _cache_fill(config) == fill
 
 
 @pytest.mark.slow

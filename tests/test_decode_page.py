@@ -83,7 +83,7 @@ def test_prefill_is_paired_with_decode_only_when_timed_together():
 def test_generation_share_outside_compute_is_a_lower_bound_from_the_profiled_step():
     finding = page.generation_finding(_view(_visits()))
     # 128 steps at 70% overhead over (prefill of 6 steps + 128 steps): 0.7 * 128 / 134 = 67%
-    assert "llama-small eager batch 1 at least 67% (step 70% overhead)" in finding
+    assert "llama-small eager batch 1 about 67% (step 70% overhead)" in finding and "one profiled visit" in finding
     assert "No decode step was profiled" in page.generation_finding(_view(_visits(decomposed=False)))
 
 
@@ -121,3 +121,38 @@ def test_claim_h_judges_decode_steps_and_claim_a_ignores_them(growth, verdict):
     a = table[table.claim == "a"].iloc[0]
     assert a.verdict == NOT_TESTABLE  # the forward rows have batch 1 only; decode steps are not (a)'s
     assert "Claim (h)" in page.claim_verdict(_view(_visits(step_growth=growth)))
+
+
+def _fill_view(rows: list[dict]):
+    """A view holding only decode visits, as `page.fill_markdown` reads them."""
+    class View:
+        visits = pd.DataFrame(rows)
+        here = "CPU A x2 (CPU) (profile quick)"
+    return View()
+
+
+def _decode_visit(backend: str, when: str, **kw) -> dict:
+    return {"backend": backend, "phase": "decode", "timestamp": pd.Timestamp(when, tz="UTC"),
+            "env_git_commit": "abcdef123456", **kw}
+
+
+def test_each_decode_record_says_its_fill_or_the_page_says_what_its_commit_did():
+    before = page.PROMPT_PASS_SINCE - pd.Timedelta(days=1)
+    after = page.PROMPT_PASS_SINCE + pd.Timedelta(days=1)
+    v = _fill_view([_decode_visit("eager", str(after), cache_fill="prompt pass"),
+                    _decode_visit("aot-inductor", str(after), cache_fill="token at a time"),
+                    _decode_visit("compile", str(before.tz_localize(None))),
+                    _decode_visit("eager", str(after.tz_localize(None)))])
+    f = page.fills(v.visits)
+    assert list(f["recorded"]) == [True, True, False, False]
+    assert list(f["fill"].fillna("")) == ["prompt pass", "token at a time", "token at a time", ""]
+    text = page.fill_markdown(v)
+    assert "1 of 4 decode records (eager) say their cache took the prompt by one prompt pass" in text
+    assert "1 of 4 decode records (aot-inductor) say their cache took the prompt a token at a time" in text
+    assert (f"1 of 4 decode records (compile) do not say; they were measured at commit abcdef1, before "
+            f"{page.PROMPT_PASS_COMMIT}, whose code took the prompt a token at a time") in text
+    assert f"1 of 4 decode records (eager) do not say, and were measured after {page.PROMPT_PASS_COMMIT}" in text
+
+
+def test_without_decode_records_the_fill_says_so():
+    assert page.fill_markdown(_fill_view([])).startswith("No decode step is stored")

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from ftax import pages
 from ftax.read import findings
-from ftax.pages import framework_bound, hardware, intro, model_design, paradigms, where_time_goes
+from ftax.pages import framework_bound, hardware, model_design, paradigms, where_time_goes
 from fake_study import FakeStudy
 from ftax.sweep.grids import Grid
 from ftax.read.text import join, markdown_table, plural, sig
@@ -230,39 +230,6 @@ def test_where_time_goes_captions_on_a_cpu_and_no_gpu():
                                                         "share >= 50% at batch 1 to 8,")
 
 
-def test_intro_headlines_with_records_and_without():
-    frame = pd.DataFrame(_decomposed())
-    studies = {s: FakeStudy(frame, [GRID], all=frame) for s in ("framework-bound", "paradigms", "model-design",
-                                                             "hardware", "where-time-goes")}
-    assert intro.headline(studies, "cpu").startswith("## Headline findings\n\nComputed when this page was built, "
-                                                     "from the 7 records in `results` (1 machine(s)); profile "
-                                                     "`quick`; the case studies show **CPU A x2 (CPU)**")
-    rq1 = intro.framework_bound(studies, "cpu")
-    assert rq1.startswith("**Framework-bound (RQ1).** Claim (a), eager latency is flat at small batch: inconclusive "
-                          "on CPU A x2 (CPU): ")  # one round: no interval
-    assert " Measured: in FP32 eager mode, bert-tiny: " in rq1 and "the batch" in rq1 and "20%" not in rq1
-    # where each curve's flat regime ends is said once on the page, under RQ4 (asserted below), not again here
-    assert "no framework-bound regime" not in rq1
-    assert rq1.endswith(" Details: {doc}`01-framework-bound`.")
-    assert intro.paradigms(studies, "cpu").startswith("**Paradigms (RQ2).** Claim (b), static runtimes gain most at "
-                                                      "small batch: not testable here")
-    assert intro.paradigms(studies, "cpu").endswith("Measured: no runtime besides eager has been measured alongside "
-                                                    "it yet. Details: {doc}`02-framework-paradigms`.")
-    assert intro.model_design(studies, "cpu").endswith("Measured: the width x depth grid has not been measured yet. "
-                                                       "Details: {doc}`03-model-design`.")
-    assert "Measured: by claim (a)'s rule, CPU A x2 (CPU) bert-tiny fp32: no framework-bound regime in the measured " \
-           "range that the data can confirm" in intro.hardware(studies)
-    assert "Measured: overhead (wall time not spent in compute) as a share of one call: bert-tiny eager: 91% of" in \
-        intro.where_time_goes(studies, "cpu")
-    empty = {s: FakeStudy(pd.DataFrame(), [GRID]) for s in studies}
-    assert intro.framework_bound(empty).endswith("Measured: no batch sweep yet. Details: {doc}`01-framework-bound`.")
-    assert "Claim (a), eager latency is flat at small batch: not testable here: no records of" in \
-        intro.framework_bound(empty)
-    assert "no machine has a batch sweep with batch 1 and 4 yet" in intro.hardware(empty)
-    assert "no config has been measured with a decomposition yet." in intro.where_time_goes(empty)
-    assert "the case studies show **no machine yet**" in intro.headline(empty)
-
-
 def test_validation_page_without_a_run_says_so_once():
     from ftax.study import validation
     from ftax.pages import validation as page
@@ -275,6 +242,6 @@ def test_validation_page_without_a_run_says_so_once():
                             page.sensitivity_figure(v), page.cuda_figure(v)):  # nothing visible: said once above
         assert caption == page.EMPTY and caption.startswith("<!--") and figure._repr_html_() == page.EMPTY
     for section in (page.agreement_table, page.methods_finding, page.explain_finding, page.overhead_finding,
-                    page.cost_finding, page.repeat_finding, page.sensitivity_finding, page.cuda_finding, page.verdict):
+                    page.cost_finding, page.repeat_finding, page.sensitivity_finding, page.cuda_section, page.verdict):
         assert section(v) == page.EMPTY
     assert "| callable |" in page.plan_markdown(v.plan)

@@ -11,6 +11,7 @@ from ftax import pages
 from ftax.read import curve_probes, tax_model, tax_model_validation
 from ftax.store import jsonl
 from ftax.pages import tax_model as page
+from ftax.pages import tax_model_fresh
 from ftax.measure.probe import Probe
 from ftax.store.schema import MeasureConfig, Record
 from ftax.sweep.grids import Grid
@@ -58,8 +59,8 @@ def test_host_estimates_set_four_estimates_side_by_side(tmp_path):
     assert row["decomposition ms, largest"] / row["decomposition ms, batch 1"] > 1.25
     table, finding = page.host_table(estimates), page.host_finding(v, estimates)
     assert table.startswith("| model | runtime |") and "| bert-tiny | eager | 128 | 1-64 |" in table
-    assert "flat (within 1.25x) for 0 of 1 decomposed curves, an observation, not a finding" in finding
-    assert "the smallest shape's latency does for 1 of 1" in finding
+    assert "flat (within 1.25x either way) for 0 of 1 decomposed curves, an observation, not a finding" in finding
+    assert "the smallest shape's latency for 1 of 1" in finding
 
 
 def test_scores_name_the_model_the_baselines_and_the_bar(tmp_path):
@@ -89,8 +90,9 @@ def test_two_point_form_and_the_host_window_are_read_from_the_same_curves(tmp_pa
     # the curve is a line: the line through batch 1 and 8 is within 25% at 2, 4, 16, 32 and 64
     assert "a line through batch 1 and batch 8 (or the nearest measured) is within 25% at every other batch for " \
            "1 of 1 curves" in text and "the two-point form meets the bar of 80%" in text
-    window = page.host_window_markdown(v, configs)
-    row = next(line for line in window.splitlines() if line.startswith("| bert-tiny eager fp32 128 |"))
+    windows = page.host_windows(v, configs)
+    table, window = page.host_window_table(windows), page.host_window_summary(v, windows)
+    row = next(line for line in table.splitlines() if line.startswith("| bert-tiny eager fp32 128 |"))
     low, high = (int(x.rstrip("%")) for x in row.split(" | ")[2].split("-"))
     assert low < round(100 * HOST_MS / (HOST_MS + PER_ITEM_MS)) < high  # the true H lies in the window
     assert "within 25% at every measured batch for 1 of 1 curves" in window
@@ -113,30 +115,30 @@ def _stored_run(results_dir, name: str, rows: list[dict]) -> None:
 def test_fresh_runs_are_scored_each_with_their_own_probe(tmp_path):
     data = _data(tmp_path)
     v = pages.view(data, "cpu")
-    assert "No fresh run is stored" in page.fresh_runs_markdown(v)
+    assert "No fresh run is stored" in tax_model_fresh.fresh_runs_markdown(v)
     _stored_run(tmp_path, "a-20261204T1500", [r for r in _records() if r["seq_len"] == 128])
-    text = page.fresh_runs_markdown(v)
+    text = tax_model_fresh.fresh_runs_markdown(v)
     assert "bytes counted: no; probe's write ladder: no; probes per precision: 1)" in text and "(21 visits;" in text
     assert "| the model as `ftax predict` runs it" in text and "| 1 | 1 (100%) |" in text
     assert "on this run (1 of 1 curves within 25% at the estimates; misses: none)" in text
     run = tmp_path / tax_model_validation.FRESH_RUNS / "a-20261204T1500"
     jsonl.append_side(run, "probes", "a", {**PROBE.to_dict(), "machine_id": "a"})  # a second probe, untimed
-    assert "(the first and last probes were of unrecorded times)" in page.fresh_runs_markdown(v)
+    assert "(the first and last probes were of unrecorded times)" in tax_model_fresh.fresh_runs_markdown(v)
     _stored_run(tmp_path, "a-20261204T1600", [r for r in _records() if r["seq_len"] == 128])
     timed = tmp_path / tax_model_validation.FRESH_RUNS / "a-20261204T1600" / "probes" / "a.jsonl"
     timed.unlink()
     for when in ("2026-12-04T16:00:00+00:00", "2026-12-04T16:12:00+00:00"):  # two timed probes: the run's spread
         jsonl.append_side(timed.parent.parent, "probes", "a",
                           {**replace(PROBE, timestamp=when).to_dict(), "machine_id": "a"})
-    assert "(the first and last probes were taken 12 minutes apart)" in page.fresh_runs_markdown(v)
+    assert "(the first and last probes were taken 12 minutes apart)" in tax_model_fresh.fresh_runs_markdown(v)
 
 
 def test_inflection_table_sets_the_prediction_beside_the_measured_rule(tmp_path):
     data = _data(tmp_path)
     v = pages.view(data, "cpu")
-    text = page.inflection_markdown(v, page.every_config(data, "a"))
-    assert "| bert-tiny | eager | fp32 | 128 | {} | not flat, none |" in text
-    assert "matches the measured one for" in text
+    table, finding = page.inflections(v, page.every_config(data, "a"))
+    assert "| bert-tiny | eager | fp32 | 128 | {} | not flat, none |" in table
+    assert "matches the measured one for" in finding and "|" not in finding
 
 
 def test_without_a_probe_the_page_says_what_is_missing(tmp_path):
@@ -154,4 +156,59 @@ def test_with_no_records_at_all_every_cell_says_so(tmp_path):
     estimates = page.host_estimates(v, configs)
     assert page.host_table(estimates) == "" and page.host_finding(v, estimates).startswith("Nothing to show")
     assert "can be predicted" in page.validation_figure(v, configs)[1]
-    assert "not scored here" in page.scores_markdown(v, configs) and page.inflection_markdown(v, configs) == ""
+    assert "not scored here" in page.scores_markdown(v, configs) and page.inflections(v, configs) == ("", "")
+
+
+def _windows(rows: list[tuple]) -> pd.DataFrame:
+    """A synthetic frame as `page.host_windows` returns it: (curve, T(1), window low, high, H probe, H smallest)."""
+    return pd.DataFrame([{"curve": c, "t1_ms": t1, "low_ms": lo, "high_ms": hi, "probe": p, "smallest": s,
+                          "decomposition": float("nan")} for c, t1, lo, hi, p, s in rows])
+
+
+def test_the_shortest_sequence_is_called_host_cost_only_as_far_as_the_windows_say():
+    nan = float("nan")
+    mostly_below = _windows([("a", 10, 6, 8, 7, 3), ("b", 10, 6, 8, 7, 7), ("c", 10, 6, 8, 7, 2),
+                             ("d", 10, nan, nan, 7, 9)])  # d: no window, so not counted
+    text = page.smallest_shape_phrase(mostly_below)
+    assert "inside the host costs that fit the curve for 1 of 3 curves, below them for 2" in text
+    assert "not mostly the host cost" in text
+    mostly_inside = _windows([("a", 10, 6, 8, 7, 7), ("b", 10, 6, 8, 7, 6.5), ("c", 10, 6, 8, 7, 9)])
+    text = page.smallest_shape_phrase(mostly_inside)
+    assert "for 2 of 3 curves, above them for 1" in text and "not mostly" not in text
+    assert "cannot say" in page.smallest_shape_phrase(pd.DataFrame())
+
+
+def test_the_window_summary_counts_the_table_and_names_its_exceptions(tmp_path):
+    v = pages.view(_data(tmp_path), "cpu")
+    nan = float("nan")
+    windows = _windows([("fits", 10, 6, 8, 7, 7), ("probe high", 10, 6, 8, 9, 7), ("no line", 10, nan, nan, 7, 7)])
+    text = page.host_window_summary(v, windows)
+    assert "for 2 of 3 curves" in text and "no line fits no line" in text
+    assert "the probe's in 1 of 2" in text and "probe high (90% against 60%-80%)" in text
+    assert "fits (" not in text  # a curve whose estimate is inside is not listed
+    table = page.host_window_table(windows)
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(windows)  # head + rows
+
+
+def test_gpu_sentences_need_gpu_records():
+    cpu = pd.DataFrame({"device": ["cpu", "cpu"]})
+    assert "GPU" not in page.assumptions_markdown(cpu) and "GPU" not in page.assumptions_markdown(pd.DataFrame())
+    gpu = pd.DataFrame({"device": ["cpu", "cuda:0"]})
+    text = page.assumptions_markdown(gpu)
+    assert "on a GPU at each batch's own" in text and "overlapping form" in text
+
+
+def test_a_zero_overhead_is_not_flat_and_an_intercept_reaching_zero_is_not_compared(tmp_path):
+    v = pages.view(_data(tmp_path), "cpu")
+    nan = float("nan")
+    estimates = pd.DataFrame([
+        {"model": "m", "runtime": "r1", "decomposition ms, batch 1": 1.0, "decomposition ms, largest": 0.0,
+         "intercept ms": 1.0, "intercept low": -0.5, "intercept high": 2.0, "smallest shape ms": 1.0,
+         "share, largest": nan, "between-round cv, largest": nan},
+        {"model": "m", "runtime": "r2", "decomposition ms, batch 1": 1.0, "decomposition ms, largest": 1.1,
+         "intercept ms": 1.0, "intercept low": 0.8, "intercept high": 1.2, "smallest shape ms": 2.0,
+         "share, largest": nan, "between-round cv, largest": nan}])
+    finding = page.host_finding(v, estimates)
+    assert "flat (within 1.25x either way) for 1 of 2 decomposed curves" in finding  # r1's 0x is not flat
+    assert ("excludes 0 for 1 of 2 curves; on those, the decomposition at batch 1 agrees with the intercept within "
+            "25% for 1 of 1 and the smallest shape's latency for 0 of 1") in finding

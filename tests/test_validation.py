@@ -266,3 +266,54 @@ def test_open_validation_appends_once_and_reads_back(tmp_path, monkeypatch):
     assert again.provenance["timestamp"] == first.provenance["timestamp"] == report_only.provenance["timestamp"]
     assert [p.name for p in (tmp_path / "validation").iterdir()] == [f"{first.provenance['machine_id']}.jsonl"]
     assert not list(tmp_path.glob("*.jsonl"))  # never in the case studies' records
+
+
+def _view_with(cuda: pd.DataFrame, results_dir, **provenance):
+    from ftax.pages import validation as page
+
+    run = validation_spec.ValidationRun(validation.plan("smoke", "cpu"), measured=True, frame=_frame(BASE),
+                                        cuda=cuda, machine_label="CPU A x2 (CPU)", load_1m=(0.5, 0.6),
+                                        provenance=provenance)
+    return page, page.view(run, str(results_dir))
+
+
+def test_the_gpu_section_renders_only_with_cuda_rows(tmp_path):
+    page, v = _view_with(pd.DataFrame(), tmp_path)
+    figure, caption = page.cuda_figure(v)
+    assert page.cuda_section(v) == page.EMPTY and caption == page.EMPTY and figure._repr_html_() == page.EMPTY
+    cuda = pd.DataFrame([{"batch_size": 1, "sync_wall_ms": 5.0, "cuda_events_ms": 4.9, "pipelined_ms": 3.0,
+                          "no_sync_ms": 0.5}])
+    page, v = _view_with(cuda, tmp_path)
+    assert page.cuda_section(v).startswith("**On a GPU: what synchronization changes.**")
+    assert isinstance(page.cuda_figure(v)[0], Figure)
+
+
+def test_the_run_and_the_records_name_their_commits_and_the_timing_changes_between(tmp_path):
+    from ftax.appendix import run_commits
+
+    commits = pd.DataFrame({"commit": ["1111111aaaaa", "2222222bbbbb"], "records": [10, 3],
+                            "first": pd.to_datetime(["2026-01-02 10:00", "2026-01-03 09:00"], utc=True),
+                            "last": pd.to_datetime(["2026-01-02 10:30", "2026-01-03 09:05"], utc=True)})
+    said = run_commits.commits_markdown("0000000fffff", "2026-01-01T08:00:00+0000", commits, ["3333333"])
+    assert said.startswith("The validation run was measured at commit 0000000 on 2026-01-01; the book's records at "
+                           "1111111 (10 records, 2026-01-02 10:00-10:30 UTC) and 2222222 (3 records,")
+    assert ("The timing code changed in between (1 commits touch it: 3333333; `git log 0000000...1111111 -- "
+            "ftax/measure") in said and "`git log 0000000...2222222 -- ftax/measure" in said
+    assert "No commit in between touched the timing code" in run_commits.commits_markdown(
+        "0000000fffff", None, commits, [])
+    assert "cannot tell" in run_commits.commits_markdown("0000000fffff", None, commits, None)
+    assert "share the timing code" in run_commits.commits_markdown("2222222bbbbb", None, commits.iloc[1:], None)
+    assert "cannot tell" in run_commits.commits_markdown("2222222bbbbb", None, commits, None)  # 1111111 differs
+    assert "does not record" in run_commits.commits_markdown(None, None, commits, None)
+    assert run_commits.record_commits(tmp_path).empty
+    assert run_commits.timing_changes("not-a-commit", ["nor-this"]) is None
+    assert run_commits.timing_changes("HEAD", ["HEAD"]) == []  # a commit against itself changes nothing
+
+
+def test_the_noise_floor_is_the_methods_yardstick_not_the_paired_test(tmp_path):
+    page, v = _view_with(pd.DataFrame(), tmp_path, commit="0000000fffff", timestamp="2026-01-01T08:00:00+0000")
+    said = page.verdict(v)
+    assert "yardstick for the agreement between timing methods" in said
+    assert "paired interval excludes 1 (see {doc}`../methodology`)" in said and "not findings" not in said
+    assert page.measured_line(v).startswith(f"This appendix rests on one validation run of {v.machine}")
+    assert "measured at commit 0000000 on 2026-01-01" in page.measured_line(v)

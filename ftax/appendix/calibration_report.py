@@ -138,15 +138,23 @@ def spread_sentence(run: dict) -> str:
     return f"Where the variance lives (CV on a log scale, median over configs and pairs): {listed}."
 
 
-def markdown(results_dir: str | Path) -> str:
+def markdown(results_dir: str | Path, part: str = "all") -> str:
     """The appendix's section: per machine, the coverage pooled over its stored runs, then each run (newest first)
-    with its provenance, table and verdicts."""
+    with its provenance, table and verdicts. `part` "pooled" keeps what a reader needs first (the pooled coverage, or
+    a machine's only run), "runs" the runs that pooling summarises (folded on the page), "all" both."""
     machines = per_machine(stored(results_dir))
     if not machines:
-        return (f"No calibration run is stored in `{results_dir}/calibration/`. Run "
+        return ("" if part == "runs" else
+                f"No calibration run is stored in `{results_dir}/calibration/`. Run "
                 f"`python benchmarks/calibration.py --rounds 1,5 --store {results_dir}` on an idle machine.")
-    return "\n\n".join(part for runs in machines.values()
-                        for part in (pooled_markdown(runs), *map(run_markdown, runs)) if part)
+    parts = []
+    for runs in machines.values():
+        pooled_ = pooled_markdown(runs)
+        if part in ("all", "pooled"):
+            parts += [pooled_] if pooled_ else list(map(run_markdown, runs))
+        if part in ("all", "runs") and pooled_:
+            parts += list(map(run_markdown, runs))
+    return "\n\n".join(p for p in parts if p)
 
 
 def run_markdown(run: dict) -> str:

@@ -355,8 +355,10 @@ def verdict(table: pd.DataFrame, explained: pd.DataFrame, rep: pd.DataFrame, run
         worst = models_.loc[models_.cv_of_medians.idxmax()]
         floor = (f" ftax's median of a model moved by up to {sig(worst.cv_of_medians * 100, 2)}% (CV, "
                  f"{worst.target}) between rounds here, with the load average at {sig(max(run.load_1m), 2)} "
-                 f"on {cores_of(run)} cores: on this machine, differences between configs smaller than "
-                 f"that are not findings.")
+                 f"on {cores_of(run)} cores. That is the yardstick for the agreement between timing methods: "
+                 f"two methods, or one method on two runs, that differ by less than it agree. It is not the "
+                 f"test of a paired speedup: the book calls a paired ratio real, a difference on this machine, "
+                 f"when its paired interval excludes 1 (see {{doc}}`../methodology`), whatever its size.")
     return (f"**In short.** On this run, {sleep_ok}; {agreement_phrase(table, tolerance)}; {unexplained} "
             f"disagreement{'s' if unexplained != 1 else ''} beyond {sig(tolerance * 100)}% "
             f"{'remain' if unexplained != 1 else 'remains'} without a measured cause.{floor}")

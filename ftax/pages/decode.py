@@ -196,14 +196,14 @@ def split_figure(v: PageView) -> tuple[Figure, str]:
     figure = decomposition_plots.overhead_share_vs_batch(rows, panel="model",
                                                          title=f"Overhead share of a decode step: {v.machine}")
     return figure, no_data(decode_rows(v), v.here) or (
-        f"Share of one decode step's wall time outside compute kernels (the profiler's split of a separate "
-        f"profiled run; see {{doc}}`05-where-time-goes`) per runtime on {v.here}; {len(rows)} decode configs were "
-        f"profiled.")
+        f"Share of one decode step's wall time outside compute kernels (the profiler's split of one separate "
+        f"profiled visit, as on page 05) per runtime on {v.here}; {len(rows)} decode configs were profiled.")
 
 
 def generation_finding(v: PageView) -> str:
     """The share of a generation spent outside compute: the decode steps' overhead (their profiled share times
-    their latency) over prefill + GENERATED_TOKENS steps, the prefill counted as all compute (a lower bound)."""
+    their latency) over prefill + GENERATED_TOKENS steps, the prefill counted as all compute and every step at the
+    measured step's latency (later steps attend over a longer cache: neither is a bound on its own)."""
     rows = decomposed(decode_rows(v))
     prefill = ok_rows(_of_phase(v.frame, "prefill"))
     if rows.empty:
@@ -216,11 +216,13 @@ def generation_finding(v: PageView) -> str:
             continue
         steps = GENERATED_TOKENS * r.estimate_ms
         outside = GENERATED_TOKENS * r.decomposition_overhead_share * r.estimate_ms / (match.estimate_ms.median() + steps)
-        listed.append(f"{r.model} {r.backend} batch {r.batch_size} at least {outside:.0%} "
+        listed.append(f"{r.model} {r.backend} batch {r.batch_size} about {outside:.0%} "
                       f"(step {r.decomposition_overhead_share:.0%} overhead)")
-    return (f"**Finding.** On {v.here}, a generation of {GENERATED_TOKENS} tokens after the prompt spends outside "
-            f"compute kernels: {join(listed, 'no shape with both phases')}. One profiled run per config: no "
-            f"between-run interval for the shares.")
+    return (f"**Observation** (one profiled visit per config: no between-run interval for the shares). On {v.here}, "
+            f"a generation of {GENERATED_TOKENS} tokens after the prompt spends outside compute kernels: "
+            f"{join(listed, 'no shape with both phases')}. The prompt pass is counted as all compute, which lowers "
+            f"the share, and every step at the measured step's latency, while later steps attend over a longer cache "
+            f"and cost more, which raises it: neither way is a bound.")
 
 
 # --- no Python in the call: AOTInductor next to the other runtimes -------------------------------------------
@@ -280,3 +282,49 @@ def floor_table(v: PageView) -> str:
 def claim_verdict(v: PageView) -> str:
     """Claim (h), per-token decode is framework-bound at batch 1, on this page's records."""
     return on_page(v.visits, "h")
+
+
+# --- how each decode record's cache took its prompt --------------------------------------------------------------
+
+# The commit that gave eager and torch.compile one prompt pass (`ftax.run.decoding.take_prompt`); before it every
+# runtime's cache took the prompt a token at a time through its own step. A record without `cache_fill` measured
+# before this commit's time was measured at an older commit, so it filled that way.
+PROMPT_PASS_COMMIT, PROMPT_PASS_SINCE = "ad97772", pd.Timestamp("2026-12-04T12:58:39Z")
+TOKEN_AT_A_TIME = "token at a time"
+
+
+def fills(visits: pd.DataFrame) -> pd.DataFrame:
+    """Per decode visit, how its cache took the prompt: `cache_fill` as the record says it (`recorded` True), else
+    what the code at its commit did where its time tells (before `PROMPT_PASS_COMMIT`: a token at a time), else
+    None."""
+    decode = _of_phase(visits, "decode")
+    if decode.empty:
+        return pd.DataFrame(columns=["backend", "fill", "recorded", "commit"])
+    said = decode["cache_fill"] if "cache_fill" in decode else pd.Series(None, index=decode.index, dtype=object)
+    older = pd.to_datetime(decode["timestamp"], utc=True, errors="coerce") < PROMPT_PASS_SINCE
+    fill = said.where(said.notna(), pd.Series(TOKEN_AT_A_TIME, index=decode.index).where(older))
+    commit = decode["env_git_commit"] if "env_git_commit" in decode else pd.Series("", index=decode.index)
+    return pd.DataFrame({"backend": decode["backend"], "fill": fill, "recorded": said.notna(),
+                         "commit": commit.fillna("").astype(str).str[:7]})
+
+
+def fill_markdown(v: PageView) -> str:
+    """How the decode records' caches took their prompts, counted from the records (and, for records that do not
+    say, from the commit they were measured at)."""
+    f = fills(v.visits)
+    if f.empty:
+        return f"No decode step is stored on {v.here}."
+    parts = []
+    for (fill, recorded), g in f.groupby([f["fill"].fillna(""), "recorded"], sort=True):
+        which = f"{len(g)} of {len(f)} decode records ({join(sorted(set(g['backend'])))})"
+        if recorded:
+            how = f"by one {fill}" if fill == "prompt pass" else f"a {fill}"
+            parts.append(f"{which} say their cache took the prompt {how}")
+        elif fill:
+            parts.append(f"{which} do not say; they were measured at commit {join(sorted(set(g['commit'])))}, before "
+                         f"{PROMPT_PASS_COMMIT}, whose code took the prompt a {fill} through each runtime's own step")
+        else:
+            parts.append(f"{which} do not say, and were measured after {PROMPT_PASS_COMMIT}: this page cannot tell "
+                         f"how their cache took the prompt")
+    return ("Before the timed step, the cache holds a prompt of `seq_len` tokens. " + "; ".join(parts) + ". "
+            "How the prompt goes in changes the cache's state, not the timed step's shape.")

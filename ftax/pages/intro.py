@@ -1,122 +1,340 @@
-"""The headline findings of 00-intro: per case study, the verdicts of the claims it tests and what it measured.
+"""The intro (00-intro): how big the tax is, the one figure, the claims at a glance and one finding per case study.
 
-The verdicts are those of the paper's claims in the claims table of 07-claims, computed when the page is built.
-
-`studies` maps each study's name to what `ftax.study.studies.open_study` returned for it (read only); `table` is
-`ftax.pages.claims.table(studies)`, computed once by the page (each function computes it when not given).
+Every function takes `studies` (each study's name -> what `ftax.study.studies.open_study` returned, read only) and
+returns Markdown (the figure: a figure and its caption). The tax is measured on a small BERT at its smallest batch in
+the paradigms study, as the paired-by-round speedup of the fastest runtime there over eager (`ftax.read.analysis`);
+the verdicts are quoted from the one verdict frame, `ftax.pages.claims.table(studies)`, never judged here.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from ftax.read import analysis
-from ftax.read.decomposition_findings import share_phrases
-from ftax.read.findings import growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note
-from ftax.read.load_notes import where
-from ftax.pages import PageView, every_machine, view
+from ftax.claims.table import CLAIM_TITLES, CLAIMS
+from ftax.claims.verdicts import NO_INTERVAL
+from ftax.figures import summary_plot
+from ftax.pages import PageView, view
 from ftax.pages import claims as claims_page
 from ftax.pages import decode as decode_page
 from ftax.pages import framework_bound as framework_bound_page
-from ftax.read.rows import rows_of
-from ftax.read.text import join
+from ftax.pages import model_design as model_design_page
+from ftax.read import analysis
+from ftax.read.findings import band_phrase, no_data, ratio_text
+from ftax.read.intervals import is_real
+from ftax.read.ratios import SPEEDUP_COLUMNS, paired_ratios
+from ftax.read.rows import ok_rows
+from ftax.read.text import join, markdown_table, plural, sig
+
+SMALL_MODEL = "bert-tiny"  # the small BERT the tax is stated for (the smallest model measured stands in without it)
+BASELINE = "eager"
+PREMISE_NOT_MET = "premise not met"  # the verdict of a claim about a framework-bound model where (a)'s rule finds none
+# what claim (a)'s verdict says of the paper's flat-latency claim, in plain words
+FLAT_CLAIM_READS = {"supported": "holds there", "contradicted": "does not hold there",
+                    "inconclusive": "the records cannot decide it there"}
 
 
-def verdicts(studies: Mapping[str, object], letters: str, table: pd.DataFrame | None = None) -> str:
-    """The verdict sentences of the claims in `letters`, quoted from the claims table, then 'Measured:' (what the
-    headline goes on to state)."""
-    table = claims_page.table(studies) if table is None else table
-    return " ".join(claims_page.sentences(table, letters)) + " Measured:"
+@dataclass(frozen=True)
+class Tax:
+    """The share of `model`'s eager latency the fastest runtime at `batch_size` removes: its speedup over eager
+    paired by round (`speedup` [`low`, `high`] over `rounds`), and how it compares with the runner-up (`versus`,
+    paired by round too; None with one runtime)."""
+
+    machine: str
+    model: str
+    dtype: str
+    seq_len: int
+    batch_size: int
+    runtime: str
+    runtimes: int
+    speedup: float
+    low: float
+    high: float
+    rounds: int
+    runner_up: str | None = None
+    versus: tuple[float, float, float, int] | None = None
 
 
-def views(studies: Mapping[str, object], device: str = "auto") -> dict[str, PageView]:
-    """Each study's page view (one machine each, as its page shows it)."""
-    return {name: view(data, device) for name, data in studies.items()}
+def _small_bert(v: PageView) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The config rows and visits of one curve per runtime: `SMALL_MODEL` in fp32 at its first sequence length,
+    or, without it, the model whose eager latency at its smallest batch is lowest."""
+    rows = ok_rows(v.frame, "batch_size")
+    eager = rows[rows["backend"] == BASELINE] if not rows.empty else rows
+    if eager.empty:
+        return rows.iloc[0:0], v.visits.iloc[0:0]
+    model = SMALL_MODEL if (eager["model"] == SMALL_MODEL).any() else (
+        eager.sort_values(["batch_size", "estimate_ms"]).iloc[0]["model"])
+    mine = eager[eager["model"] == model]
+    dtype = "fp32" if (mine["dtype"] == "fp32").any() else sorted(mine["dtype"])[0]
+    seq = sorted(mine[mine["dtype"] == dtype]["seq_len"])[0]
+
+    def pick(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[(frame["model"] == model) & (frame["dtype"] == dtype) & (frame["seq_len"] == seq)]
+
+    return pick(rows), pick(v.visits)
 
 
-def headline(studies: Mapping[str, object], device: str = "auto") -> str:
-    """How many records the headlines rest on, and which machine the case studies show."""
-    shown = views(studies, device)
-    machine = shown["framework-bound"].machine or next((v.machine for v in shown.values() if v.machine), None)
-    data = studies["hardware"]
-    records = data.all
-    return (f"## Headline findings\n\nComputed when this page was built, from the {len(records)} records in "
-            f"`{data.results_dir}` ({records.machine_label.nunique() if not records.empty else 0} machine(s)); "
-            f"profile `{data.profile}`; the case studies show {where(machine, data.profile)}. Each headline first "
-            f"quotes, for every machine, the verdicts of the claims its case study tests (the paper's, and our (h) on "
-            f"decoding; the table of "
-            f"{{doc}}`07-claims`), then states what the records measured.")
+def _pct(share: float) -> str:
+    return f"{sig(100 * share, 2)}%"
 
 
-def framework_bound(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
-    """RQ1: the verdicts of claims (a) and (e), then what the batch costs in eager FP32. Where each curve's flat
-    regime ends (claim (a)'s rule, per curve) is said once, under RQ4."""
+def _fastest(speedups: pd.DataFrame, batch_size: int) -> pd.DataFrame:
+    """The runtimes besides eager at `batch_size`, fastest (largest median speedup) first."""
+    at = speedups[(speedups["backend"] != BASELINE) & (speedups["batch_size"] == batch_size)]
+    return at.dropna(subset=["speedup"]).sort_values("speedup", ascending=False)
+
+
+def tax(studies: Mapping[str, object], device: str = "auto") -> Tax | None:
+    """The tax at the smallest batch of the paradigms study's small BERT (`_small_bert`), or None without a runtime
+    measured beside eager there."""
+    v = view(studies["paradigms"], device)
+    rows, visits = _small_bert(v)
+    if rows.empty:
+        return None
+    speedups = analysis.speedups(visits)
+    small = int(rows["batch_size"].min())
+    ranked = _fastest(speedups, small) if not speedups.empty else speedups
+    if ranked.empty:
+        return None
+    best = ranked.iloc[0]
+    versus, second = None, None
+    if len(ranked) > 1:
+        second = str(ranked.iloc[1]["backend"])
+        pair = visits[(visits["batch_size"] == small) & visits["backend"].isin([best["backend"], second])]
+        r = paired_ratios(pair, "backend", second, SPEEDUP_COLUMNS)
+        r = r[r["backend"] == best["backend"]]
+        versus = (float(r["ratio"].iloc[0]), float(r["ratio_low"].iloc[0]), float(r["ratio_high"].iloc[0]),
+                  int(r["rounds"].iloc[0])) if len(r) else None
+    return Tax(str(v.machine), str(best["model"]), str(best["dtype"]), int(best["seq_len"]), small,
+               str(best["backend"]), len(ranked), float(best["speedup"]), float(best["speedup_low"]),
+               float(best["speedup_high"]), int(best["rounds"]), second, versus)
+
+
+def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
+    """'How big is the tax?': the verdict on the machine shown, the share of eager's latency removed, which runtime
+    removes it (picked as the fastest at that batch, set against the runner-up), and what the share is not."""
+    t = tax(studies, device)
+    if t is None:
+        return ("No runtime has been measured beside eager on a small BERT yet, so the records cannot say how big "
+                "the tax is.")
+    real = is_real(t.low, t.high)
+    verdict = ("the tax is a difference on this machine" if real else
+               "the records cannot tell the fastest runtime from eager" if real is False else
+               "one round gives no interval, so the records cannot call it a difference")
+    share = (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
+             f"{_pct(summary_plot.removed_share(t.high))}]")
+    first = (f"On **{t.machine}**, {verdict}: for {t.model} ({t.dtype}, sequence {t.seq_len}) at batch "
+             f"{t.batch_size}, {t.runtime}'s speedup over eager, paired by round, is "
+             f"{ratio_text(t.speedup, t.low, t.high, t.rounds)}: it removes {share} of eager's latency.")
+    picked = f"{t.runtime} was picked as the fastest of the {plural(t.runtimes, 'runtime')} measured at that batch"
+    if t.versus is not None:
+        ahead = is_real(t.versus[1], t.versus[2])
+        picked += (f"; paired against {t.runner_up}, the next, it runs "
+                   f"{ratio_text(*t.versus, digits=3)} as fast: "
+                   + ("faster on this machine" if ahead else "the records do not separate the two"))
+    return (f"{first}\n\n{picked}. A runtime also changes the kernels it runs, so this is the part of eager's latency "
+            f"a runtime removes, not a pure framework share.")
+
+
+def tax_figure(studies: Mapping[str, object], device: str = "auto") -> tuple[Figure, str]:
+    """The small BERT's latency per runtime against batch size beside the share of eager's latency each removes."""
+    v = view(studies["paradigms"], device)
+    rows, visits = _small_bert(v)
+    speedups = analysis.speedups(visits) if not visits.empty else pd.DataFrame()
+    model = rows["model"].iloc[0] if not rows.empty else SMALL_MODEL
+    figure = summary_plot.tax_vs_batch(rows, speedups, BASELINE, title=f"{model}: {v.machine}, profile {v.profile}")
+    return figure, no_data(rows, v.here) or (
+        f"{model} ({rows['dtype'].iloc[0]}, sequence {rows['seq_len'].iloc[0]}) on {v.here}. Left: latency per "
+        f"runtime against batch size ({band_phrase(rows)}); dashed: eager's smallest-batch latency held flat, the "
+        f"curve the paper's framework-bound model draws. Right: the share of eager's latency each runtime removes, "
+        f"1 - 1/speedup; error bars: the paired-by-round speedup's 95% interval mapped through.")
+
+
+def flat_markdown(studies: Mapping[str, object], table: pd.DataFrame, device: str = "auto") -> str:
+    """The paper's signature against this machine, once: flat latency in batch is the paper's definition of
+    framework-bound; on a CPU host cost and compute add, so a tax and a rising curve coexist. The small BERT's
+    eager T(4)/T(1) (claim (a)'s rule on the figure's curve) and claim (a)'s verdict from `table`."""
+    v = view(studies["paradigms"], device)
+    _, visits = _small_bert(v)
+    regimes = analysis.framework_bound_regimes(visits[visits["backend"] == BASELINE]) if not visits.empty else None
+    curve = regimes.iloc[0] if regimes is not None and len(regimes) else None
+    rows = table[(table["claim"] == "a") & (table["machine_label"] == v.machine)] if not table.empty else table
+    verdict = str(rows["verdict"].iloc[0]) if len(rows) else None
+    said = (f"Claim (a) is {claims_page.verdict_badge(verdict)} on {v.machine}: the paper's flat-latency claim "
+            f"{FLAT_CLAIM_READS.get(verdict, 'reads so there')}." if verdict else "")
+    measured = (f": here {curve['model']}'s eager T(4)/T(1), paired by round, is "
+                f"{ratio_text(curve['t4'], curve['t4_low'], curve['t4_high'], curve['t4_rounds'])}"
+                if curve is not None and pd.notna(curve["t4"]) else "")
+    return (f"The paper calls a model framework-bound while its latency is nearly flat in batch "
+            f"({claims_page.threshold_text('a')}). On a CPU, host cost and compute add up in every call, so a large "
+            f"tax can coexist with a curve that is never flat{measured}. {said}").rstrip()
+
+
+def statistic_text(row: Mapping) -> str:
+    """A verdict row's statistic and 95% interval, '2.98 [2.67, 3.29]', as the claims page prints it (one round: no
+    interval, and says so); 'n/a' for a claim not testable here."""
+    def num(x: float) -> str:
+        return "inf" if x == float("inf") else sig(x)
+
+    if pd.isna(row["statistic"]):
+        return "n/a"
+    if pd.isna(row["low"]) or pd.isna(row["high"]):
+        return f"{num(row['statistic'])} ({NO_INTERVAL})"
+    return f"{num(row['statistic'])} [{num(row['low'])}, {num(row['high'])}]"
+
+
+def verdict_cell(row: Mapping) -> str:
+    """'**contradicted** on AMD EPYC x2 (CPU)': the row's verdict badge and where it holds (the runtime after the
+    machine where the frame gives one verdict per runtime; no place for a claim that found no machine)."""
+    machine, runtime = row.get("machine_label") or row.get("machine_id"), row.get("runtime")
+    where = [str(x) for x in (machine, runtime) if isinstance(x, str) and x]
+    return claims_page.verdict_badge(str(row["verdict"])) + (f" on {', '.join(where)}" if where else "")
+
+
+def summary_table(table: pd.DataFrame) -> str:
+    """One row per claim (a)-(h): its short statement, the verdict per machine (and runtime, where the frame splits
+    them), its statistic with the 95% interval, the threshold it is held to, and the page; every verdict and number
+    read from `table`'s rows."""
+    lines = []
+    for claim in CLAIMS:
+        mine = [r for _, r in table[table["claim"] == claim].iterrows()] if not table.empty else []
+        page = claims_page.SHOWN_ON[claim][0]
+        lines.append((f"({claim}) {CLAIM_TITLES[claim]}",
+                      "; ".join(verdict_cell(r) for r in mine) or "no rows",
+                      "; ".join(statistic_text(r) for r in mine) or "n/a", claims_page.threshold_text(claim),
+                      f"{{doc}}`{page}`"))
+    return markdown_table(["the paper's claim ((h) ours)", "verdict here", "statistic [95% interval]", "held to",
+                           "page"], lines)
+
+
+def premise_note(table: pd.DataFrame) -> str:
+    """Under the table, where any claim reads `PREMISE_NOT_MET`: which claims, on which machines, and why (empty
+    where none does)."""
+    rows = table[table["verdict"] == PREMISE_NOT_MET] if not table.empty else table
+    if rows.empty:
+        return ""
+    letters = join([f"({c})" for c in CLAIMS if c in set(rows["claim"])])
+    machines = join(sorted({str(m) for m in rows["machine_label"].fillna(rows["machine_id"])}))
+    return (f"Claims {letters} are about a framework-bound model: on {machines} claim (a)'s rule, the paper's "
+            f"definition, finds no flat curve, so they read {claims_page.verdict_badge(PREMISE_NOT_MET)}.")
+
+
+def batch_finding(studies: Mapping[str, object], device: str = "auto") -> str:
+    """RQ1: how many eager fp32 curves rise from their smallest to their largest batch, and what the small BERT pays
+    for its largest batch, paired by round."""
     v = view(studies["framework-bound"], device)
-    batch = rows_of(v.frame, v.grid_rows, varying="batch_sizes")
-    eager32 = batch[(batch.backend == "eager") & (batch.dtype == "fp32")]
     ratios = framework_bound_page.ratios(v, "batch_size")
-    ratios = ratios[(ratios.backend == "eager") & (ratios.dtype == "fp32")] if ratios is not None else None
-    verdict = verdict_note(framework_bound_page.ends(ratios, "batch_size"), "ratio_low", "ratio_high",
-                           "latency rises from the smallest to the largest batch")
-    costs = scaling_phrases(eager32, "batch_size", ["model"], ratios)
-    return f"**Framework-bound (RQ1).** {verdicts(studies, 'ae', table)} " + (
-        f"in FP32 eager mode, {join(costs)}. {verdict}" if costs else "no batch sweep yet.") + " Details: {doc}`01-framework-bound`."
+    if ratios is None or ratios.empty:
+        return "**Batching (RQ1).** No batch sweep has been measured yet. See {doc}`01-framework-bound`"
+    ends = framework_bound_page.ends(ratios[(ratios["backend"] == BASELINE) & (ratios["dtype"] == "fp32")],
+                                     "batch_size")
+    if ends.empty:
+        return "**Batching (RQ1).** No eager fp32 batch sweep has been measured yet. See {doc}`01-framework-bound`"
+    rising = sum(bool(is_real(r.ratio_low, r.ratio_high)) and r.ratio > 1 for r in ends.itertuples())
+    shown = ends[ends["model"] == SMALL_MODEL]
+    r = (shown if len(shown) else ends.sort_values("batch_size", ascending=False)).iloc[0]
+    return (f"**Batching costs latency (RQ1).** {rising} of {len(ends)} eager curves rise from their smallest batch to "
+            f"their largest beyond their interval; for {sig(r['batch_size'])}x the batch, {r['model']}'s latency "
+            f"grows {ratio_text(r['ratio'], r['ratio_low'], r['ratio_high'], r['rounds'])}, paired by round. "
+            f"See {{doc}}`01-framework-bound`")
 
 
-def paradigms(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
-    """RQ2: the verdict of claim (b); each runtime's speedup over eager at the smallest and the largest batch."""
-    speedups = analysis.speedups(view(studies["paradigms"], device).visits)
-    head = f"**Paradigms (RQ2).** {verdicts(studies, 'b', table)} "
-    link = " Details: {doc}`02-framework-paradigms`."
+def runtime_finding(studies: Mapping[str, object], device: str = "auto") -> str:
+    """RQ2: the fastest runtime at the small BERT's largest batch, picked there, and whether it still beats eager."""
+    v = view(studies["paradigms"], device)
+    rows, visits = _small_bert(v)
+    speedups = analysis.speedups(visits) if not visits.empty else pd.DataFrame()
+    link = " See {doc}`02-framework-paradigms`"
     if speedups.empty:
-        return head + "no runtime besides eager has been measured alongside it yet." + link
-    small, large = speedups.batch_size.min(), speedups.batch_size.max()
-    ends = speedups[speedups.batch_size.isin([small, large])]
-    return (f"{head}speedup over eager at batch {small}: {join(speedup_phrases(speedups, small))}; "
-            f"at batch {large}: {join(speedup_phrases(speedups, large))}. "
-            f"{verdict_note(ends, 'speedup_low', 'speedup_high', 'speedups')}{link}")
+        return "**Runtimes (RQ2).** No runtime has been measured beside eager yet." + link
+    large = int(rows["batch_size"].max())
+    best = _fastest(speedups, large)
+    if best.empty:
+        return f"**Runtimes (RQ2).** No runtime was measured beside eager at batch {large}." + link
+    b = best.iloc[0]
+    real = is_real(b["speedup_low"], b["speedup_high"])
+    return (f"**The gain fades with the batch (RQ2).** At batch {large}, {b['backend']}, the fastest runtime there, "
+            f"has a speedup over eager of {ratio_text(b['speedup'], b['speedup_low'], b['speedup_high'], b['rounds'])}: "
+            + ("still a difference on this machine." if real else
+               "the records cannot tell it from eager on this machine.") + link)
 
 
-def model_design(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
-    """RQ3: the verdicts of claims (c) and (d); what doubling BERT's width and depth costs."""
+def design_finding(studies: Mapping[str, object], device: str = "auto") -> str:
+    """RQ3: in the width x depth grid at the smallest batch, the largest configuration's FLOPs and latency over the
+    smallest's, the latency paired by round."""
     v = view(studies["model-design"], device)
-    growth = growth_phrases(rows_of(v.frame, v.grid_rows, names=["width-depth"]))
-    return (f"**Model design (RQ3).** {verdicts(studies, 'cd', table)} "
-            + (f"for BERT, {join(growth)}." if growth else "the width x depth grid has not been measured yet.")
-            + " Details: {doc}`03-model-design`.")
+    grid = ok_rows(model_design_page.grid_rows(v), "flops")
+    link = " See {doc}`03-model-design`"
+    if grid.empty:
+        return "**Model design (RQ3).** The width x depth grid has not been measured yet." + link
+    small = int(grid["batch_size"].min())
+    at = grid[grid["batch_size"] == small].sort_values("flops")
+    least, most = at.iloc[0], at.iloc[-1]
+    visits = v.visits[(v.visits["batch_size"] == small) & (v.visits["model"] == least["model"])
+                      & v.visits["overrides"].isin([least["overrides"], most["overrides"]])]
+    r = paired_ratios(visits, "overrides", least["overrides"]) if len(at) > 1 else pd.DataFrame()
+    r = r[r["overrides"] == most["overrides"]] if not r.empty else r
+    if r.empty:
+        return "**Model design (RQ3).** The grid has too few configurations to compare." + link
+    r = r.iloc[0]
+    return (f"**Arithmetic shows in latency (RQ3).** In the BERT width x depth grid at batch {small}, the largest "
+            f"configuration has {sig(most['flops'] / least['flops'], 2)}x the FLOPs of the smallest and, paired by "
+            f"round, {ratio_text(1 / r['ratio'], 1 / r['ratio_high'], 1 / r['ratio_low'], r['rounds'])} its latency. "
+            f"The paper expects extra arithmetic to be nearly free while a model is framework-bound." + link)
 
 
-def hardware(studies: Mapping[str, object], table: pd.DataFrame | None = None) -> str:
-    """RQ4: the verdict of claim (f); each machine's framework-bound regimes and inflections by claim (a)'s rule."""
-    regimes = analysis.framework_bound_regimes(every_machine(studies["hardware"]).visits)
-    knees = knee_phrases(regimes, ["machine_label", "model", "dtype"])
-    return (f"**Hardware (RQ4).** {verdicts(studies, 'f', table)} "
-            + (f"by claim (a)'s rule, {'; '.join(knees)}." if knees else
-               "no machine has a batch sweep with batch 1 and 4 yet, which claim (a)'s rule needs.")
-            + " Details: {doc}`04-hardware`.")
-
-
-def where_time_goes(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
-    """The verdict of claim (g); overhead's share of one call at the smallest and largest batch."""
-    shares = share_phrases(view(studies["where-time-goes"], device).frame, ["model", "backend"])
-    return f"**Where the time goes.** {verdicts(studies, 'g', table)} " + (
-        f"overhead (wall time not spent in compute) as a share of one call: {'; '.join(shares)}."
-        if shares else "no config has been measured with a decomposition yet.") + (
-        " Details: {doc}`05-where-time-goes`.")
-
-
-def decoding(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
-    """RQ5 (ours, not the paper's): the verdict of claim (h); each runtime's decode-step speedup over eager at the
-    smallest batch, paired by round."""
+def decode_finding(studies: Mapping[str, object], device: str = "auto") -> str:
+    """RQ5 (ours): the fastest runtime's decode-step speedup over eager at the smallest batch, paired by round."""
     v = view(studies["decode"], device)
     speedups = analysis.speedups(decode_page.decode_visits(v))
-    speedups = speedups[speedups.backend != "eager"] if not speedups.empty else speedups
-    head = f"**Decoding (RQ5, ours).** {verdicts(studies, 'h', table)} "
-    link = " Details: {doc}`09-decode`."
+    link = " See {doc}`09-decode`"
     if speedups.empty:
-        return head + "no runtime besides eager has decoded alongside it yet." + link
-    small = speedups.batch_size.min()
-    return (f"{head}one decode step's speedup over eager at batch {small}: "
-            f"{join(speedup_phrases(speedups, small, ('model',)))}. "
-            f"{verdict_note(speedups[speedups.batch_size == small], 'speedup_low', 'speedup_high', 'speedups')}{link}")
+        return "**Decoding (RQ5, ours).** No runtime has decoded beside eager yet." + link
+    small = int(speedups["batch_size"].min())
+    best = _fastest(speedups, small)
+    if best.empty:
+        return f"**Decoding (RQ5, ours).** No runtime decoded beside eager at batch {small}." + link
+    b = best.iloc[0]
+    return (f"**Decoding (RQ5, ours).** For one {b['model']} decode step at batch {small}, {b['backend']}, the "
+            f"fastest runtime there, has a speedup over eager of "
+            f"{ratio_text(b['speedup'], b['speedup_low'], b['speedup_high'], b['rounds'])}, paired by round." + link)
+
+
+def machines_finding(studies: Mapping[str, object]) -> str:
+    """RQ4 and the profiler's split: claims (f) and (g) compare machines; how many have records."""
+    frame = studies["hardware"].all
+    machines = frame["machine_label"].nunique() if not frame.empty and "machine_label" in frame else 0
+    wait = "they wait for a second one" if machines < 2 else "they set them side by side"
+    return (f"**Hardware (RQ4).** Claims (f) and (g) compare machines; with {plural(machines, 'machine')} measured, "
+            f"{wait}. See {{doc}}`04-hardware` and, for one call split by the profiler, {{doc}}`05-where-time-goes`")
+
+
+def records_line(studies: Mapping[str, object], device: str = "auto") -> str:
+    """What the page was computed from: the records, the machine shown and the profile."""
+    data = studies["paradigms"]
+    return (f"Computed when this page was built from the {len(data.all)} records in `{data.results_dir}`; the "
+            f"findings show {view(data, device).here}.")
+
+
+def texts(studies: Mapping[str, object], table: pd.DataFrame, device: str = "auto") -> dict[str, str]:
+    """Every Markdown output of the page by its glue key, in the reader's order (the figure apart)."""
+    return {"tax": tax_markdown(studies, device), "claims": summary_table(table), "claims-note": premise_note(table),
+            "flat": flat_markdown(studies, table, device), "finding-batch": batch_finding(studies, device),
+            "finding-runtimes": runtime_finding(studies, device), "finding-design": design_finding(studies, device),
+            "finding-decoding": decode_finding(studies, device), "finding-machines": machines_finding(studies),
+            "records": records_line(studies, device)}
+
+
+def glue_page(studies: Mapping[str, object], device: str = "auto") -> None:
+    """Glue every output of the page: `texts` under their keys and the figure as `tax-figure` (with its caption),
+    from one verdict frame (`ftax.pages.claims.table`)."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    from ftax.pages import glue_figure
+
+    for key, text in texts(studies, claims_page.table(studies), device).items():
+        glue(key, Markdown(text), display=False)
+    glue_figure("tax-figure", tax_figure(studies, device))

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax.read import analysis, curve_probes, tax_model, tax_model_validation
-from ftax.store import dataframe
 from ftax.read.estimates import newest_series, per_config
 from ftax.read.findings import no_data
 from ftax.pages import PageView
@@ -26,7 +24,8 @@ PREDICTORS = {"model": "the model as `ftax predict` runs it (H from the probe, o
                        "probe's is 0; on a CPU the rate held at batch 1's)",
               "by_size": "same H, the probe's rate at each batch's work per call",
               "held": "same H, the probe's rate at batch 1's work per call for every batch",
-              "smallest": "H from the smallest shape", "decomposition": "H from the profiler's decomposition",
+              "smallest": "H from the smallest shape",
+              "decomposition": "H from the profiler's decomposition (one visit)",
               "constant": "baseline: T(1) at every batch",
               "flops_scaled": "baseline: T(1) x FLOPs(b) / FLOPs(1)",
               "two_point": f"two measurements: a line through batch 1 and batch {tax_model.SECOND_BATCH} (nearest "
@@ -81,8 +80,9 @@ def host_table(estimates: pd.DataFrame) -> str:
     """The estimates as a Markdown table (ms, three significant digits)."""
     if estimates.empty:
         return ""
-    head = ("| model | runtime | seq | batches | T(1) | decomposition, batch 1 | decomposition, largest | "
-            "intercept [95%] | smallest shape | probe |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| model | runtime | seq | batches | T(1) | decomposition, batch 1 (one visit) | "
+            "decomposition, largest (one visit) | intercept [95%] | smallest shape | probe |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     return head + "\n".join(
         f"| {r.model} | {r.runtime} | {r.seq} | {r.batches} | {sig(r['T(1) ms'])} | "
         f"{sig(r['decomposition ms, batch 1'])} | {sig(r['decomposition ms, largest'])} | "
@@ -96,10 +96,13 @@ def host_finding(v: PageView, estimates: pd.DataFrame) -> str:
         return no_data(v.frame.iloc[0:0], v.here)
     growth = estimates["decomposition ms, largest"] / estimates["decomposition ms, batch 1"]
     growth = growth[np.isfinite(growth)]
-    flat = growth[growth <= analysis.FLAT_MAX_RATIO]
+    # a fixed cost keeps the two equal: flat is within the rule's ratio either way (a 0 at the largest is not flat)
+    flat = growth[(growth <= analysis.FLAT_MAX_RATIO) & (growth >= 1 / analysis.FLAT_MAX_RATIO)]
+    # an intercept whose interval reaches 0 cannot be told from no host cost: nothing agrees with it within 25%
+    known = estimates[estimates["intercept low"] > 0]
 
     def within(column: str) -> str:
-        ratio = (estimates[column] / estimates["intercept ms"] - 1).abs()
+        ratio = (known[column] / known["intercept ms"] - 1).abs()
         return f"{int((ratio[np.isfinite(ratio)] <= 0.25).sum())} of {int(np.isfinite(ratio).sum())}"
     growth_phrases = [f"{r.model} {r.runtime} {sig(g, 2)}x" for (_, r), g in zip(estimates.loc[growth.index].iterrows(),
                                                                                  growth)]
@@ -115,11 +118,11 @@ def host_finding(v: PageView, estimates: pd.DataFrame) -> str:
            f"time from the profiled one after it), and for {len(inside)} of {len(noisy)} curves it is no larger than "
            f"the run-to-run spread of the wall time: {join(noise)}.")
     return (f"**Observation.** On {v.here}, the decomposition's overhead grows from batch 1 to the largest batch by "
-            f"{join(growth_phrases, 'no measured factor')}: flat (within {analysis.FLAT_MAX_RATIO:g}x) for "
-            f"{len(flat)} of {len(growth)} decomposed curves, {fixed}. The decomposition at batch 1 agrees with the "
-            f"intercept within 25% for {within('decomposition ms, batch 1')} curves; the smallest shape's latency "
-            f"does for {within('smallest shape ms')} (the intercept's interval comes from the Theil-Sen slope's, not "
-            f"from rounds).{why}")
+            f"{join(growth_phrases, 'no measured factor')}: flat (within {analysis.FLAT_MAX_RATIO:g}x either way) for "
+            f"{len(flat)} of {len(growth)} decomposed curves, {fixed}. The intercept's interval (from the Theil-Sen "
+            f"slope's, not from rounds) excludes 0 for {len(known)} of {len(estimates)} curves; on those, the "
+            f"decomposition at batch 1 agrees with the intercept within 25% for {within('decomposition ms, batch 1')} "
+            f"and the smallest shape's latency for {within('smallest shape ms')}.{why}")
 
 
 def validation(v: PageView, configs: pd.DataFrame, form: str = tax_model.ADDITIVE) -> pd.DataFrame:
@@ -146,35 +149,36 @@ def scores_markdown(v: PageView, configs: pd.DataFrame) -> str:
     model = table.loc["model"]
     best_baseline = max(table.loc[b, "share_within"] for b in ("constant", "flops_scaled"))
     n, sure_in, sure_out = int(model.curves), int(model.curves_surely_within), int(model.curves_surely_out)
-    verdict = _verdict(n, sure_in, sure_out)
+    said = verdict(n, sure_in, sure_out)
     return ("\n".join(lines) + "\n\n" +
             f"**Finding.** On {v.here}, predicted from batch 1 alone, the model is within 25% at every held-out batch "
             f"for {int(model.curves_within)} of {n} curves ({model.share_within:.0%}) at the measured estimates, "
             f"against {best_baseline:.0%} for the better baseline. Within each measured point's interval, "
             f"{sure_in} curves stay within 25% wherever the point lies and {sure_out} have a point outside it wherever "
-            f"it lies: the model {verdict}. {_form_phrase(table, overlap)} Misses at the estimates: "
-            f"{_misses(checked)}.{_two_point_phrase(v, table)} {_inputs_phrase(configs, v.results_dir)}")
+            f"it lies: the model {said}. {_form_phrase(table, overlap)} Misses at the estimates: "
+            f"{misses(checked)}.{_two_point_phrase(v, table)} {_inputs_phrase(configs, v.results_dir)}")
 
 
 def _inputs_phrase(configs: pd.DataFrame, results_dir) -> str:
     """What these curves were read with: whether their records count bytes (by size), and the probes' versions,
     times and write ladders: the model's write term and its probe pairing depend on them."""
-    counted = _bytes_counted(configs) or "not at all (records before schema 5)"
+    counted = bytes_counted(configs) or "not at all (records before schema 5)"
     probes = [p for found in curve_probes.stored_probes(results_dir).values() for p in found]
     timed, laddered = sum(bool(p.timestamp) for p in probes), sum(bool(p.write_bytes) for p in probes)
     return (f"These records count the bytes written {counted}; {len(probes)} probes are stored beside them "
             f"(probe version {join(sorted({str(p.version) for p in probes}))}), {timed} with the time it was taken "
-            f"and {laddered} with the write ladder (each fresh run below says what its own records and probes have).")
+            f"and {laddered} with the write ladder (each fresh run, folded at the end of the page, says what its own "
+            f"records and probes have).")
 
 
-def _bytes_counted(configs: pd.DataFrame) -> str:
+def bytes_counted(configs: pd.DataFrame) -> str:
     """How the records count the bytes their forwards write: "by size" (schema 6), "in all" (5), "" (before)."""
     def has(column: str) -> bool:
         return column in configs and bool(configs[column].notna().any())
     return "by size" if has("write_sizes") else "in all" if has("written_bytes") else ""
 
 
-def _misses(checked: pd.DataFrame) -> str:
+def misses(checked: pd.DataFrame) -> str:
     """The curves the model misses at the estimates (some held-out batch off by more than 25%), each with its worst
     error, as a list in words ('none' if none)."""
     worst = checked.groupby([c for c in CURVE if c in checked], dropna=False)["err_model"].agg(lambda e: e.abs().max())
@@ -199,7 +203,7 @@ def _same_as_model(checked: pd.DataFrame, name: str) -> bool:
     return name in ("by_size", "held") and np.allclose(checked[f"pred_{name}"], checked["pred_model"], equal_nan=True)
 
 
-def _verdict(curves: int, surely_within: int, surely_out: int) -> str:
+def verdict(curves: int, surely_within: int, surely_out: int) -> str:
     """The model's bar (80% of curves within 25%) against what a re-run within the measured intervals could give."""
     if surely_within >= 0.8 * curves:
         return "meets the bar of 80% whatever a re-run gives within the curves' intervals"
@@ -219,7 +223,7 @@ def _two_point_phrase(v: PageView, table: pd.DataFrame) -> str:
             f"({r.share_within:.0%}; median error {r.median_abs_err:.0%}); {int(r.curves_surely_within)} stay within "
             f"wherever each point lies in its interval and {int(r.curves_surely_out)} have a point outside wherever "
             f"it lies: on {v.here} the two-point form "
-            f"{_verdict(n, int(r.curves_surely_within), int(r.curves_surely_out))}.")
+            f"{verdict(n, int(r.curves_surely_within), int(r.curves_surely_out))}.")
 
 
 def _form_phrase(additive: pd.DataFrame, overlap: pd.DataFrame) -> str:
@@ -267,11 +271,12 @@ def _phase(row) -> str:
     return "" if phase in ("forward", None) or not isinstance(phase, str) else f" {phase}"
 
 
-def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
-    """Predicted regime and inflection per curve beside the one claim (a)'s rule reads from the measured visits."""
+def inflections(v: PageView, configs: pd.DataFrame) -> tuple[str, str]:
+    """Predicted regime and inflection per curve beside the one claim (a)'s rule reads from the measured visits:
+    (the table, folded on the page; the finding), both "" without a prediction."""
     predicted = tax_model_validation.predicted_inflections(configs, curve_probes.stored_probes(v.results_dir))
     if predicted.empty:
-        return ""
+        return "", ""
     measured = analysis.framework_bound_regimes(v.every_visit if not v.every_visit.empty else v.visits)
     keys = [k for k in CURVE if k in predicted and k in measured]
     both = predicted.merge(measured[keys + ["regime", "inflection_batch"]], on=keys, how="left",
@@ -285,112 +290,115 @@ def inflection_markdown(v: PageView, configs: pd.DataFrame) -> str:
                      f"{at(r.inflection_batch)} | {r.regime_measured if isinstance(r.regime_measured, str) else 'n/a'}, "
                      f"{at(r.inflection_batch_measured)} |" for r in both.itertuples())
     return ("| model | runtime | precision | seq | overrides | predicted: regime, inflection | measured |\n"
-            "|---|---|---|---|---|---|---|\n" + rows + "\n\n" +
+            "|---|---|---|---|---|---|---|\n" + rows,
             f"**Finding.** On {v.here}, the predicted regime (claim (a)'s rule: T(4)/T(1) within "
-            f"{analysis.FLAT_MAX_RATIO:g}) matches the measured one for {agree} of {compared} curves that have both; "
-            f"the measured regime is read with its between-round interval, the predicted one from the point curve.")
+            f"{analysis.FLAT_MAX_RATIO:g}) matches the measured one for {agree} of {compared} curves that have both "
+            f"(of {len(both)} predicted; the table of every curve is folded at the end of the page); the measured "
+            f"regime is read with its between-round interval, the predicted one from the point curve.")
 
 
 HOST_SOURCES = {"probe": "the probe's", "smallest": "the smallest shape's", "decomposition": "the decomposition's"}
 HOST_COLUMNS = {"probe": "H from the probe", "smallest": "H from the smallest shape",
-                "decomposition": "H from the decomposition"}
+                "decomposition": "H from the decomposition (one visit)"}
 
 
-def host_window_markdown(v: PageView, configs: pd.DataFrame) -> str:
-    """Per curve, the host costs H for which a line through T(1) fits every measured batch within 25%
-    (`tax_model_validation.host_window`), as shares of T(1), beside the estimates batch 1 gives; then how often each
-    estimate falls inside: whether the one-measurement model fails for want of the form or of H."""
+def host_windows(v: PageView, configs: pd.DataFrame) -> pd.DataFrame:
+    """One row per scored curve: T(1), the host costs H for which a line through T(1) fits every measured batch
+    within 25% (`tax_model_validation.host_window`; NaN ends where none does), and batch 1's estimates of H."""
     checked = validation(v, configs)
     if checked.empty:
-        return ""
-    keys = [k for k in CURVE if k in checked]
-    lines = ["| curve | T(1) ms | H that fits, % of T(1) | " + " | ".join(HOST_COLUMNS.values()) + " |",
-             "|---|---|---|" + "---|" * len(HOST_SOURCES)]
-    fits, inside = 0, {k: [0, 0] for k in HOST_SOURCES}
-    for ident, c in checked.groupby(keys, dropna=False, sort=True):
+        return pd.DataFrame()
+    rows = []
+    for ident, c in checked.groupby([k for k in CURVE if k in checked], dropna=False, sort=True):
         t1 = float(c["t1_ms"].iloc[0])
         window = tax_model_validation.host_window([1, *c["batch_size"]], [t1, *c["measured_ms"]])
-        fits += window is not None
-        cells = []
-        for source in HOST_SOURCES:
-            h = float(c[f"host_{source}"].iloc[0]) if f"host_{source}" in c else math.nan
-            if math.isfinite(h):
-                inside[source][1] += 1
-                inside[source][0] += bool(window and window[0] <= h <= window[1])
-            cells.append("" if not math.isfinite(h) else f"{h / t1:.0%}")
-        shown = "none" if window is None else f"{window[0] / t1:.0%}-{window[1] / t1:.0%}"
-        name = _curve_name(ident)
-        lines.append(f"| {name} | {sig(t1)} | {shown} | " + " | ".join(cells) + " |")
-    n = checked.groupby(keys, dropna=False).ngroups
-    hits = [f"{HOST_SOURCES[s]} in {a} of {b}" for s, (a, b) in inside.items() if b]
+        rows.append({"curve": _curve_name(ident), "t1_ms": t1, "low_ms": window[0] if window else math.nan,
+                     "high_ms": window[1] if window else math.nan,
+                     **{s: float(c[f"host_{s}"].iloc[0]) if f"host_{s}" in c else math.nan for s in HOST_SOURCES}})
+    return pd.DataFrame(rows)
+
+
+def placed(windows: pd.DataFrame, source: str) -> pd.Series:
+    """Where each curve's `source` estimate of H lies against its window: inside, below or above; NaN without
+    an estimate or a window."""
+    h, low, high = windows[source], windows["low_ms"], windows["high_ms"]
+    place = pd.Series(np.where(h < low, "below", np.where(h > high, "above", "inside")), index=windows.index)
+    return place.where(h.notna() & low.notna())
+
+
+def host_window_table(windows: pd.DataFrame) -> str:
+    """Every curve's window and estimates as shares of T(1): the full table, folded on the page."""
+    if windows.empty:
+        return ""
+    lines = ["| curve | T(1) ms | H that fits, % of T(1) | " + " | ".join(HOST_COLUMNS.values()) + " |",
+             "|---|---|---|" + "---|" * len(HOST_SOURCES)]
+    for _, r in windows.iterrows():
+        shown = "none" if math.isnan(r.low_ms) else f"{r.low_ms / r.t1_ms:.0%}-{r.high_ms / r.t1_ms:.0%}"
+        cells = ["" if math.isnan(r[s]) else f"{r[s] / r.t1_ms:.0%}" for s in HOST_SOURCES]
+        lines.append(f"| {r.curve} | {sig(r.t1_ms)} | {shown} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def host_window_summary(v: PageView, windows: pd.DataFrame) -> str:
+    """How many curves a line through T(1) fits, how often each estimate of H falls inside the H that fits, and
+    the exceptions by name: the curves no line fits and those where the probe's H (the model's) misses."""
+    if windows.empty:
+        return ""
+    n, fits = len(windows), int(windows["low_ms"].notna().sum())
+    hits = []
+    for source, words in HOST_SOURCES.items():
+        place = placed(windows, source).dropna()
+        if len(place):
+            hits.append(f"{words} in {int((place == 'inside').sum())} of {len(place)}")
     form = ("so for most of them a line is not what fails; H is" if fits > n / 2 else
             "so for most of them no H would do: the curve is not a line through T(1)")
-    return ("\n".join(lines) + "\n\n" +
-            f"**Observation** (at the measured estimates: each window moves with a re-run within the curves' "
-            f"intervals). On {v.here}, a line through T(1) with a suitable host cost H is within 25% at every measured "
-            f"batch for {fits} of {n} curves, {form}. The H that fits falls in the window shown (a share of T(1); a "
-            f"window is narrow when the cost per item is a small part of T(1)); batch 1's own estimates of H fall "
-            f"inside it: {join(hits, 'in no curve')}. A curve measured at two batches has a wide window by "
-            f"construction (one held-out point).")
+    none = windows[windows["low_ms"].isna()]["curve"].tolist()
+    off = windows[placed(windows, "probe").isin(["below", "above"])]
+    named = [f"{r.curve} ({r.probe / r.t1_ms:.0%} against {r.low_ms / r.t1_ms:.0%}-{r.high_ms / r.t1_ms:.0%})"
+             for _, r in off.iterrows()]
+    return (f"**Observation** (at the measured estimates: each window moves with a re-run within the curves' "
+            f"intervals). On {v.here}, a line through T(1) with a suitable host cost H is within 25% at every "
+            f"measured batch for {fits} of {n} curves, {form}" + (f" (no line fits {join(none)})" if none else "")
+            + f". Batch 1's own estimates of H fall inside the H that fits: {join(hits, 'in no curve')}."
+            + (f" The probe's H, the model's, lies outside it for {join(named)} (H as a share of T(1), against the "
+               f"H that fits)." if named else "")
+            + " The table of every curve is folded at the end of the page.")
 
 
-FRESH_ROWS = ("model", "smallest", "two_point", "flops_scaled", "constant")
+def smallest_shape_phrase(windows: pd.DataFrame) -> str:
+    """What the smallest shape's latency is worth as the host cost, counted from the curves' windows: inside the
+    H that fits, below or above it."""
+    place = placed(windows, "smallest").dropna() if not windows.empty else pd.Series([], dtype=object)
+    if place.empty:
+        return ("no curve here has both a window and a smallest shape, so this page cannot say how much of it is "
+                "host cost")
+    inside, below, above = (int((place == k).sum()) for k in ("inside", "below", "above"))
+    return (f"taken as the host cost, its latency falls inside the host costs that fit the curve for {inside} of "
+            f"{len(place)} curves" + (f", below them for {below}" if below else "")
+            + (f", above them for {above}" if above else "")
+            + ("" if inside > len(place) / 2 else "; on these records it is not mostly the host cost"))
 
 
-def _one_probe_phrase(configs: pd.DataFrame, probes: dict[tuple, tuple]) -> str:
-    """How the model scores when every curve of a run is read with one of its probes alone, the first or the
-    last, instead of those around it averaged: how much the probe's own run-to-run spread moves the verdict."""
-    if all(len(found) < 2 for found in probes.values()):
-        return ""
-    counts = []
-    for which, pick in (("first", 0), ("last", -1)):
-        chosen = {k: found[pick] for k, found in probes.items()}
-        one = tax_model_validation.scores(tax_model_validation.validate(configs, chosen))
-        row = one.set_index("predictor").loc["model"]
-        counts.append(f"{int(row.curves_within)} of {int(row.curves)} with the {which} alone")
-    stamps = pd.to_datetime([p.timestamp for found in probes.values() for p in found], utc=True, errors="coerce")
-    apart = (f"taken {(stamps.max() - stamps.min()).total_seconds() / 60:.0f} minutes apart" if stamps.notna().all()
-             else "of unrecorded times")
-    return (f" Read with one probe instead of those around each curve: {join(counts)} (the first and last probes "
-            f"were {apart}).")
+def sweeps_markdown(windows: pd.DataFrame) -> str:
+    """What the page measures, with what the shortest sequence says about the host cost computed, not assumed."""
+    return ("Besides every other page's curves, this page measures batch sweeps of three BERTs with the profiler's "
+            "decomposition, and every text model once more at batch 1 and its shortest sequence, where the work is "
+            f"smallest: {smallest_shape_phrase(windows)}.")
 
 
-def fresh_runs_markdown(v: PageView) -> str:
-    """The scores on each stored fresh run (`results/tax-fresh/<run>/`, `benchmarks/tax_model_fresh.py`): the
-    tax-model study swept with the probe taken just before and after it, so that no day's drift of the machine
-    lies between a curve and the probe it is read with, as it may on the book's own records."""
-    runs = sorted(p for p in (Path(v.results_dir) / tax_model_validation.FRESH_RUNS).glob("*") if p.is_dir())
-    blocks = []
-    for run in runs:
-        visits = with_columns(dataframe.load(run))
-        if visits.empty:
-            continue
-        configs = configs_of(visits)
-        probes = curve_probes.stored_probes(run)
-        checked = tax_model_validation.validate(configs, probes)
-        table = tax_model_validation.scores(checked).set_index("predictor")
-        if "model" not in table.index:
-            continue
-        span = f"{visits['timestamp'].min():%Y-%m-%d %H:%M}-{visits['timestamp'].max():%H:%M} UTC"
-        counted = _bytes_counted(configs) or "no"
-        laddered = all(p.write_bytes for found in probes.values() for p in found)
-        lines = [f"**{visits['machine_label'].iloc[0]}, {span}** ({len(visits)} visits; 1-min load up to "
-                 f"{pd.to_numeric(visits['env_load_avg_1m'], errors='coerce').max():.2f}; bytes counted: "
-                 f"{counted}; probe's write ladder: {'yes' if laddered else 'no'}; probes per precision: "
-                 f"{join(sorted({str(len(found)) for found in probes.values()}))})", "",
-                 "| predictor | curves | all held-out batches within 25% | median abs. error | surely within | "
-                 "surely out |", "|---|---|---|---|---|---|"]
-        for name in (n for n in FRESH_ROWS if n in table.index):
-            r = table.loc[name]
-            lines.append(f"| {PREDICTORS[name]} | {int(r.curves)} | {int(r.curves_within)} ({r.share_within:.0%}) | "
-                         f"{r.median_abs_err:.0%} | {int(r.curves_surely_within)} | {int(r.curves_surely_out)} |")
-        m = table.loc["model"]
-        verdict = _verdict(int(m.curves), int(m.curves_surely_within), int(m.curves_surely_out))
-        lines += ["", f"The model from batch 1 alone {verdict} on this run ({int(m.curves_within)} of "
-                      f"{int(m.curves)} curves within 25% at the estimates; misses: {_misses(checked)})."
-                      f"{_one_probe_phrase(configs, probes)}"]
-        blocks.append("\n".join(lines))
-    if not blocks:
-        return ("No fresh run is stored with these records (`python benchmarks/tax_model_fresh.py --out DIR --store "
-                f"{v.results_dir}` makes one), so the model is scored only against the probe stored above.")
-    return "\n\n".join(blocks)
+def assumptions_markdown(configs: pd.DataFrame) -> str:
+    """What the model assumes; the GPU's rate and the overlapping form's reason are said only with GPU records."""
+    gpu = bool(not configs.empty and "device" in configs
+               and configs["device"].astype(str).str.startswith("cuda").any())
+    rate = ("on a CPU at batch 1's work per call for every batch (the work grows as the FLOPs do), on a GPU at each "
+            "batch's own" if gpu else "at batch 1's work per call for every batch (the work grows as the FLOPs do)")
+    overlap = (" On a GPU the host queues kernels while earlier ones run, so there latency may be closer to the "
+               "larger of host and work: the overlapping form." if gpu else "")
+    return (f"Work is the FLOPs of one eager forward (`torch.utils.flop_counter`), run at the rate a square matrix "
+            f"product of the same FLOPs per call reaches on this machine, {rate}; the score table also scores the "
+            f"other rate. To the FLOPs it adds the bytes the forward's ops write, each output at the rate this machine "
+            f"writes fresh outputs of its size (the probe's write ladder), where the records count bytes and the probe "
+            f"has the ladder; other curves are modelled by FLOPs alone. Where the probe's rate says batch 1's work "
+            f"alone takes longer than T(1), the host cost comes from the smallest shape. The work term is scaled so "
+            f"the curve passes through the measured batch 1. A compiled runtime's FLOPs and bytes are eager's. The "
+            f"two-point form assumes only that the cost per item is the same at every batch.{overlap}")

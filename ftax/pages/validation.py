@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax.appendix import calibration_report, validation_plots
+from ftax.appendix import calibration_report, run_commits, validation_plots
 from ftax.store import env
 from ftax.appendix import validation_report as report
 from ftax.read.load_notes import where
@@ -166,10 +166,11 @@ def repeat_finding(v: ValidationView) -> str:
     return f"**Finding.** {report.repeatability_phrase(v.rep)}"
 
 
-def calibration(results_dir: str = "results") -> str:
+def calibration(results_dir: str = "results", part: str = "all") -> str:
     """Whether the book's intervals cover a re-run: every stored run of `benchmarks/calibration.py` per machine,
-    pooled and one by one (`ftax.appendix.calibration_report`), shown whether or not this page has a validation run."""
-    return calibration_report.markdown(results_dir)
+    pooled and one by one (`ftax.appendix.calibration_report`; `part` as there), shown whether or not this page has
+    a validation run."""
+    return calibration_report.markdown(results_dir, part)
 
 
 @_section
@@ -194,16 +195,37 @@ def sensitivity_finding(v: ValidationView) -> str:
 def cuda_figure(v: ValidationView) -> tuple[Figure, str]:
     """One model timed four ways on a GPU: synchronized, CUDA events, pipelined, unsynchronized."""
     cuda = v.run.cuda
-    figure = validation_plots.validation_cuda_sync(cuda, title=_title(v, "Timing with and without synchronization"))
     if cuda.empty:
-        return figure, f"Needs a CUDA device, and this page ran on {v.here}: nothing to show."
+        return Blank(), EMPTY
+    figure = validation_plots.validation_cuda_sync(cuda, title=_title(v, "Timing with and without synchronization"))
     return figure, (f"Median time per call of bert-base (sequence 128) on {v.here}, one panel per batch size, under "
                     f"four ways of timing it. {report.cuda_phrase(cuda)}")
 
 
 @_section
-def cuda_finding(v: ValidationView) -> str:
-    return f"**Finding.** {report.cuda_phrase(v.run.cuda)}"
+def cuda_section(v: ValidationView) -> str:
+    """The GPU's synchronization section, said only where the run has CUDA rows (else nothing visible)."""
+    if v.run.cuda.empty:
+        return EMPTY
+    return ("**On a GPU: what synchronization changes.** The host only queues work, so a clock read without a "
+            "synchronization times the launches, not the computation. For bert-base this compares four timings of "
+            "the same call: ftax's synchronized wall time, CUDA events recorded around the call, the pipelined time "
+            "of calls back to back (what `torch.utils.benchmark` measures), and the wall time without a "
+            f"synchronization.\n\n**Finding.** {report.cuda_phrase(v.run.cuda)}")
+
+
+def measured_line(v: ValidationView) -> str:
+    """The visible line of "How this page was measured": the run read and the commits it and the book's records
+    were measured at, with whether the timing code changed in between (`ftax.appendix.run_commits`)."""
+    if report.nothing(v.run):
+        return summary(v)
+    p = v.run.provenance or {}
+    commits = run_commits.record_commits(v.results_dir)
+    changes = (run_commits.timing_changes(p["commit"], list(commits["commit"]))
+               if p.get("commit") and not commits.empty else None)
+    return (f"This appendix rests on one validation run of {v.machine} ({v.plan.rounds} rounds, profile "
+            f"{v.plan.profile}) and on the calibration runs stored in `{v.results_dir}/calibration/`. "
+            + run_commits.commits_markdown(p.get("commit"), p.get("timestamp"), commits, changes))
 
 
 @_section

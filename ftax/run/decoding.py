@@ -26,6 +26,8 @@ from ftax.store.errors import UnsupportedError
 from ftax.run.models import BuiltModel
 
 GREEDY_TOKENS = 8  # tokens decoded greedily for a decode config's parity check
+# How a decode config's cache took its prompt, as its record's `setup.cache_fill` says it.
+PROMPT_PASS, TOKEN_AT_A_TIME = "prompt pass", "token at a time"
 FILL_SEED = 1
 
 

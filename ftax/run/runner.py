@@ -246,7 +246,7 @@ def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltMode
         if config.phase == "prefill":
             reference = decoding.step_model(reference, config.batch_size, config.seq_len, config.phase)
         return _parity(config, reference, inputs, prepared)
-    prompt_pass = config.backend in backends.RUN_ON_MODULE_BUFFERS  # the reference takes the prompt the same way
+    prompt_pass = _cache_fill(config) == decoding.PROMPT_PASS  # the reference takes the prompt the same way
     if not options.check_parity:
         decoding.fill_cache(prepared.run, model, config.batch_size, config.seq_len, prompt_pass=prompt_pass)
         return None
@@ -259,6 +259,15 @@ def _checked_parity(c: CheckedConfig, cache: ModelCache, model: models.BuiltMode
                                           prompt_pass=prompt_pass)
     differ = int((tokens != expected).sum())
     return Parity(max_abs_diff=float(differ), tolerance=0.0, ok=differ == 0)
+
+
+def _cache_fill(config: MeasureConfig) -> str | None:
+    """How a decode config's cache takes its prompt (`decoding.take_prompt`): one eager prompt pass where the
+    runtime decodes from the module's own buffers, else a token at a time through its step; None for other phases."""
+    if config.phase != "decode":
+        return None
+    return (decoding.PROMPT_PASS if config.backend in backends.RUN_ON_MODULE_BUFFERS
+            else decoding.TOKEN_AT_A_TIME)
 
 
 def _failure(exc: BaseException, cache: ModelCache) -> tuple[str, str]:
@@ -287,7 +296,8 @@ def _ok_fields(x: _Live, timing, options: MeasureOptions, cache: ModelCache, ord
              "first_timed_call_ms": timing.first_timed_call_ms, "warmup_iters": timing.warmup_iters,
              "model_build_s": cache.build_s, "total_time_s": timing.total_time_s, "target_met": timing.target_met,
              "stop_reason": timing.stop_reason, "target_rel_ci": options.rule.target_rel_ci,
-             "threads": torch.get_num_threads(), "backend_detail": x.prepared.detail, "order_seed": order_seed}
+             "threads": torch.get_num_threads(), "backend_detail": x.prepared.detail, "order_seed": order_seed,
+             "cache_fill": _cache_fill(x.checked.config)}
     parity = (None if x.parity is None else
               {"max_abs_diff": x.parity.max_abs_diff, "tolerance": x.parity.tolerance, "ok": x.parity.ok})
     config = x.checked.config
