@@ -4,7 +4,8 @@ The book's text that names claims is built from a frame, the committed records a
 page's Markdown (what its notebook glues) and each case page's `quoted(...)`, opened with only the studies that
 page reads. A page names a claim's verdict as `**(x)** ...` followed by the verdict's badge and the statistic with
 its interval (`MENTION`); the readings of each claim must agree on every page that names it, and with the rows of
-`ftax.pages.claims.table`. A page joins the check with one line in `PAGES`. Nothing is measured.
+`ftax.pages.claims.table`. A page joins the check with one line in `PAGES` (and fails it where its text names no
+claim in that form). Nothing is measured.
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def check_one_verdict(studies: Mapping, pages: list[tuple[str, Callable[[Mapping
     expected = {c: Counter((r["verdict"], claims_page.statistic_text(r)) for _, r in rows.iterrows())
                 for c, rows in table.groupby("claim")}
     said = {page: readings(text(studies)) for page, text in pages}
+    silent = [page for page, got in said.items() if not got]
+    assert not silent, f"{silent} name no claim's verdict as `MENTION` reads it"
     named = {}
     for claim, want in expected.items():
         named[claim] = [page for page, got in said.items() if claim in got]
