@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ftax.claims.table import CLAIM_TITLES, CLAIMS
 from ftax.figures import summary_plot
 from ftax.pages import claims as claims_page
 from ftax.pages import intro
@@ -158,44 +157,18 @@ def test_without_a_runtime_beside_eager_the_intro_says_so():
 
 # --- the summary table: the verdict frame, cell for cell -----------------------------------------------------
 
-def _cells(markdown: str) -> dict[str, list[str]]:
-    rows = [line.strip("|").split(" | ") for line in markdown.splitlines()[2:]]
-    return {row[0].strip(): [c.strip() for c in row[1:]] for row in rows}
+def test_the_summary_table_is_the_claims_pages_table(committed):
+    texts = intro.texts(committed[0], committed[1])
+    assert texts["claims"] == claims_page.table_markdown(committed[1])
 
 
-def _check_table(table: pd.DataFrame) -> None:
-    cells = _cells(intro.summary_table(table))
-    assert len(cells) == len(CLAIMS)
-    for claim in CLAIMS:
-        verdict, statistic, threshold, page = cells[f"({claim}) {CLAIM_TITLES[claim]}"]
-        rows = table[table["claim"] == claim]
-        assert verdict == "; ".join(intro.verdict_cell(r) for _, r in rows.iterrows())
-        for r in rows.itertuples():
-            assert claims_page.verdict_badge(r.verdict) in verdict and (not r.machine_label or r.machine_label in verdict)
-        numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", statistic.replace(",", ""))]
-        expected = [float(claims_page.sig(x)) for r in rows.itertuples() for x in (r.statistic, r.low, r.high)
-                    if pd.notna(x)]
-        assert numbers == pytest.approx(expected), (claim, statistic)
-        assert page == f"{{doc}}`{claims_page.SHOWN_ON[claim][0]}`"
-        assert threshold == claims_page.threshold_text(claim)
-
-
-def test_the_summary_table_quotes_the_verdict_frame(committed):
-    _check_table(committed[1])
-
-
-def test_the_summary_table_takes_any_verdict_and_rows_per_runtime():
+def test_the_premise_note_names_the_claims_that_lack_their_premise():
     studies = _synthetic()
     table = claims_page.table(studies)
+    assert intro.premise_note(table) == ""
     table.loc[table["claim"] == "c", "verdict"] = "premise not met"
-    extra = table[table["claim"] == "b"].assign(verdict="supported", statistic=1.5, low=1.2, high=1.9)
-    table = pd.concat([table, extra], ignore_index=True)
-    _check_table(table)
-    assert claims_page.verdict_badge("premise not met") in intro.summary_table(table)
     assert intro.premise_note(table).startswith(f"Claims (c) are about a framework-bound model: on {LABEL} claim (a)'s")
-    assert intro.premise_note(claims_page.table(studies)) == ""
-    table.loc[table["claim"] == "b", "runtime"] = "onnxruntime"
-    assert f"on {LABEL}, onnxruntime" in intro.summary_table(table)
+
 
 
 def test_the_flat_paragraph_quotes_claim_a_verdict_from_the_frame():

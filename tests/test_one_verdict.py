@@ -22,6 +22,7 @@ import pytest
 from fake_study import FakeStudy
 from ftax.claims.verdicts import CONTRADICTED, PREMISE_NOT_MET, SUPPORTED
 from ftax.pages import claims as claims_page
+from ftax.pages import intro
 from ftax.store.dataframe import rows_matching
 from ftax.study.catalogue import STUDIES
 from ftax.sweep.grids import Grid
@@ -40,6 +41,7 @@ def _case(letters: str) -> Callable[[Mapping], str]:
 # (page, the Markdown it shows that names claims, from the studies `open_studies` returned)
 PAGES: list[tuple[str, Callable[[Mapping], str]]] = [
     ("07-claims", lambda studies: "\n\n".join(claims_page.glued(studies).values())),
+    ("00-intro", lambda studies: "\n\n".join(intro.texts(studies, claims_page.table(studies)).values())),
     ("01-framework-bound", _case("ae")),
     ("02-framework-paradigms", _case("b")),
     ("03-model-design", _case("cd")),

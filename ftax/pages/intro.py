@@ -13,8 +13,8 @@ from typing import Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ftax.claims.table import CLAIM_TITLES, CLAIMS
-from ftax.claims.verdicts import NO_INTERVAL
+from ftax.claims.table import CLAIMS
+from ftax.claims.verdicts import PREMISE_NOT_MET
 from ftax.figures import summary_plot
 from ftax.pages import PageView, view
 from ftax.pages import claims as claims_page
@@ -26,11 +26,10 @@ from ftax.read.findings import band_phrase, no_data, ratio_text
 from ftax.read.intervals import is_real
 from ftax.read.ratios import SPEEDUP_COLUMNS, paired_ratios
 from ftax.read.rows import ok_rows
-from ftax.read.text import join, markdown_table, plural, sig
+from ftax.read.text import join, plural, sig
 
 SMALL_MODEL = "bert-tiny"  # the small BERT the tax is stated for (the smallest model measured stands in without it)
 BASELINE = "eager"
-PREMISE_NOT_MET = "premise not met"  # the verdict of a claim about a framework-bound model where (a)'s rule finds none
 # what claim (a)'s verdict says of the paper's flat-latency claim, in plain words
 FLAT_CLAIM_READS = {"supported": "holds there", "contradicted": "does not hold there",
                     "inconclusive": "the records cannot decide it there"}
@@ -172,43 +171,6 @@ def flat_markdown(studies: Mapping[str, object], table: pd.DataFrame, device: st
             f"tax can coexist with a curve that is never flat{measured}. {said}").rstrip()
 
 
-def statistic_text(row: Mapping) -> str:
-    """A verdict row's statistic and 95% interval, '2.98 [2.67, 3.29]', as the claims page prints it (one round: no
-    interval, and says so); 'n/a' for a claim not testable here."""
-    def num(x: float) -> str:
-        return "inf" if x == float("inf") else sig(x)
-
-    if pd.isna(row["statistic"]):
-        return "n/a"
-    if pd.isna(row["low"]) or pd.isna(row["high"]):
-        return f"{num(row['statistic'])} ({NO_INTERVAL})"
-    return f"{num(row['statistic'])} [{num(row['low'])}, {num(row['high'])}]"
-
-
-def verdict_cell(row: Mapping) -> str:
-    """'**contradicted** on AMD EPYC x2 (CPU)': the row's verdict badge and where it holds (the runtime after the
-    machine where the frame gives one verdict per runtime; no place for a claim that found no machine)."""
-    machine, runtime = row.get("machine_label") or row.get("machine_id"), row.get("runtime")
-    where = [str(x) for x in (machine, runtime) if isinstance(x, str) and x]
-    return claims_page.verdict_badge(str(row["verdict"])) + (f" on {', '.join(where)}" if where else "")
-
-
-def summary_table(table: pd.DataFrame) -> str:
-    """One row per claim (a)-(h): its short statement, the verdict per machine (and runtime, where the frame splits
-    them), its statistic with the 95% interval, the threshold it is held to, and the page; every verdict and number
-    read from `table`'s rows."""
-    lines = []
-    for claim in CLAIMS:
-        mine = [r for _, r in table[table["claim"] == claim].iterrows()] if not table.empty else []
-        page = claims_page.SHOWN_ON[claim][0]
-        lines.append((f"({claim}) {CLAIM_TITLES[claim]}",
-                      "; ".join(verdict_cell(r) for r in mine) or "no rows",
-                      "; ".join(statistic_text(r) for r in mine) or "n/a", claims_page.threshold_text(claim),
-                      f"{{doc}}`{page}`"))
-    return markdown_table(["the paper's claim ((h) ours)", "verdict here", "statistic [95% interval]", "held to",
-                           "page"], lines)
-
-
 def premise_note(table: pd.DataFrame) -> str:
     """Under the table, where any claim reads `PREMISE_NOT_MET`: which claims, on which machines, and why (empty
     where none does)."""
@@ -320,7 +282,7 @@ def records_line(studies: Mapping[str, object], device: str = "auto") -> str:
 
 def texts(studies: Mapping[str, object], table: pd.DataFrame, device: str = "auto") -> dict[str, str]:
     """Every Markdown output of the page by its glue key, in the reader's order (the figure apart)."""
-    return {"tax": tax_markdown(studies, device), "claims": summary_table(table), "claims-note": premise_note(table),
+    return {"tax": tax_markdown(studies, device), "claims": claims_page.table_markdown(table), "claims-note": premise_note(table),
             "flat": flat_markdown(studies, table, device), "finding-batch": batch_finding(studies, device),
             "finding-runtimes": runtime_finding(studies, device), "finding-design": design_finding(studies, device),
             "finding-decoding": decode_finding(studies, device), "finding-machines": machines_finding(studies),
