@@ -70,7 +70,7 @@ def test_decode_figures_findings_and_speedups_are_paired():
     assert "Past batch 4, paired by round: llama-small cache 128: T(16)/T(4) = 1" in finding
     speedup = page.speedup_finding(v)
     assert "llama-small batch 1 compile 1.5x [1.5, 1.5], 3 rounds" in speedup
-    assert "3 of 3 speedups are real" in speedup
+    assert "3 of 3 speedups have a 95% interval that excludes 1x" in speedup
 
 
 def test_prefill_is_paired_with_decode_only_when_timed_together():

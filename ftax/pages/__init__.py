@@ -111,13 +111,13 @@ def loaded_markdown(v: PageView) -> str:
 
 
 def measured_line(v: PageView) -> str:
-    """The one visible line of "How this page was measured": what the figures rest on (records, machine, rounds)."""
+    """The one visible line of "How this page was measured": what the page reads (records, machine, rounds)."""
     ok = v.frame[v.frame["status"] == "ok"] if not v.frame.empty and "status" in v.frame else v.frame.iloc[0:0]
     rounds = pd.to_numeric(ok["rounds"], errors="coerce").dropna() if "rounds" in ok else pd.Series([], dtype=float)
     pooled = (f", {plural(int(rounds.min()), 'round')} per estimate" if len(rounds) and rounds.min() == rounds.max()
               else f", {int(rounds.min())}-{int(rounds.max())} rounds per estimate" if len(rounds) else "")
     failed = len(v.frame) - len(ok)
-    return (f"The figures rest on {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
+    return (f"This page reads {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
             + (f"; {failed} more did not run (listed below)" if failed else "") + ".")
 
 

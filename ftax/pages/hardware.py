@@ -89,8 +89,8 @@ def second_machine_markdown(v: PageView) -> str:
     shown = sorted(v.frame[v.frame.status == "ok"].machine_label.unique()) if not v.frame.empty else []
     return ("## What a second machine adds\n\n"
             f"Comparing hardware needs two machines or devices measured with the same code and profile; so far "
-            f"{join([f'**{m}**' for m in shown], 'no machine')} has records for this study. A second one tests claim (f), that a faster device stays "
-            f"framework-bound up to larger batches, and claim (g) of {{doc}}`05-where-time-goes`, that overhead is a "
+            f"{join([f'**{m}**' for m in shown], 'no machine')} has records for this study. A second one tests "
+            f"claim (f), that a faster device stays framework-bound up to larger batches, and claim (g) of {{doc}}`05-where-time-goes`, that overhead is a "
             "larger share of its latency. To add yours: run `ftax book` (or this page with papermill, below) on "
             "your machine, which writes `results/<machine_id>.jsonl`, and commit that file; see "
             "{doc}`../reproduce`. This page then shows the machines' latency curves and inflections side by side.")

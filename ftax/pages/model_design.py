@@ -73,7 +73,7 @@ def span_phrases(v: PageView) -> list[str]:
     for b, part in ok.groupby("batch_size"):
         small, large = part.loc[part.flops.idxmin()], part.loc[part.flops.idxmax()]
         at = visits[visits.batch_size == b]
-        ratio = round_ratio(at[at.config_key == large.config_key], at[at.config_key == small.config_key])
+        ratio = round_ratio(*(at[(at.width == c.width) & (at.depth == c.depth)] for c in (large, small)))
         phrases.append(f"at batch {b}, {sig(large.flops / small.flops)}x the FLOPs cost {ratio_text(*ratio, 3)} "
                        f"the latency")
     return phrases

@@ -21,11 +21,12 @@ def _ends(frame: pd.DataFrame) -> tuple[int | None, int | None]:
 
 def _knees(v: PageView) -> str:
     """Each runtime's framework-bound regime by claim (a)'s rule, eager first."""
-    visits = v.visits if not v.visits.empty else v.visits
+    visits = v.visits
     eager = analysis.framework_bound_regimes(visits[visits.backend == "eager"] if not visits.empty else visits)
     others = analysis.framework_bound_regimes(visits[visits.backend != "eager"] if not visits.empty else visits)
-    return (f"By claim (a)'s rule, eager: {'; '.join(knee_phrases(eager, ['model', 'dtype'])) or 'no curve'}; the "
-            f"other runtimes: {'; '.join(knee_phrases(others, ['model', 'backend', 'dtype'])) or 'no curve has batch 1 and 4'}.")
+    rest = "; ".join(knee_phrases(others, ["model", "backend", "dtype"])) or "no curve has batch 1 and 4"
+    first = "; ".join(knee_phrases(eager, ["model", "dtype"])) or "no curve"
+    return f"By claim (a)'s rule, eager: {first}; the other runtimes: {rest}."
 
 
 def latency_figure(v: PageView) -> tuple[Figure, str]:

@@ -220,21 +220,6 @@ def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str 
     return float(2 ** np.mean(slopes)) if slopes else None
 
 
-def ratio_phrases(rows: pd.DataFrame, baseline: str, batch_size: int, column: str = "model") -> list[str]:
-    """'distilbert: 0.52x the latency, 0.5x the FLOPs of bert-base' at one batch size."""
-    ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)]
-    base = ok[ok[column] == baseline]
-    if base.empty:
-        return []
-    base = base.iloc[0]
-    phrases = []
-    for _, r in ok[ok[column] != baseline].sort_values("estimate_ms").iterrows():
-        flops = (f", {sig(r['flops'] / base['flops'], 2)}x the FLOPs" if pd.notna(r.get("flops"))
-                 and pd.notna(base.get("flops")) and base["flops"] else "")
-        phrases.append(f"{r[column]}: {sig(r['estimate_ms'] / base['estimate_ms'], 2)}x the latency{flops}")
-    return phrases
-
-
 def precision_phrases(ratios: pd.DataFrame, baseline: str = "fp32") -> list[str]:
     """'bert-tiny at batch 1: fp16 3.2x [2.9, 3.5], 5 rounds the fp32 latency' at each curve's smallest and largest
     batch, from `ftax.read.ratios.paired_ratios(visits, "dtype", baseline)` (baseline over other, per round)."""
