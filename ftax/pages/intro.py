@@ -13,12 +13,13 @@ import pandas as pd
 
 from ftax.read import analysis
 from ftax.read.decomposition_findings import share_phrases
-from ftax.read.findings import growth_phrases, knee_phrases, scaling_phrases, speedup_phrases, verdict_note
+from ftax.read.findings import knee_phrases, scaling_phrases, speedup_phrases, verdict_note
 from ftax.read.load_notes import where
 from ftax.pages import PageView, every_machine, view
 from ftax.pages import claims as claims_page
 from ftax.pages import decode as decode_page
 from ftax.pages import framework_bound as framework_bound_page
+from ftax.pages import model_design as model_design_page
 from ftax.read.rows import rows_of
 from ftax.read.text import join
 
@@ -81,7 +82,7 @@ def paradigms(studies: Mapping[str, object], device: str = "auto", table: pd.Dat
 def model_design(studies: Mapping[str, object], device: str = "auto", table: pd.DataFrame | None = None) -> str:
     """RQ3: the verdicts of claims (c) and (d); what doubling BERT's width and depth costs."""
     v = view(studies["model-design"], device)
-    growth = growth_phrases(rows_of(v.frame, v.grid_rows, names=["width-depth"]))
+    growth = model_design_page.factor_phrases(v)
     return (f"**Model design (RQ3).** {verdicts(studies, 'cd', table)} "
             + (f"for BERT, {join(growth)}." if growth else "the width x depth grid has not been measured yet.")
             + " Details: {doc}`03-model-design`.")

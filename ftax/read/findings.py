@@ -211,8 +211,9 @@ def band_phrase(rows: pd.DataFrame, what: str = "band") -> str:
 
 
 def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str = "estimate_ms") -> float | None:
-    """Multiplier of `value` (latency, or flops) per doubling of `along` (width or depth) at one batch
-    size: 2 ** the mean slope of log2 `value` on log2 `along`, fitted at each value of the other one."""
+    """Multiplier of `value` (FLOPs, which do not vary between rounds) per doubling of `along` (width or depth) at
+    one batch size: 2 ** the mean slope of log2 `value` on log2 `along`, fitted at each value of the other one. A
+    latency factor is estimated within each round instead (`ftax.read.ratios.doubling_factors`)."""
     other = "depth" if along == "width" else "width"
     ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)].dropna(subset=[along, other, value])
     slopes = [np.polyfit(np.log2(part[along].astype(float)), np.log2(part[value].astype(float)), 1)[0]
@@ -232,21 +233,6 @@ def precision_phrases(ratios: pd.DataFrame, baseline: str = "fp32") -> list[str]
             listed = ", ".join(f"{r.dtype} {ratio_text(1 / r.ratio, 1 / r.ratio_high, 1 / r.ratio_low, r.rounds)}"
                                for r in at.itertuples())
             phrases.append(f"{model} at batch {batch}: {listed} the {baseline} latency")
-    return phrases
-
-
-def growth_phrases(grid: pd.DataFrame) -> list[str]:
-    """'at batch 1, doubling width multiplies latency by 1.1 (FLOPs by 3.6), doubling depth by 1.9
-    (FLOPs by 2)' per batch size, each factor fitted over the grid (see `doubling_factor`)."""
-    phrases = []
-    for batch in sorted(grid[grid["status"] == "ok"]["batch_size"].unique()) if not grid.empty else []:
-        factors = {(along, value): doubling_factor(grid, along, batch, value)
-                   for along in ("width", "depth") for value in ("estimate_ms", "flops")}
-        if all(factors.values()):
-            phrases.append(f"at batch {batch}, doubling width multiplies latency by "
-                           f"{sig(factors['width', 'estimate_ms'])} (FLOPs by {sig(factors['width', 'flops'])}) and "
-                           f"doubling depth by {sig(factors['depth', 'estimate_ms'])} "
-                           f"(FLOPs by {sig(factors['depth', 'flops'])})")
     return phrases
 
 
