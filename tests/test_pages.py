@@ -86,7 +86,7 @@ def test_framework_bound_captions_and_findings():
     _, caption = framework_bound.seq_figure(v)  # the grid sweeps no sequence length
     assert caption.startswith(NO_DATA)
     two = _view(_curve()[:2])  # batch 1 and 2: the rule needs batch 4; no half precision
-    assert "no framework-bound regime in the measured range (no batch 4 was measured, which the rule needs). No " \
+    assert "no framework-bound regime in the measured range (no batch 4 was measured, which the rule needs).\n\nNo " \
            "half-precision curve was measured here." in framework_bound.batch_finding(two)
 
 

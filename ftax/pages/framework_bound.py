@@ -84,13 +84,13 @@ def batch_finding(v: PageView) -> str:
     paired = ratios(v, "batch_size")
     verdict = verdict_note(ends(paired, "batch_size"), "ratio_low", "ratio_high",
                            "latency rises from the smallest to the largest batch")
+    scaling = "; ".join(scaling_phrases(batch, "batch_size", ["model", "dtype"], paired)) or "no batch sweep was measured"
     return no_data(batch, v.here) or (
-        f"**Finding.** On {v.here}: "
-        f"{join(scaling_phrases(batch, 'batch_size', ['model', 'dtype'], paired), 'no batch sweep was measured')}. "
-        + (f"{verdict} " if verdict else "")
-        + (f"{regime_rule()} Per curve: {'; '.join(knees)}. " if knees else
-           "No curve has the batch 1 and batch 4 that claim (a)'s rule for a framework-bound regime needs. ")
-        + (f"Half precision, paired by round: {join(half)}." if half else "No half-precision curve was measured here."))
+        f"**Finding.** On {v.here}: {scaling}." + (f" {verdict}" if verdict else "")
+        + (f"\n\n{regime_rule()} Per curve: {'; '.join(knees)}." if knees else
+           "\n\nNo curve has the batch 1 and batch 4 that claim (a)'s rule for a framework-bound regime needs.")
+        + (f"\n\nHalf precision, paired by round: {'; '.join(half)}." if half else
+           "\n\nNo half-precision curve was measured here."))
 
 
 def seq_figure(v: PageView) -> tuple[Figure, str]:
