@@ -260,7 +260,8 @@ def test_intro_headlines_with_records_and_without():
                                                        "Details: {doc}`03-model-design`.")
     assert "Measured: by claim (a)'s rule, CPU A x2 (CPU) bert-tiny fp32: no framework-bound regime in the measured " \
            "range that the data can confirm" in intro.hardware(studies)
-    assert "Measured: overhead (wall time not spent in compute) as a share of one call: bert-tiny eager: 91% of" in \
+    assert "Measured: overhead (wall time not spent in compute) as a share of one call, one visit per config (no " \
+           "between-run interval): bert-tiny eager: 91% of" in \
         intro.where_time_goes(studies, "cpu")
     empty = {s: FakeStudy(pd.DataFrame(), [GRID]) for s in studies}
     assert intro.framework_bound(empty).endswith("Measured: no batch sweep yet. Details: {doc}`01-framework-bound`.")

@@ -102,7 +102,8 @@ def where_time_goes(studies: Mapping[str, object], device: str = "auto", table: 
     """The verdict of claim (g); overhead's share of one call at the smallest and largest batch."""
     shares = share_phrases(view(studies["where-time-goes"], device).frame, ["model", "backend"])
     return f"**Where the time goes.** {verdicts(studies, 'g', table)} " + (
-        f"overhead (wall time not spent in compute) as a share of one call: {'; '.join(shares)}."
+        f"overhead (wall time not spent in compute) as a share of one call, one visit per config (no between-run "
+        f"interval): {'; '.join(shares)}."
         if shares else "no config has been measured with a decomposition yet.") + (
         " Details: {doc}`05-where-time-goes`.")
 
