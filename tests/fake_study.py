@@ -47,3 +47,11 @@ def store_visits(path, visits: pd.DataFrame) -> None:
         jsonl.append(path, schema.Record(config=config, status=row["status"], message="", env=env, stats=stats,
                                          round=None if pd.isna(round_) else int(round_),
                                          rule=None if pd.isna(rule) else rule, timestamp=stamp))
+
+
+def evaluate_every_claim(frame):
+    """Every claim judged on one visits frame, as its input and as the premise's (the book instead gives each
+    claim its own study's visits: `ftax.pages.claims.table`)."""
+    from ftax.claims.table import CLAIM_FUNCTIONS, evaluate_claims
+
+    return evaluate_claims(dict.fromkeys(CLAIM_FUNCTIONS, frame), frame)

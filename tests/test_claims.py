@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fake_study import evaluate_every_claim
 from ftax.claims import table as claims
 from ftax.read.analysis import FLAT_MAX_RATIO
 from ftax.claims.verdicts import (CONTRADICTED, INCONCLUSIVE, NO_INTERVAL, NOT_TESTABLE, PREMISE_NOT_MET, SUPPORTED,
@@ -201,7 +202,7 @@ def test_a_cpu_and_a_gpu_of_one_machine_suffice_for_f():
 
 def test_evaluate_has_one_row_per_claim_and_machine():
     frame = pd.concat([frame_a(1.0), frame_a(1.8).assign(machine_id="m2", machine_label="Other CPU (CPU)")])
-    table = claims.evaluate(frame)
+    table = evaluate_every_claim(frame)
     assert list(table.columns) == list(claims.COLUMNS)
     a = table[table["claim"] == "a"].set_index("machine_id")["verdict"]
     assert a.to_dict() == {"m1": SUPPORTED, "m2": CONTRADICTED}
@@ -213,7 +214,7 @@ def test_evaluate_has_one_row_per_claim_and_machine():
 
 def test_evaluate_on_an_empty_frame_gives_one_untestable_row_per_claim():
     for frame in (pd.DataFrame(), None, frame_a(1.0).drop(columns="median_ms"), frame_a(1.0).iloc[0:0]):
-        table = claims.evaluate(frame)
+        table = evaluate_every_claim(frame)
         assert table["claim"].tolist() == list("abcdefgh")
         assert (table["verdict"] == NOT_TESTABLE).all()
         assert table["why"].str.contains("no records of|0 machines").all()
@@ -225,35 +226,16 @@ def test_evaluate_decides_on_loaded_visits_and_refuses_the_newest_visit_per_conf
 
     store_visits(tmp_path / "m1.jsonl", frame_a(1.8))
     visits = dataframe.load(tmp_path)
-    a = claims.evaluate(visits).set_index("claim").loc["a"]
+    a = evaluate_every_claim(visits).set_index("claim").loc["a"]
     assert a["verdict"] == CONTRADICTED and "3 rounds" in a["why"] and a["low"] > FLAT_MAX_RATIO
     newest = dataframe.newest_visits(visits)
-    for decide in (claims.evaluate, flat_at_small_batch):
+    for decide in (evaluate_every_claim, flat_at_small_batch):
         with pytest.raises(ValueError, match=r"one visit per config.*pass the visits"):
             decide(newest)
 
 
 def test_claims_and_titles_cover_every_claim():
     assert set(claims.CLAIMS) == set(claims.CLAIM_TITLES) == set(claims.CLAIM_FUNCTIONS) == set("abcdefgh")
-
-
-def test_the_sentence_follows_the_verdict_in_the_frame():
-    flat = claims.evaluate(frame_a(1.0)).iloc[0]
-    steep = claims.evaluate(frame_a(1.8)).iloc[0]
-    said = claims.verdict_sentence(flat)
-    assert said.startswith("Claim (a), eager latency is flat at small batch: supported on Test CPU (CPU): "
-                           "bert-tiny eager fp32 seq 128: T(4)/T(1) = ")
-    assert said.endswith("flat means <= 1.25.")
-    assert ": contradicted on Test CPU (CPU): " in claims.verdict_sentence(steep)
-    flipped = flat.copy()
-    flipped["verdict"] = CONTRADICTED
-    assert claims.verdict_sentence(flipped) == said.replace(": supported on ", ": contradicted on ")
-
-
-def test_an_untestable_sentence_says_why():
-    row = claims.evaluate(pd.DataFrame()).iloc[5]
-    assert claims.verdict_sentence(row).startswith("Claim (f), faster hardware moves the inflection batch up: "
-                                                   "not testable here: ")
 
 
 def test_f_a_curve_still_flat_at_its_largest_batch_has_no_upper_bound():
@@ -276,7 +258,7 @@ def premise_frame(t4: float, machine: str, label: str) -> pd.DataFrame:
 
 def test_premise_not_met_where_claim_a_finds_no_flat_curve_and_judged_where_it_finds_one():
     frame = pd.concat([premise_frame(1.8, "steep", "Steep CPU (CPU)"), premise_frame(1.0, "flat", "Flat CPU (CPU)")])
-    table = claims.evaluate(frame)
+    table = evaluate_every_claim(frame)
     assert table["verdict"].isin(VERDICTS).all() and VERDICTS[-1] == PREMISE_NOT_MET
     premised = table[table["claim"].isin(list(claims.PREMISED))].set_index(["machine_id", "claim"])
     for claim in claims.PREMISED:
@@ -292,13 +274,10 @@ def test_premise_not_met_where_claim_a_finds_no_flat_curve_and_judged_where_it_f
     assert (others["premise"] == "").all() and PREMISE_NOT_MET not in set(others["verdict"])
     a = table[table["claim"] == "a"].set_index("machine_id")["verdict"]
     assert a.to_dict() == {"flat": SUPPORTED, "steep": CONTRADICTED}
-    steep_c = table[(table["claim"] == "c") & (table["machine_id"] == "steep")].iloc[0]
-    assert (f": premise not met on Steep CPU (CPU): {steep_c['premise']}; its tests alone: {steep_c['why']}."
-            in claims.verdict_sentence(steep_c))
 
 
 def test_without_claim_a_records_the_claims_are_judged_by_their_tests():
-    table = claims.evaluate(frame_c(1.05))
+    table = evaluate_every_claim(frame_c(1.05))
     assert table.set_index("claim").loc["c", "verdict"] == SUPPORTED
 
 
@@ -319,5 +298,5 @@ def test_runtimes_that_disagree_get_a_row_each_and_agreeing_ones_share_one():
     agree = only(static_gain_at_small_batch(frame_runtimes(3.0, 1.0)))
     assert agree.verdict == SUPPORTED and agree.runtime == "" and sorted(t.runtime for t in agree.tests) == [
         "onnxruntime", "torchscript"]
-    table = claims.evaluate(frame_runtimes(1.0, 2.0))
+    table = evaluate_every_claim(frame_runtimes(1.0, 2.0))
     assert sorted(table[table["claim"] == "b"]["runtime"]) == ["onnxruntime", "torchscript"]

@@ -87,19 +87,17 @@ def test_knee_and_speedup_phrases_come_from_the_fits():
     assert findings.speedup_phrases(speedups, 1) == ["onnxruntime 2x (one round: no between-run interval)"]
 
 
-def test_ratio_precision_and_growth_phrases():
-    base = _rows().iloc[[0]].assign(flops=100.0)
-    frame = pd.concat([base.assign(model="bert-base"), base.assign(model="distilbert", estimate_ms=0.5, flops=50.0)])
-    assert findings.ratio_phrases(frame, "bert-base", 1) == ["distilbert: 0.5x the latency, 0.5x the FLOPs"]
-    half = pd.concat([_rows(), _rows(dtype="fp16").assign(estimate_ms=[2.0, 2.2, 2.0])])
-    assert findings.precision_phrases(half) == ["bert-tiny at batch 1: fp16 2x the fp32 latency",
-                                                "bert-tiny at batch 16: fp16 1x the fp32 latency"]
+def test_precision_phrases_and_flops_doubling():
+    paired = pd.DataFrame([{"model": "bert-tiny", "dtype": "fp16", "batch_size": b, "ratio": r, "ratio_low": r * 0.9,
+                            "ratio_high": r * 1.1, "rounds": 3} for b, r in ((1, 0.5), (4, 0.8), (16, 1.0))])
+    assert findings.precision_phrases(paired) == ["bert-tiny at batch 1: fp16 2x [1.8, 2.2], 3 rounds the fp32 latency",
+                                                  "bert-tiny at batch 16: fp16 1x [0.91, 1.1], 3 rounds the fp32 "
+                                                  "latency"]
+    assert findings.precision_phrases(None) == [] and findings.precision_phrases(paired.iloc[0:0]) == []
     grid = pd.DataFrame([{**_rows().iloc[0].to_dict(), "width": w, "depth": d, "estimate_ms": float(d),
                           "flops": float(w * w * d)} for w in (64, 128) for d in (1, 2)])
     assert findings.doubling_factor(grid, "depth", 1) == pytest.approx(2.0)
     assert findings.doubling_factor(grid, "width", 1) == pytest.approx(1.0)
-    assert findings.growth_phrases(grid) == ["at batch 1, doubling width multiplies latency by 1 (FLOPs by 4) and "
-                                             "doubling depth by 2 (FLOPs by 2)"]
 
 
 def test_loaded_warns_only_about_records_measured_on_an_overloaded_machine():

@@ -89,7 +89,7 @@ def test_records_without_memory_say_so_in_every_cell():
     assert not _lines(figure)  # an empty figure that says so, no invented curve
     assert caption.startswith("No record shown on **CPU A x2 (CPU)** (profile `smoke`) carries memory")
     assert paradigms.memory_finding(v) == caption
-    assert paradigms.energy_figure(v) is None
+    assert paradigms.energy_figure(v)[0] is None and paradigms.energy_markdown(v) == ""
     assert paradigms.energy_note(v).startswith("No record shown on **CPU A x2 (CPU)** (profile `smoke`) carries energy")
     for text in (caption, paradigms.energy_note(v)):
         assert text.count(". ") == 0 and text.endswith(".")  # one sentence
@@ -103,7 +103,7 @@ def test_memory_unavailable_names_the_records_reason():
 
 def test_energy_unavailable_is_one_sentence_with_the_reason_and_no_number():
     v = _view(_records())
-    assert paradigms.energy_figure(v) is None
+    assert paradigms.energy_figure(v)[0] is None and paradigms.energy_markdown(v) == ""
     note = paradigms.energy_note(v)
     assert note == (f"Energy per inference is unavailable on **CPU A x2 (CPU)** (profile `smoke`): "
                     f"{NO_ENERGY_REASON}. No estimate is shown in its place.")
@@ -112,7 +112,8 @@ def test_energy_unavailable_is_one_sentence_with_the_reason_and_no_number():
 def test_energy_where_records_have_it():
     rows = [_record(b, n, energy_mj=0.5 * n) for b in PEAKS for n in BATCHES]
     v = _view(rows)
-    figure = paradigms.energy_figure(v)
+    figure = paradigms.energy_figure(v)[0]
+    assert "{glue:figure} rq2-energy" in paradigms.energy_markdown(v)
     assert sorted(tuple(y) for _, y in _lines(figure)["bert-tiny"]) == [(0.5, 4.0, 32.0)] * 3
     note = paradigms.energy_note(v)
     assert "from nvml (zeus)" in note and "for 0.6 to 0.6 s" in note and "one visit per config" in note
@@ -123,7 +124,7 @@ def test_no_ok_rows_every_memory_and_energy_cell_says_so():
     v = _view([{**r, "status": "error", "median_ms": None} for r in _records()])
     for text in (paradigms.memory_figure(v)[1], paradigms.memory_finding(v), paradigms.energy_note(v)):
         assert text.startswith("Nothing to show here")
-    assert paradigms.energy_figure(v) is None
+    assert paradigms.energy_figure(v)[0] is None and paradigms.energy_markdown(v) == ""
 
 
 def test_explorer_table_has_memory_rows_only_where_records_carry_memory():

@@ -16,7 +16,7 @@ import pytest
 from second_machine import write_second_machine
 
 from ftax import pages
-from ftax.claims.table import evaluate
+from fake_study import evaluate_every_claim
 from ftax.pages import explorer_selection, hardware
 from ftax.read.estimates import CONFIG_COLUMNS
 from ftax.store import dataframe
@@ -84,7 +84,7 @@ def test_the_hardware_page_shows_both_machines_and_the_known_factor(hardware_vie
 
 
 def test_the_claims_give_rows_for_both_machines_and_compare_the_pair(two_machines):
-    table = evaluate(dataframe.load(two_machines))
+    table = evaluate_every_claim(dataframe.load(two_machines))
     per_machine = table[~table["claim"].isin(["f", "g"])]
     for claim, rows in per_machine.groupby("claim"):
         assert set(rows["machine_id"]) == {_first(), SECOND}, claim

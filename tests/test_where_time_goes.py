@@ -136,9 +136,6 @@ def test_phrases_state_the_decomposition_it_was_given(frame):
     phrases = decomposition_findings.share_phrases(frame, ["model", "backend"])
     assert len(phrases) == 2 and phrases[0].startswith("eager: ")
     assert f"{share['eager', 1]:.0%} of" in phrases[0] and "at batch 1 and" in phrases[0] and "at batch 64" in phrases[0]
-    split = decomposition_findings.split_phrases(frame, 1, ["backend"])
-    assert split[0].startswith("torchscript ") and split[1].startswith("eager ")  # shortest wall first
-    assert "ms busy +" in split[0] and split[0].endswith("ms overhead")
     assert "aten operators" in decomposition_findings.busy_phrase(frame)
     assert "GPU" in decomposition_findings.busy_phrase(frame.assign(decomposition_method="cuda-busy"))
     assert decomposition_findings.pairing_phrase(frame).endswith(f"within 25% of it for {len(frame)} of {len(frame)} configs")
@@ -180,11 +177,12 @@ def test_page_builds_with_captioned_figures(smoke_book):
     html = out / "_build" / "html" / "book" / "_executed" / "05-where-time-goes.html"
     article = BeautifulSoup(html.read_text(encoding="utf-8"), "html.parser").find("article")
     figures = article.find_all("figure")
-    assert len(figures) == 3 and all(f.find("img") for f in figures)
+    gpu = torch.cuda.is_available()
+    assert len(figures) == (3 if gpu else 2) and all(f.find("img") for f in figures)
     captions = [f.find(class_="caption-text").get_text(" ", strip=True) for f in figures]
     assert all("smoke" in c for c in captions)
-    assert "(CPU)" in captions[0] and "%" in captions[0]
-    text = " ".join(o.get_text(" ", strip=True) for o in article.select("div.cell_output"))  # not the code
-    assert text.count("Finding.") == 3 and "Nothing to show here" not in text
-    if not torch.cuda.is_available():
-        assert "No GPU records" in captions[2] and "No GPU records are present" in text
+    assert "(CPU)" in captions[0]
+    text = article.get_text(" ", strip=True)
+    assert text.count("Finding.") == len(figures) and "Nothing to show here" not in text
+    if not gpu:  # the GPU section is left out, heading and all, where no GPU measured
+        assert "On a GPU" not in text and "No GPU records" not in text

@@ -84,12 +84,6 @@ PREMISED = ("c", "d", "e")
 PREMISE = "the paper defines framework-bound as latency nearly flat in batch"
 
 
-def evaluate(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """Every claim judged on one visits frame (`ftax.store.dataframe.load`): `evaluate_claims` with `frame` as
-    each claim's input and as the premise's."""
-    return evaluate_claims(dict.fromkeys(CLAIM_FUNCTIONS, frame), frame)
-
-
 def evaluate_claims(inputs: Mapping[str, pd.DataFrame | None], premise: pd.DataFrame | None) -> pd.DataFrame:
     """One row per claim of `inputs` (claim -> the visits it reads) and machine (device; pair of them for f, g; and
     per runtime where runtimes disagree) with COLUMNS. `premise` holds the visits claim (a) reads: on a machine
@@ -125,15 +119,3 @@ def _no_regime(flat: ClaimResult) -> str:
     return (f"claim (a)'s rule finds no framework-bound regime on {where}: none of its {len(flat.tests)} eager batch "
             f"curves has T(4)/T(1) <= {FLAT_MAX_RATIO:g} with its interval (the flattest, {flattest.name}: "
             f"{value_text(flattest.statistic, flattest.low, flattest.high)}); {PREMISE}")
-
-
-def verdict_sentence(row: Mapping) -> str:
-    """'Claim (a), eager latency is flat at small batch: contradicted on AMD EPYC x2 (CPU): bert-tiny ... = 1.62
-    [1.51, 1.74], 3 rounds; flat means <= 1.25.' from one row of `evaluate`, with the premise's reason first
-    where it is not met."""
-    where = row.get("machine_label") or row.get("machine_id")
-    on = f" on {where}" if where else ""
-    runtime = f" ({row['runtime']})" if row.get("runtime") else ""
-    premise = f"{row['premise']}; its tests alone: " if row.get("premise") else ""
-    title = CLAIM_TITLES[row["claim"]]
-    return f"Claim ({row['claim']}), {title}: {row['verdict']}{on}{runtime}: {premise}{row['why']}."

@@ -13,7 +13,9 @@ Functions named `*_figure` return (figure, caption Markdown); those named
 
 A page reads findings first: its one hidden cell computes everything and glues it (`glue_figure`,
 `glue_measured`), and its Markdown cells place the glued outputs in the reader's order, with how the page was
-measured folded at the end (`measured_line` visible, `measured_detail` in a dropdown).
+measured folded at the end (`measured_line` visible, `measured_detail` in a dropdown). A section that only a
+GPU's records (or only a second machine's) can fill is glued as a Markdown block with its own heading
+(`gpu_section`, `machines_section`), empty where those records are absent, so no empty figure or heading is left.
 
 May import: claims, appendix, figures, read, measure, store.
 """
@@ -27,7 +29,7 @@ import pandas as pd
 from ftax.read.estimates import newest_series, per_config
 from ftax.read.load_notes import (grid_table, loaded, loaded_machine_note, not_ok, provenance_note, rounds_note,
                                   target_note, where)
-from ftax.read.rows import focus, with_columns
+from ftax.read.rows import focus, on_device, with_columns
 from ftax.read.text import join, plural
 from ftax.store.grid_rows import GridRows
 
@@ -109,13 +111,13 @@ def loaded_markdown(v: PageView) -> str:
 
 
 def measured_line(v: PageView) -> str:
-    """The one visible line of "How this page was measured": what the figures rest on (records, machine, rounds)."""
+    """The one visible line of "How this page was measured": what the page reads (records, machine, rounds)."""
     ok = v.frame[v.frame["status"] == "ok"] if not v.frame.empty and "status" in v.frame else v.frame.iloc[0:0]
     rounds = pd.to_numeric(ok["rounds"], errors="coerce").dropna() if "rounds" in ok else pd.Series([], dtype=float)
     pooled = (f", {plural(int(rounds.min()), 'round')} per estimate" if len(rounds) and rounds.min() == rounds.max()
               else f", {int(rounds.min())}-{int(rounds.max())} rounds per estimate" if len(rounds) else "")
     failed = len(v.frame) - len(ok)
-    return (f"The figures rest on {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
+    return (f"This page reads {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
             + (f"; {failed} more did not run (listed below)" if failed else "") + ".")
 
 
@@ -158,3 +160,38 @@ def machines_markdown(v: PageView) -> str:
     notes = [n for n in (rounds_note(v.frame), target_note(v.frame), provenance_note(v.frame, v.summary)) if n]
     return (f"Machines with records for this study: {join([f'**{m}**' for m in machines], 'none yet')}.\n\n"
             + not_ok(v.frame) + "".join(f"\n\n{n}" for n in notes) + loaded_machine_note(v.frame))
+
+
+def glue_markdown(key: str, text: str) -> None:
+    """Glue `text` as the Markdown `key` (a `{glue:md}` directive places it; an empty text renders nothing)."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(key, Markdown(text), display=False)
+
+
+def machine_count(rows: pd.DataFrame) -> int:
+    """How many machines (and devices of a machine) have ok rows in `rows`: each is its own series."""
+    if rows.empty or "status" not in rows:
+        return 0
+    ok = rows[rows["status"] == "ok"]
+    return len(ok[["machine_label", "device"]].drop_duplicates()) if not ok.empty else 0
+
+
+def gpu_section(rows: pd.DataFrame, markdown: str) -> str:
+    """`markdown` (a whole section, heading included) where `rows` hold ok records measured on a GPU, else "":
+    a GPU section, figure or sentence is shown only where a GPU measured it."""
+    gpu = on_device(rows, "cuda") if not rows.empty else rows
+    return markdown if not gpu.empty and (gpu["status"] == "ok").any() else ""
+
+
+def machines_section(rows: pd.DataFrame, markdown: str, least: int = 2) -> str:
+    """`markdown` (a whole section) where `rows` hold ok records of at least `least` machines or devices, else ""."""
+    return markdown if machine_count(rows) >= least else ""
+
+
+def figure_block(key: str, finding: bool = True) -> str:
+    """The MyST of one glued figure with its caption (`{glue:figure}` `key`) and its finding (`key-finding`),
+    for a section that is itself glued Markdown (`gpu_section`)."""
+    return (f"```{{glue:figure}} {key}\n:name: fig-{key}\n\n{{glue:md}}`{key}-caption`\n```"
+            + (f"\n\n```{{glue:md}} {key}-finding\n:format: myst\n```" if finding else ""))

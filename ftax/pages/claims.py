@@ -201,18 +201,3 @@ def quoted(studies: Mapping[str, object], letters: str) -> str:
     said = "\n".join(_quote(r) for _, r in verdicts.iterrows()) or "No claim could be evaluated."
     premise = premise_markdown(verdicts)
     return said + (f"\n\n{premise}" if premise else "")
-
-
-def sentences(verdicts: pd.DataFrame, letters: str = "abcdefgh") -> list[str]:
-    """The verdict sentence (`ftax.claims.table.verdict_sentence`) of each row of the claims in `letters`."""
-    return [claims.verdict_sentence(r) for _, r in verdicts[verdicts["claim"].isin(list(letters))].iterrows()]
-
-
-def on_page(page_visits: pd.DataFrame, letters: str) -> str:
-    """Markdown for a page's "What this means": the verdicts of the claims in `letters` on the visits that page
-    shows, one sentence per machine, and the link to every claim on every machine."""
-    rows = claims.evaluate_claims(dict.fromkeys(letters, page_visits), page_visits)
-    said = sentences(rows, letters) if not rows.empty else []
-    link = (f" Every claim, on every machine, judged on all the book's records (which may decide a claim "
-            f"differently from this page's alone): {{doc}}`{CLAIMS_PAGE}`.")
-    return "On this page's records: " + (" ".join(said) or "no claim could be evaluated here.") + link

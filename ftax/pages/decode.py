@@ -19,7 +19,6 @@ from ftax.read.estimates import curve_columns
 from ftax.read.ratios import paired_ratios, speedups
 from ftax.read.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
 from ftax.pages import PageView
-from ftax.pages.claims import on_page
 from ftax.read.rows import decomposed, ok_rows
 from ftax.read.text import join, markdown_table, sig
 
@@ -277,11 +276,6 @@ def floor_table(v: PageView) -> str:
             f"and date.\n\n" + markdown_table(["shape", "runtime", "latency ms [95%]", "latency / AOTInductor's",
                                                "parity vs fp32 eager", "prepare s (a cached package only loads)",
                                                "first measured"], table))
-
-
-def claim_verdict(v: PageView) -> str:
-    """Claim (h), per-token decode is framework-bound at batch 1, on this page's records."""
-    return on_page(v.visits, "h")
 
 
 # --- how each decode record's cache took its prompt --------------------------------------------------------------

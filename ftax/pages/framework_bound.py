@@ -7,12 +7,11 @@ from matplotlib.figure import Figure
 from ftax.figures import interactive, plots
 from ftax.read import analysis
 from ftax.read.estimates import curve_keys
-from ftax.read.ratios import scaling_ratios
-from ftax.read.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule, regimes_below,
+from ftax.read.ratios import paired_ratios, scaling_ratios
+from ftax.read.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule,
                            scaling_phrases, verdict_note)
 from ftax.figures.interactive import Interactive, hint
 from ftax.pages import PageView
-from ftax.pages.claims import on_page
 from ftax.read.rows import rows_of
 from ftax.read.text import join, sig
 
@@ -60,7 +59,7 @@ def batch_figure(v: PageView) -> tuple[Figure, str]:
         f"length (image size, or audio frames) {shapes}. Shaded, only in a panel with a curve that has a "
         f"framework-bound regime by claim (a)'s rule: framework-bound up to that curve's inflection (dotted: the "
         f"first batch whose T(b)/T(1) surely exceeds {sig(analysis.FLAT_MAX_RATIO)}), compute-bound past it, which "
-        f"says only that latency has left the flat regime; {_shaded(fits)}. {regimes_below()}")
+        f"says only that latency has left the flat regime; {_shaded(fits)}.")
 
 
 def _shaded(fits: pd.DataFrame) -> str:
@@ -68,22 +67,29 @@ def _shaded(fits: pd.DataFrame) -> str:
             if len(fits) else "no curve here has one, so nothing is shaded")
 
 
+def precision(v: PageView) -> pd.DataFrame | None:
+    """Each half-precision curve's latency against fp32 at the same model and batch, paired by round."""
+    visits = rows_of(v.visits, v.grid_rows, varying="batch_sizes")
+    has_half = not visits.empty and (visits.dtype != "fp32").any() and (visits.dtype == "fp32").any()
+    return paired_ratios(visits, "dtype", "fp32") if has_half else None
+
+
 def batch_finding(v: PageView) -> str:
     """How latency scales with the batch, which curves have a framework-bound regime and where it ends, what half
     precision does."""
     batch = batch_rows(v)
     knees = knee_phrases(regimes(v), ["model", "dtype"])
-    precision = precision_phrases(batch)
+    half = precision_phrases(precision(v))
     paired = ratios(v, "batch_size")
     verdict = verdict_note(ends(paired, "batch_size"), "ratio_low", "ratio_high",
                            "latency rises from the smallest to the largest batch")
+    scaling = "; ".join(scaling_phrases(batch, "batch_size", ["model", "dtype"], paired)) or "no batch sweep was measured"
     return no_data(batch, v.here) or (
-        f"**Finding.** On {v.here}: "
-        f"{join(scaling_phrases(batch, 'batch_size', ['model', 'dtype'], paired), 'no batch sweep was measured')}. "
-        + (f"{verdict} " if verdict else "")
-        + (f"{regime_rule()} Per curve: {'; '.join(knees)}. " if knees else
-           "No curve has the batch 1 and batch 4 that claim (a)'s rule for a framework-bound regime needs. ")
-        + (f"Half precision: {join(precision)}." if precision else "No half-precision curve was measured here."))
+        f"**Finding.** On {v.here}: {scaling}." + (f" {verdict}" if verdict else "")
+        + (f"\n\n{regime_rule()} Per curve: {'; '.join(knees)}." if knees else
+           "\n\nNo curve has the batch 1 and batch 4 that claim (a)'s rule for a framework-bound regime needs.")
+        + (f"\n\nHalf precision, paired by round: {'; '.join(half)}." if half else
+           "\n\nNo half-precision curve was measured here."))
 
 
 def seq_figure(v: PageView) -> tuple[Figure, str]:
@@ -121,11 +127,6 @@ def regimes_left(v: PageView) -> str:
                 f"curves, so this page reports no inflection.")
     return (f"On {v.here}, claim (a)'s rule finds a framework-bound regime in {len(flat)} of {len(fits)} batch curves; "
             f"{int(flat.reached.sum())} of them leave it within the measured batch sizes.")
-
-
-def claim_verdicts(v: PageView) -> str:
-    """The verdicts of claims (a), flat at small batch, and (e), half precision, on this page's records."""
-    return on_page(v.visits, "ae")
 
 
 def batch_chart(v: PageView) -> tuple[Interactive, str]:

@@ -10,8 +10,7 @@ from ftax.figures import interactive, plots
 from ftax.read import analysis
 from ftax.read.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView
-from ftax.pages.claims import on_page
+from ftax.pages import PageView, figure_block, machines_section
 from ftax.read.text import join, sig
 
 
@@ -27,21 +26,17 @@ def latency_figure(v: PageView) -> tuple[Figure, str]:
                                     sharey=True, title=f"Latency vs batch size per machine, profile {v.profile}")
     return figure, no_data(v.frame, v.here) or (
         f"Latency ({band_phrase(v.frame)}) against batch size on {v.here}, one panel per machine, same latency axis. "
-        f"Shaded only where a curve has a framework-bound regime by claim (a)'s rule, up to its inflection (dotted). "
-        f"The inflection figure below states, per curve, claim (a)'s T(4)/T(1) with its 95% interval and the batch "
-        f"where the curve leaves its flat regime.")
+        f"Shaded only where a curve has a framework-bound regime by claim (a)'s rule, up to its inflection (dotted).")
 
 
 def latency_finding(v: PageView) -> str:
     """Each machine's latency at the smallest batch, fastest first."""
     frame = v.frame
     small = frame.batch_size.min() if not frame.empty else None
-    machines = frame.machine_label.nunique() if not frame.empty else 0
     return no_data(frame, v.here) or (
         f"**Finding.** Latency at batch {small}, fastest first: "
         + join(latency_phrases(frame, small, ["machine_label", "dtype", "model"]), "none measured")
-        + ("." if machines > 1 else ". Only one machine has records so far: add another (see "
-           "{doc}`../reproduce`) to compare."))
+        + ".")
 
 
 def inflection_figure(v: PageView) -> tuple[Figure, str]:
@@ -49,12 +44,11 @@ def inflection_figure(v: PageView) -> tuple[Figure, str]:
     fits = _fits(v)
     figure = plots.inflection_by_machine(analysis.with_regime(fits), hue="model",
                                          title=f"Inflection batch per machine, profile {v.profile}")
-    knees = knee_phrases(fits, ["machine_label", "model", "dtype"])
     return figure, no_data(v.frame, v.here) or (
         f"Inflection batch (dot; bar: from the first batch whose T(b)/T(1) may exceed "
         f"{sig(analysis.FLAT_MAX_RATIO)} to the first where it surely does) per machine and model on {v.here}, for "
         f"the curves with a framework-bound regime by claim (a)'s rule; a hollow arrow marks a curve still flat at "
-        f"its largest measured batch. Per curve: {'; '.join(knees) or 'none has batch 1 and 4'}.")
+        f"its largest measured batch.")
 
 
 def inflection_finding(v: PageView) -> str:
@@ -65,11 +59,6 @@ def inflection_finding(v: PageView) -> str:
         "No curve has the batch 1 and batch 4 that claim (a)'s rule needs; run a larger profile."))
 
 
-def claim_verdicts(v: PageView) -> str:
-    """The verdict of claim (f), faster hardware moves the inflection up, on every machine's records."""
-    return on_page(v.visits, "f")
-
-
 def latency_chart(v: PageView) -> tuple[Interactive, str]:
     """`latency_figure` for the hosted page: one model at a time (the menu), one curve per machine, so machines
     are compared on one axis without mixing their records; the figure is its static twin."""
@@ -77,3 +66,25 @@ def latency_chart(v: PageView) -> tuple[Interactive, str]:
     chart = interactive.latency_chart(v.frame, "batch_size", color="machine_label", panel="model", dash="dtype",
                                       title=f"Latency vs batch size per machine, profile {v.profile}")
     return Interactive(chart, figure, "rq4-latency"), caption + (f" {hint('model')}" if chart else "")
+
+
+def comparison_markdown(v: PageView) -> str:
+    """The page's figures and findings, as glued Markdown, where two or more machines (or devices) have records,
+    else "" (the page is then `second_machine_markdown`)."""
+    return machines_section(v.frame, "## Latency against batch size, per machine\n\n" + figure_block("rq4-latency")
+                            + "\n\n## Where each machine leaves the flat regime\n\n" + figure_block("rq4-inflection"))
+
+
+def second_machine_markdown(v: PageView) -> str:
+    """While fewer than two machines (or devices) have records: what a second one adds and how to contribute it;
+    "" once the comparison is shown."""
+    if comparison_markdown(v):
+        return ""
+    shown = sorted(v.frame[v.frame.status == "ok"].machine_label.unique()) if not v.frame.empty else []
+    return ("## What a second machine adds\n\n"
+            f"Comparing hardware needs two machines or devices measured with the same code and profile; so far "
+            f"{join([f'**{m}**' for m in shown], 'no machine')} has records for this study. A second one tests "
+            f"claim (f), that a faster device stays framework-bound up to larger batches, and claim (g) of {{doc}}`05-where-time-goes`, that overhead is a "
+            "larger share of its latency. To add yours: run `ftax book` (or this page with papermill, below) on "
+            "your machine, which writes `results/<machine_id>.jsonl`, and commit that file; see "
+            "{doc}`../reproduce`. This page then shows the machines' latency curves and inflections side by side.")

@@ -5,10 +5,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax.figures import interactive, plots
-from ftax.read.findings import band_phrase, growth_phrases, no_data, ratio_phrases
+from ftax.read.findings import band_phrase, doubling_factor, no_data, ratio_text
+from ftax.read.ratios import doubling_factors, paired_ratios, round_ratio
 from ftax.figures.interactive import Interactive, hint
 from ftax.pages import PageView
-from ftax.pages.claims import on_page
 from ftax.read.rows import rows_of
 from ftax.read.text import join, sig
 
@@ -25,30 +25,57 @@ def efficient_rows(v: PageView) -> pd.DataFrame:
     return rows_of(v.frame, v.grid_rows, names=["efficient"])
 
 
+def factor_phrases(v: PageView) -> list[str]:
+    """'at batch 1, doubling width multiplies latency by 2.2x [1.9, 2.3], 5 rounds (FLOPs by 4), ...' per batch size:
+    the paired per-round fit (`ftax.read.ratios.doubling_factors`), the one estimate of the factor the page states."""
+    grid, visits = grid_rows(v), rows_of(v.visits, v.grid_rows, names=["width-depth"])
+    phrases = []
+    for batch in sorted(grid[grid.status == "ok"].batch_size.unique()) if not grid.empty else []:
+        factors = doubling_factors(visits, batch) if not visits.empty else {}
+        flops = {along: doubling_factor(grid, along, batch, "flops") for along in ("width", "depth")}
+        if factors:
+            phrases.append(f"at batch {batch}, " + " and ".join(
+                f"doubling {along} multiplies latency by {ratio_text(*factors[along], 3)}"
+                + (f" (FLOPs by {sig(flops[along])})" if flops[along] else "") for along in ("width", "depth")))
+    return phrases
+
+
+FIT = ("Each factor is fitted within each round (least squares of log latency on log width and log depth over the "
+       "grid, the fit claim (c) makes), then summarised over rounds: the median with its 95% interval.")
+
+
 def heatmap_figure(v: PageView) -> tuple[Figure, str]:
-    """Latency over width x depth, one panel per batch size, with the fitted doubling factors."""
+    """Latency over width x depth, one panel per batch size."""
     grid = grid_rows(v)
     figure = plots.latency_heatmap(grid, title=f"BERT width x depth: {v.machine}, profile {v.profile}")
     return figure, no_data(grid, v.here) or (
         f"Median latency (ms) of BERT with the given hidden size (width) and number of layers (depth) on {v.here}, "
         f"sequence length {join(sorted(map(str, grid.seq_len.unique())), 'not measured')}, one panel per batch "
-        f"size. Fitted on log-log axes: {join(growth_phrases(grid), 'too few grid points for a fit')}.")
+        f"size.")
 
 
 def heatmap_finding(v: PageView) -> str:
-    """What doubling width and depth cost in latency and in FLOPs."""
+    """What doubling width and depth cost in latency (paired by round) and in FLOPs."""
     grid = grid_rows(v)
     return no_data(grid, v.here) or (
-        f"**Finding.** On {v.here}: " + join(growth_phrases(grid), "the grid has too few points to compare width and "
-                                             "depth")
-        + ".")
+        f"**Finding.** On {v.here}: " + join(factor_phrases(v), "the grid has too few points to compare width and "
+                                             "depth") + f". {FIT}")
 
 
-def span_phrases(grid: pd.DataFrame) -> list[str]:
-    """'at batch 1, 38x the FLOPs cost 2.1x the latency' per batch size, largest over smallest configuration."""
-    ok = grid[grid.status == "ok"]
-    return [f"at batch {b}, {sig(part.flops.max() / part.flops.min())}x the FLOPs cost "
-            f"{sig(part.estimate_ms.max() / part.estimate_ms.min())}x the latency" for b, part in ok.groupby("batch_size")]
+def span_phrases(v: PageView) -> list[str]:
+    """'at batch 1, 64x the FLOPs cost 14x [12, 15], 5 rounds the latency' per batch size, largest over smallest
+    configuration, the latency ratio paired by round (`ftax.read.ratios.round_ratio`)."""
+    ok = grid_rows(v)
+    ok = ok[ok.status == "ok"] if not ok.empty else ok
+    visits = rows_of(v.visits, v.grid_rows, names=["width-depth"])
+    phrases = []
+    for b, part in ok.groupby("batch_size"):
+        small, large = part.loc[part.flops.idxmin()], part.loc[part.flops.idxmax()]
+        at = visits[visits.batch_size == b]
+        ratio = round_ratio(*(at[(at.width == c.width) & (at.depth == c.depth)] for c in (large, small)))
+        phrases.append(f"at batch {b}, {sig(large.flops / small.flops)}x the FLOPs cost {ratio_text(*ratio, 3)} "
+                       f"the latency")
+    return phrases
 
 
 def flops_figure(v: PageView) -> tuple[Figure, str]:
@@ -57,22 +84,36 @@ def flops_figure(v: PageView) -> tuple[Figure, str]:
     figure = plots.flops_vs_latency(grid, hue="depth", title=f"FLOPs vs latency: {v.machine}, profile {v.profile}")
     return figure, no_data(grid, v.here) or (
         f"Median latency against FLOPs per forward for each width x depth configuration on {v.here}; points of "
-        f"equal depth are joined in order of width. From the smallest to the largest configuration: "
-        f"{join(span_phrases(grid), 'none measured')}.")
+        f"equal depth are joined in order of width.")
 
 
 def flops_finding(v: PageView) -> str:
     """How much more latency the largest configuration costs than the smallest, against its FLOPs."""
     grid = grid_rows(v)
     return no_data(grid, v.here) or (f"**Finding.** On {v.here}, from the smallest to the largest configuration: "
-                                     + join(span_phrases(grid), "no grid was measured") + ".")
+                                     + join(span_phrases(v), "no grid was measured") + ".")
 
 
-def baseline_ratios(efficient: pd.DataFrame) -> list[str]:
-    """'at batch 1: distilbert: 0.52x the latency, ...' per batch size where BERT-base was measured."""
-    batches = sorted(efficient[efficient.status == "ok"].batch_size.unique())
-    return [f"at batch {b}: {join(ratio_phrases(efficient, BASELINE, b))}"
-            for b in batches if ratio_phrases(efficient, BASELINE, b)]
+def baseline_ratios(v: PageView) -> list[str]:
+    """'at batch 1: distilbert 0.46x [0.36, 0.72], 5 rounds the latency (0.5x the FLOPs), ...' of BERT-base per
+    batch size, the latency ratio paired by round (`ftax.read.ratios.paired_ratios`)."""
+    efficient, visits = efficient_rows(v), rows_of(v.visits, v.grid_rows, names=["efficient"])
+    ok = efficient[efficient.status == "ok"] if not efficient.empty else efficient
+    if ok.empty or BASELINE not in set(ok.model) or visits.empty:
+        return []
+    pairs = paired_ratios(visits, "model", BASELINE)
+    phrases = []
+    for b, part in pairs.groupby("batch_size", sort=True):
+        base = ok[(ok.model == BASELINE) & (ok.batch_size == b)]
+        listed = []
+        for r in part.sort_values("ratio", ascending=False).itertuples():
+            other = ok[(ok.model == r.model) & (ok.batch_size == b)]
+            flops = (f" ({sig(other.flops.iloc[0] / base.flops.iloc[0], 2)}x the FLOPs)"
+                     if len(other) and len(base) and pd.notna(other.flops.iloc[0]) and base.flops.iloc[0] else "")
+            listed.append(f"{r.model} {ratio_text(1 / r.ratio, 1 / r.ratio_high, 1 / r.ratio_low, r.rounds, 3)}"
+                          f"{flops}")
+        phrases.append(f"at batch {b}: {join(listed)}")
+    return phrases
 
 
 def models_figure(v: PageView) -> tuple[Figure, str]:
@@ -80,30 +121,20 @@ def models_figure(v: PageView) -> tuple[Figure, str]:
     efficient = efficient_rows(v)
     figure = plots.model_bars(efficient, baseline=BASELINE,
                               title=f"Architectures vs BERT-base: {v.machine}, profile {v.profile}")
-    ratios = baseline_ratios(efficient)
     return figure, no_data(efficient, v.here) or (
         f"Latency ({band_phrase(efficient, 'error bars')}) of each architecture on {v.here}, sequence length "
         f"{join(sorted(map(str, efficient.seq_len.unique())), 'not measured')}, one panel per batch size; "
-        f"labels give latency and FLOPs relative to BERT-base where it was measured. "
-        + (f"Relative to BERT-base, {'; '.join(ratios)}." if ratios else
-           "BERT-base was not measured in this profile, so no ratios are given."))
+        f"labels give each latency and its FLOPs relative to BERT-base where it was measured.")
 
 
 def models_finding(v: PageView) -> str:
-    """The architectures' latency and FLOPs relative to BERT-base."""
+    """The architectures' latency relative to BERT-base, paired by round, and their FLOPs."""
     efficient = efficient_rows(v)
-    ratios = baseline_ratios(efficient)
+    ratios = baseline_ratios(v)
     return no_data(efficient, v.here) or (
-        f"**Finding.** On {v.here}: " + ("; ".join(ratios) if ratios else
-                                         "BERT-base is not part of this profile's comparison, so the architectures "
-                                         "are shown side by side without ratios")
-        + ".")
-
-
-def claim_verdicts(v: PageView) -> str:
-    """The verdicts of claims (c), width nearly free and depth not, and (d), efficient architectures not faster,
-    on this page's records."""
-    return on_page(v.visits, "cd")
+        f"**Finding.** On {v.here}, latency as a multiple of BERT-base's: " + (
+            "; ".join(ratios) if ratios else "BERT-base is not part of this profile's comparison, so the "
+                                             "architectures are shown side by side without ratios") + ".")
 
 
 def heatmap_chart(v: PageView) -> tuple[Interactive, str]:

@@ -7,16 +7,25 @@ from matplotlib.figure import Figure
 from ftax.figures import interactive, memory_plots, plots
 from ftax.read import analysis, memory_findings
 from ftax.read.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
-                           speedup_phrases, verdict_note)
+                           verdict_note)
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView
-from ftax.pages.claims import on_page
+from ftax.pages import PageView, figure_block
 from ftax.read.text import join, sig
 
 
 def _ends(frame: pd.DataFrame) -> tuple[int | None, int | None]:
     """The smallest and largest batch size shown."""
     return (frame.batch_size.min(), frame.batch_size.max()) if not frame.empty else (None, None)
+
+
+def _knees(v: PageView) -> str:
+    """Each runtime's framework-bound regime by claim (a)'s rule, eager first."""
+    visits = v.visits
+    eager = analysis.framework_bound_regimes(visits[visits.backend == "eager"] if not visits.empty else visits)
+    others = analysis.framework_bound_regimes(visits[visits.backend != "eager"] if not visits.empty else visits)
+    rest = "; ".join(knee_phrases(others, ["model", "backend", "dtype"])) or "no curve has batch 1 and 4"
+    first = "; ".join(knee_phrases(eager, ["model", "dtype"])) or "no curve"
+    return f"By claim (a)'s rule, eager: {first}; the other runtimes: {rest}."
 
 
 def latency_figure(v: PageView) -> tuple[Figure, str]:
@@ -27,14 +36,9 @@ def latency_figure(v: PageView) -> tuple[Figure, str]:
                                     fits=analysis.with_regime(eager),
                                     title=f"Latency per runtime: {v.machine}, profile {v.profile}")
     measured = join(sorted(frame[frame.status == "ok"].backend.unique()), "no runtime")
-    others = analysis.framework_bound_regimes(v.visits[v.visits.backend != "eager"] if not v.visits.empty
-                                              else v.visits)
     return figure, no_data(frame, v.here) or (
         f"Latency ({band_phrase(frame)}) against batch size for each runtime measured on {v.here} ({measured}), "
-        f"one panel per model. Shaded only where eager has a framework-bound regime by claim (a)'s rule; eager here: "
-        f"{'; '.join(knee_phrases(eager, ['model', 'dtype'])) or 'no curve'}. "
-        f"The other runtimes by the same rule: "
-        f"{'; '.join(knee_phrases(others, ['model', 'backend', 'dtype'])) or 'no curve has batch 1 and 4'}.")
+        f"one panel per model. Shaded only where eager has a framework-bound regime by claim (a)'s rule.")
 
 
 def parity_note(frame: pd.DataFrame) -> str:
@@ -52,7 +56,7 @@ def latency_finding(v: PageView) -> str:
     small, _ = _ends(v.frame)
     return no_data(v.frame, v.here) or (
         f"**Finding.** On {v.here}, at batch {small} the runtimes take "
-        f"{join(latency_phrases(v.frame, small, ['model', 'dtype', 'backend']))}. {parity_note(v.frame)}")
+        f"{join(latency_phrases(v.frame, small, ['model', 'dtype', 'backend']))}. {_knees(v)} {parity_note(v.frame)}")
 
 
 def speedup_figure(v: PageView) -> tuple[Figure, str]:
@@ -60,14 +64,12 @@ def speedup_figure(v: PageView) -> tuple[Figure, str]:
     speedups = analysis.speedups(v.visits)
     figure = plots.speedup_vs_batch(speedups, panel="model",
                                     title=f"Speedup over eager: {v.machine}, profile {v.profile}")
-    small, large = _ends(v.frame)
     return figure, no_data(v.frame, v.here) or (
         f"Eager latency divided by each runtime's latency at the same model, precision and batch size on "
         f"{v.here}, paired by round (the median of the per-round ratios; within a round the runtimes of a shape are "
         f"timed together in alternating blocks); error "
-        f"bars: the ratio's 95% between-round interval, none where a pair has one round. At batch {small}: "
-        f"{join(speedup_phrases(speedups, small), 'no speedup measured')}. At batch {large}: "
-        f"{join(speedup_phrases(speedups, large), 'no speedup measured')}.")
+        f"bars: the ratio's 95% between-round interval, none where a pair has one round; a dashed line at 1x "
+        f"marks eager's own latency.")
 
 
 def fastest(speedups: pd.DataFrame) -> pd.DataFrame:
@@ -79,16 +81,19 @@ def fastest(speedups: pd.DataFrame) -> pd.DataFrame:
 
 
 def speedup_finding(v: PageView) -> str:
-    """The fastest runtime at each batch size, and its speedup over eager."""
+    """The runtime picked as fastest at each batch size (the largest point speedup there, picked from the same
+    measurements, as the finding says) with its speedup over eager, and which of those differ from 1x."""
     best = fastest(analysis.speedups(v.visits))
     bare = best.empty or best.speedup_low.isna().all()
-    listed = [f"{r.model} {r.dtype} batch {r.batch_size}: {r.backend} at {sig(r.speedup, 2)}x eager"
+    named = not best.empty and len(best[["model", "dtype"]].drop_duplicates()) > 1
+    listed = [f"{f'{r.model} {r.dtype} ' if named else ''}batch {r.batch_size}: {r.backend} {sig(r.speedup, 2)}x"
               + ("" if bare else interval_text(r.speedup_low, r.speedup_high, r.rounds)) for r in best.itertuples()]
     return no_data(v.frame, v.here) or (
-        f"**Finding.** On {v.here}, the fastest runtime at each batch size"
+        f"**Finding.** On {v.here}, the runtime with the largest speedup over eager at each batch size, picked from "
+        f"these same measurements"
         + (f" ({NO_INTERVAL})" if bare and listed else "") + ": "
-        + join(listed, "no runtime besides eager measured ok here") + "."
-        + (f" {verdict_note(best, 'speedup_low', 'speedup_high', 'speedups')}" if not best.empty else ""))
+        + ("; ".join(listed) or "no runtime besides eager measured ok here") + "."
+        + (f" {verdict_note(best, 'speedup_low', 'speedup_high', 'picked speedups')}" if not best.empty else ""))
 
 
 def preparation(v: PageView) -> str:
@@ -97,11 +102,6 @@ def preparation(v: PageView) -> str:
     prep = ok.groupby("backend").prepare_s.median().sort_values() if not ok.empty else pd.Series(dtype=float)
     return (f"Median one-time preparation on {v.here}: "
             + join([f"{b} {sig(s)} s" for b, s in prep.items()], "none recorded") + ".")
-
-
-def claim_verdicts(v: PageView) -> str:
-    """The verdict of claim (b), static runtimes gain most at small batch, on this page's records."""
-    return on_page(v.visits, "b")
 
 
 def latency_chart(v: PageView) -> tuple[Interactive, str]:
@@ -124,12 +124,23 @@ def memory_finding(v: PageView) -> str:
     return no_data(v.frame, v.here) or memory_findings.memory_finding(v.frame, v.here)
 
 
-def energy_figure(v: PageView) -> Figure | None:
-    """Energy per inference against batch size where records have it (GPU machines with zeus); None (nothing
-    shown) elsewhere, where `energy_note` says why."""
-    return memory_plots.energy_vs_batch(v.frame, title=f"Energy per inference: {v.machine}, profile {v.profile}")
+def energy_figure(v: PageView) -> tuple[Figure | None, str]:
+    """Energy per inference against batch size where records have it (GPU machines with zeus), with its caption;
+    None elsewhere, where the caption says why."""
+    figure = memory_plots.energy_vs_batch(v.frame, title=f"Energy per inference: {v.machine}, profile {v.profile}")
+    return figure, energy_note(v)
+
+
+def energy_markdown(v: PageView) -> str:
+    """The section "Energy per inference" with its glued figure (`rq2-energy`) where records carry energy, else ""
+    (the note why there is none then goes into the page's folded detail)."""
+    if memory_findings.energy_rows(v.frame).empty:
+        return ""
+    return ("## Energy per inference\n\nEnergy per inference is read from the machine's energy counter (NVML on "
+            "a GPU, RAPL on a CPU that exposes it) through `zeus`, over calls back to back.\n\n"
+            + figure_block("rq2-energy", finding=False))
 
 
 def energy_note(v: PageView) -> str:
-    """The energy figure's caption, or the one sentence that says energy is unavailable here and why."""
+    """The one sentence that says energy is unavailable here and why (or the figure's caption where it is)."""
     return no_data(v.frame, v.here) or memory_findings.energy_note(v.frame, v.here)

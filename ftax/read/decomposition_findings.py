@@ -36,16 +36,6 @@ def share_phrases(rows: pd.DataFrame, by: Sequence[str]) -> list[str]:
     return phrases
 
 
-def split_phrases(rows: pd.DataFrame, batch_size: int, by: Sequence[str]) -> list[str]:
-    """'eager 0.42 ms busy + 1.6 ms overhead' per curve at one batch size, shortest wall time first."""
-    at = decomposed(rows)
-    at = at[at["batch_size"] == batch_size] if not at.empty else at
-    parts = [(name, part[["decomposition_busy_ms", "decomposition_overhead_ms", "decomposition_wall_ms"]].median())
-             for name, part in curves(at, by)]
-    return [f"{name} {sig(m['decomposition_busy_ms'])} ms busy + {sig(m['decomposition_overhead_ms'])} ms overhead"
-            for name, m in sorted(parts, key=lambda item: item[1]["decomposition_wall_ms"])]
-
-
 def regime_phrases(labeled: pd.DataFrame, by: Sequence[str]) -> list[str]:
     """'eager: framework-bound at batch 1 to 4, transitional at batch 8, compute-bound at batch 16 to 64'
     per curve, from the `regime` column of `ftax.read.analysis.label_regimes`, consecutive batches merged."""

@@ -50,10 +50,12 @@ def ratio_text(ratio: float, low: float | None = None, high: float | None = None
 
 
 def shown_digits(low: float | None, high: float | None, digits: int = 2, most: int = 4) -> int:
-    """The fewest significant digits from `digits` (up to `most`) at which two different bounds print apart."""
+    """The fewest significant digits from `digits` (up to `most`) at which two different bounds print apart, and
+    neither prints as 1 unless it is 1 (a bound of 1.001 read as 1 would hide that the interval excludes 1)."""
     if is_real(low, high) is None or low == high:
         return digits
-    while digits < most and sig(low, digits) == sig(high, digits):
+    while digits < most and (sig(low, digits) == sig(high, digits)
+                             or any(float(sig(b, digits)) == 1 != b for b in (low, high))):
         digits += 1
     return digits
 
@@ -66,17 +68,24 @@ def interval_text(low: float | None, high: float | None, rounds: int = 0, digits
     return f" [{sig(low, digits)}, {sig(high, digits)}], {plural(int(rounds), 'round')}"
 
 
+BARELY = 0.02  # an interval whose bound nearest the threshold lies within 2% of it excludes it only barely
+
+
 def verdict_note(table: pd.DataFrame, low: str, high: str, what: str, threshold: float = 1.0) -> str:
-    """Which ratios of `table` are real (their interval excludes `threshold`) and for which the data cannot
-    decide: 'All 6 speedups exclude 1 ...', or 'The data cannot decide ...: one round gives no interval.'"""
+    """Which ratios of `table` have a paired interval that excludes `threshold` (a difference on this machine, in
+    the methodology's sense, and no more), which only barely (`BARELY`), and for which the data cannot decide."""
     if table.empty:
         return ""
     verdicts = [is_real(lo, hi, threshold) for lo, hi in zip(table[low], table[high])]
     real, unsure, none = verdicts.count(True), verdicts.count(False), verdicts.count(None)
     if none == len(verdicts):
         return (f"With one round per config there is no between-run interval, so the data cannot decide whether "
-                f"these {what} are real.")
-    parts = [f"{real} of {len(verdicts)} {what} are real (their 95% interval excludes {threshold:g}x)"]
+                f"these {what} differ from {threshold:g}x.")
+    barely = sum(1 for v, lo, hi in zip(verdicts, table[low], table[high])
+                 if v and min(abs(lo / threshold - 1), abs(hi / threshold - 1)) < BARELY)
+    parts = [f"{real} of {len(verdicts)} {what} have a 95% interval that excludes {threshold:g}x, a difference on "
+             f"this machine (see {{doc}}`../methodology`)"
+             + (f", {barely} of them barely (a bound within {BARELY:.0%} of {threshold:g}x)" if barely else "")]
     if unsure:
         parts.append(f"for {unsure} the interval contains {threshold:g}x, so the data cannot decide")
     if none:
@@ -117,10 +126,16 @@ def scaling_phrases(rows: pd.DataFrame, x: str, by: Sequence[str], ratios: pd.Da
 
 
 def latency_phrases(rows: pd.DataFrame, batch_size: int, by: Sequence[str]) -> list[str]:
-    """'onnxruntime 0.21 ms' per row at one batch size, fastest first (named as in `curves`)."""
+    """'onnxruntime 0.21 ms [0.2, 0.22]' per curve at one batch size, fastest first (named as in `curves`), with the
+    estimate's between-round interval where the rows carry one (`ftax.read.estimates.per_config`)."""
     ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)] if not rows.empty else rows
-    return [f"{name} {sig(part['estimate_ms'].median())} ms"
-            for name, part in sorted(curves(ok, by), key=lambda item: item[1]["estimate_ms"].median())]
+    phrases = []
+    for name, part in sorted(curves(ok, by), key=lambda item: item[1]["estimate_ms"].median()):
+        low, high = (part[c].median() if c in part else None for c in ("low_ms", "high_ms"))
+        bounds = (f" [{sig(low, shown_digits(low, high))}, {sig(high, shown_digits(low, high))}]"
+                  if is_real(low, high) is not None else "")
+        phrases.append(f"{name} {sig(part['estimate_ms'].median())} ms{bounds}")
+    return phrases
 
 
 def flat_text(fit: pd.Series) -> str:
@@ -152,12 +167,6 @@ def knee_phrases(regimes: pd.DataFrame, by: Sequence[str]) -> list[str]:
             straddles = "" if is_real(fit["t4_low"], fit["t4_high"]) is None else f": the interval contains {limit}"
             phrases.append(f"{name}: {NO_REGIME} that the data can confirm ({flat_text(fit)}{straddles})")
     return phrases
-
-
-def regimes_below() -> str:
-    """What a latency figure's caption says of its regimes when the finding under it states them per curve."""
-    return ("The finding below states, per curve, claim (a)'s T(4)/T(1) with its 95% interval and the batch where "
-            "the curve leaves its flat regime.")
 
 
 def regime_rule() -> str:
@@ -202,8 +211,9 @@ def band_phrase(rows: pd.DataFrame, what: str = "band") -> str:
 
 
 def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str = "estimate_ms") -> float | None:
-    """Multiplier of `value` (latency, or flops) per doubling of `along` (width or depth) at one batch
-    size: 2 ** the mean slope of log2 `value` on log2 `along`, fitted at each value of the other one."""
+    """Multiplier of `value` (FLOPs, which do not vary between rounds) per doubling of `along` (width or depth) at
+    one batch size: 2 ** the mean slope of log2 `value` on log2 `along`, fitted at each value of the other one. A
+    latency factor is estimated within each round instead (`ftax.read.ratios.doubling_factors`)."""
     other = "depth" if along == "width" else "width"
     ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)].dropna(subset=[along, other, value])
     slopes = [np.polyfit(np.log2(part[along].astype(float)), np.log2(part[value].astype(float)), 1)[0]
@@ -211,48 +221,18 @@ def doubling_factor(rows: pd.DataFrame, along: str, batch_size: int, value: str 
     return float(2 ** np.mean(slopes)) if slopes else None
 
 
-def ratio_phrases(rows: pd.DataFrame, baseline: str, batch_size: int, column: str = "model") -> list[str]:
-    """'distilbert: 0.52x the latency, 0.5x the FLOPs of bert-base' at one batch size."""
-    ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)]
-    base = ok[ok[column] == baseline]
-    if base.empty:
+def precision_phrases(ratios: pd.DataFrame, baseline: str = "fp32") -> list[str]:
+    """'bert-tiny at batch 1: fp16 3.2x [2.9, 3.5], 5 rounds the fp32 latency' at each curve's smallest and largest
+    batch, from `ftax.read.ratios.paired_ratios(visits, "dtype", baseline)` (baseline over other, per round)."""
+    if ratios is None or ratios.empty:
         return []
-    base = base.iloc[0]
     phrases = []
-    for _, r in ok[ok[column] != baseline].sort_values("estimate_ms").iterrows():
-        flops = (f", {sig(r['flops'] / base['flops'], 2)}x the FLOPs" if pd.notna(r.get("flops"))
-                 and pd.notna(base.get("flops")) and base["flops"] else "")
-        phrases.append(f"{r[column]}: {sig(r['estimate_ms'] / base['estimate_ms'], 2)}x the latency{flops}")
-    return phrases
-
-
-def precision_phrases(rows: pd.DataFrame, baseline: str = "fp32") -> list[str]:
-    """'bert-tiny at batch 1: fp16 3.2x, bf16 1.4x the fp32 latency' at the smallest and largest batch."""
-    ok = rows[rows["status"] == "ok"] if not rows.empty else rows
-    phrases = []
-    for model, part in (ok.groupby("model", sort=True) if not ok.empty else []):
-        base = part[part["dtype"] == baseline].groupby("batch_size")["estimate_ms"].median()
-        others = part[part["dtype"] != baseline]
-        for batch in sorted({base.index.min(), base.index.max()}) if not base.empty else []:
-            at = others[others["batch_size"] == batch].sort_values("dtype")
-            if not at.empty:
-                listed = ", ".join(f"{r.dtype} {sig(r.estimate_ms / base[batch], 2)}x" for r in at.itertuples())
-                phrases.append(f"{model} at batch {batch}: {listed} the {baseline} latency")
-    return phrases
-
-
-def growth_phrases(grid: pd.DataFrame) -> list[str]:
-    """'at batch 1, doubling width multiplies latency by 1.1 (FLOPs by 3.6), doubling depth by 1.9
-    (FLOPs by 2)' per batch size, each factor fitted over the grid (see `doubling_factor`)."""
-    phrases = []
-    for batch in sorted(grid[grid["status"] == "ok"]["batch_size"].unique()) if not grid.empty else []:
-        factors = {(along, value): doubling_factor(grid, along, batch, value)
-                   for along in ("width", "depth") for value in ("estimate_ms", "flops")}
-        if all(factors.values()):
-            phrases.append(f"at batch {batch}, doubling width multiplies latency by "
-                           f"{sig(factors['width', 'estimate_ms'])} (FLOPs by {sig(factors['width', 'flops'])}) and "
-                           f"doubling depth by {sig(factors['depth', 'estimate_ms'])} "
-                           f"(FLOPs by {sig(factors['depth', 'flops'])})")
+    for model, part in ratios.groupby("model", sort=True):
+        for batch in sorted({part["batch_size"].min(), part["batch_size"].max()}):
+            at = part[part["batch_size"] == batch].sort_values("dtype")
+            listed = ", ".join(f"{r.dtype} {ratio_text(1 / r.ratio, 1 / r.ratio_high, 1 / r.ratio_low, r.rounds)}"
+                               for r in at.itertuples())
+            phrases.append(f"{model} at batch {batch}: {listed} the {baseline} latency")
     return phrases
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ftax.read.estimates import CONFIG_COLUMNS, curve_columns, ok_visits, require_visits, series_identity
-from ftax.read.intervals import t_intervals
+from ftax.read.intervals import t_interval, t_intervals
 
 SPEEDUP_COLUMNS = curve_columns("backend", series=False)  # `series_identity` adds the series
 
@@ -115,3 +115,40 @@ def scaling_ratios(frame: pd.DataFrame, along: str = "batch_size", confidence: f
     smallest = visits.groupby(group, dropna=False, sort=False)[along].transform("min")
     pairs = _pairs(visits, group, along, visits[along] == smallest, confidence)
     return pairs.assign(ratio=1 / pairs["ratio"], ratio_low=1 / pairs["ratio_high"], ratio_high=1 / pairs["ratio_low"])
+
+
+def doubling_factors(frame: pd.DataFrame, batch_size: int, confidence: float = 0.95
+                     ) -> dict[str, tuple[float, float, float, int]]:
+    """Latency factor per doubling of width and of depth at one batch size, estimated within each round: per round,
+    log2 latency fitted on log2 width and log2 depth over the grid's cells (the fit claim (c) makes), then the
+    t-interval on the per-round slopes. {"width": (point, low, high, rounds), "depth": ...}; empty where no round
+    has two widths and two depths (a grid of one model, runtime, precision and sequence length)."""
+    visits = ok_visits(frame, "doubling_factors")
+    visits = visits[(visits["batch_size"] == batch_size)
+                    & visits["width"].notna() & visits["depth"].notna()] if {"width", "depth"} <= set(visits) else \
+        visits.iloc[0:0]
+    slopes: dict[str, list[float]] = {"width": [], "depth": []}
+    for _, cells in visits.groupby("_round", sort=True):
+        cells = cells.groupby(["width", "depth"])["median_ms"].median().reset_index()
+        if cells["width"].nunique() < 2 or cells["depth"].nunique() < 2:
+            continue
+        design = np.column_stack([np.ones(len(cells)), np.log2(cells["width"].astype(float)),
+                                  np.log2(cells["depth"].astype(float))])
+        coef = np.linalg.lstsq(design, np.log2(cells["median_ms"].to_numpy(float)), rcond=None)[0]
+        slopes["width"].append(coef[1])
+        slopes["depth"].append(coef[2])
+    if not slopes["width"]:
+        return {}
+    return {along: (*(2.0 ** x for x in t_interval(values, confidence)), len(values))
+            for along, values in slopes.items()}
+
+
+def round_ratio(top: pd.DataFrame, bottom: pd.DataFrame, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(ratio, low, high, rounds): the latency of the visits `top` over that of the visits `bottom` (each one
+    config), the median of the per-round ratios with the t-interval on their logs; NaNs where no round has both."""
+    sides = [ok_visits(f, "round_ratio").groupby("_round")["median_ms"].median() for f in (top, bottom)]
+    ratios = (sides[0] / sides[1]).dropna()
+    if ratios.empty:
+        return np.nan, np.nan, np.nan, 0
+    row = t_intervals(ratios, np.zeros(len(ratios), int), confidence).iloc[0]
+    return float(row["point"]), float(row["low"]), float(row["high"]), len(ratios)
