@@ -119,19 +119,19 @@ def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
         return ("No runtime has been measured beside eager on a small BERT yet, so the records cannot say how big "
                 "the tax is.")
     real = is_real(t.low, t.high)
-    verdict = ("the tax is a difference on this machine" if real else
-               "the records cannot tell the fastest runtime from eager" if real is False else
+    verdict = (f"{t.runtime} removes {{share}} of eager's latency, a difference on this machine" if real else
+               f"the records cannot tell {t.runtime} from eager" if real is False else
                "one round gives no interval, so the records cannot call it a difference")
     share = (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
              f"{_pct(summary_plot.removed_share(t.high))}]")
-    first = (f"On **{t.machine}**, {verdict}: for {t.model} ({t.dtype}, sequence {t.seq_len}) at batch "
-             f"{t.batch_size}, {t.runtime}'s speedup over eager, paired by round, is "
-             f"{ratio_text(t.speedup, t.low, t.high, t.rounds)}: it removes {share} of eager's latency.")
-    picked = f"{t.runtime} was picked as the fastest of the {plural(t.runtimes, 'runtime')} measured at that batch"
+    first = (f"On **{t.machine}**, for {t.model} ({t.dtype}, sequence {t.seq_len}) at batch {t.batch_size}, "
+             f"{t.runtime}'s speedup over eager, paired by round, is {ratio_text(t.speedup, t.low, t.high, t.rounds)}: "
+             f"{verdict.format(share=share)}.")
+    picked = (f"{t.runtime} is the fastest of the {plural(t.runtimes, 'runtime')} measured at that batch, picked from "
+              f"these same records")
     if t.versus is not None:
         ahead = is_real(t.versus[1], t.versus[2])
-        picked += (f"; paired against {t.runner_up}, the next, it runs "
-                   f"{ratio_text(*t.versus, digits=3)} as fast: "
+        picked += (f"; against {t.runner_up}, the next, its paired speedup is {ratio_text(*t.versus, digits=3)}: "
                    + ("faster on this machine" if ahead else "the records do not separate the two"))
     return (f"{first}\n\n{picked}. A runtime also changes the kernels it runs, so this is the part of eager's latency "
             f"a runtime removes, not a pure framework share.")
