@@ -137,17 +137,17 @@ def test_floors_recover_each_steps_ratio_to_its_floor(tmp_path):
     assert prefill.binds == "compute" and prefill.compute_ms == pytest.approx(256.0)
 
 
-def test_growth_sets_the_paired_ratio_beside_each_roofs(tmp_path):
+def test_growth_sets_the_paired_ratio_beside_each_roofs_and_says_how_it_grows_against_the_floor(tmp_path):
     _stored(tmp_path)
     v = _view(tmp_path)
     text = roof.roofline_markdown(v)
-    assert "T(16)/T(4) = 1.04x" in text and "T(4)/T(1) = 2.5x" in text
-    grown = roofline.growth(roof.roofline_table(v), pd.DataFrame(), 4, 16)
-    assert grown.empty
     table = roof.roofline_table(v)
-    four, sixteen = (table[(table.phase == "decode") & (table.batch_size == b)].iloc[0] for b in (4, 16))
-    assert f"{sixteen.memory_ms / four.memory_ms:.3g}x by the memory roof" in text
-    assert "4x by the compute roof" in text
+    floor = {b: table[(table.phase == "decode") & (table.batch_size == b)].iloc[0].floor_ms for b in STEP_MS}
+    assert f"| T(16)/T(4) | 1.04x [1.04, 1.04], 3 rounds | {floor[16] / floor[4]:.3g}x | 4x |" in text
+    assert f"| T(4)/T(1) | 2.5x [2.5, 2.5], 3 rounds | {floor[4] / floor[1]:.3g}x | 4x |" in text
+    assert "gpt2 T(4)/T(1) grows more than its floor for eager" in text  # 2.5x against 1.1x
+    assert "gpt2 T(16)/T(4) grows less than its floor for eager" in text  # 1.04x against 1.35x
+    assert roofline.growth(table, pd.DataFrame(), 4, 16).empty
 
 
 def test_without_a_read_probe_the_section_says_not_measured(tmp_path):

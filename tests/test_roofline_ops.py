@@ -69,9 +69,14 @@ def test_groups_add_up_to_the_profiled_step_and_price_the_products_reading_the_w
     assert groups.self_ms[decode_ops.REST] == pytest.approx(5.0)
     assert groups.self_ms["outside ops"] == pytest.approx(25.0) and groups.share.sum() == pytest.approx(1.0)
     assert groups.weight_gbs[decode_ops.MATMUL] == pytest.approx(5e8 / 0.06 / 1e9)
-    slowest = decode_ops.slowest_products(profiles.iloc[0], 1)
-    assert slowest == [{"op": "aten::addmm", "shapes": "[[3072], [4, 768], [768, 3072]]", "rows": 4, "calls": 48.0,
-                        "ms_per_call": 30.0 / 48, "self_ms": 30.0}]
+
+
+def test_the_same_product_is_followed_across_the_batches_per_call():
+    profiles = pd.DataFrame([_profile(b, [("aten::addmm", 60.0, 35.0)], 50.0) for b in (1, 4, 16)])
+    top = decode_ops.products_by_rows(profiles, 1)
+    assert top == [{"op": "aten::addmm", "weights": "3072 768x3072", "ms_per_call": {1: 30.0 / 48, 4: 30.0 / 48,
+                                                                                     16: 30.0 / 48},
+                    "self_ms": 90.0}]
 
 
 def test_only_this_machines_newest_decode_profile_is_read():

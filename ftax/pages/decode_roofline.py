@@ -13,7 +13,7 @@ from ftax.pages import PageView
 from ftax.read import decode_ops, roofline
 from ftax.read.findings import interval_text, ratio_text
 from ftax.read.ratios import paired_ratios
-from ftax.read.text import join, markdown_table, sig
+from ftax.read.text import join, markdown_table, plural, sig
 
 COMMAND = "`python benchmarks/decode_ops.py --out results`"
 PAIRS = ((1, 4), (4, 16))  # the batch steps whose growth the section sets against the roofs
@@ -41,14 +41,16 @@ def roofline_markdown(v: PageView) -> str:
                 f"read ladder (a few minutes on 2 cores).")
     drawn = table[table.floor_ms.notna()].sort_values(["model", "phase", "batch_size", "backend"])
     rows = [(r.model, r.backend, r.phase, r.batch_size, sig(r.bytes_read / 1e6), sig(r.flops / 1e9), sig(r.read_gbs),
-             sig(r.memory_ms), sig(r.compute_ms), r.binds, f"{sig(r.estimate_ms)}{interval_text(r.low_ms, r.high_ms)}",
-             f"{sig(r.over)}x{interval_text(r.over_low, r.over_high)}") for r in drawn.itertuples()]
+             sig(r.memory_ms), sig(r.compute_ms), r.binds, f"{sig(r.estimate_ms)}{interval_text(r.low_ms, r.high_ms, _rounds(r.rounds))}",
+             f"{sig(r.over)}x{interval_text(r.over_low, r.over_high, _rounds(r.rounds))}") for r in drawn.itertuples()]
     probes = join(sorted({str(t)[:16].replace("T", " ") + " UTC" for t in drawn.probe_time if t}))
     return "\n\n".join(part for part in (
         f"The floor of each step on {v.here}: the bytes it must read (every weight once, the rows an embedding "
         f"lookup gathers, the whole static KV cache) at the probe's read rate for a working set of that size, and "
         f"each matrix product's FLOPs at the probe's GEMM rate for that many FLOPs per call; the larger of the two "
-        f"binds. The probe was taken {probes}; a step's interval is its own between-round one (the probe is one "
+        f"binds. The GEMM ladder times square products one `torch.mm` call each, so at small products its rate "
+        f"carries that call's host cost: a compute roof of small products is an upper estimate of the hardware's. "
+        f"The probe was taken {probes}; a step's interval is its own between-round one (the probe is one "
         f"reading), and a machine's speed drifts between days, so a ratio below 1 says the probe and the step saw "
         f"different machines.",
         markdown_table(["model", "runtime", "phase", "batch", "MB read", "GFLOP", "read GB/s", "memory roof ms",
@@ -56,21 +58,34 @@ def roofline_markdown(v: PageView) -> str:
         growth_markdown(v, table), prefill_markdown(table)) if part)
 
 
+def _rounds(rounds) -> int:
+    return int(rounds) if pd.notna(rounds) else 0
+
+
 def growth_markdown(v: PageView, table: pd.DataFrame) -> str:
-    """Per model and runtime: T(large)/T(small) paired by round beside what the memory and compute roofs predict."""
+    """Per model, runtime and batch step: T(large)/T(small) paired by round beside what each roof and the floor
+    predict, and whether the step grows more than its floor, less, or as it."""
     visits = v.visits[v.visits["phase"] == "decode"] if not v.visits.empty and "phase" in v.visits else v.visits
-    phrases = []
+    rows, verdicts = [], []
     for small, large in PAIRS:
         both = visits[visits.batch_size.isin([small, large])] if not visits.empty else visits
         if both.empty or both.batch_size.nunique() < 2:
             continue
         grown = roofline.growth(table, paired_ratios(both, "batch_size", large), small, large)
-        phrases += [f"{r.model} {r.backend} T({large})/T({small}) = "
-                    f"{ratio_text(r.ratio, r.ratio_low, r.ratio_high, r.rounds)} against {sig(r.memory_ratio)}x by "
-                    f"the memory roof and {sig(r.compute_ratio)}x by the compute roof"
-                    for r in grown.sort_values(["model", "backend"]).itertuples()]
-    return (f"**Finding.** On {v.here}, how the step grows with the batch, paired by round, against what each roof "
-            f"predicts: {'; '.join(phrases)}.") if phrases else ""
+        for r in grown.sort_values(["model", "backend"]).itertuples():
+            rows.append((r.model, r.backend, f"T({large})/T({small})",
+                         ratio_text(r.ratio, r.ratio_low, r.ratio_high, r.rounds), f"{sig(r.memory_ratio)}x",
+                         f"{sig(r.compute_ratio)}x", f"{sig(r.floor_ratio)}x", GROWS[r.versus]))
+        verdicts += [f"{g.model.iloc[0]} T({large})/T({small}) {GROWS[versus]} for {join(sorted(g.backend))}"
+                     for (_, versus), g in grown.groupby(["model", "versus"], sort=True)]
+    if not rows:
+        return ""
+    return (f"**Finding.** On {v.here}, paired by round: {'; '.join(verdicts)}.\n\n"
+            + markdown_table(["model", "runtime", "ratio", "measured [95%]", "memory roof predicts",
+                              "compute roof predicts", "floor predicts", "the step"], rows))
+
+
+GROWS = {"more": "grows more than its floor", "less": "grows less than its floor", "as": "grows as its floor"}
 
 
 def prefill_markdown(table: pd.DataFrame) -> str:
@@ -97,11 +112,10 @@ def ops_markdown(v: PageView) -> str:
         gbs = g[g.group == decode_ops.MATMUL].weight_gbs.iloc[0]
         rows.append((model, batch, sig(g.profiled_ms.iloc[0]), *[cells.get(k, "") for k in decode_ops.ORDER],
                      cells.get("outside ops", ""), sig(gbs) if pd.notna(gbs) else "n/a"))
-    slowest = []
-    for r in profiles.sort_values(["model", "batch_size"]).itertuples():
-        top = decode_ops.slowest_products(pd.Series(r._asdict()), 1)
-        slowest += [f"{r.model} batch {r.batch_size}: {p['op']} over {p['rows']} rows, {sig(p['ms_per_call'])} ms "
-                    f"per call ({sig(p['calls'])} calls per step)" for p in top]
+    products = [f"{model} {p['op']} {p['weights']}: " + join([f"{sig(ms)} ms per call over {plural(rows, 'row')}"
+                                                          for rows, ms in sorted(p["ms_per_call"].items())])
+                for model, g in profiles.groupby("model", sort=True)
+                for p in decode_ops.products_by_rows(g, 1)]
     steps = join(sorted({str(int(s)) for s in profiles.steps}))
     when = join(sorted({str(t)[:16].replace("T", " ") + " UTC" for t in profiles.timestamp}))
     return (f"**Observation** (one profiled run of {steps} eager steps per shape, {when}: no between-run interval; "
@@ -109,4 +123,5 @@ def ops_markdown(v: PageView) -> str:
             f"the profiled step:\n\n"
             + markdown_table(["model", "batch", "profiled step ms", *decode_ops.ORDER, "outside ops",
                               "weights read by the products GB/s"], rows)
-            + f"\n\nThe matrix product with the most self time per shape: {'; '.join(slowest) or 'none listed'}.")
+            + f"\n\nThe matrix product with the most self time over the batches, per call as the rows grow: "
+              f"{'; '.join(products) or 'none listed'}.")

@@ -59,23 +59,33 @@ def newest_profiles(profiles: pd.DataFrame, machine_id: str | None) -> pd.DataFr
     return mine.groupby(["model", "dtype", "batch_size", "seq_len"], sort=True).tail(1)
 
 
-def slowest_products(profile: pd.Series, n: int = 3) -> list[dict]:
-    """The `n` matrix products of one profile, by op and input shapes, with the most self time per step: op, rows
-    (the first input's leading size: the batch at decode), calls and ms per call."""
-    found = []
-    for op in profile.shapes or []:
-        if group_of(op["op"]) != MATMUL or op["op"] == "aten::matmul" or not op["calls"]:
-            continue
-        found.append({"op": op["op"], "shapes": op["shapes"], "rows": _rows(op["shapes"]), "calls": op["calls"],
-                      "ms_per_call": op["self_ms"] / op["calls"], "self_ms": op["self_ms"]})
-    return sorted(found, key=lambda o: -o["self_ms"])[:n]
+def products_by_rows(profiles: pd.DataFrame, n: int = 1) -> list[dict]:
+    """The `n` matrix products (op and weight shapes) of one model's profiles with the most self time summed over
+    the batches: `op`, `weights`, and `ms_per_call` {rows multiplied: ms per call} (at decode the rows are the
+    batch). The same product at 1, 4 and 16 rows tells a path whose cost follows the weights it reads (flat per
+    call) from one that follows the rows (growing)."""
+    found: dict[tuple, dict] = {}
+    for profile in profiles.itertuples():
+        for op in profile.shapes or []:
+            rows, weights = _split(op["shapes"])
+            if group_of(op["op"]) != MATMUL or op["op"] == "aten::matmul" or not op["calls"] or rows is None:
+                continue
+            entry = found.setdefault((op["op"], weights), {"op": op["op"], "weights": weights, "ms_per_call": {},
+                                                           "self_ms": 0.0})
+            entry["ms_per_call"][rows] = op["self_ms"] / op["calls"]
+            entry["self_ms"] += op["self_ms"]
+    return sorted(found.values(), key=lambda e: -e["self_ms"])[:n]
 
 
-def _rows(shapes: str) -> int | None:
-    """The rows a product multiplies: the leading size of its 2-D activation input (addmm's second, mm's first)."""
+def _split(shapes: str) -> tuple[int | None, str]:
+    """(rows, the other inputs' shapes): the rows a product multiplies are the leading size of its first 2-D input
+    (addmm's activation follows its bias, mm's comes first); the rest names the weights."""
     try:
         parsed = ast.literal_eval(shapes)
     except (ValueError, SyntaxError):
-        return None
-    twod = [s for s in parsed if isinstance(s, list) and len(s) == 2]
-    return int(twod[0][0]) if twod else None
+        return None, shapes
+    twod = [i for i, s in enumerate(parsed) if isinstance(s, list) and len(s) == 2]
+    if not twod:
+        return None, shapes
+    rest = [s for i, s in enumerate(parsed) if i != twod[0] and s]
+    return int(parsed[twod[0]][0]), " ".join("x".join(map(str, s)) for s in rest if isinstance(s, list))

@@ -104,11 +104,11 @@ def floors(rows: pd.DataFrame, ops: pd.DataFrame, probes: dict[tuple, tuple[Prob
         parts = ({"bytes_read": found.bytes_read, "flops": found.flops, "read_gbs": found.read_gbs,
                   "memory_ms": found.memory_ms, "compute_ms": found.compute_ms, "floor_ms": found.floor_ms,
                   "binds": found.binds, "probe_time": probe.timestamp} if found else {"binds": None})
-        measured = {k: getattr(row, k) for k in ("model", "backend", "dtype", "batch_size", "seq_len", "phase",
-                                                 "machine_id", "estimate_ms", "low_ms", "high_ms")}
+        measured = {k: getattr(row, k, None) for k in ("model", "backend", "dtype", "batch_size", "seq_len", "phase",
+                                                       "machine_id", "estimate_ms", "low_ms", "high_ms", "rounds")}
         out.append({**measured, **parts, "missing": missing})
     table = pd.DataFrame(out, columns=["model", "backend", "dtype", "batch_size", "seq_len", "phase", "machine_id",
-                                       "estimate_ms", "low_ms", "high_ms", "bytes_read", "flops", "read_gbs",
+                                       "estimate_ms", "low_ms", "high_ms", "rounds", "bytes_read", "flops", "read_gbs",
                                        "memory_ms", "compute_ms", "floor_ms", "binds", "probe_time", "missing"])
     for side, column in (("over", "estimate_ms"), ("over_low", "low_ms"), ("over_high", "high_ms")):
         table[side] = pd.to_numeric(table[column], errors="coerce") / pd.to_numeric(table["floor_ms"], errors="coerce")
@@ -117,8 +117,9 @@ def floors(rows: pd.DataFrame, ops: pd.DataFrame, probes: dict[tuple, tuple[Prob
 
 def growth(table: pd.DataFrame, ratios: pd.DataFrame, small: int, large: int) -> pd.DataFrame:
     """Per model and runtime of decode: the measured T(large)/T(small) paired by round (`ratios`: paired_ratios with
-    `large` as the baseline, so `ratio` = T(large) / T(small) on the `small` rows) beside what each roof predicts,
-    memory_ms(large) / memory_ms(small) and compute_ms(large) / compute_ms(small)."""
+    `large` as the baseline, so `ratio` = T(large) / T(small) on the `small` rows) beside what each roof predicts
+    (memory_ms(large) / memory_ms(small), compute_ms likewise) and the floor (`floor_ratio`), and `versus`: whether
+    the step grows more than the floor (`more`: the interval above it), less, or as it (the interval holds it)."""
     decode = table[(table.phase == "decode") & table.floor_ms.notna()]
     if decode.empty or ratios.empty:
         return pd.DataFrame()
@@ -132,5 +133,8 @@ def growth(table: pd.DataFrame, ratios: pd.DataFrame, small: int, large: int) ->
         "ratio": measured.loc[both, "ratio"], "ratio_low": measured.loc[both, "ratio_low"],
         "ratio_high": measured.loc[both, "ratio_high"], "rounds": measured.loc[both, "rounds"],
         "memory_ratio": at[large].loc[both, "memory_ms"] / at[small].loc[both, "memory_ms"],
-        "compute_ratio": at[large].loc[both, "compute_ms"] / at[small].loc[both, "compute_ms"]})
+        "compute_ratio": at[large].loc[both, "compute_ms"] / at[small].loc[both, "compute_ms"],
+        "floor_ratio": at[large].loc[both, "floor_ms"] / at[small].loc[both, "floor_ms"]})
+    result["versus"] = ["more" if low > f else "less" if high < f else "as"
+                        for low, high, f in zip(result.ratio_low, result.ratio_high, result.floor_ratio)]
     return result.reset_index()
