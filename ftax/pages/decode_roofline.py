@@ -43,7 +43,8 @@ def roofline_markdown(v: PageView) -> str:
     rows = [(r.model, r.backend, r.phase, r.batch_size, sig(r.bytes_read / 1e6), sig(r.flops / 1e9), sig(r.read_gbs),
              sig(r.memory_ms), sig(r.compute_ms), r.binds, f"{sig(r.estimate_ms)}{interval_text(r.low_ms, r.high_ms, _rounds(r.rounds))}",
              f"{sig(r.over)}x{interval_text(r.over_low, r.over_high, _rounds(r.rounds))}") for r in drawn.itertuples()]
-    probes = join(sorted({str(t)[:16].replace("T", " ") + " UTC" for t in drawn.probe_time if t}))
+    probes = join(sorted({str(t)[:16].replace("T", " ") + " UTC" for t in drawn.probe_time if t}),
+                  "around the steps (the probes taken between their rounds, averaged)")
     return "\n\n".join(part for part in (
         f"The floor of each step on {v.here}: the bytes it must read (every weight once, the rows an embedding "
         f"lookup gathers, the whole static KV cache) at the probe's read rate for a working set of that size, and "
@@ -51,8 +52,8 @@ def roofline_markdown(v: PageView) -> str:
         f"binds. The GEMM ladder times square products one `torch.mm` call each, so at small products its rate "
         f"carries that call's host cost: a compute roof of small products is an upper estimate of the hardware's. "
         f"The probe was taken {probes}; a step's interval is its own between-round one (the probe is one "
-        f"reading), and a machine's speed drifts between days, so a ratio below 1 says the probe and the step saw "
-        f"different machines.",
+        f"reading), and a machine's speed drifts between days: a ratio below 1 says the probe and the step saw the "
+        f"machine in different states, or, where the compute roof of small products binds, that it is set too high.",
         markdown_table(["model", "runtime", "phase", "batch", "MB read", "GFLOP", "read GB/s", "memory roof ms",
                         "compute roof ms", "binds", "measured ms [95%]", "measured / floor [95%]"], rows),
         growth_markdown(v, table), prefill_markdown(table)) if part)
