@@ -163,3 +163,11 @@ def test_without_work_counts_the_section_says_not_measured(tmp_path):
     text = roof.roofline_markdown(_view(tmp_path))
     assert text.startswith("Not measured") and "work not counted" in text
     assert roof.ops_markdown(_view(tmp_path)).startswith("Not measured")
+
+
+def test_a_config_without_its_work_counted_is_named_not_dropped(tmp_path):
+    _stored(tmp_path)
+    rows = _visits()
+    rows = pd.concat([rows, rows[rows.batch_size == 16].assign(batch_size=64)], ignore_index=True)  # no work counted at batch 64
+    text = roof.roofline_markdown(pages.view(FakeStudy(rows, GRIDS, results_dir=str(tmp_path)), "cpu"))
+    assert "No floor for work not counted: gpt2 eager decode batch 64." in text

@@ -56,7 +56,15 @@ def roofline_markdown(v: PageView) -> str:
         f"machine in different states, or, where the compute roof of small products binds, that it is set too high.",
         markdown_table(["model", "runtime", "phase", "batch", "MB read", "GFLOP", "read GB/s", "memory roof ms",
                         "compute roof ms", "binds", "measured ms [95%]", "measured / floor [95%]"], rows),
-        growth_markdown(v, table), prefill_markdown(table)) if part)
+        _undrawn(table), growth_markdown(v, table), prefill_markdown(table)) if part)
+
+
+def _undrawn(table: pd.DataFrame) -> str:
+    """The configs with no floor, and why (a shape whose work was not counted, no probe with the read ladder)."""
+    missing = table[table.floor_ms.isna()]
+    listed = [f"{why}: " + join([f"{r.model} {r.backend} {r.phase} batch {r.batch_size}" for r in g.itertuples()])
+              for why, g in missing.groupby("missing", sort=True)]
+    return f"No floor for {'; '.join(listed)}." if listed else ""
 
 
 def _rounds(rounds) -> int:
