@@ -38,7 +38,7 @@ def roofline_markdown(v: PageView) -> str:
     if table.floor_ms.isna().all():
         why = join(sorted(set(table.missing) - {""}))
         return (f"Not measured on {v.here}: {why}. {COMMAND} counts each step's work and takes a probe with the "
-                f"read ladder (a few minutes on 2 cores).")
+                f"read ladder.")
     drawn = table[table.floor_ms.notna()].sort_values(["model", "phase", "batch_size", "backend"])
     rows = [(r.model, r.backend, r.phase, r.batch_size, sig(r.bytes_read / 1e6), sig(r.flops / 1e9), sig(r.read_gbs),
              sig(r.memory_ms), sig(r.compute_ms), r.binds, f"{sig(r.estimate_ms)}{interval_text(r.low_ms, r.high_ms, _rounds(r.rounds))}",

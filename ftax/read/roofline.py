@@ -100,7 +100,8 @@ def floors(rows: pd.DataFrame, ops: pd.DataFrame, probes: dict[tuple, tuple[Prob
         probe = curve_probes.probe_for(probes, (row.machine_id, row.device, row.dtype),
                                        getattr(row, "first_timestamp", None), getattr(row, "last_timestamp", None))
         found = floor(work, probe) if work is not None and probe is not None else None
-        missing = ("work not counted" if work is None else "no probe with the read ladder" if probe is None else "")
+        missing = " and ".join(why for why, absent in (("work not counted", work is None),
+                                                       ("no probe with the read ladder", probe is None)) if absent)
         parts = ({"bytes_read": found.bytes_read, "flops": found.flops, "read_gbs": found.read_gbs,
                   "memory_ms": found.memory_ms, "compute_ms": found.compute_ms, "floor_ms": found.floor_ms,
                   "binds": found.binds, "probe_time": probe.timestamp} if found else {"binds": None})
