@@ -2,9 +2,9 @@
 
 One probe: the module-call and torch-call prices (`ftax.measure.unit_costs.micro_costs`), then for each config
 (model:seq at each batch) the counts of one forward under inference mode (`ftax.measure.host_counts.count_host`),
-each distinct (aten op, shapes) replayed on meta and priced (`unit_costs.replay_costs`), and the forward timed on
-meta (`unit_costs.meta_forward`: with the model's inputs, and for a text model without its attention mask too,
-since transformers asks the mask's data whether it can be skipped). One JSON line per probe is appended to
+each distinct (aten op, shapes) replayed on meta and on the CPU and priced (`unit_costs.replay_costs`), and the
+forward timed on meta (`unit_costs.meta_forward`: with the model's inputs, and for a text model without its attention
+mask too, since transformers asks the mask's data whether it can be skipped). One JSON line per probe is appended to
 `<results-dir>/unit-costs/<machine_id>.jsonl` with the machine's fingerprint (`ftax.store.env`); the bottom-up
 model (`ftax.read.bottom_up`) reads them back. With `--repeat-after-s S` a second probe follows S seconds after the
 first ends, so the store holds how far the prices move between the two.
@@ -51,14 +51,19 @@ def probe_config(model: str, batch_size: int, seq_len: int) -> dict:
     built = build(model)
     inputs = built.inputs(batch_size, seq_len)
     counts = count_host(built.module, inputs)
-    prices = unit_costs.replay_costs(counts.replays, [o.op for o in counts.ops])
+    names = [o.op for o in counts.ops]
+    on_meta = unit_costs.replay_costs(counts.replays, names)
+    on_cpu = unit_costs.replay_costs(counts.cpu_replays, names)
     data = counts.to_dict()
-    for op, price in zip(data["ops"], prices):
-        op["meta"] = price.to_dict()
+    for op, meta, cpu in zip(data["ops"], on_meta, on_cpu):
+        op["meta"], op["cpu"] = meta.to_dict(), cpu.to_dict()
+    with torch.inference_mode():
+        cpu_frames = unit_costs.python_calls(lambda: built.module(*inputs))
     variants = [("inputs", inputs)] + ([("without attention mask", inputs[:1])] if len(inputs) > 1 else [])
     forward = unit_costs.meta_forward(built.module, variants)
     return {"model": model, "batch_size": batch_size, "seq_len": seq_len, "dtype": "float32",
-            "phase": "forward", "counts": data, "meta_forward": [c.to_dict() for c in forward]}
+            "phase": "forward", "counts": data, "python_calls_cpu": cpu_frames,
+            "meta_forward": [c.to_dict() for c in forward]}
 
 
 def probe(configs: list[tuple[str, int]], batch_sizes: list[int], results_dir: str) -> dict:
@@ -91,7 +96,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1", help="comma-separated (default: 1)")
     parser.add_argument("--repeat-after-s", type=float, default=None,
                         help="take a second probe this many seconds after the first")
-    parser.add_argument("--show", action="store_true", help="print the stored probes' model and drift; measure nothing")
+    parser.add_argument("--show", action="store_true",
+                        help="print the stored probes' model and drift; measure nothing")
     parser.add_argument("--ledger-csv", default=None, help="with --show: a ledger CSV (`ftax ledger --csv`) to agree with")
     args = parser.parse_args()
     if not args.show:

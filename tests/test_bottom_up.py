@@ -18,14 +18,17 @@ def _cost(name: str, ms: float | None, error: str | None = None, python_calls: i
 
 def _run(timestamp: str = "2026-12-07T04:00:00+0000", module_ms: float = 0.001, torch_ms: float = 0.002,
          forward: dict | None = None) -> dict:
-    """10 module calls, 20 torch calls, ops: a (3 x 0.01, host), b (2 x 0.1, busy, Python meta), c (1, no price)."""
-    ops = [{"op": "aten.a", "signature": "f32[1]", "count": 3, "busy": False, "meta": _cost("aten.a", 0.01)},
-           {"op": "aten.b", "signature": "f32[1]", "count": 2, "busy": True, "meta": _cost("aten.b", 0.1, None, 30)},
+    """10 module calls, 20 torch calls, ops (meta price, CPU price): a (3 x 0.01, 0.004, host), b (2 x 0.1, 0.05, busy,
+    Python meta), c (1 x no meta price, 0.002, host)."""
+    ops = [{"op": "aten.a", "signature": "f32[1]", "count": 3, "busy": False, "meta": _cost("aten.a", 0.01),
+            "cpu": _cost("aten.a", 0.004)},
+           {"op": "aten.b", "signature": "f32[1]", "count": 2, "busy": True, "meta": _cost("aten.b", 0.1, None, 30),
+            "cpu": _cost("aten.b", 0.05)},
            {"op": "aten.c", "signature": "b8[]", "count": 1, "busy": False,
-            "meta": _cost("aten.c", None, "RuntimeError: no data on meta")}]
+            "meta": _cost("aten.c", None, "RuntimeError: no data on meta"), "cpu": _cost("aten.c", 0.002)}]
     config = {"model": "toy", "batch_size": 1, "seq_len": 16, "dtype": "float32", "phase": "forward",
               "counts": {"module_calls": 10, "torch_calls": 20, "aten_ops": 6, "ops": ops},
-              "meta_forward": [forward or _cost("inputs", None, "RuntimeError: Tensor.item() on meta (at m.py:1 in f)")]}
+              "meta_forward": [forward or _cost("inputs", None, "RuntimeError: Tensor.item() on meta (at m.py:1)")]}
     return {"format": 1, "machine_id": "m1", "timestamp": timestamp, "units": [_cost("module_call", module_ms),
             _cost("torch_call", torch_ms)], "configs": [config]}
 
@@ -44,6 +47,7 @@ def test_the_model_is_counts_times_costs():
     assert row["bottom-up"] == pytest.approx(0.01 + 0.04 + 0.23)
     assert row["bottom-up, host ops"] == pytest.approx(0.01 + 0.04 + 0.03)
     assert row["calls only"] == pytest.approx(0.05)
+    assert row["bottom-up, CPU replay"] == pytest.approx(0.05 + 3 * 0.004 + 0.002)
     assert row["unpriced_ops"] == 1 and row["python_meta_ops"] == 2
     assert math.isnan(row["meta forward"]) and "Tensor.item()" in row["meta_forward_error"]
 

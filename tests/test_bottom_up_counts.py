@@ -58,3 +58,11 @@ def test_the_stored_form_leaves_the_replays_out():
 def test_signature_shows_strides_of_a_non_contiguous_tensor():
     t = torch.randn(4, 2).t()
     assert signature((t, 1), {"alpha": 2}) == "f32[2,4]/s(1,2), 1, alpha=2"
+
+
+def test_cpu_replays_rerun_the_op_on_the_forwards_own_tensors():
+    x = torch.randn(2, 4)
+    counts = count_host(_Toy(), (x,))
+    with torch.inference_mode():
+        outs = [replay() for replay in counts.cpu_replays]
+    assert all(out.device.type == "cpu" and tuple(out.shape) == (2, 4) for out in outs)

@@ -12,8 +12,8 @@ timed forward runs (the mode changes what reaches the dispatcher: under it `line
   by another (F.layer_norm calling torch.layer_norm) is not counted twice;
 - aten ops: a `torch.utils._python_dispatch.TorchDispatchMode`, one per op that reaches the dispatcher, grouped by
   (op, the shapes, dtypes and strides of its tensor arguments, its other arguments). For each distinct group one
-  call is kept with its tensors remade on the `meta` device, so `ftax.measure.unit_costs` can replay it with the
-  dispatcher and the shape logic but no kernel.
+  call is kept twice: with its tensors remade on the `meta` device, so `ftax.measure.unit_costs` can replay it with
+  the dispatcher and the shape logic but no kernel, and with the forward's own CPU tensors, to replay it whole.
 
 Each op also says whether the CPU profiler's split (`ftax.measure.decompose.is_cpu_compute`) counts its self time as
 busy time: a bottom-up model compared with the ledger's host time (wall - busy) leaves those ops' pricing out.
@@ -64,7 +64,8 @@ class ReplayCall:
 class HostCounts:
     """What one eager forward does on the host that can be counted: `module_calls`, `torch_calls` (by name in
     `torch_call_names`, most frequent first), `aten_ops` (the total) and `ops`, the distinct (op, signature) with
-    their counts. `replays[i]` replays `ops[i]` on meta; it is kept in memory only (`to_dict` leaves it out)."""
+    their counts. `replays[i]` replays `ops[i]` on meta, `cpu_replays[i]` on the forward's own CPU tensors (it holds
+    them); both are kept in memory only (`to_dict` leaves them out)."""
 
     module_calls: int
     torch_calls: int
@@ -72,10 +73,12 @@ class HostCounts:
     ops: tuple[OpShape, ...]
     torch_call_names: tuple[tuple[str, int], ...] = ()
     replays: tuple[ReplayCall, ...] = field(default=(), repr=False, compare=False)
+    cpu_replays: tuple[ReplayCall, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("replays")
+        data.pop("cpu_replays")
         data["ops"] = [asdict(o) for o in self.ops]
         data["torch_call_names"] = [list(pair) for pair in self.torch_call_names]
         return data
@@ -134,6 +137,7 @@ class _AtenOps(TorchDispatchMode):
         self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.busy: dict[tuple[str, str], bool] = {}
         self.replays: dict[tuple[str, str], ReplayCall] = {}
+        self.cpu_replays: dict[tuple[str, str], ReplayCall] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -141,6 +145,7 @@ class _AtenOps(TorchDispatchMode):
         if key not in self.counts:
             self.busy[key] = is_cpu_compute(func._schema.name)
             self.replays[key] = ReplayCall(func, *to_meta(args, kwargs))
+            self.cpu_replays[key] = ReplayCall(func, tuple(args), dict(kwargs))
         self.counts[key] += 1
         return func(*args, **kwargs)
 
@@ -165,4 +170,5 @@ def count_host(module: torch.nn.Module, inputs: tuple) -> HostCounts:
                       aten_ops=sum(ops.counts.values()),
                       ops=tuple(OpShape(op, sig, ops.counts[(op, sig)], ops.busy[(op, sig)]) for op, sig in keys),
                       torch_call_names=tuple(calls.names.most_common()),
-                      replays=tuple(ops.replays[k] for k in keys))
+                      replays=tuple(ops.replays[k] for k in keys),
+                      cpu_replays=tuple(ops.cpu_replays[k] for k in keys))

@@ -16,6 +16,9 @@ prices:
   `item`), has no price: its error says why. Where an op's Meta kernel is a Python reference (`torch._refs`,
   `torch._meta_registrations`), the replay prices that Python too, which the same op on a CPU tensor never runs:
   `UnitCost.python_calls` counts the Python frames one replay enters, so a reader sees which prices carry it.
+- an aten op on the CPU: the same call replayed on the forward's own CPU tensors: the dispatcher, the shape logic,
+  the allocation of its output and its kernel. For a view or a reshape that is all host work; for a composite that
+  the profiler counts as host (`linear`) it includes its children's kernels, so it bounds that op's host work above.
 - the framework with no math (`meta_forward`): the whole forward with the module and its inputs on meta, timed as
   one call; where it fails the reason names the line of the model's code that needed data.
 
@@ -126,7 +129,7 @@ def micro_costs(rule: StopRule = UNIT_RULE, calls: int = CALLS_PER_SAMPLE) -> li
 
 def replay_costs(replays: Sequence[ReplayCall], names: Sequence[str], rule: StopRule = UNIT_RULE,
                  calls: int = CALLS_PER_SAMPLE) -> list[UnitCost]:
-    """Each captured op replayed on meta and priced; `names[i]` labels `replays[i]`."""
+    """Each captured op replayed (on meta or on the CPU, as captured) and priced; `names[i]` labels `replays[i]`."""
     if len(replays) != len(names):
         raise ValueError(f"{len(replays)} replays but {len(names)} names")
     return [_cost(name, replay, rule, calls) for replay, name in zip(replays, names)]

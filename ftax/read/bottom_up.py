@@ -11,6 +11,8 @@ the target, shows the assumption that fails rather than dropping the method:
   on the CPU.
 - `bottom-up, host ops`: the same with only the aten ops whose self time the CPU profiler counts as host (views,
   reshapes, composites); the compute ops' own dispatch falls inside the ledger's kernel time.
+- `bottom-up, CPU replay`: as `bottom-up, host ops`, each of those ops priced by its replay on the forward's own
+  CPU tensors instead of meta: the op's real host path, but a composite (`linear`) brings its children's kernels.
 - `calls only`: module calls and torch calls alone, each torch call at a tiny one's price: assumes the ops below a
   torch call add no host work beyond the one dispatch that price includes.
 - `meta forward`: the whole forward on meta (its first variant that ran), the framework with no math.
@@ -37,6 +39,8 @@ METHODS: dict[str, str] = {
     "bottom-up": "module calls, torch calls and aten ops add without overlap, and a meta replay costs what the op's "
                  "host work costs on the CPU",
     "bottom-up, host ops": "as bottom-up, and the compute ops' dispatch lies inside the profiler's busy time",
+    "bottom-up, CPU replay": "as bottom-up, host ops, and a host op's CPU replay is host work (a composite's replay "
+                             "adds its children's kernels)",
     "calls only": "the aten ops below a torch call add no host work beyond the one dispatch a tiny torch call has",
     "meta forward": "the forward on meta runs the CPU forward's Python, modules and dispatch, and nothing more",
 }
@@ -56,6 +60,7 @@ def _config_row(run: dict, units: dict[str, float], config: dict) -> dict:
     counts = config["counts"]
     ops = counts["ops"]
     aten = [op["count"] * _price(op["meta"]) for op in ops]
+    on_cpu = [op["count"] * _price(op.get("cpu") or {}) for op in ops]
     forward = next((c for c in config["meta_forward"] if c.get("median_ms") is not None), None)
     first_error = next((c["error"] for c in config["meta_forward"] if c.get("error")), None)
     row = {"timestamp": run["timestamp"], "machine_id": run["machine_id"],
@@ -67,10 +72,14 @@ def _config_row(run: dict, units: dict[str, float], config: dict) -> dict:
            "torch_ms": counts["torch_calls"] * units["torch_call"],
            "aten_ms": sum(ms for ms in aten if not math.isnan(ms)),
            "aten_host_ms": sum(ms for op, ms in zip(ops, aten) if not math.isnan(ms) and not op["busy"]),
+           "aten_cpu_host_ms": sum(ms for op, ms in zip(ops, on_cpu) if not math.isnan(ms) and not op["busy"]),
            "meta_forward_ms": _price(forward) if forward else math.nan,
-           "meta_forward_variant": forward["name"] if forward else None, "meta_forward_error": first_error}
+           "meta_forward_variant": forward["name"] if forward else None, "meta_forward_error": first_error,
+           "python_frames_cpu": config.get("python_calls_cpu"),
+           "python_frames_meta": forward.get("python_calls") if forward else None}
     row["bottom-up"] = row["module_ms"] + row["torch_ms"] + row["aten_ms"]
     row["bottom-up, host ops"] = row["module_ms"] + row["torch_ms"] + row["aten_host_ms"]
+    row["bottom-up, CPU replay"] = row["module_ms"] + row["torch_ms"] + row["aten_cpu_host_ms"]
     row["calls only"] = row["module_ms"] + row["torch_ms"]
     row["meta forward"] = row["meta_forward_ms"]
     return row
@@ -78,7 +87,8 @@ def _config_row(run: dict, units: dict[str, float], config: dict) -> dict:
 
 def model_frame(runs: list[dict]) -> pd.DataFrame:
     """One row per probe and config: the counts, each term's ms (count x price), each method's estimate (a column
-    named by the method), the calls with no price (`unpriced_ops`) and those whose meta replay ran Python."""
+    named by the method), the calls with no price (`unpriced_ops`) and those whose meta replay ran Python, and the
+    Python frames one forward enters on the CPU and on meta (the meta kernels written in Python are the difference)."""
     rows = []
     for run in runs:
         units = {u["name"]: _price(u) for u in run["units"]}
@@ -163,7 +173,7 @@ def report(results_dir: str | Path, ledger_csv: str | Path | None = None) -> str
         return f"no unit-cost probes stored under {Path(results_dir) / KIND}"
     models = model_frame(runs)
     shown = CONFIG + ["timestamp", "module_calls", "torch_calls", "aten_ops", "unpriced_ops", "python_meta_ops",
-                      *METHODS, "meta_forward_error"]
+                      "python_frames_cpu", "python_frames_meta", *METHODS, "meta_forward_error"]
     parts = ["Bottom-up model per probe (ms):", models[shown].to_string(index=False),
              "\nDrift between the first and last probe:", drift(runs).to_string(index=False)]
     if ledger_csv:
