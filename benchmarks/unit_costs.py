@@ -17,6 +17,7 @@ Usage, on an idle machine:
     python benchmarks/unit_costs.py [--results-dir results] [--configs bert-tiny:16,...] [--batch-sizes 1]
         [--repeat-after-s 600]
     python benchmarks/unit_costs.py --show [--results-dir results] [--ledger-csv ledger.csv]
+    python benchmarks/unit_costs.py --counts-only [--configs ...] [--batch-sizes 1,2,4,8]
 """
 from __future__ import annotations
 
@@ -66,6 +67,19 @@ def probe_config(model: str, batch_size: int, seq_len: int) -> dict:
             "meta_forward": [c.to_dict() for c in forward]}
 
 
+def print_counts(configs: list[tuple[str, int]], batch_sizes: list[int]) -> None:
+    """The counts of each config's forward, printed and not stored (seconds: one forward each, no pricing)."""
+    for model, seq_len in configs:
+        built = build(model)
+        for batch_size in batch_sizes:
+            inputs = built.inputs(batch_size, seq_len)
+            counts = count_host(built.module, inputs)
+            busy = sum(o.count for o in counts.ops if o.busy)
+            print(f"{model} b{batch_size} s{seq_len}: {counts.module_calls} module calls, {counts.torch_calls} "
+                  f"torch calls, {counts.aten_ops} aten ops ({len(counts.ops)} distinct, {busy} busy); most called: "
+                  + ", ".join(f"{name} {n}" for name, n in counts.torch_call_names[:5]))
+
+
 def probe(configs: list[tuple[str, int]], batch_sizes: list[int], results_dir: str) -> dict:
     """One probe of every config, appended to the store; returns the stored line."""
     with measuring():
@@ -98,10 +112,14 @@ def main() -> None:
                         help="take a second probe this many seconds after the first")
     parser.add_argument("--show", action="store_true",
                         help="print the stored probes' model and drift; measure nothing")
+    parser.add_argument("--counts-only", action="store_true", help="print each config's counts; price nothing")
     parser.add_argument("--ledger-csv", default=None, help="with --show: a ledger CSV (`ftax ledger --csv`) to agree with")
     args = parser.parse_args()
+    configs, batches = parse_configs(args.configs), [int(b) for b in args.batch_sizes.split(",")]
+    if args.counts_only:
+        print_counts(configs, batches)
+        return
     if not args.show:
-        configs, batches = parse_configs(args.configs), [int(b) for b in args.batch_sizes.split(",")]
         probe(configs, batches, args.results_dir)
         if args.repeat_after_s is not None:
             print(f"waiting {args.repeat_after_s:.0f} s for the second probe", flush=True)

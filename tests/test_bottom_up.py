@@ -79,6 +79,15 @@ def test_a_disagreeing_method_is_shown_with_its_failing_assumption():
     assert meta["verdict"] == "no estimate" and "Tensor.item()" in meta["failing_assumption"]
 
 
+def test_sentences_give_each_verdict_on_its_machine():
+    agree = bottom_up.agreement(bottom_up.model_frame([_run()]), _ledger(0.28, 0.27, 0.29))
+    lines = dict(zip(agree["method"], bottom_up.sentences(agree)))
+    assert lines["bottom-up"].startswith("On m1, bottom-up for toy batch 1 seq 16 is 1x [0.966, 1.04]")
+    assert lines["bottom-up"].endswith("within 25%.")
+    assert lines["calls only"].endswith(f"outside 25%; it assumes {bottom_up.METHODS['calls only']}.")
+    assert "gives no estimate" in lines["meta forward"] and "Tensor.item()" in lines["meta forward"]
+
+
 def test_the_newest_probe_and_the_named_backend_are_used():
     runs = [_run("2026-12-07T04:00:00+0000", module_ms=0.002), _run("2026-12-07T04:10:00+0000")]
     ledger = pd.concat([_ledger(0.28, 0.27, 0.29), _ledger(5.0, 4.0, 6.0, backend="torchscript")])

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ftax.read.text import sig
 from ftax.store import jsonl
 from ftax.store.errors import SelectionError
 
@@ -64,6 +65,7 @@ def _config_row(run: dict, units: dict[str, float], config: dict) -> dict:
     forward = next((c for c in config["meta_forward"] if c.get("median_ms") is not None), None)
     first_error = next((c["error"] for c in config["meta_forward"] if c.get("error")), None)
     row = {"timestamp": run["timestamp"], "machine_id": run["machine_id"],
+           "machine_label": run.get("machine_label", run["machine_id"]),
            **{k: config[k] for k in CONFIG}, "module_calls": counts["module_calls"],
            "torch_calls": counts["torch_calls"], "aten_ops": counts["aten_ops"], "distinct_ops": len(ops),
            "unpriced_ops": sum(op["count"] for op, ms in zip(ops, aten) if math.isnan(ms)),
@@ -105,10 +107,10 @@ def drift(runs: list[dict]) -> pd.DataFrame:
         first, last = group["run"].iloc[0], group["run"].iloc[-1]
         minutes = (pd.Timestamp(last["timestamp"]) - pd.Timestamp(first["timestamp"])).total_seconds() / 60
         pairs = [(u, _price(u), _price(v)) for u, v in zip(first["units"], last["units"])]
-        firsts, lasts = model_frame([first]), model_frame([last])
-        for (_, a), (_, b) in zip(firsts.iterrows(), lasts.iterrows()):
-            pairs.append(({"name": f"aten ops of {a['model']} b{a['batch_size']} s{a['seq_len']}"},
-                          a["aten_ms"], b["aten_ms"]))
+        both = model_frame([first]).merge(model_frame([last]), on=CONFIG, suffixes=("_first", "_last"))
+        for _, r in both.iterrows():
+            pairs.append(({"name": f"aten ops of {r['model']} b{r['batch_size']} s{r['seq_len']}"},
+                          r["aten_ms_first"], r["aten_ms_last"]))
         rows += [{"machine_id": machine, "unit": u["name"], "first_ms": x, "last_ms": y, "minutes_apart": minutes,
                   "probes": len(group), "change": y / x - 1 if x else math.nan} for u, x, y in pairs]
     return pd.DataFrame(rows)
@@ -154,7 +156,8 @@ def agreement(models: pd.DataFrame, ledger_rows: pd.DataFrame, backend: str = "e
             failing = assumption if verdict.startswith("outside") else ""
             if verdict == "no estimate":
                 failing = (r["meta_forward_error"] if method == "meta forward" else None) or "no price"
-            rows.append({**{k: r[k] for k in CONFIG}, "machine_id": r["machine_id"], "backend": backend,
+            rows.append({**{k: r[k] for k in CONFIG}, "machine_id": r["machine_id"],
+                         "machine_label": r["machine_label"], "backend": backend,
                          "method": method, "estimate_ms": est, "host_ms": r["estimate_ms"],
                          "host_low_ms": r["low_ms"], "host_high_ms": r["high_ms"],
                          "ratio": est / r["estimate_ms"] if r["estimate_ms"] > 0 else math.nan,
@@ -163,6 +166,23 @@ def agreement(models: pd.DataFrame, ledger_rows: pd.DataFrame, backend: str = "e
                          "unexplained_high_ms": r["high_ms"] - est, "verdict": verdict,
                          "direction": "over" if est > r["estimate_ms"] else "under", "failing_assumption": failing})
     return pd.DataFrame(rows)
+
+
+def sentences(agree: pd.DataFrame) -> list[str]:
+    """One verdict per agreement row, on its machine: the method's estimate over the host time with the interval,
+    the verdict, and the assumption that fails where the method misses the target or has no estimate."""
+    out = []
+    for _, r in agree.iterrows():
+        config = f"{r['model']} batch {r['batch_size']} seq {r['seq_len']}"
+        if r["verdict"] == "no estimate":
+            out.append(f"On {r['machine_label']}, {r['method']} gives no estimate for {config}: "
+                       f"{r['failing_assumption']}.")
+            continue
+        line = (f"On {r['machine_label']}, {r['method']} for {config} is {sig(r['ratio'])}x "
+                f"[{sig(r['ratio_low'])}, {sig(r['ratio_high'])}] the {r['backend']} host time "
+                f"({sig(r['estimate_ms'])} ms against {sig(r['host_ms'])} ms): {r['verdict']}")
+        out.append(line + (f"; it assumes {r['failing_assumption']}." if r["failing_assumption"] else "."))
+    return out
 
 
 def report(results_dir: str | Path, ledger_csv: str | Path | None = None) -> str:
@@ -178,5 +198,6 @@ def report(results_dir: str | Path, ledger_csv: str | Path | None = None) -> str
              "\nDrift between the first and last probe:", drift(runs).to_string(index=False)]
     if ledger_csv:
         agree = agreement(models, pd.read_csv(ledger_csv))
-        parts += ["\nAgreement with the ledger's eager host time:", agree.to_string(index=False)]
+        parts += ["\nAgreement with the ledger's eager host time:", agree.to_string(index=False), "",
+                  *sentences(agree)]
     return "\n".join(parts)
