@@ -90,10 +90,11 @@ def test_sentences_give_each_verdict_on_its_machine():
 
 def test_the_newest_probe_and_the_named_backend_are_used():
     runs = [_run("2026-12-07T04:00:00+0000", module_ms=0.002), _run("2026-12-07T04:10:00+0000")]
-    ledger = pd.concat([_ledger(0.28, 0.27, 0.29), _ledger(5.0, 4.0, 6.0, backend="torchscript")])
+    decode = _ledger(7.0, 6.0, 8.0).assign(phase="decode")
+    ledger = pd.concat([_ledger(0.28, 0.27, 0.29), _ledger(5.0, 4.0, 6.0, backend="torchscript"), decode])
     agree = bottom_up.agreement(bottom_up.model_frame(runs), ledger).set_index("method")
     assert agree.loc["bottom-up", "estimate_ms"] == pytest.approx(0.28)
-    assert agree.loc["bottom-up", "host_ms"] == 0.28 and set(agree["backend"]) == {"eager"}
+    assert agree.loc["bottom-up", "host_ms"] == 0.28 and set(agree["backend"]) == {"eager"} and len(agree) == 5
 
 
 def test_drift_between_two_probes_ten_minutes_apart():

@@ -141,7 +141,10 @@ def agreement(models: pd.DataFrame, ledger_rows: pd.DataFrame, backend: str = "e
     the target (`within 25%`, `outside 25%`, `undecided` when the interval straddles a bound, `no estimate`) and,
     where a method is outside it or has no estimate, the assumption that fails or the reason it has none."""
     host = check_ledger(ledger_rows)
-    host = host[host["backend"] == backend].copy()
+    host = host[host["backend"] == backend].dropna(subset=["batch_size", "seq_len"])
+    if "phase" in host.columns:  # a decoder's decode step is not the forward a probe counts
+        host = host[host["phase"].fillna("forward") == "forward"]
+    host = host.copy()
     newest = models.sort_values("timestamp").groupby(CONFIG, as_index=False).last()
     for key in ("batch_size", "seq_len"):
         host[key], newest[key] = host[key].astype(int), newest[key].astype(int)
