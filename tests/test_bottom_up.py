@@ -97,6 +97,15 @@ def test_the_newest_probe_and_the_named_backend_are_used():
     assert agree.loc["bottom-up", "host_ms"] == 0.28 and set(agree["backend"]) == {"eager"} and len(agree) == 5
 
 
+def test_the_newest_probe_is_taken_whole_and_only_from_the_ledgers_machine():
+    forward = _cost("without attention mask", 0.5)
+    runs = [_run("2026-12-07T04:00:00+0000", forward=forward), _run("2026-12-07T04:10:00+0000"),
+            {**_run("2026-12-07T04:20:00+0000", module_ms=1.0), "machine_id": "m2"}]
+    agree = bottom_up.agreement(bottom_up.model_frame(runs), _ledger(0.28, 0.27, 0.29)).set_index("method")
+    assert agree.loc["meta forward", "verdict"] == "no estimate"  # the newest probe's failure, not an older price
+    assert agree.loc["bottom-up", "estimate_ms"] == pytest.approx(0.28) and set(agree["machine_id"]) == {"m1"}
+
+
 def test_drift_between_two_probes_ten_minutes_apart():
     runs = [_run("2026-12-07T04:00:00+0000", torch_ms=0.002), _run("2026-12-07T04:10:00+0000", torch_ms=0.0025)]
     moved = bottom_up.drift(runs).set_index("unit")

@@ -145,10 +145,11 @@ def agreement(models: pd.DataFrame, ledger_rows: pd.DataFrame, backend: str = "e
     if "phase" in host.columns:  # a decoder's decode step is not the forward a probe counts
         host = host[host["phase"].fillna("forward") == "forward"]
     host = host.copy()
-    newest = models.sort_values("timestamp").groupby(CONFIG, as_index=False).last()
+    keys = CONFIG + (["machine_id"] if "machine_id" in host.columns else [])  # never a probe of another machine
+    newest = models.sort_values("timestamp").drop_duplicates(keys, keep="last").copy()
     for key in ("batch_size", "seq_len"):
         host[key], newest[key] = host[key].astype(int), newest[key].astype(int)
-    joined = newest.merge(host[CONFIG + ["estimate_ms", "low_ms", "high_ms"]], on=CONFIG, how="inner")
+    joined = newest.merge(host[keys + ["estimate_ms", "low_ms", "high_ms"]], on=keys, how="inner")
     rows = []
     for _, r in joined.iterrows():
         for method, assumption in METHODS.items():
