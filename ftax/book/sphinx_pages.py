@@ -28,11 +28,14 @@ BUNDLE = "ftax-charts.js"
 STYLESHEET = "ftax-pages.css"
 # Phones: a static figure of three panels is 1,400 px wide and would shrink to a quarter, its labels to 3 px.
 # Below 640 px a figure keeps most of its own width (at most 1,100 px: labels stay near 10 px) and scrolls
-# sideways; the interactive charts resize to the page themselves.
+# sideways; the interactive charts resize to the page themselves. Tables (the claims table has five columns) set
+# smaller type so that most fit a phone's width; the theme scrolls the rest sideways.
 PAGE_CSS = """
 @media (max-width: 640px) {
   figure, div.cell_output { overflow-x: auto; }
   figure img, div.cell_output img { max-width: min(1100px, 280%); width: auto; }
+  .bd-article table { font-size: 0.78rem; }
+  .bd-article table th, .bd-article table td { padding: 0.2rem 0.3rem; }
 }
 """
 MARKER = 'class="ftax-chart"'
