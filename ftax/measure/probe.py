@@ -214,7 +214,7 @@ def _read_ladder(device: str, torch_dtype: torch.dtype, rule: StopRule, sync) ->
     element = torch.empty((), dtype=torch_dtype).element_size()
     for nbytes in READ_LADDER:
         x = torch.ones(nbytes // element, dtype=torch_dtype, device=device)
-        ms = measure(lambda: x.sum(), rule, sync=sync).stats.median_ms
+        ms = measure(lambda buffer=x: buffer.sum(), rule, sync=sync).stats.median_ms
         sizes.append(float(x.numel() * element))
         rates.append(sizes[-1] / ms / 1e6)
         del x
