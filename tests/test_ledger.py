@@ -123,3 +123,12 @@ def test_unknown_model_or_not_visits_is_a_one_line_error():
     with pytest.raises(ValueError, match="needs visits"):
         ledger(rows.rename(columns={"estimate_ms": "estimate_ms"}).assign(estimate_ms=1.0))
     assert ledger(pd.DataFrame(columns=["status", "median_ms"])).empty
+
+
+def test_a_step_whose_sides_were_not_timed_together_says_so():
+    frame = _frame()
+    later = frame["backend"] == "aot-inductor"
+    frame.loc[later, "timestamp"] = frame.loc[later, "timestamp"] + pd.Timedelta(days=2)
+    rows = ledger(frame)
+    assert "not timed together" in _part(rows, "aot-inductor", "torchscript->aot-inductor")["note"]
+    assert "not timed together" not in _part(rows, "torchscript", "eager->torchscript")["note"]

@@ -1,4 +1,4 @@
-"""`ftax env | measure | predict | sweep | book`, and the parser that registers every command (`compare` too).
+"""`ftax env | measure | predict | sweep | book`, and the parser that registers every command (`compare`, `ledger` too).
 
 Errors the user can fix print as one line on stderr with a non-zero exit, never a traceback.
 Heavy modules (torch, papermill, Ray) are imported inside the commands, so `ftax --help` is quick.
@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from ftax.cli.compare import add_compare_parser
+from ftax.cli.ledger import add_ledger_parser
 from ftax.store.errors import EXIT_FAILED, EXIT_USAGE, FtaxError
 
 
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_sweep_parser(sub)
     add_compare_parser(sub)
+    add_ledger_parser(sub)
     _add_book_parser(sub)
     return parser
 

@@ -31,7 +31,9 @@ from ftax.read.text import sig
 from ftax.store.errors import SelectionError
 
 KEY_COLUMNS = ("model", "backend", "dtype", "batch_size", "seq_len", "phase", "machine_id")
-LEDGER_COLUMNS = (*KEY_COLUMNS, "part", "estimate_ms", "low_ms", "high_ms", "method", "rounds", "note")
+# After the parts' own columns: what else tells two configs apart (a width x depth variant, another device).
+LEDGER_COLUMNS = (*KEY_COLUMNS, "part", "estimate_ms", "low_ms", "high_ms", "method", "rounds", "note", "device",
+                  "overrides")
 RUNTIME_NAMES = {"eager": "eager", "torchscript": "TorchScript", "compile": "torch.compile",
                  "aot-inductor": "AOTInductor", "onnxruntime": "ONNX Runtime", "cudagraph": "CUDA graphs"}
 
@@ -71,6 +73,9 @@ DECODER_LADDER = (
 # A forward runs the encoder's ladder; a decoder's prefill and decode steps the decoder's.
 LADDERS = {"forward": ENCODER_LADDER, "prefill": DECODER_LADDER, "decode": DECODER_LADDER}
 ONE_ROUND = "profiled in one round: no interval on the kernel part"
+# Two runtimes of one shape are timed together in a sweep's block (seconds apart); visits of "the same round" more
+# than this far apart were stored by different sweeps (a config resumed from another study's records).
+TOGETHER_MINUTES = 5.0
 
 
 def _empty() -> pd.DataFrame:
@@ -80,7 +85,8 @@ def _empty() -> pd.DataFrame:
 def _row(key: dict, part: str, point: float, low: float, high: float, method: str, rounds: int,
          note: str = "") -> dict:
     return {**{c: key.get(c) for c in KEY_COLUMNS}, "part": part, "estimate_ms": point, "low_ms": low,
-            "high_ms": high, "method": method, "rounds": rounds, "note": note}
+            "high_ms": high, "method": method, "rounds": rounds, "note": note, "device": key.get("device"),
+            "overrides": key.get("overrides")}
 
 
 def _interval(values: np.ndarray | pd.Series, point: float | None = None) -> tuple[float, float, float]:
@@ -151,11 +157,31 @@ def _runtime_rows(key: dict, walls: pd.Series, busy: _Busy) -> list[dict]:
     return rows
 
 
-def _step_rows(key: dict, step: Step, saved: pd.Series, source: _Busy, target: _Busy) -> list[dict]:
+def _apart_minutes(sides: pd.DataFrame, key: dict) -> float:
+    """The longest time between the two runtimes' visits of one round, in minutes, for the pair `key` names."""
+    if "timestamp" not in sides:
+        return math.nan
+    mask = np.ones(len(sides), dtype=bool)
+    for column, value in key.items():
+        if column in sides and column != "backend":
+            mask &= (sides[column].isna() if not isinstance(value, str) and pd.isna(value)
+                     else sides[column] == value).to_numpy()
+    part = sides[mask]
+    stamps = pd.to_datetime(part["timestamp"], utc=True, errors="coerce")
+    per_round = stamps.groupby([part["_round"], part["backend"]]).median().unstack("backend").dropna()
+    if per_round.shape[1] != 2 or per_round.empty:
+        return math.nan
+    return float((per_round.iloc[:, 0] - per_round.iloc[:, 1]).abs().max().total_seconds() / 60)
+
+
+def _step_rows(key: dict, step: Step, saved: pd.Series, source: _Busy, target: _Busy, apart_min: float) -> list[dict]:
     """A step's paired wall saving and its kernel and host parts (kernel + host = wall, row by row)."""
     k = len(saved)
     point, low, high = _interval(saved)
     what = f"removes {step.removes}; changes: {step.changes}"
+    if math.isfinite(apart_min) and apart_min > TOGETHER_MINUTES:
+        what = (f"not timed together: the two runtimes' visits of a round are up to {sig(apart_min)} minutes apart "
+                f"(stored by different sweeps), so the pairing does not cancel the machine's drift; {what}")
     rows = [_row(key, step.name, point, low, high, f"paired by round: {step.source} wall - {step.target} wall, "
                  "t-interval on the differences", k, what if k > 1 else f"one round: no interval; {what}")]
     kernel_diff = source.busy_ms - target.busy_ms
@@ -211,13 +237,15 @@ def _ladder(frame: pd.DataFrame, visits: pd.DataFrame, keys: list[str], busy: di
             if sides.empty or set(sides["backend"]) != {step.source, step.target}:
                 continue
             pairs = paired_rounds(sides, "backend", step.source)
+            timed = ok_visits(sides, "ledger")
             group = [c for c in keys if c != "backend" and c in pairs]
             for pair_key, pair in pairs.groupby(group, dropna=False, sort=True):
                 key = {**dict(zip(group, pair_key)), "backend": step.target}
                 config = tuple(key.get(c) for c in keys)
                 source = tuple(step.source if c == "backend" else key.get(c) for c in keys)
                 saved = (pair["baseline_ms"] - pair["other_ms"]).reset_index(drop=True)
-                rows += _step_rows(key, step, saved, _lookup(busy, source), _lookup(busy, config))
+                rows += _step_rows(key, step, saved, _lookup(busy, source), _lookup(busy, config),
+                                   _apart_minutes(timed, key))
     return rows
 
 
@@ -251,13 +279,15 @@ def _saving(name: str, row: pd.Series | None, source: str) -> str:
 
 
 def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None = None,
-           machine_id: str | None = None) -> str:
+           machine_id: str | None = None, dtype: str = "fp32") -> str:
     """The ledger's answer for one config, from `ledger` rows: "eager spends X [lo, hi] ms in kernels and Y outside
     them; TorchScript saves A, AOTInductor saves B, of which C comes from faster kernels." (a decoder's: torch.compile
     for TorchScript), on the named machine. A and B are the ladder's two steps (B is the second step's saving, C
-    that step's kernel difference). `seq_len` defaults to the shortest stored, `machine_id` to the only machine;
+    that step's kernel difference), for the registry's model (no overrides) in `dtype`. `seq_len` defaults to the
+    shortest stored, `machine_id` to the only machine;
     raises SelectionError (one line) when the rows hold no such config or several machines."""
-    mine = rows[(rows["model"] == model) & (rows["batch_size"] == batch_size)] if len(rows) else rows
+    mine = rows[(rows["model"] == model) & (rows["batch_size"] == batch_size) & (rows["dtype"] == dtype)
+                & (rows["overrides"].fillna("{}") == "{}")] if len(rows) else rows
     if mine.empty:
         stored = ", ".join(sorted(map(str, rows["model"].unique()))) if len(rows) else "none"
         raise SelectionError(f"the ledger has no rows for {model} at batch {batch_size} (models stored: {stored})")
