@@ -197,7 +197,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     grids = [replace(grid, rule=options.rule) for grid, options in jobs]
     rounds = args.rounds or ROUNDS.get(grids[0].rule.name, 1)
-    options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir)
+    options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir,
+                             decompose_rounds=args.decompose_rounds)
     print(measure_grids(grids, args.out, rounds, options, progress=not args.quiet, retry_failed=args.retry_failed,
                         isolate=args.isolate, seed=args.seed))
     return 0
@@ -249,6 +250,9 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--rounds", type=int, help="visit every config this many times, interleaved (default: the "
                    f"profile's, {', '.join(f'{k} {v}' for k, v in ROUNDS.items())}; a custom stop rule: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (round r uses seed + r)")
+    p.add_argument("--decompose-rounds", type=int, default=1, metavar="N",
+                   help="profile the decomposed configs in the first N rounds, not only the first (the ledger's "
+                        "kernel time then has a between-round interval)")
     p.add_argument("--plan", action="store_true", help="print the configs in priority order with estimated and "
                    "cumulative seconds and where the budget cuts; measures nothing (runs on any machine)")
     p.add_argument("--budget-s", type=float, help="run the grids' priority tiers in order with this many seconds "

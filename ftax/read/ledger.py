@@ -7,9 +7,10 @@ TorchScript -> AOTInductor; eager -> torch.compile -> AOTInductor for a decoder'
 run), the wall time the step saves, paired by round (`ftax.read.ratios.paired_rounds`), split the same way, so that
 a step's wall difference = its kernel difference + its host difference, row by row.
 
-Busy time is profiled in a sweep's first round only (`ftax.sweep.rounds.for_round`), so a kernel part has an
-interval only where two or more rounds were profiled, and a host part's interval is the spread of the wall time
-over rounds around that one busy time (the `note` says so). A runtime the profiler cannot see (onnxruntime on a CPU,
+A sweep profiles its first round only unless asked for more (`ftax sweep --decompose-rounds N`,
+`ftax.sweep.rounds.for_round`), so a kernel part has an interval only where two or more rounds were profiled (the
+`note` says so); a host part is the wall time of each round minus the config's busy time (the median over its
+profiled rounds), so its interval is the wall time's spread over rounds, and kernels + host = wall exactly. A runtime the profiler cannot see (onnxruntime on a CPU,
 an AOTInductor package compiled without kernel profiling) has no split: its rows say why and bound it.
 
 Read layer: pure functions over the visits of `ftax.store.dataframe.load`; they never measure and never write.
@@ -72,7 +73,8 @@ DECODER_LADDER = (
 )
 # A forward runs the encoder's ladder; a decoder's prefill and decode steps the decoder's.
 LADDERS = {"forward": ENCODER_LADDER, "prefill": DECODER_LADDER, "decode": DECODER_LADDER}
-ONE_ROUND = "profiled in one round: no interval on the kernel part"
+ONE_ROUND = ("profiled in one round: no interval on the kernel part (`ftax sweep --decompose-rounds N` profiles N "
+             "rounds)")
 # Two runtimes of one shape are timed together in a sweep's block (seconds apart); visits of "the same round" more
 # than this far apart were stored by different sweeps (a config resumed from another study's records).
 TOGETHER_MINUTES = 5.0
@@ -89,10 +91,12 @@ def _row(key: dict, part: str, point: float, low: float, high: float, method: st
             "overrides": key.get("overrides")}
 
 
-def _interval(values: np.ndarray | pd.Series, point: float | None = None) -> tuple[float, float, float]:
-    """(point, low, high): the t-interval on values (no logs: differences and parts may be negative or tiny),
-    widened to contain `point` when given; NaN bounds for fewer than two values."""
-    median, low, high = t_interval(list(values), log=False)
+def _interval(values: np.ndarray | pd.Series, point: float | None = None, log: bool = False
+              ) -> tuple[float, float, float]:
+    """(point, low, high): the t-interval on values (on logs with `log`, for a time that is always positive; on the
+    values for a difference or a host part, which may be negative), widened to contain `point` when given; NaN
+    bounds for fewer than two values."""
+    median, low, high = t_interval(list(values), log=log)
     point = median if point is None else point
     if not (math.isfinite(low) and math.isfinite(high)):
         return point, math.nan, math.nan
@@ -145,11 +149,11 @@ def _runtime_rows(key: dict, walls: pd.Series, busy: _Busy) -> list[dict]:
                        for part in ("kernels", "host")]
     label = BUSY_METHODS[busy.method].label
     profiled = len(busy.by_round)
-    k_point, k_low, k_high = _interval(pd.Series(busy.by_round), busy.busy_ms)
-    missed = (f"; the op list may miss up to {sig(busy.unseen_ms)} ms of kernel time (self time of the aten ops "
+    k_point, k_low, k_high = _interval(pd.Series(busy.by_round), busy.busy_ms, log=busy.busy_ms > 0)
+    missed = (f"the op list may miss up to {sig(busy.unseen_ms)} ms of kernel time (self time of the aten ops "
               f"not counted as compute)" if math.isfinite(busy.unseen_ms) and busy.unseen_ms > 0 else "")
     rows.append(_row(key, "kernels", k_point, k_low, k_high, f"profiler busy time: {label}", profiled,
-                     (ONE_ROUND if profiled < 2 else "") + missed))
+                     "; ".join(n for n in (ONE_ROUND if profiled < 2 else "", missed) if n)))
     h_point, h_low, h_high = _interval(walls - busy.busy_ms)
     rows.append(_row(key, "host", h_point, h_low, h_high,
                      "wall per round - profiled busy time, between-round t-interval", k,
@@ -266,7 +270,8 @@ def _span(row: pd.Series | None, sign: float = 1.0) -> str:
         return "n/a"
     point, low, high = (sign * row[c] for c in ("estimate_ms", "low_ms", "high_ms"))
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{sig(point)} ms (no interval: one round)"
+        once = "profiled in one round" if str(row["part"]).endswith("kernels") else "one round"
+        return f"{sig(point)} ms (no interval: {once})"
     return f"{sig(point)} [{sig(min(low, high))}, {sig(max(low, high))}] ms"
 
 
@@ -310,10 +315,14 @@ def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None 
 
     first, second = LADDERS.get(phase, ENCODER_LADDER)
     kernels, host = part("eager", "kernels"), part("eager", "host")
-    faster = part(second.target, f"{second.name}:kernels")
-    of_which = ("" if faster is None or not math.isfinite(faster["estimate_ms"]) else
-                f", of which {_span(faster)} comes from faster kernels" if faster["estimate_ms"] >= 0 else
-                f", although its kernels take {_span(faster, -1.0)} longer")
+    step, faster = part(second.target, second.name), part(second.target, f"{second.name}:kernels")
+    of_which = ""
+    if step is not None and faster is not None and math.isfinite(faster["estimate_ms"]):
+        saves, quicker = step["estimate_ms"] >= 0, faster["estimate_ms"] >= 0
+        of_which = (f", of which {_span(faster)} comes from faster kernels" if saves and quicker else
+                    f", although its kernels take {_span(faster, -1.0)} longer" if saves else
+                    f", although its kernels are {_span(faster)} faster" if quicker else
+                    f", of which {_span(faster, -1.0)} comes from slower kernels")
     where = f"On {machine}, {model} at batch {batch_size} and sequence {seq}" + (
         f" ({phase} step)" if phase != "forward" else "")
     return (f"{where}: eager spends {_span(kernels)} in kernels and {_span(host)} outside them; "
