@@ -132,3 +132,14 @@ def test_a_step_whose_sides_were_not_timed_together_says_so():
     rows = ledger(frame)
     assert "not timed together" in _part(rows, "aot-inductor", "torchscript->aot-inductor")["note"]
     assert "not timed together" not in _part(rows, "torchscript", "eager->torchscript")["note"]
+
+
+def test_a_decoder_step_runs_the_decoders_ladder_and_names_what_is_unseen():
+    parts = {"eager": (10.0, 30.0), "compile": (9.0, 5.0), "aot-inductor": (8.5, 1.0)}
+    frame = _frame(parts).assign(model="gpt2", phase="decode", seq_len=128)
+    rows = ledger(frame)
+    assert {"eager->compile", "compile->aot-inductor"} <= set(rows["part"])
+    assert "eager->torchscript" not in set(rows["part"])
+    assert "fused C++ kernels" in _part(rows, "compile", "kernels")["note"]
+    sentence = answer(rows, "gpt2", 1)
+    assert "(decode step)" in sentence and "torch.compile saves" in sentence and "AOTInductor saves" in sentence

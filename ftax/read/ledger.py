@@ -75,6 +75,10 @@ DECODER_LADDER = (
 LADDERS = {"forward": ENCODER_LADDER, "prefill": DECODER_LADDER, "decode": DECODER_LADDER}
 ONE_ROUND = ("profiled in one round: no interval on the kernel part (`ftax sweep --decompose-rounds N` profiles N "
              "rounds)")
+# torch.compile is not compiled with kernel profiling (only AOTInductor's packages are), so on a CPU its fused kernels
+# have no profiler event: only its extern kernels (matrix products, attention) count as busy.
+UNSEEN_FUSED = ("torch.compile's fused C++ kernels emit no profiler event on a CPU: its kernel part is a lower bound "
+                "and its host part an upper bound")
 # Two runtimes of one shape are timed together in a sweep's block (seconds apart); visits of "the same round" more
 # than this far apart were stored by different sweeps (a config resumed from another study's records).
 TOGETHER_MINUTES = 5.0
@@ -149,11 +153,14 @@ def _runtime_rows(key: dict, walls: pd.Series, busy: _Busy) -> list[dict]:
                        for part in ("kernels", "host")]
     label = BUSY_METHODS[busy.method].label
     profiled = len(busy.by_round)
-    k_point, k_low, k_high = _interval(pd.Series(busy.by_round), busy.busy_ms, log=busy.busy_ms > 0)
+    by_round = pd.Series(busy.by_round, dtype=float)
+    k_point, k_low, k_high = _interval(by_round, busy.busy_ms, log=bool((by_round > 0).all()))
     missed = (f"the op list may miss up to {sig(busy.unseen_ms)} ms of kernel time (self time of the aten ops "
               f"not counted as compute)" if math.isfinite(busy.unseen_ms) and busy.unseen_ms > 0 else "")
+    fused = (UNSEEN_FUSED if str(key.get("backend", "")).startswith("compile") and busy.method == "cpu-compute-ops"
+             else "")
     rows.append(_row(key, "kernels", k_point, k_low, k_high, f"profiler busy time: {label}", profiled,
-                     "; ".join(n for n in (ONE_ROUND if profiled < 2 else "", missed) if n)))
+                     "; ".join(n for n in (fused, ONE_ROUND if profiled < 2 else "", missed) if n)))
     h_point, h_low, h_high = _interval(walls - busy.busy_ms)
     rows.append(_row(key, "host", h_point, h_low, h_high,
                      "wall per round - profiled busy time, between-round t-interval", k,
