@@ -71,3 +71,4 @@ def test_a_sweep_profiles_the_first_decompose_rounds_only():
     assert [for_round(options, r).decompose for r in range(5)] == [True, True, True, False, False]
     assert not for_round(MeasureOptions(decompose=True), 1).decompose  # the default: the first round alone
     assert not for_round(options, 1).count_flops and not for_round(options, 1).check_parity
+
