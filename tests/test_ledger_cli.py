@@ -72,3 +72,8 @@ def test_a_sweep_profiles_the_first_decompose_rounds_only():
     assert not for_round(MeasureOptions(decompose=True), 1).decompose  # the default: the first round alone
     assert not for_round(options, 1).count_flops and not for_round(options, 1).check_parity
 
+
+
+def test_decompose_rounds_below_one_is_a_one_line_error(tmp_path, capsys):
+    assert main(["sweep", "--models", "bert-tiny", "--decompose-rounds", "0", "--out", str(tmp_path)]) == 2
+    assert "--decompose-rounds must be a positive integer" in capsys.readouterr().err

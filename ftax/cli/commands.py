@@ -176,6 +176,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InvalidConfigError("--address, --per-node and --accelerator-type need --engine ray")
     if args.rounds is not None and args.rounds < 1:
         raise InvalidConfigError(f"--rounds must be a positive integer, got {args.rounds}")
+    if args.decompose_rounds < 1:
+        raise InvalidConfigError(f"--decompose-rounds must be a positive integer, got {args.decompose_rounds}")
     if args.budget_s is not None and not (math.isfinite(args.budget_s) and args.budget_s > 0):
         raise InvalidConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s:g}")
     tiered = args.plan or args.budget_s is not None or len({grid.tier for grid in grids}) > 1
