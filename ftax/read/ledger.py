@@ -10,10 +10,11 @@ a step's wall difference = its kernel difference + its host difference, row by r
 A sweep profiles its first round only unless asked for more (`ftax sweep --decompose-rounds N`,
 `ftax.sweep.rounds.for_round`), so a kernel part has an interval only where two or more rounds were profiled (the
 `note` says so); a host part is the wall time of each round minus the config's busy time (the median over its
-profiled rounds), so its interval is the wall time's spread over rounds, and kernels + host = wall exactly. A runtime the profiler cannot see (onnxruntime on a CPU, an
-AOTInductor package compiled without kernel profiling) has no split: its rows say why and bound it. (ONNX Runtime's
-own profiler is no way out: its per-node bookkeeping lands inside the node times, so for bert-tiny their sum
-exceeded the whole unprofiled run.)
+profiled rounds), so its interval is the wall time's spread over rounds, and kernels + host = wall exactly.
+
+A runtime the profiler cannot see (onnxruntime on a CPU, an AOTInductor package compiled without kernel profiling)
+has no split: its rows say why and bound it. (ONNX Runtime's own profiler is no way out: its per-node bookkeeping
+lands inside the node times, so for bert-tiny their sum exceeded the whole unprofiled run.)
 
 Read layer: pure functions over the visits of `ftax.store.dataframe.load`; they never measure and never write.
 """

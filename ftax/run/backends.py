@@ -292,9 +292,9 @@ AOTI_KERNEL_PROFILE = True
 
 
 def aoti_path(model: BuiltModel, dtype: str, inputs: tuple, cache_dir: Path) -> Path:
-    """Cache file of the AOTInductor package: one per weights, dtype, device, input shapes, KV cache length, torch threads
-    (the generated C++ fixes its OpenMP thread count when it is compiled) and kernel profiling (`_package_aoti`: a
-    package compiled without it is invisible to the profiler, so it is never reused)."""
+    """Cache file of the AOTInductor package: one per weights, dtype, device, input shapes, KV cache length, torch
+    threads (the generated C++ fixes its OpenMP thread count when it is compiled) and kernel profiling
+    (`_package_aoti`: a package compiled without it is invisible to the profiler, so it is never reused)."""
     shapes = ",".join("x".join(map(str, x.shape)) for x in inputs)
     key = (f"{model.weights_id}|{dtype}|{model.device.type}|{model.info.get('cache_len')}|{shapes}|"
            f"threads={torch.get_num_threads()}|{torch.__version__}|kernel_profile={AOTI_KERNEL_PROFILE}")
