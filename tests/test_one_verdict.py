@@ -105,6 +105,8 @@ GRIDS = {
     # page 08's grid: bf16 at a short sequence, faster than fp32 here; (e) must not read it
     "tax-model": [Grid("tax-smallest", ("bert-tiny",), dtypes=("fp32", "bf16"), seq_lens=(16,), device="cpu")],
     "decode": [Grid("decode", ("gpt2",), batch_sizes=(1, 4), phases=("decode",), device="cpu")],
+    "ledger": [Grid("ledger", ("bert-tiny",), backends=("eager", "torchscript", "onnxruntime"), seq_lens=(16,),
+                    device="cpu")],
 }
 
 

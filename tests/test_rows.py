@@ -81,7 +81,9 @@ def test_focus_takes_the_resolved_device_and_the_view_the_studys():
 
 
 def test_a_runtime_the_cpu_profiler_cannot_see_has_a_reason_on_cpu_only():
-    assert "no profiler events" in blind_reason("aot-inductor", "cpu")
+    assert "no profiler events" in blind_reason("aot-inductor", "cpu", "cpu-compute-ops")
+    assert blind_reason("aot-inductor", "cpu", "cpu-compute-ops+inductor-kernels") is None
+    assert blind_reason("aot-inductor", "cpu") is None  # a profile taken now: packages are compiled to be seen
     assert blind_reason("aot-inductor", "cuda:0") is None
     assert blind_reason("eager", "cpu") is None
 

@@ -1,4 +1,4 @@
-"""`ftax env | measure | predict | sweep | book`, and the parser that registers every command (`compare` too).
+"""`ftax env | measure | predict | sweep | book`, and the parser that registers every command (`compare`, `ledger` too).
 
 Errors the user can fix print as one line on stderr with a non-zero exit, never a traceback.
 Heavy modules (torch, papermill, Ray) are imported inside the commands, so `ftax --help` is quick.
@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from ftax.cli.compare import add_compare_parser
+from ftax.cli.ledger import add_ledger_parser
 from ftax.store.errors import EXIT_FAILED, EXIT_USAGE, FtaxError
 
 
@@ -175,6 +176,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InvalidConfigError("--address, --per-node and --accelerator-type need --engine ray")
     if args.rounds is not None and args.rounds < 1:
         raise InvalidConfigError(f"--rounds must be a positive integer, got {args.rounds}")
+    if args.decompose_rounds < 1:
+        raise InvalidConfigError(f"--decompose-rounds must be a positive integer, got {args.decompose_rounds}")
     if args.budget_s is not None and not (math.isfinite(args.budget_s) and args.budget_s > 0):
         raise InvalidConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s:g}")
     tiered = args.plan or args.budget_s is not None or len({grid.tier for grid in grids}) > 1
@@ -196,7 +199,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     grids = [replace(grid, rule=options.rule) for grid, options in jobs]
     rounds = args.rounds or ROUNDS.get(grids[0].rule.name, 1)
-    options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir)
+    options = MeasureOptions(threads=args.threads, decompose=args.decompose, trace_dir=args.trace_dir,
+                             decompose_rounds=args.decompose_rounds)
     print(measure_grids(grids, args.out, rounds, options, progress=not args.quiet, retry_failed=args.retry_failed,
                         isolate=args.isolate, seed=args.seed))
     return 0
@@ -248,6 +252,9 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--rounds", type=int, help="visit every config this many times, interleaved (default: the "
                    f"profile's, {', '.join(f'{k} {v}' for k, v in ROUNDS.items())}; a custom stop rule: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (round r uses seed + r)")
+    p.add_argument("--decompose-rounds", type=int, default=1, metavar="N",
+                   help="profile the decomposed configs in the first N rounds, not only the first (the ledger's "
+                        "kernel time then has a between-round interval)")
     p.add_argument("--plan", action="store_true", help="print the configs in priority order with estimated and "
                    "cumulative seconds and where the budget cuts; measures nothing (runs on any machine)")
     p.add_argument("--budget-s", type=float, help="run the grids' priority tiers in order with this many seconds "
@@ -332,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_sweep_parser(sub)
     add_compare_parser(sub)
+    add_ledger_parser(sub)
     _add_book_parser(sub)
     return parser
 

@@ -28,6 +28,31 @@ def _drop_override(visits: pd.DataFrame, key: str) -> pd.DataFrame:
     return visits.assign(overrides=rest)
 
 
+def _matched(visits: pd.DataFrame, group: list[str], varied: str, is_base: pd.Series
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(base, other, matched): each side's median per group, value of `varied` and round, and the other side's
+    rounds joined with the base's of the same round (`median_ms_base` beside `median_ms`)."""
+    per_round = visits.assign(_base=is_base).groupby([*group, varied, "_base", "_round", "_paired"], dropna=False,
+                                                     sort=True)["median_ms"].median().reset_index()
+    base = per_round[per_round["_base"]].drop(columns=[varied, "_base"])
+    other = per_round[~per_round["_base"]].drop(columns="_base")
+    matched = other[other["_paired"]].merge(base[base["_paired"]], on=[*group, "_round", "_paired"],
+                                            suffixes=("", "_base"))
+    return base, other, matched
+
+
+def paired_rounds(frame: pd.DataFrame, baseline_column: str, baseline_value: object,
+                  pair_columns: tuple[str, ...] = SPEEDUP_COLUMNS) -> pd.DataFrame:
+    """The rounds that pair up: per pair (as `paired_ratios`) and round in which both sides were visited, the
+    baseline's median (`baseline_ms`) beside the other's (`other_ms`), and the round (`round`). What a paired
+    difference (one side's time minus the other's, round by round) is computed from."""
+    visits = ok_visits(frame, "paired_rounds")
+    group = series_identity(visits, tuple(c for c in pair_columns if c != baseline_column))
+    matched = _matched(visits, group, baseline_column, visits[baseline_column] == baseline_value)[2]
+    matched = matched.rename(columns={"median_ms_base": "baseline_ms", "median_ms": "other_ms", "_round": "round"})
+    return matched.drop(columns="_paired").reset_index(drop=True)
+
+
 def _pairs(visits: pd.DataFrame, group: list[str], varied: str, is_base: pd.Series,
            confidence: float) -> pd.DataFrame:
     """Per group and value of `varied`: base/other medians paired by round, with a t-interval.
@@ -36,12 +61,7 @@ def _pairs(visits: pd.DataFrame, group: list[str], varied: str, is_base: pd.Seri
     cannot be paired: when a pair has no common round, its ratio is the ratio of the two
     medians of visit medians, with `rounds` 0 and no interval ("unpaired").
     """
-    per_round = visits.assign(_base=is_base).groupby([*group, varied, "_base", "_round", "_paired"], dropna=False,
-                                                     sort=True)["median_ms"].median().reset_index()
-    base = per_round[per_round["_base"]].drop(columns=[varied, "_base"])
-    other = per_round[~per_round["_base"]].drop(columns="_base")
-    matched = other[other["_paired"]].merge(base[base["_paired"]], on=[*group, "_round", "_paired"],
-                                            suffixes=("", "_base"))
+    base, other, matched = _matched(visits, group, varied, is_base)
     keys = [*group, varied]
     fit = t_intervals(matched["median_ms_base"] / matched["median_ms"], [matched[k] for k in keys], confidence)
     sides = matched.groupby(keys, dropna=False, sort=True)[["median_ms_base", "median_ms"]].median()

@@ -39,6 +39,10 @@ BUSY_METHODS = {
     "cuda-busy": BusyMethod("device kernels and copies", "the union of the GPU's kernel and copy intervals"),
     "cpu-compute-ops": BusyMethod("CPU compute-kernel self time", "the self time of the aten operators that "
                                   "compute, as a CPU has no device timeline"),
+    "cpu-compute-ops+inductor-kernels": BusyMethod("CPU compute-kernel and Inductor-kernel self time",
+                                                   "the self time of the aten operators that compute and of the "
+                                                   "kernels Inductor generated or called, as a CPU has no device "
+                                                   "timeline"),
 }
 
 
@@ -76,7 +80,9 @@ def decomposed(frame: pd.DataFrame | None) -> pd.DataFrame:
     rows = ok_rows(frame, *DECOMPOSITION_COLUMNS)
     if rows.empty:
         return rows
-    seen = [blind_reason(backend, device) is None for backend, device in zip(rows["backend"], rows["device"])]
+    methods = rows["decomposition_method"] if "decomposition_method" in rows else [""] * len(rows)
+    seen = [blind_reason(backend, device, str(method)) is None
+            for backend, device, method in zip(rows["backend"], rows["device"], methods)]
     return rows[np.array(seen, dtype=bool)]
 
 

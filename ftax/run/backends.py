@@ -286,18 +286,25 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
                     first_call_ms=first_call_ms, count_weights=lambda: memory.onnx_weights_bytes(path))
 
 
+# AOTInductor's kernels each open a profiler event (a RecordFunction; its cost when no profiler runs is a check of
+# a flag per kernel), without which a CPU profile sees none of them (`ftax.measure.profiler_blind`).
+AOTI_KERNEL_PROFILE = True
+
+
 def aoti_path(model: BuiltModel, dtype: str, inputs: tuple, cache_dir: Path) -> Path:
-    """Cache file of the AOTInductor package: one per weights, dtype, device, input shapes, KV cache length and torch threads
-    (the generated C++ fixes its OpenMP thread count when it is compiled)."""
+    """Cache file of the AOTInductor package: one per weights, dtype, device, input shapes, KV cache length, torch
+    threads (the generated C++ fixes its OpenMP thread count when it is compiled) and kernel profiling
+    (`_package_aoti`: a package compiled without it is invisible to the profiler, so it is never reused)."""
     shapes = ",".join("x".join(map(str, x.shape)) for x in inputs)
-    key = (f"{model.weights_id}|{dtype}|{model.device.type}|"
-           f"{model.info.get('cache_len')}|{shapes}|threads={torch.get_num_threads()}|{torch.__version__}")
+    key = (f"{model.weights_id}|{dtype}|{model.device.type}|{model.info.get('cache_len')}|{shapes}|"
+           f"threads={torch.get_num_threads()}|{torch.__version__}|kernel_profile={AOTI_KERNEL_PROFILE}")
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return cache_dir / "aot-inductor" / f"{model.spec.name}-{dtype}-{digest}.pt2"
 
 
 def _package_aoti(model: BuiltModel, inputs: tuple, path: Path) -> None:
-    """torch.export (static shapes), then AOTInductor compiles the graph and its weights into a package."""
+    """torch.export (static shapes), then AOTInductor compiles the graph and its weights into a package, each kernel
+    wrapped in a profiler event (`AOTI_KERNEL_PROFILE`) so that the decomposition sees its busy time."""
     import torch._inductor as inductor
     import torch._inductor.config as inductor_config
 
@@ -311,7 +318,7 @@ def _package_aoti(model: BuiltModel, inputs: tuple, path: Path) -> None:
         raise UnsupportedError(f"torch.export cannot export {model.spec.name}: {type(exc).__name__}: {first}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), inductor_config.patch({"cpp.enable_kernel_profile": AOTI_KERNEL_PROFILE}):
         warnings.simplefilter("ignore")
         inductor.aoti_compile_and_package(exported, package_path=str(tmp))
     tmp.replace(path)

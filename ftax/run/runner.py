@@ -139,6 +139,9 @@ class MeasureOptions:
     rule: StopRule = field(default_factory=StopRule)
     threads: int | None = None
     decompose: bool = False
+    # In a sweep, the rounds that profile (the first N): one describes the config; the ledger's kernel part takes its
+    # between-round interval from several (`ftax.read.ledger`).
+    decompose_rounds: int = 1
     count_flops: bool = True
     check_parity: bool = True  # against fp32 eager: a property of the config, so a sweep checks it in round 0 only
     resources: bool = True  # memory and energy (ftax.measure.memory), also a config's: round 0 only in a sweep

@@ -66,7 +66,8 @@ def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round
     retrying; or ok but without the decomposition asked for)."""
     return [c for c in configs
             if (data := stored.get((schema.config_key(c, machine_id), round_, options.rule.name))) is None
-            or not resume.is_done(data, retry_failed, round_ == 0 and c in profiled, software_now)]
+            or not resume.is_done(data, retry_failed, round_ < options.decompose_rounds and c in profiled,
+                                  software_now)]
 
 
 def group_key(config: MeasureConfig) -> tuple:
@@ -123,9 +124,12 @@ def _options_for(together: Sequence[MeasureConfig], options: MeasureOptions, pro
 def for_round(options: MeasureOptions, round_: int) -> MeasureOptions:
     """FLOPs, the profiler's decomposition, parity, memory and energy describe a config, not a visit: only the
     first round takes them (a decomposition profiles several calls, and half precision's parity builds an fp32 twin;
-    three rounds would triple that for nothing). The read layer takes them from the visit that has them."""
-    return options if round_ == 0 else replace(options, decompose=False, count_flops=False, check_parity=False,
-                                               resources=False)
+    three rounds would triple that for nothing). The read layer takes them from the visit that has them. The
+    decomposition alone may be asked of the first `decompose_rounds` (the ledger's kernel interval)."""
+    if round_ == 0:
+        return options
+    return replace(options, decompose=options.decompose and round_ < options.decompose_rounds, count_flops=False,
+                   check_parity=False, resources=False)
 
 
 def _measure_group(configs: list[MeasureConfig], path: str, options: MeasureOptions, round_: int, seed: int,
