@@ -1,6 +1,7 @@
 """`ftax ledger`: one config's ledger (kernels and host per runtime, the ladder's steps) printed from stored records.
 
-The ledger is `ftax.read.ledger` over the visits stored in a results folder (`results/<machine_id>.jsonl`); with
+The ledger is `ftax.read.ledger` over the visits stored in its own folder (`results/ledger/<machine_id>.jsonl`, where
+`ftax sweep --study ledger --decompose-rounds 3 --out results/ledger` measures the ledger run); with
 `--csv` every stored config's ledger is written as one CSV. Nothing is measured: where no record is stored, the
 command says how to measure one (the runtimes of the ladder timed together, decomposed).
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from ftax.store.errors import SelectionError
 
 LADDER_BACKENDS = "eager,torchscript,aot-inductor,onnxruntime"
+LEDGER_DIR = Path("results") / "ledger"  # the ledger run's own folder: its ladder is never paired with older visits
 
 
 def _cell(value: object) -> str:
@@ -27,7 +29,7 @@ def how_to_measure(args: argparse.Namespace) -> str:
     """The sweep that stores the ledger of the config `args` names (its ladder timed together, decomposed)."""
     seq = f" --seq-lens {args.seq_len}" if args.seq_len is not None else ""
     return (f"ftax sweep --models {args.model} --backends {LADDER_BACKENDS} --dtypes {args.dtype} "
-            f"--batch-sizes {args.batch_size}{seq} --decompose --out {args.results_dir}")
+            f"--batch-sizes {args.batch_size}{seq} --decompose --decompose-rounds 3 --out {args.results_dir}")
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
@@ -91,6 +93,7 @@ def add_ledger_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--seq-len", type=int, help="default: every stored sequence length")
     p.add_argument("--dtype", default="fp32")
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where the records are (default results/)")
+    p.add_argument("--results-dir", type=Path, default=LEDGER_DIR,
+                   help=f"where the ledger's records are (default {LEDGER_DIR}/)")
     p.add_argument("--csv", type=Path, metavar="FILE", help="write the ledger of every stored config to FILE")
     p.set_defaults(func=cmd_ledger)
