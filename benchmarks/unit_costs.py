@@ -62,7 +62,7 @@ def probe_config(model: str, batch_size: int, seq_len: int) -> dict:
         cpu_frames = unit_costs.python_calls(lambda: built.module(*inputs))
     variants = [("inputs", inputs)] + ([("without attention mask", inputs[:1])] if len(inputs) > 1 else [])
     forward = unit_costs.meta_forward(built.module, variants)
-    return {"model": model, "batch_size": batch_size, "seq_len": seq_len, "dtype": "float32",
+    return {"model": model, "batch_size": batch_size, "seq_len": seq_len, "dtype": "fp32",
             "phase": "forward", "counts": data, "python_calls_cpu": cpu_frames,
             "meta_forward": [c.to_dict() for c in forward]}
 

@@ -34,7 +34,7 @@ def _run(timestamp: str = "2026-12-07T04:00:00+0000", module_ms: float = 0.001, 
 
 
 def _ledger(estimate: float, low: float, high: float, backend: str = "eager") -> pd.DataFrame:
-    row = {"model": "toy", "backend": backend, "dtype": "float32", "batch_size": 1, "seq_len": 16, "phase": "forward",
+    row = {"model": "toy", "backend": backend, "dtype": "fp32", "batch_size": 1, "seq_len": 16, "phase": "forward",
            "machine_id": "m1", "part": "host", "estimate_ms": estimate, "low_ms": low, "high_ms": high,
            "method": "wall - busy"}
     return pd.DataFrame([row, {**row, "part": "kernels", "estimate_ms": 9.0, "low_ms": 8.0, "high_ms": 10.0}])

@@ -35,6 +35,8 @@ KIND = "unit-costs"
 FORMAT = 1
 TARGET = 0.25  # the target: within 25% of the measured host time (reported, never asserted)
 CONFIG = ["model", "dtype", "batch_size", "seq_len"]
+# probes stored a config's dtype by torch's name; the ledger, like every record, by ftax's (`ftax.run.backends.DTYPES`)
+_FTAX_DTYPE = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 LEDGER_COLUMNS = ("model", "backend", "dtype", "batch_size", "seq_len", "part", "estimate_ms", "low_ms", "high_ms")
 METHODS: dict[str, str] = {
     "bottom-up": "module calls, torch calls and aten ops add without overlap, and a meta replay costs what the op's "
@@ -66,7 +68,8 @@ def _config_row(run: dict, units: dict[str, float], config: dict) -> dict:
     first_error = next((c["error"] for c in config["meta_forward"] if c.get("error")), None)
     row = {"timestamp": run["timestamp"], "machine_id": run["machine_id"],
            "machine_label": run.get("machine_label", run["machine_id"]),
-           **{k: config[k] for k in CONFIG}, "module_calls": counts["module_calls"],
+           **{k: config[k] for k in CONFIG}, "dtype": _FTAX_DTYPE.get(config["dtype"], config["dtype"]),
+           "module_calls": counts["module_calls"],
            "torch_calls": counts["torch_calls"], "aten_ops": counts["aten_ops"], "distinct_ops": len(ops),
            "unpriced_ops": sum(op["count"] for op, ms in zip(ops, aten) if math.isnan(ms)),
            "python_meta_ops": sum(op["count"] for op in ops if (op["meta"].get("python_calls") or 0) > 1),
