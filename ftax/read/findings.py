@@ -55,7 +55,7 @@ def shown_digits(low: float | None, high: float | None, digits: int = 2, most: i
     if is_real(low, high) is None or low == high:
         return digits
     while digits < most and (sig(low, digits) == sig(high, digits)
-                             or any(float(sig(b, digits)) == 1 != b for b in (low, high))):
+                             or any(sig(b, digits) == "1" and b != 1 for b in (low, high))):
         digits += 1
     return digits
 
