@@ -76,6 +76,9 @@ def test_case_study_pages_have_figures_with_measured_captions(built):
     for name in CASE_STUDIES:
         article = _article(out / "_build" / "html" / "book" / "_executed" / f"{name}.html")
         figures = article.find_all("figure")
+        if name == "04-hardware" and len(labels) < 2:  # one machine: the short page, what a second one adds
+            assert not figures and "What a second machine adds" in article.get_text(" ", strip=True)
+            continue
         assert figures and all(f.find("img") for f in figures), f"{name}: no rendered figure"
         captions = [f.find(class_="caption-text").get_text(" ", strip=True) for f in figures]
         assert all("smoke" in c for c in captions), f"{name}: a caption does not state the profile"
