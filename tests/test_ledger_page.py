@@ -14,6 +14,7 @@ import pytest
 
 from ftax.figures import ledger_plot
 from ftax.figures.interactive import Interactive
+from ftax.figures.plot_style import backend_order
 from ftax.pages import intro
 from ftax.pages import ledger as page
 from ftax.pages import claims as claims_page
@@ -102,8 +103,7 @@ def test_the_chart_has_a_runtime_menu_and_carries_every_drawn_part(rows, tmp_pat
     shown, caption = page.ledger_chart(rows, MACHINE, tmp_path)
     spec = shown.spec()
     menu = next(p for p in spec["params"] if p["name"] == "runtime")
-    assert menu["bind"]["options"] == [RUNTIME_NAMES[b] for b in ("eager", "torchscript", "aot-inductor",
-                                                                   "onnxruntime")]
+    assert menu["bind"]["options"] == [RUNTIME_NAMES[b] for b in backend_order(PARTS)]  # the book's order
     assert len(spec["data"]["values"]) == len(ledger_plot.stacked_data(rows, MACHINE))
     assert "Grey: ONNX Runtime" in caption and json.dumps(spec, allow_nan=False)
     assert len(shown.figure.axes) == len(PARTS)  # the static twin: one panel per runtime

@@ -169,9 +169,7 @@ def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
     share = (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
              f"{_pct(summary_plot.removed_share(t.high))}]")
     real = is_real(t.low, t.high)
-    return (f"{said}
-
-Of the {plural(t.runtimes, 'runtime')} measured beside eager at batch {t.batch_size} "
+    return (f"{said}\n\nOf the {plural(t.runtimes, 'runtime')} measured beside eager at batch {t.batch_size} "
             f"(sequence {t.seq_len}), {t.runtime} removes most of eager's latency: {share}, paired by round over "
             f"{plural(t.rounds, 'round')}" + (", a difference on this machine" if real else
                                                ", not told apart from eager" if real is False else "")
