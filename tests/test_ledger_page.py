@@ -126,11 +126,12 @@ def test_the_ladder_names_each_step_with_its_parts_and_says_which_runtime_is_not
 # --- the bottom-up model ------------------------------------------------------------------------------------------
 
 def _probe(timestamp: str = "2026-01-01T00:10:00+0000", module_ms: float = 0.01) -> dict:
+    """One eager forward of bert-tiny b1 s16 counted and priced, its precision named as torch names it (a probe does)."""
     cost = lambda name, ms, error=None: {"name": name, "median_ms": ms, "ci_low_ms": ms, "ci_high_ms": ms, "n": 10,
                                          "calls": 20, "error": error, "python_calls": 0}
     ops = [{"op": "aten.view", "signature": "f32[1]", "count": 50, "busy": False, "meta": cost("aten.view", 0.01),
             "cpu": cost("aten.view", 0.004)}]
-    config = {"model": "bert-tiny", "batch_size": 1, "seq_len": 16, "dtype": "fp32", "phase": "forward",
+    config = {"model": "bert-tiny", "batch_size": 1, "seq_len": 16, "dtype": "float32", "phase": "forward",
               "counts": {"module_calls": 40, "torch_calls": 100, "aten_ops": 50, "ops": ops},
               "meta_forward": [cost("inputs", None, "RuntimeError: Tensor.item() on meta")]}
     return {"format": 1, "machine_id": MACHINE, "timestamp": timestamp,
@@ -145,7 +146,7 @@ def test_the_bottom_up_section_shows_every_method_its_drift_and_the_meta_forward
     assert [line.split(" | ")[1] for line in lines] == list(bottom_up.METHODS)  # none dropped
     assert "outside 25%" in text and "no estimate: RuntimeError: Tensor.item() on meta" in text
     assert "2 probes, 10 minutes apart" in text and "| module_call | 0.01 | 0.012 | +20.0% |" in text
-    assert "bert-tiny b1 s16: failed (RuntimeError: Tensor.item() on meta)" in text
+    assert "bert-tiny b1 s16: failed (RuntimeError: Tensor.item() on meta)" in text and "No probed config" not in text
     for assumption in bottom_up.METHODS.values():
         assert assumption in text
 
