@@ -104,6 +104,8 @@ def test_the_chart_has_a_runtime_menu_and_carries_every_drawn_part(rows, tmp_pat
     spec = shown.spec()
     menu = next(p for p in spec["params"] if p["name"] == "runtime")
     assert menu["bind"]["options"] == [RUNTIME_NAMES[b] for b in backend_order(PARTS)]  # the book's order
+    models = next(p for p in spec["params"] if p["name"] == "model")["bind"]["options"]
+    assert models == [ledger_plot.ALL_MODELS, "bert-tiny"]
     assert len(spec["data"]["values"]) == len(ledger_plot.stacked_data(rows, MACHINE))
     assert "Grey: ONNX Runtime" in caption and json.dumps(spec, allow_nan=False)
     assert len(shown.figure.axes) == len(PARTS)  # the static twin: one panel per runtime

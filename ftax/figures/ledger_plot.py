@@ -3,8 +3,9 @@
 The drawn rows come from `ftax.read.ledger.ledger` (parts `wall`, `kernels`, `host` per runtime). A runtime whose
 split the profiler cannot see (ONNX Runtime on a CPU) is drawn as its wall time alone, grey and labelled "not split",
 never as kernels and host. The browser's chart (Vega-Lite via Altair, as `ftax.figures.interactive`) has a menu for
-the runtime; the matplotlib twin draws one panel per runtime. Error bars: the wall time's between-round interval;
-every part's own interval is in the tooltip and in the page's table.
+the runtime (and one for the model, so that a small model's parts are legible); the matplotlib twin draws one panel
+per runtime. Error bars: the wall time's between-round interval; every part's own interval is in the tooltip and in
+the page's table.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ftax.figures.plot_style import backend_order, empty_figure
 from ftax.read.ledger import RUNTIME_NAMES
 
 NOT_SPLIT = "wall, not split"
+ALL_MODELS = "all models"
 PART_COLORS = {"kernels": "#1f77b4", "host": "#ff7f0e", NOT_SPLIT: "#bbbbbb"}
 CONFIG = ["model", "dtype", "seq_len", "phase", "batch_size"]
 
@@ -80,10 +82,13 @@ def stacked_chart(data: pd.DataFrame, title: str = "") -> alt.TopLevelMixin | No
     if data.empty:
         return None
     runtimes = [RUNTIME_NAMES.get(b, b) for b in backend_order(data["backend"].unique())]
-    keep = ["runtime", "config", "part", "order", "value", "low", "high", "wall", "wall_low", "wall_high", "note",
+    keep = ["runtime", "model", "config", "part", "order", "value", "low", "high", "wall", "wall_low", "wall_high", "note",
             "estimate"]
     choice = alt.param(name="runtime", value=runtimes[0],
                        bind=alt.binding_select(options=runtimes, name="runtime "))
+    # A model's bars set the axis for all: a second menu shows one model alone, so a small model's parts are legible.
+    models = [ALL_MODELS, *sorted(data["model"].unique())]
+    model = alt.param(name="model", value=ALL_MODELS, bind=alt.binding_select(options=models, name="model "))
     x = alt.X("config:N", sort=_order(data), title="model, sequence length, batch")
     bars = alt.Chart().mark_bar().encode(
         x=x, y=alt.Y("value:Q", stack="zero", title="time per call (ms)"),
@@ -93,8 +98,8 @@ def stacked_chart(data: pd.DataFrame, title: str = "") -> alt.TopLevelMixin | No
         tooltip=[alt.Tooltip("runtime:N"), alt.Tooltip("config:N"), alt.Tooltip("part:N"),
                  alt.Tooltip("estimate:N", title="estimate [95% interval]"), alt.Tooltip("note:N")])
     rule = alt.Chart().mark_rule(color="black", strokeWidth=1.2).encode(x=x, y="wall_low:Q", y2="wall_high:Q")
-    chart = alt.layer(bars, rule, data=_values(data, keep)).add_params(choice).transform_filter(
-        "datum.runtime == runtime")
+    chart = alt.layer(bars, rule, data=_values(data, keep)).add_params(choice, model).transform_filter(
+        f"datum.runtime == runtime && (model == '{ALL_MODELS}' || datum.model == model)")
     return (chart.properties(width="container", height=HEIGHT_PX,
                              title=alt.TitleParams(text=title.split(": ", 1) if title else "", fontSize=13))
             .configure_axis(labelFontSize=11, titleFontSize=12).configure_legend(labelFontSize=11, titleFontSize=12))

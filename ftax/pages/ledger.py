@@ -91,7 +91,8 @@ def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir:
                f"95% interval over rounds."
                + (f" Grey: {join(unsplit)}, whose split the profiler cannot see, drawn as its wall time only."
                   if unsplit else "")
-               + " On the hosted page the menu picks the runtime and a bar's tooltip gives each part's interval.")
+               + " On the hosted page the menus pick the runtime and the model, and a bar's tooltip gives each part's "
+                 "interval.")
     return Interactive(chart, figure, "ledger"), caption
 
 
