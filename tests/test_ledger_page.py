@@ -62,9 +62,10 @@ def test_without_records_every_section_says_so_and_gives_the_command(tmp_path):
     found = page.rows(tmp_path)
     assert found.empty and page.machine_for(found) is None
     for text in (page.answer_markdown(found, tmp_path), page.ladder_markdown(found, None, tmp_path),
-                 page.csv_markdown(found, tmp_path), page.ledger_chart(found, None, tmp_path)[1]):
+                 page.csv_markdown(found, tmp_path), page.ledger_chart(found, None, tmp_path, "smoke")[1]):
         assert text.startswith("No ledger records in") and page.MEASURE in text
-    assert isinstance(page.ledger_chart(found, None, tmp_path)[0], Interactive)
+    assert isinstance(page.ledger_chart(found, None, tmp_path, "smoke")[0], Interactive)
+    assert "profile `smoke`" in page.ledger_chart(found, None, tmp_path, "smoke")[1]  # every caption names it
     assert "benchmarks/unit_costs.py" in page.bottom_up_markdown(found, None, tmp_path)
     jsonl.append_side(tmp_path, bottom_up.KIND, MACHINE, _probe())
     assert page.MEASURE in page.bottom_up_markdown(found, None, tmp_path)
@@ -100,14 +101,14 @@ def test_the_figures_parts_sum_to_the_wall_per_runtime_and_the_unsplit_runtime_i
 
 
 def test_the_chart_has_a_runtime_menu_and_carries_every_drawn_part(rows, tmp_path):
-    shown, caption = page.ledger_chart(rows, MACHINE, tmp_path)
+    shown, caption = page.ledger_chart(rows, MACHINE, tmp_path, "quick")
     spec = shown.spec()
     menu = next(p for p in spec["params"] if p["name"] == "runtime")
     assert menu["bind"]["options"] == [RUNTIME_NAMES[b] for b in backend_order(PARTS)]  # the book's order
     models = next(p for p in spec["params"] if p["name"] == "model")["bind"]["options"]
     assert models == [ledger_plot.ALL_MODELS, "bert-tiny"]
     assert len(spec["data"]["values"]) == len(ledger_plot.stacked_data(rows, MACHINE))
-    assert "Grey: ONNX Runtime" in caption and json.dumps(spec, allow_nan=False)
+    assert "Grey: ONNX Runtime" in caption and "profile `quick`" in caption and json.dumps(spec, allow_nan=False)
     assert len(shown.figure.axes) == len(PARTS)  # the static twin: one panel per runtime
 
 

@@ -75,18 +75,20 @@ def answer_markdown(ledger_rows: pd.DataFrame, results_dir: str | Path) -> str:
     return "\n\n".join(f"**{s}**" if i == 0 else s for i, s in enumerate(said))
 
 
-def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path
+def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path, profile: str
                  ) -> tuple[Interactive, str]:
-    """The stacked figure (kernels and host per runtime, per model x batch, a menu for the runtime) and its caption."""
+    """The stacked figure (kernels and host per runtime, per model x batch, a menu for the runtime) and its caption,
+    which names the ledger's folder and the page's `profile` (the ledger is a run of its own)."""
+    read = f"ledger records in `{Path(results_dir) / FOLDER}`, read by this page (profile `{profile}`)"
     data = ledger_plot.stacked_data(ledger_rows, machine_id) if machine_id else ledger_plot.stacked_data(
         ledger_rows.iloc[0:0], "")
     title = f"Kernels and host per call: {machine_id}"
     figure = ledger_plot.stacked_figure(data, title, missing(results_dir))
     chart = ledger_plot.stacked_chart(data, title)
     if data.empty:
-        return Interactive(None, figure, "ledger"), missing(results_dir)
+        return Interactive(None, figure, "ledger"), f"{missing(results_dir)} This page: profile `{profile}`."
     unsplit = sorted(set(data.loc[data["part"] == ledger_plot.NOT_SPLIT, "runtime"]))
-    caption = (f"Time per call on {machine_id}, per model, sequence length and batch: the profiler's busy time "
+    caption = (f"Time per call on {machine_id} ({read}), per model, sequence length and batch: the profiler's busy time "
                f"(kernels) and the rest of the wall time (host), stacked to the wall time; black: the wall time's "
                f"95% interval over rounds."
                + (f" Grey: {join(unsplit)}, whose split the profiler cannot see, drawn as its wall time only."
@@ -233,7 +235,7 @@ def glue_ledger(results_dir: str | Path, v: PageView) -> None:
     found = rows(results_dir)
     machine = machine_for(found, v.frame["machine_id"].iloc[0] if not v.frame.empty else None)
     glue_markdown("ledger-answer", answer_markdown(found, results_dir))
-    glue_figure("ledger-figure", ledger_chart(found, machine, results_dir))
+    glue_figure("ledger-figure", ledger_chart(found, machine, results_dir, v.profile))
     glue_markdown("ledger-ladder", ladder_markdown(found, machine, results_dir))
     glue_markdown("ledger-bottom-up", bottom_up_markdown(found, machine, results_dir))
     glue_markdown("ledger-csv", csv_markdown(found, results_dir))
