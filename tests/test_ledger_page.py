@@ -129,7 +129,7 @@ def test_the_ladder_names_each_step_with_its_parts_and_says_which_runtime_is_not
 # --- the bottom-up model ------------------------------------------------------------------------------------------
 
 def _probe(timestamp: str = "2026-01-01T00:10:00+0000", module_ms: float = 0.01) -> dict:
-    """One eager forward of bert-tiny b1 s16 counted and priced, its precision named as torch names it (a probe does)."""
+    """One eager forward of bert-tiny b1 s16 counted and priced, its precision named as a probe names it (torch's)."""
     cost = lambda name, ms, error=None: {"name": name, "median_ms": ms, "ci_low_ms": ms, "ci_high_ms": ms, "n": 10,
                                          "calls": 20, "error": error, "python_calls": 0}
     ops = [{"op": "aten.view", "signature": "f32[1]", "count": 50, "busy": False, "meta": cost("aten.view", 0.01),

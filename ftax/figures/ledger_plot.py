@@ -82,7 +82,8 @@ def stacked_chart(data: pd.DataFrame, title: str = "") -> alt.TopLevelMixin | No
     if data.empty:
         return None
     runtimes = [RUNTIME_NAMES.get(b, b) for b in backend_order(data["backend"].unique())]
-    keep = ["runtime", "model", "config", "part", "order", "value", "low", "high", "wall", "wall_low", "wall_high", "note",
+    keep = ["runtime", "model", "config", "part", "order", "value", "low", "high", "wall", "wall_low", "wall_high",
+            "note",
             "estimate"]
     choice = alt.param(name="runtime", value=runtimes[0],
                        bind=alt.binding_select(options=runtimes, name="runtime "))

@@ -88,7 +88,8 @@ def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir:
     if data.empty:
         return Interactive(None, figure, "ledger"), f"{missing(results_dir)} This page: profile `{profile}`."
     unsplit = sorted(set(data.loc[data["part"] == ledger_plot.NOT_SPLIT, "runtime"]))
-    caption = (f"Time per call on {machine_id} ({read}), per model, sequence length and batch: the profiler's busy time "
+    caption = (f"Time per call on {machine_id} ({read}), per model, sequence length and batch: the profiler's "
+               f"busy time "
                f"(kernels) and the rest of the wall time (host), stacked to the wall time; black: the wall time's "
                f"95% interval over rounds."
                + (f" Grey: {join(unsplit)}, whose split the profiler cannot see, drawn as its wall time only."
