@@ -83,8 +83,7 @@ def stacked_chart(data: pd.DataFrame, title: str = "") -> alt.TopLevelMixin | No
         return None
     runtimes = [RUNTIME_NAMES.get(b, b) for b in backend_order(data["backend"].unique())]
     keep = ["runtime", "model", "config", "part", "order", "value", "low", "high", "wall", "wall_low", "wall_high",
-            "note",
-            "estimate"]
+            "note", "estimate"]
     choice = alt.param(name="runtime", value=runtimes[0],
                        bind=alt.binding_select(options=runtimes, name="runtime "))
     # A model's bars set the axis for all: a second menu shows one model alone, so a small model's parts are legible.
