@@ -1,8 +1,10 @@
 """The intro (00-intro): how big the tax is, the one figure, the claims at a glance and one finding per case study.
 
 Every function takes `studies` (each study's name -> what `ftax.study.studies.open_study` returned, read only) and
-returns Markdown (the figure: a figure and its caption). The tax is measured on a small BERT at its smallest batch in
-the paradigms study, as the paired-by-round speedup of the fastest runtime there over eager (`ftax.read.analysis`);
+returns Markdown (the figure: a figure and its caption). The tax is the ledger's answer for a small BERT at batch 1 on
+the machine shown (`ftax.pages.ledger`: kernels and host per runtime, the ladder's paired savings), beside the
+paired-by-round speedup of the fastest runtime over eager in the paradigms study (`ftax.read.analysis`); without
+ledger records, that speedup alone;
 the verdicts are quoted from the one verdict frame, `ftax.pages.claims.table(studies)`, never judged here.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ftax.pages import PageView, view
 from ftax.pages import claims as claims_page
 from ftax.pages import decode as decode_page
 from ftax.pages import framework_bound as framework_bound_page
+from ftax.pages import ledger as ledger_page
 from ftax.pages import model_design as model_design_page
 from ftax.read import analysis
 from ftax.read.findings import band_phrase, no_data, ratio_text
@@ -111,8 +114,8 @@ def tax(studies: Mapping[str, object], device: str = "auto") -> Tax | None:
                float(best["speedup_high"]), int(best["rounds"]), second, versus)
 
 
-def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
-    """'How big is the tax?': the verdict on the machine shown, the share of eager's latency removed, which runtime
+def _tax_paragraphs(studies: Mapping[str, object], device: str = "auto") -> str:
+    """Without a ledger: the verdict on the machine shown, the share of eager's latency removed, which runtime
     removes it (picked as the fastest at that batch, set against the runner-up), and what the share is not."""
     t = tax(studies, device)
     if t is None:
@@ -137,8 +140,48 @@ def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
             f"a runtime removes, not a pure framework share.")
 
 
+def _ledger(studies: Mapping[str, object], device: str = "auto") -> tuple[pd.DataFrame, str | None]:
+    """The ledger's rows (`ftax.pages.ledger.rows`) and the machine shown, where the ledger holds it (else None)."""
+    data = studies["paradigms"]
+    found = ledger_page.rows(data.results_dir)
+    frame = view(data, device).frame
+    shown = set(frame["machine_id"].dropna()) if not frame.empty and "machine_id" in frame else set()
+    machines = [m for m in sorted(shown) if not found.empty and (found["machine_id"] == m).any()]
+    return found, (machines[0] if machines else None)
+
+
+def ledger_answer(studies: Mapping[str, object], device: str = "auto") -> str | None:
+    """The ledger's answer (`ftax.read.ledger.answer`) for the small BERT at batch 1 on the machine shown, or None
+    where the ledger has no records of it."""
+    found, machine = _ledger(studies, device)
+    return ledger_page.answer_sentence(found, machine) if machine else None
+
+
+def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
+    """'How big is the tax?': the ledger's answer on the machine shown, then which runtime removes most of eager's
+    latency with its paired interval, in one sentence; without a ledger, the paired speedup (`_tax_paragraphs`)."""
+    said = ledger_answer(studies, device)
+    t = tax(studies, device)
+    if said is None:
+        return _tax_paragraphs(studies, device)
+    if t is None:
+        return said + " See {doc}`05-where-time-goes`."
+    share = (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
+             f"{_pct(summary_plot.removed_share(t.high))}]")
+    real = is_real(t.low, t.high)
+    return (f"{said}\n\nOf the {plural(t.runtimes, 'runtime')} measured beside eager at batch {t.batch_size} "
+            f"(sequence {t.seq_len}), {t.runtime} removes most of eager's latency: {share}, paired by round over "
+            f"{plural(t.rounds, 'round')}" + (", a difference on this machine" if real else
+                                               ", not told apart from eager" if real is False else "")
+            + ". The ledger: {doc}`05-where-time-goes`.")
+
+
 def tax_figure(studies: Mapping[str, object], device: str = "auto") -> tuple[Figure, str]:
-    """The small BERT's latency per runtime against batch size beside the share of eager's latency each removes."""
+    """The ledger's stacked figure (static) on the machine shown; without a ledger, the small BERT's latency per
+    runtime against batch size beside the share of eager's latency each removes."""
+    found, machine = _ledger(studies, device)
+    if machine:
+        return ledger_page.intro_figure(found, machine)
     v = view(studies["paradigms"], device)
     rows, visits = _small_bert(v)
     speedups = analysis.speedups(visits) if not visits.empty else pd.DataFrame()
