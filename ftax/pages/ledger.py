@@ -26,11 +26,6 @@ MEASURE = "ftax sweep --study ledger --decompose-rounds 3 --out results/ledger"
 SMALL_MODEL = "bert-tiny"  # the model the answer is stated for, at batch 1
 FOLDER = "ledger"
 CSV_NAME = "ledger.csv"
-# A probe names its precision as torch does (`float32`), a ledger row as ftax's grids do (`fp32`): the same config
-# must join on one name.
-PROBE_DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
-
-
 def rows(results_dir: str | Path) -> pd.DataFrame:
     """The ledger (`ftax.read.ledger.ledger`) of the records in `<results_dir>/ledger/`; no rows without them."""
     files = sorted((Path(results_dir) / FOLDER).glob("*.jsonl"))
@@ -156,7 +151,6 @@ def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, result
     if ledger_rows.empty:
         return missing(results_dir)
     models = bottom_up.model_frame(runs)
-    models = models.assign(dtype=models["dtype"].replace(PROBE_DTYPES))
     agree = bottom_up.agreement(models, ledger_rows)
     agree = agree[agree["machine_id"] == machine_id] if not agree.empty else agree
     assumptions = "\n".join(f"- **{m}**: assumes {a}." for m, a in bottom_up.METHODS.items())
