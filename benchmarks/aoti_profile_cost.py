@@ -1,9 +1,9 @@
 """What AOTInductor's kernel profiling costs a timed call: the same package compiled with and without it, A/B.
 
 The ledger compiles AOTInductor packages with `cpp.enable_kernel_profile` so that the profiler sees their kernels
-(`ftax.run.backends.AOTI_KERNEL_PROFILE`); every kernel then opens a RecordFunction, whose cost without a profiler
-running is a flag check. Whether that is small next to a forward of a few hundred microseconds is measured here,
-not assumed: one package of each kind for one config, timed in alternating order round by round with ftax's own
+(`ftax.run.backends.package_aoti`); every kernel then opens a RecordFunction. Whether that is small next to a
+forward of a few hundred microseconds is measured here, not assumed (it is not: the ledger times a package without
+it and profiles one with it): one package of each kind for one config, timed in alternating order round by round with ftax's own
 timing (`ftax.measure.timing.measure`), and the ratio with/without paired by round with its 95% t-interval
 (`ftax.read.intervals.t_interval` on the logs). One JSON line per run goes to
 `results/aoti-profile-cost/<machine_id>.jsonl`.
@@ -35,9 +35,8 @@ def _runner(built, inputs: tuple, cache: Path, profiled: bool):
     """An AOTInductor package of `built` compiled with kernel profiling on or off, loaded."""
     import torch._inductor as inductor
 
-    backends.AOTI_KERNEL_PROFILE = profiled
-    path = backends.aoti_path(built, "fp32", inputs, cache)
-    backends._package_aoti(built, inputs, path)  # noqa: SLF001 -- the very packaging step the ledger uses
+    path = backends.aoti_path(built, "fp32", inputs, cache, kernel_profile=profiled)
+    backends.package_aoti(built, inputs, path, kernel_profile=profiled)  # the packaging step the ledger uses
     return inductor.aoti_load_package(str(path))
 
 

@@ -54,12 +54,11 @@ def test_inductor_kernels_count_as_busy_and_name_the_method():
     assert part.busy_us == pytest.approx(58) and part.kernels == 2 and part.ops == 1
 
 
-def test_the_aoti_package_key_changes_with_kernel_profiling(bert_tiny, tmp_path, monkeypatch):
+def test_the_aoti_package_key_changes_with_kernel_profiling(bert_tiny, tmp_path):
     from ftax.run import backends
 
     inputs = bert_tiny.inputs(1, 16)
-    profiled = backends.aoti_path(bert_tiny, "fp32", inputs, tmp_path)
-    monkeypatch.setattr(backends, "AOTI_KERNEL_PROFILE", False)
+    profiled = backends.aoti_path(bert_tiny, "fp32", inputs, tmp_path, kernel_profile=True)
     assert backends.aoti_path(bert_tiny, "fp32", inputs, tmp_path) != profiled
 
 

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +44,9 @@ class Prepared:
     # reading an ONNX file's initializers would itself allocate what the memory figures are to measure.
     count_weights: Callable[[], int] | None = None
     run: Callable[..., torch.Tensor] | None = None  # the same callable on other inputs (a decoder's greedy steps)
+    # builds the call a decomposition profiles where it differs from `call` (AOTInductor: a package whose kernels the
+    # profiler sees, too slow to time); None: `call` itself
+    profiled: Callable[[], Callable[[], object]] | None = None
 
 
 def dtype_of(name: str) -> torch.dtype:
@@ -286,25 +289,27 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
                     first_call_ms=first_call_ms, count_weights=lambda: memory.onnx_weights_bytes(path))
 
 
-# AOTInductor's kernels each open a profiler event (a RecordFunction; its cost when no profiler runs is a check of
-# a flag per kernel), without which a CPU profile sees none of them (`ftax.measure.profiler_blind`).
-AOTI_KERNEL_PROFILE = True
+# AOTInductor's kernels open a profiler event each only in a package compiled with `cpp.enable_kernel_profile`,
+# without which a CPU profile sees none of them (`ftax.measure.profiler_blind`). Those events are not free: on the
+# 2-core AMD EPYC a bert-tiny forward took 1.96x [1.62, 2.24] as long with them as without
+# (`benchmarks/aoti_profile_cost.py`, results/aoti-profile-cost). So the timed package is compiled without them, and
+# a decomposition profiles a second package compiled with them (`Prepared.profiled`), built only when one is asked.
 
 
-def aoti_path(model: BuiltModel, dtype: str, inputs: tuple, cache_dir: Path) -> Path:
+def aoti_path(model: BuiltModel, dtype: str, inputs: tuple, cache_dir: Path, kernel_profile: bool = False) -> Path:
     """Cache file of the AOTInductor package: one per weights, dtype, device, input shapes, KV cache length, torch
-    threads (the generated C++ fixes its OpenMP thread count when it is compiled) and kernel profiling
-    (`_package_aoti`: a package compiled without it is invisible to the profiler, so it is never reused)."""
+    threads (the generated C++ fixes its OpenMP thread count when it is compiled) and kernel profiling (the timed
+    package has none, the profiled one has it: never one for the other)."""
     shapes = ",".join("x".join(map(str, x.shape)) for x in inputs)
     key = (f"{model.weights_id}|{dtype}|{model.device.type}|{model.info.get('cache_len')}|{shapes}|"
-           f"threads={torch.get_num_threads()}|{torch.__version__}|kernel_profile={AOTI_KERNEL_PROFILE}")
+           f"threads={torch.get_num_threads()}|{torch.__version__}|kernel_profile={kernel_profile}")
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return cache_dir / "aot-inductor" / f"{model.spec.name}-{dtype}-{digest}.pt2"
 
 
-def _package_aoti(model: BuiltModel, inputs: tuple, path: Path) -> None:
-    """torch.export (static shapes), then AOTInductor compiles the graph and its weights into a package, each kernel
-    wrapped in a profiler event (`AOTI_KERNEL_PROFILE`) so that the decomposition sees its busy time."""
+def package_aoti(model: BuiltModel, inputs: tuple, path: Path, kernel_profile: bool = False) -> None:
+    """torch.export (static shapes), then AOTInductor compiles the graph and its weights into a package; with
+    `kernel_profile` each kernel is wrapped in a profiler event, so that a decomposition sees its busy time."""
     import torch._inductor as inductor
     import torch._inductor.config as inductor_config
 
@@ -318,7 +323,7 @@ def _package_aoti(model: BuiltModel, inputs: tuple, path: Path) -> None:
         raise UnsupportedError(f"torch.export cannot export {model.spec.name}: {type(exc).__name__}: {first}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")
-    with warnings.catch_warnings(), inductor_config.patch({"cpp.enable_kernel_profile": AOTI_KERNEL_PROFILE}):
+    with warnings.catch_warnings(), inductor_config.patch({"cpp.enable_kernel_profile": kernel_profile}):
         warnings.simplefilter("ignore")
         inductor.aoti_compile_and_package(exported, package_path=str(tmp))
     tmp.replace(path)
@@ -336,11 +341,21 @@ def _prepare_aot_inductor(model: BuiltModel, inputs: tuple, cache_dir: Path) -> 
     path = aoti_path(model, dtype, inputs, cache_dir)
     cached = path.exists()
     if not cached:
-        _package_aoti(model, inputs, path)
+        package_aoti(model, inputs, path)
     runner = inductor.aoti_load_package(str(path))
-    return _torch_prepared("aot-inductor", runner, inputs, t0, warm_calls=1,
-                           detail=f"{'cached' if cached else 'compiled'} {path.name}, static shapes",
-                           count_weights=lambda: memory.module_weights_bytes(model.module))
+    prepared = _torch_prepared("aot-inductor", runner, inputs, t0, warm_calls=1,
+                               detail=f"{'cached' if cached else 'compiled'} {path.name}, static shapes",
+                               count_weights=lambda: memory.module_weights_bytes(model.module))
+
+    def profiled() -> Callable[[], object]:
+        """The same forward from the package compiled with kernel profiling (compiled here once, then cached)."""
+        seen = aoti_path(model, dtype, inputs, cache_dir, kernel_profile=True)
+        if not seen.exists():
+            package_aoti(model, inputs, seen, kernel_profile=True)
+        profiled_runner = inductor.aoti_load_package(str(seen))
+        return lambda: profiled_runner(*inputs)
+
+    return replace(prepared, profiled=profiled)
 
 
 _PREPARERS: dict[str, Callable[[BuiltModel, tuple, Path], Prepared]] = {

@@ -373,5 +373,6 @@ def _decomposition_fields(config: MeasureConfig, prepared, options: MeasureOptio
     blind = blind_reason(config.backend, config.device)
     if blind:
         return {"decomposition": decompose.not_measured("unavailable", blind)}
-    return {"decomposition": decompose.decompose(prepared.call, config.device, trace_dir=options.trace_dir,
+    call = prepared.profiled() if getattr(prepared, "profiled", None) else prepared.call
+    return {"decomposition": decompose.decompose(call, config.device, trace_dir=options.trace_dir,
                                                  trace_name=config.label().replace(" ", "_"))}
