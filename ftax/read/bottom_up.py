@@ -33,7 +33,7 @@ from ftax.store.errors import SelectionError
 
 KIND = "unit-costs"
 FORMAT = 1
-TARGET = 0.25  # the target: within 25% of the measured host time (reported, never asserted)
+TARGET = 0.25  # the model's target: within 25% of the measured host time (reported, never asserted)
 CONFIG = ["model", "dtype", "batch_size", "seq_len"]
 # probes stored a config's dtype by torch's name; the ledger, like every record, by ftax's (`ftax.run.backends.DTYPES`)
 _FTAX_DTYPE = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
