@@ -307,6 +307,14 @@ def test_a_curve_is_read_with_the_probe_taken_nearest_it():
     assert curve_probes.probe_for(probes, ("m", "cpu", "fp32")) == new  # no time: the newest stored
     assert curve_probes.probe_for({("m", "cpu", "fp32"): PROBE}, ("m", "cpu", "fp32"), "2026-01-01") == PROBE
     assert curve_probes.probe_for(probes, ("other", "cpu", "fp32")) is None
+    # probes stored without a time were taken with the records beside them: a timed probe days away gives way to them
+    untimed = replace(PROBE, timestamp="")
+    later = replace(FLAT_PROBE, timestamp="2026-12-07T03:45:00+00:00")
+    mixed = {("m", "cpu", "fp32"): (untimed, later)}
+    assert curve_probes.probe_for(mixed, ("m", "cpu", "fp32"), "2026-12-02T18:00:00+00:00",
+                                  "2026-12-02T18:30:00+00:00") == untimed
+    assert curve_probes.probe_for(mixed, ("m", "cpu", "fp32"), "2026-12-07T03:00:00+00:00",
+                                  "2026-12-07T03:40:00+00:00") == later
     assert Probe.from_dict(json.loads(json.dumps(new.to_dict()))) == new  # the time is stored with it
 
 

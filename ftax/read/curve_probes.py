@@ -17,6 +17,9 @@ from ftax.store import jsonl
 from ftax.measure.probe import Probe, mean_of
 
 
+MAX_PROBE_GAP = pd.Timedelta(hours=12)  # farther from a curve than this, a timed probe is from another machine state
+
+
 def stored_probes(results_dir: str | Path) -> dict[tuple, tuple[Probe, ...]]:
     """Every stored probe per (machine_id, device, dtype) in `results_dir`'s `probes/` store, in stored order."""
     found: dict[tuple, list[Probe]] = {}
@@ -52,7 +55,12 @@ def probe_for(probes: dict[tuple, Probe | Sequence[Probe]], key: tuple, when=Non
         within = [p for p in timed if start < _utc(p.timestamp) < end]
         if before and after:
             return mean_of([*before, *within, *after])
-    return min(timed, key=lambda p: abs(_utc(p.timestamp) - start))
+    nearest = min(timed, key=lambda p: abs(_utc(p.timestamp) - start))
+    untimed = [p for p in found if not p.timestamp]
+    gap = min(abs(_utc(nearest.timestamp) - t) for t in (start, end) if t is not None)
+    # a probe from another day saw another machine (module docstring); probes stored without a time were taken with
+    # the records stored beside them, before any timed one, so the newest of them stands in for it
+    return untimed[-1] if untimed and gap > MAX_PROBE_GAP else nearest
 
 
 
