@@ -154,7 +154,8 @@ def ledger_answer(studies: Mapping[str, object], device: str = "auto") -> str | 
     """The ledger's answer (`ftax.read.ledger.answer`) for the small BERT at batch 1 on the machine shown, or None
     where the ledger has no records of it."""
     found, machine = _ledger(studies, device)
-    return ledger_page.answer_sentence(found, machine) if machine else None
+    label = view(studies["paradigms"], device).machine
+    return ledger_page.answer_sentence(found, machine, label=label) if machine else None
 
 
 def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
@@ -181,7 +182,7 @@ def tax_figure(studies: Mapping[str, object], device: str = "auto") -> tuple[Fig
     runtime against batch size beside the share of eager's latency each removes."""
     found, machine = _ledger(studies, device)
     if machine:
-        return ledger_page.intro_figure(found, machine)
+        return ledger_page.intro_figure(found, machine, view(studies["paradigms"], device).machine)
     v = view(studies["paradigms"], device)
     rows, visits = _small_bert(v)
     speedups = analysis.speedups(visits) if not visits.empty else pd.DataFrame()

@@ -48,20 +48,23 @@ def machine_for(ledger_rows: pd.DataFrame, preferred: object = None) -> str | No
     return str(preferred) if preferred in counts.index else str(counts.index[0])
 
 
-def answer_sentence(ledger_rows: pd.DataFrame, machine_id: str, seq_len: int | None = None) -> str | None:
-    """`ftax.read.ledger.answer` for `SMALL_MODEL` at batch 1 on `machine_id`, or None where the ledger lacks it."""
+def answer_sentence(ledger_rows: pd.DataFrame, machine_id: str, seq_len: int | None = None,
+                    label: str | None = None) -> str | None:
+    """`ftax.read.ledger.answer` for `SMALL_MODEL` at batch 1 on `machine_id` (named by `label`, a reader's name for
+    it, where given), or None where the ledger lacks it."""
     try:
-        return answer(ledger_rows, SMALL_MODEL, 1, seq_len, machine_id)
+        return answer(ledger_rows, SMALL_MODEL, 1, seq_len, machine_id, label=label)
     except SelectionError:
         return None
 
 
-def answer_markdown(ledger_rows: pd.DataFrame, results_dir: str | Path) -> str:
-    """The answer for `SMALL_MODEL` at batch 1, one sentence per machine and stored sequence length."""
+def answer_markdown(ledger_rows: pd.DataFrame, results_dir: str | Path, labels: dict | None = None) -> str:
+    """The answer for `SMALL_MODEL` at batch 1, one sentence per machine (named by `labels`, machine id -> label,
+    where given) and stored sequence length."""
     if ledger_rows.empty:
         return missing(results_dir)
     small = ledger_rows[(ledger_rows["model"] == SMALL_MODEL) & (ledger_rows["batch_size"] == 1)]
-    said = [answer_sentence(ledger_rows, str(m), int(s))
+    said = [answer_sentence(ledger_rows, str(m), int(s), (labels or {}).get(m))
             for (m, s), _ in small.groupby(["machine_id", "seq_len"], sort=True)]
     said = [s for s in said if s]
     if not said:
@@ -215,13 +218,16 @@ def csv_markdown(ledger_rows: pd.DataFrame, results_dir: str | Path) -> str:
             f"data itself). `ftax ledger --csv {CSV_NAME}` writes the same file from the stored records.")
 
 
-def intro_figure(ledger_rows: pd.DataFrame, machine_id: str) -> tuple[Figure, str]:
-    """The intro's figure: the stacked figure's static twin for `machine_id`, with a short caption."""
-    data = ledger_plot.stacked_data(ledger_rows, machine_id)
-    figure = ledger_plot.stacked_figure(data, f"Kernels and host per call: {machine_id}")
-    return figure, (f"Time per call on {machine_id}: kernels (the profiler's busy time) and host (the rest), per "
-                    f"runtime, model and batch; grey where the profiler cannot split a runtime; bars: the wall "
-                    f"time's 95% interval.")
+def intro_figure(ledger_rows: pd.DataFrame, machine_id: str, label: str | None = None) -> tuple[Figure, str]:
+    """The intro's figure: the stacked figure's static twin for `SMALL_MODEL` on `machine_id` (the model the intro's
+    answer is about: beside bert-base its bars would not show), with a short caption."""
+    small = ledger_rows[ledger_rows["model"] == SMALL_MODEL]
+    data = ledger_plot.stacked_data(small if not small.empty else ledger_rows, machine_id)
+    where = label or machine_id
+    figure = ledger_plot.stacked_figure(data, f"{SMALL_MODEL}, kernels and host per call: {where}")
+    return figure, (f"Time per call of {SMALL_MODEL if not small.empty else 'each model'} on {where}: kernels (the "
+                    f"profiler's busy time) and host (the rest), per runtime, sequence length and batch; grey where "
+                    f"the profiler cannot split a runtime; bars: the wall time's 95% interval.")
 
 
 def glue_ledger(results_dir: str | Path, v: PageView) -> None:
@@ -229,7 +235,9 @@ def glue_ledger(results_dir: str | Path, v: PageView) -> None:
     `ledger-bottom-up` and `ledger-csv`, on the page's machine (`v`) where the ledger holds it."""
     found = rows(results_dir)
     machine = machine_for(found, v.frame["machine_id"].iloc[0] if not v.frame.empty else None)
-    glue_markdown("ledger-answer", answer_markdown(found, results_dir))
+    labels = (dict(zip(v.frame["machine_id"], v.frame["machine_label"]))
+              if not v.frame.empty and "machine_label" in v.frame else {})
+    glue_markdown("ledger-answer", answer_markdown(found, results_dir, labels))
     glue_figure("ledger-figure", ledger_chart(found, machine, results_dir, v.profile))
     glue_markdown("ledger-ladder", ladder_markdown(found, machine, results_dir))
     glue_markdown("ledger-bottom-up", bottom_up_markdown(found, machine, results_dir))

@@ -294,7 +294,7 @@ def _saving(name: str, row: pd.Series | None, source: str) -> str:
 
 
 def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None = None,
-           machine_id: str | None = None, dtype: str = "fp32") -> str:
+           machine_id: str | None = None, dtype: str = "fp32", label: str | None = None) -> str:
     """The ledger's answer for one config, from `ledger` rows: "eager spends X [lo, hi] ms in kernels and Y outside
     them; TorchScript saves A, AOTInductor saves B, of which C comes from faster kernels." (a decoder's: torch.compile
     for TorchScript), on the named machine. A and B are the ladder's two steps (B is the second step's saving, C
@@ -333,7 +333,7 @@ def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None 
                     f", although its kernels take {_span(faster, -1.0)} longer" if saves else
                     f", although its kernels are {_span(faster)} faster" if quicker else
                     f", of which {_span(faster, -1.0)} comes from slower kernels")
-    where = f"On {machine}, {model} at batch {batch_size} and sequence {seq}" + (
+    where = f"On {label or machine}, {model} at batch {batch_size} and sequence {seq}" + (
         f" ({phase} step)" if phase != "forward" else "")
     return (f"{where}: eager spends {_span(kernels)} in kernels and {_span(host)} outside them; "
             f"{_saving(RUNTIME_NAMES[first.target], part(first.target, first.name), first.source)}, "
