@@ -175,7 +175,7 @@ def test_the_intros_top_sentence_is_the_ledgers_answer_and_fits_the_budget(rows,
     assert text.split("\n\n")[0] == answer(rows, "bert-tiny", 1, None, MACHINE, label=label)
     assert "onnxruntime removes most of eager's latency" in text and ", paired by round over 3 rounds" in text
     figure, caption = intro.tax_figure(studies, "cpu")
-    assert len(figure.axes) == len(PARTS) and caption.startswith(f"Time per call on {MACHINE}")
+    assert len(figure.axes) == len(PARTS) and caption.startswith(f"Time per call of bert-tiny on {label}")
     _check_budget(intro.texts(studies, claims_page.table(studies), "cpu"))
 
 
