@@ -173,7 +173,7 @@ def test_the_intros_top_sentence_is_the_ledgers_answer_and_fits_the_budget(rows,
     text = intro.tax_markdown(studies, "cpu")
     label = intro.view(studies["paradigms"], "cpu").machine  # the intro names the machine as its pages do
     assert text.split("\n\n")[0] == answer(rows, "bert-tiny", 1, None, MACHINE, label=label)
-    assert "onnxruntime removes most of eager's latency" in text and ", paired by round over 3 rounds" in text
+    assert "onnxruntime removes the largest share of eager's latency" in text and ", paired by round over 3 rounds" in text
     figure, caption = intro.tax_figure(studies, "cpu")
     assert len(figure.axes) == len(PARTS) and caption.startswith(f"Time per call of bert-tiny on {label}")
     _check_budget(intro.texts(studies, claims_page.table(studies), "cpu"))

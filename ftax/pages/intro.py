@@ -171,8 +171,8 @@ def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
              f"{_pct(summary_plot.removed_share(t.high))}]")
     real = is_real(t.low, t.high)
     return (f"{said}\n\nOf the {plural(t.runtimes, 'runtime')} measured beside eager at batch {t.batch_size} "
-            f"(sequence {t.seq_len}), {t.runtime} removes most of eager's latency: {share}, paired by round over "
-            f"{plural(t.rounds, 'round')}" + (", a difference on this machine" if real else
+            f"(sequence {t.seq_len}), {t.runtime} removes the largest share of eager's latency, {share}, paired by "
+            f"round over {plural(t.rounds, 'round')}" + (", a difference on this machine" if real else
                                                ", not told apart from eager" if real is False else "")
             + ". The ledger: {doc}`05-where-time-goes`.")
 
