@@ -1,11 +1,11 @@
 """What AOTInductor's kernel profiling costs a timed call: the same package compiled with and without it, A/B.
 
-The ledger compiles AOTInductor packages with `cpp.enable_kernel_profile` so that the profiler sees their kernels
+A package compiled with `cpp.enable_kernel_profile` lets the profiler see AOTInductor's kernels
 (`ftax.run.backends.package_aoti`); every kernel then opens a RecordFunction. Whether that is small next to a
-forward of a few hundred microseconds is measured here, not assumed (it is not: the ledger times a package without
-it and profiles one with it): one package of each kind for one config, timed in alternating order round by round with ftax's own
-timing (`ftax.measure.timing.measure`), and the ratio with/without paired by round with its 95% t-interval
-(`ftax.read.intervals.t_interval` on the logs). One JSON line per run goes to
+forward of a few hundred microseconds is measured here, not assumed (it is not, so the ledger times a package
+without it and profiles one with it): one package of each kind for one config, timed in alternating order round
+by round with ftax's own timing (`ftax.measure.timing.measure`), and the ratio with/without paired by round with
+its 95% t-interval (`ftax.read.intervals.t_interval` on the logs). One JSON line per run goes to
 `results/aoti-profile-cost/<machine_id>.jsonl`.
 
     python benchmarks/aoti_profile_cost.py [--model bert-tiny] [--batch-size 1] [--seq-len 16] [--rounds 7]

@@ -262,7 +262,8 @@ def runtime_finding(studies: Mapping[str, object], device: str = "auto") -> str:
     b = best.iloc[0]
     real = is_real(b["speedup_low"], b["speedup_high"])
     return (f"**The gain fades with the batch (RQ2).** At batch {large}, {b['backend']}, the fastest runtime there, "
-            f"has a speedup over eager of {ratio_text(b['speedup'], b['speedup_low'], b['speedup_high'], b['rounds'])}: "
+            "has a speedup over eager of "
+            f"{ratio_text(b['speedup'], b['speedup_low'], b['speedup_high'], b['rounds'])}: "
             + ("still a difference on this machine." if real else
                "the records cannot tell it from eager on this machine.") + link)
 
@@ -326,7 +327,8 @@ def records_line(studies: Mapping[str, object], device: str = "auto") -> str:
 
 def texts(studies: Mapping[str, object], table: pd.DataFrame, device: str = "auto") -> dict[str, str]:
     """Every Markdown output of the page by its glue key, in the reader's order (the figure apart)."""
-    return {"tax": tax_markdown(studies, device), "claims": claims_page.table_markdown(table), "claims-note": premise_note(table),
+    return {"tax": tax_markdown(studies, device), "claims": claims_page.table_markdown(table),
+            "claims-note": premise_note(table),
             "flat": flat_markdown(studies, table, device), "finding-batch": batch_finding(studies, device),
             "finding-runtimes": runtime_finding(studies, device), "finding-design": design_finding(studies, device),
             "finding-decoding": decode_finding(studies, device), "finding-machines": machines_finding(studies),
