@@ -73,20 +73,22 @@ def answer_markdown(ledger_rows: pd.DataFrame, results_dir: str | Path, labels: 
     return "\n\n".join(f"**{s}**" if i == 0 else s for i, s in enumerate(said))
 
 
-def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path, profile: str
-                 ) -> tuple[Interactive, str]:
+def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path, profile: str,
+                 label: str | None = None) -> tuple[Interactive, str]:
     """The stacked figure (kernels and host per runtime, per model x batch, a menu for the runtime) and its caption,
-    which names the ledger's folder and the page's `profile` (the ledger is a run of its own)."""
+    which names the ledger's folder and the page's `profile` (the ledger is a run of its own), and the machine by
+    `label` (a reader's name for it) where given."""
+    name = label or machine_id
     read = f"ledger records in `{Path(results_dir) / FOLDER}`, read by this page (profile `{profile}`)"
     data = ledger_plot.stacked_data(ledger_rows, machine_id) if machine_id else ledger_plot.stacked_data(
         ledger_rows.iloc[0:0], "")
-    title = f"Kernels and host per call: {machine_id}"
+    title = f"Kernels and host per call: {name}"
     figure = ledger_plot.stacked_figure(data, title, missing(results_dir))
     chart = ledger_plot.stacked_chart(data, title)
     if data.empty:
         return Interactive(None, figure, "ledger"), f"{missing(results_dir)} This page: profile `{profile}`."
     unsplit = sorted(set(data.loc[data["part"] == ledger_plot.NOT_SPLIT, "runtime"]))
-    caption = (f"Time per call on {machine_id} ({read}), per model, sequence length and batch: the profiler's "
+    caption = (f"Time per call on {name} ({read}), per model, sequence length and batch: the profiler's "
                f"busy time "
                f"(kernels) and the rest of the wall time (host), stacked to the wall time; black: the wall time's "
                f"95% interval over rounds."
@@ -111,16 +113,19 @@ def _part(rows_: pd.DataFrame, name: str) -> pd.Series | None:
     return found.iloc[0] if len(found) else None
 
 
-def ladder_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path) -> str:
+def ladder_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path,
+                    label: str | None = None) -> str:
     """Each step of the ladder: what it removes and changes, then at batch 1 its paired saving and that saving's
-    kernel and host parts (ms, 95% interval over rounds); the runtimes the profiler cannot split, with their bound."""
+    kernel and host parts (ms, 95% interval over rounds); the runtimes the profiler cannot split, with their bound.
+    The machine is named by `label` where given."""
+    name = label or machine_id
     if ledger_rows.empty or machine_id is None:
         return missing(results_dir)
     mine = ledger_rows[(ledger_rows["machine_id"] == machine_id) & (ledger_rows["overrides"].fillna("{}") == "{}")]
     ladders = ENCODER_LADDER + (DECODER_LADDER if (mine["phase"] != "forward").any() else ())
     steps = [s for s in ladders if (mine["part"] == s.name).any()]
     if not steps:
-        return f"No two runtimes of the ladder were timed together on {machine_id}."
+        return f"No two runtimes of the ladder were timed together on {name}."
     what = "\n".join(f"- **{RUNTIME_NAMES[s.source]} -> {RUNTIME_NAMES[s.target]}** removes {s.removes}; it "
                      f"changes the kernels: {s.changes}." for s in steps)
     table = []
@@ -135,7 +140,7 @@ def ladder_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_d
     blind = [f"{RUNTIME_NAMES.get(b, b)}: {group.sort_values(['model', 'batch_size'])['note'].iloc[0]}"
              for b, group in unsplit.groupby("backend")]
     return "\n\n".join(p for p in (
-        f"On {machine_id}, each step's saving is the paired wall-time difference per round; its kernel part is the "
+        f"On {name}, each step's saving is the paired wall-time difference per round; its kernel part is the "
         f"difference of the profiled busy times and its host part the rest, so kernels + host = the saving.",
         what,
         markdown_table(["config (batch 1)", "step", "saves (ms)", "of it kernels (ms)", "of it host (ms)"], table)
@@ -143,7 +148,8 @@ def ladder_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_d
         ("Not split (never drawn as kernels and host): " + "; ".join(blind) + ".") if blind else "") if p)
 
 
-def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path) -> str:
+def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path,
+                       label: str | None = None) -> str:
     """The bottom-up model against the ledger's eager host time: each method's ratio with its interval, what is left
     unexplained, the verdict against the target and, where it misses, its assumption; then the unit costs' drift
     between the first and last probe, and the forward on the meta device."""
@@ -158,7 +164,7 @@ def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, result
     agree = agree[agree["machine_id"] == machine_id] if not agree.empty else agree
     assumptions = "\n".join(f"- **{m}**: assumes {a}." for m, a in bottom_up.METHODS.items())
     if agree.empty:
-        table = f"No probed config matches an eager host time of the ledger on {machine_id}."
+        table = f"No probed config matches an eager host time of the ledger on {label or machine_id}."
     else:
         table = markdown_table(
             ["config", "method", "estimate (ms)", "/ host time", "unexplained (ms)", "verdict"],
@@ -177,8 +183,8 @@ def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, result
                               [[r["unit"], sig(r["first_ms"], 4), sig(r["last_ms"], 4), f"{r['change']:+.1%}"]
                                for _, r in moved.iterrows()]))
     return "\n\n".join([
-        f"Each method prices the counts of one eager forward with unit costs measured on {machine_id} and sets "
-        f"the sum beside the ledger's eager host time; the target is within {bottom_up.TARGET:.0%}. Where a row reads "
+        f"Each method prices the counts of one eager forward with unit costs measured on {label or machine_id} and "
+        f"sets the sum beside the ledger's eager host time; the target is within {bottom_up.TARGET:.0%}. Where a row reads "
         f"outside {bottom_up.TARGET:.0%}, the assumption of its method (below) fails there; no method is dropped. "
         f"Pure-Python work has no count and stays unexplained.",
         assumptions, table, drift, meta_forward(models, machine_id)])
@@ -238,7 +244,8 @@ def glue_ledger(results_dir: str | Path, v: PageView) -> None:
     labels = (dict(zip(v.frame["machine_id"], v.frame["machine_label"]))
               if not v.frame.empty and "machine_label" in v.frame else {})
     glue_markdown("ledger-answer", answer_markdown(found, results_dir, labels))
-    glue_figure("ledger-figure", ledger_chart(found, machine, results_dir, v.profile))
-    glue_markdown("ledger-ladder", ladder_markdown(found, machine, results_dir))
-    glue_markdown("ledger-bottom-up", bottom_up_markdown(found, machine, results_dir))
+    label = labels.get(machine)
+    glue_figure("ledger-figure", ledger_chart(found, machine, results_dir, v.profile, label))
+    glue_markdown("ledger-ladder", ladder_markdown(found, machine, results_dir, label))
+    glue_markdown("ledger-bottom-up", bottom_up_markdown(found, machine, results_dir, label))
     glue_markdown("ledger-csv", csv_markdown(found, results_dir))
