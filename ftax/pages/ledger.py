@@ -185,8 +185,8 @@ def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, result
     return "\n\n".join([
         f"Each method prices the counts of one eager forward with unit costs measured on {label or machine_id} and "
         f"sets the sum beside the ledger's eager host time; the target is within {bottom_up.TARGET:.0%}. Where a row "
-        f"reads outside {bottom_up.TARGET:.0%}, the assumption of its method (below) fails there; no method is dropped. "
-        f"Pure-Python work has no count and stays unexplained.",
+        f"reads outside {bottom_up.TARGET:.0%}, the assumption of its method (below) fails there; no method is "
+        f"dropped. Pure-Python work has no count and stays unexplained.",
         assumptions, table, drift, meta_forward(models, machine_id)])
 
 
