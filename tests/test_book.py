@@ -126,11 +126,11 @@ def test_bad_parameter_fails_before_measuring_and_names_the_cell(tmp_path):
                      tmp_path / "kernel.log")
     message = str(info.value)
     nb = nbformat.read(ROOT / "notebooks" / "01-framework-bound.ipynb", as_version=4)
-    # execution counts: 1 parameters, 2 papermill's injected parameters, 3 the page's one compute cell (open_study)
-    assert "notebooks/01-framework-bound.ipynb" in message and "cell [3]" in message
+    # execution counts: 1 parameters, 2 papermill's injected parameters, 3 imports, 4 the compute cell (open_study)
+    assert "notebooks/01-framework-bound.ipynb" in message and "cell [4]" in message
     assert "InvalidConfigError" in message and "no-such-model" in message and "\n" not in message
     assert not results_dir.exists(), "nothing may be measured when a parameter is bad"
-    assert "open_study(" in [c for c in nb.cells if c.cell_type == "code"][1].source
+    assert "open_study(" in [c for c in nb.cells if c.cell_type == "code"][2].source
 
 
 @pytest.mark.slow

@@ -201,3 +201,18 @@ def quoted(studies: Mapping[str, object], letters: str) -> str:
     said = "\n".join(_quote(r) for _, r in verdicts.iterrows()) or "No claim could be evaluated."
     premise = premise_markdown(verdicts)
     return said + (f"\n\n{premise}" if premise else "")
+
+
+def glue_quoted(studies: Mapping[str, object], letters: str) -> None:
+    """Glue `quoted(studies, letters)` as `verdicts`: what a case page's "What this means" places."""
+    from ftax.pages import glue_markdown
+
+    glue_markdown("verdicts", quoted(studies, letters))
+
+
+def glue_page(studies: Mapping[str, object]) -> None:
+    """Glue the claims page's Markdown (`glued`), each under the key its notebook places it."""
+    from ftax.pages import glue_markdown
+
+    for key, markdown in glued(studies).items():
+        glue_markdown(key, markdown)

@@ -11,7 +11,7 @@ from ftax.read.ratios import paired_ratios, scaling_ratios
 from ftax.read.findings import (band_phrase, knee_phrases, no_data, precision_phrases, regime_rule,
                            scaling_phrases, verdict_note)
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView
+from ftax.pages import PageView, glue_figure, glue_markdown
 from ftax.read.rows import rows_of
 from ftax.read.text import join, sig
 
@@ -135,3 +135,10 @@ def batch_chart(v: PageView) -> tuple[Interactive, str]:
     chart = interactive.latency_chart(batch_rows(v), "batch_size", color="dtype", panel="model",
                                       title=f"Latency vs batch size: {v.machine}, profile {v.profile}")
     return Interactive(chart, figure, "rq1-batch"), caption + (f" {hint('model')}" if chart else "")
+
+
+def glue_page(v: PageView) -> None:
+    """Glue what page 01 places: the batch and sequence figures with their findings, and the regimes left."""
+    glue_figure("rq1-batch", batch_chart(v), batch_finding(v))
+    glue_figure("rq1-seq", seq_figure(v), seq_finding(v))
+    glue_markdown("rq1-regimes", regimes_left(v))

@@ -10,7 +10,7 @@ from ftax.figures import interactive, plots
 from ftax.read import analysis
 from ftax.read.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView, figure_block, machines_section
+from ftax.pages import PageView, figure_block, glue_figure, glue_markdown, machines_section
 from ftax.read.text import join, sig
 
 
@@ -88,3 +88,13 @@ def second_machine_markdown(v: PageView) -> str:
             "larger share of its latency. To add yours: run `ftax book` (or this page with papermill, below) on "
             "your machine, which writes `results/<machine_id>.jsonl`, and commit that file; see "
             "{doc}`../reproduce`. This page then shows the machines' latency curves and inflections side by side.")
+
+
+def glue_page(v: PageView) -> None:
+    """Glue what page 04 places: the machines side by side where two have records, else what a second one adds."""
+    comparison = comparison_markdown(v)
+    if comparison:
+        glue_figure("rq4-latency", latency_chart(v), latency_finding(v))
+        glue_figure("rq4-inflection", inflection_figure(v), inflection_finding(v))
+    glue_markdown("rq4-comparison", comparison)
+    glue_markdown("rq4-second-machine", second_machine_markdown(v))

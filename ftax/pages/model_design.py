@@ -8,7 +8,7 @@ from ftax.figures import interactive, plots
 from ftax.read.findings import band_phrase, doubling_factor, no_data, ratio_text
 from ftax.read.ratios import doubling_factors, paired_ratios, round_ratio
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView
+from ftax.pages import PageView, glue_figure
 from ftax.read.rows import rows_of
 from ftax.read.text import join, sig
 
@@ -142,3 +142,10 @@ def heatmap_chart(v: PageView) -> tuple[Interactive, str]:
     figure, caption = heatmap_figure(v)
     chart = interactive.heatmap_chart(grid_rows(v), title=f"BERT width x depth: {v.machine}, profile {v.profile}")
     return Interactive(chart, figure, "rq3-heatmap"), caption + (f" {hint('batch size')}" if chart else "")
+
+
+def glue_page(v: PageView) -> None:
+    """Glue what page 03 places: the width x depth, FLOPs and architectures figures with their findings."""
+    glue_figure("rq3-heatmap", heatmap_chart(v), heatmap_finding(v))
+    glue_figure("rq3-flops", flops_figure(v), flops_finding(v))
+    glue_figure("rq3-models", models_figure(v), models_finding(v))

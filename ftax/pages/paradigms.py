@@ -9,7 +9,7 @@ from ftax.read import analysis, memory_findings
 from ftax.read.findings import (NO_INTERVAL, band_phrase, interval_text, knee_phrases, latency_phrases, no_data,
                            verdict_note)
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView, figure_block
+from ftax.pages import PageView, figure_block, glue_figure, glue_markdown
 from ftax.read.text import join, sig
 
 
@@ -144,3 +144,17 @@ def energy_markdown(v: PageView) -> str:
 def energy_note(v: PageView) -> str:
     """The one sentence that says energy is unavailable here and why (or the figure's caption where it is)."""
     return no_data(v.frame, v.here) or memory_findings.energy_note(v.frame, v.here)
+
+
+def glue_page(v: PageView) -> None:
+    """Glue what page 02 places: speedup, latency and memory figures with their findings, the energy section only
+    where an energy counter measured (else the note saying why not), and the preparation times."""
+    glue_figure("rq2-speedup", speedup_figure(v), speedup_finding(v))
+    glue_figure("rq2-latency", latency_chart(v), latency_finding(v))
+    glue_figure("rq2-memory", memory_figure(v), memory_finding(v))
+    energy = energy_markdown(v)
+    if energy:
+        glue_figure("rq2-energy", energy_figure(v))
+    glue_markdown("rq2-energy-section", energy)
+    glue_markdown("rq2-energy-note", "" if energy else energy_note(v))
+    glue_markdown("rq2-preparation", preparation(v))

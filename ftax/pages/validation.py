@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ftax.appendix import calibration_report, run_commits, validation_plots
+from ftax.pages import glue_figure, glue_markdown
 from ftax.store import env
 from ftax.appendix import validation_report as report
 from ftax.read.load_notes import where
@@ -232,3 +233,25 @@ def measured_line(v: ValidationView) -> str:
 def verdict(v: ValidationView) -> str:
     """The page's conclusion, from its own numbers."""
     return report.verdict(v.table, v.explained, v.rep, v.run)
+
+
+def glue_page(v: ValidationView, plan: ValidationPlan, results_dir: str) -> None:
+    """Glue what page 90 places: each method's figure and finding, the agreement table, the harness overhead, the
+    calibration (pooled and per run), the sensitivity, the GPU synchronization section (empty without CUDA rows), the
+    verdict, and how the run was measured (`plan`; `results_dir` holds the calibration runs)."""
+    glue_figure("val-methods", methods_figure(v), methods_finding(v))
+    glue_markdown("val-agreement", agreement_table(v))
+    glue_figure("val-ratios", ratios_figure(v), explain_finding(v))
+    glue_markdown("val-overhead", overhead_finding(v))
+    glue_figure("val-cost", cost_figure(v), cost_finding(v))
+    glue_figure("val-repeat", repeat_figure(v), repeat_finding(v))
+    glue_markdown("val-calibration", calibration(results_dir, "pooled"))
+    glue_markdown("val-calibration-runs", calibration(results_dir, "runs"))
+    glue_figure("val-sens", sensitivity_figure(v), sensitivity_finding(v))
+    glue_markdown("val-cuda-section", cuda_section(v))
+    glue_figure("val-cuda", cuda_figure(v))
+    glue_markdown("val-verdict", verdict(v))
+    glue_markdown("measured-line", measured_line(v))
+    glue_markdown("val-plan", plan_markdown(plan))
+    glue_markdown("val-summary", summary(v))
+

@@ -13,7 +13,7 @@ from ftax.read.decomposition_findings import (busy_phrase, caveat_phrases, not_d
                                          share_phrases)
 from ftax.read.estimates import curve_keys
 from ftax.read.findings import curves, knee_phrases, no_data
-from ftax.pages import PageView, figure_block, gpu_section
+from ftax.pages import PageView, figure_block, glue_figure, glue_markdown, gpu_section
 from ftax.read.rows import decomposed, on_device
 from ftax.read.text import join, sig
 
@@ -152,3 +152,15 @@ def overhead_growth(v: PageView) -> str:
     return (f"Overhead here, the wall time not in the profiler's busy time, {trend}: {'; '.join(phrases)} on "
             f"{v.here} (one visit per config: no between-run interval, so these factors are observations, not "
             f"findings).")
+
+
+def glue_page(v: PageView) -> None:
+    """Glue what page 05 places below the ledger: the busy/overhead figures with their findings, the GPU section only
+    where a GPU measured, and how overhead moves with the batch."""
+    glue_figure("wtg-bars", bars_figure(v), split_finding(v))
+    glue_figure("wtg-share", share_figure(v), regime_finding(v))
+    gpu = gpu_markdown(v)
+    if gpu:
+        glue_figure("wtg-gpu", gpu_figure(v), gpu_finding(v))
+    glue_markdown("wtg-gpu-section", gpu)
+    glue_markdown("wtg-growth", overhead_growth(v))
