@@ -366,13 +366,13 @@ def _work_by_phase(live: Sequence[_Live]) -> dict[str, dict]:
     return work
 
 
-def _decomposition_fields(config: MeasureConfig, prepared, options: MeasureOptions) -> dict:
+def _decomposition_fields(config: MeasureConfig, prepared: backends.Prepared, options: MeasureOptions) -> dict:
     """The profiled decomposition of the prepared backend (a separate run), if asked for."""
     if not options.decompose:
         return {}
     blind = blind_reason(config.backend, config.device)
     if blind:
         return {"decomposition": decompose.not_measured("unavailable", blind)}
-    call = prepared.profiled() if getattr(prepared, "profiled", None) else prepared.call
+    call = prepared.profiled() if prepared.profiled else prepared.call
     return {"decomposition": decompose.decompose(call, config.device, trace_dir=options.trace_dir,
                                                  trace_name=config.label().replace(" ", "_"))}
