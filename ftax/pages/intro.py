@@ -82,6 +82,12 @@ def _pct(share: float) -> str:
     return f"{sig(100 * share, 2)}%"
 
 
+def _removed(t: Tax) -> str:
+    """'44% [36%, 49%]': the share of eager's latency `t`'s runtime removes, its interval mapped through."""
+    return (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
+            f"{_pct(summary_plot.removed_share(t.high))}]")
+
+
 def _fastest(speedups: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     """The runtimes besides eager at `batch_size`, fastest (largest median speedup) first."""
     at = speedups[(speedups["backend"] != BASELINE) & (speedups["batch_size"] == batch_size)]
@@ -125,8 +131,7 @@ def _tax_paragraphs(studies: Mapping[str, object], device: str = "auto") -> str:
     verdict = (f"{t.runtime} removes {{share}} of eager's latency, a difference on this machine" if real else
                f"the records cannot tell {t.runtime} from eager" if real is False else
                "one round gives no interval, so the records cannot call it a difference")
-    share = (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
-             f"{_pct(summary_plot.removed_share(t.high))}]")
+    share = _removed(t)
     first = (f"On **{t.machine}**, for {t.model} ({t.dtype}, sequence {t.seq_len}) at batch {t.batch_size}, "
              f"{t.runtime}'s speedup over eager, paired by round, is {ratio_text(t.speedup, t.low, t.high, t.rounds)}: "
              f"{verdict.format(share=share)}.")
@@ -167,8 +172,7 @@ def tax_markdown(studies: Mapping[str, object], device: str = "auto") -> str:
         return _tax_paragraphs(studies, device)
     if t is None:
         return said + " See {doc}`05-where-time-goes`."
-    share = (f"{_pct(summary_plot.removed_share(t.speedup))} [{_pct(summary_plot.removed_share(t.low))}, "
-             f"{_pct(summary_plot.removed_share(t.high))}]")
+    share = _removed(t)
     real = is_real(t.low, t.high)
     return (f"{said}\n\nOf the {plural(t.runtimes, 'runtime')} measured beside eager at batch {t.batch_size} "
             f"(sequence {t.seq_len}), {t.runtime} removes the largest share of eager's latency, {share}, paired by "
