@@ -38,23 +38,22 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from ftax.read.text import markdown_table
     from ftax.store.dataframe import load
 
-    files = sorted(Path(args.results_dir).glob("*.jsonl"))
-    visits = load(files) if files else None
+    visits = load(args.results_dir)  # a folder's records (.jsonl, .jsonl.gz); none: an empty frame
     if args.csv is not None:
-        rows = ledger(visits) if visits is not None and not visits.empty else ledger(_no_visits())
+        rows = ledger(visits) if not visits.empty else ledger(_no_visits())
         rows.to_csv(args.csv, index=False)
         print(f"wrote the ledger of {len(rows)} parts to {args.csv}")
         return 0
     if args.model is None:
         raise SelectionError("give --model (and --backend), or --csv FILE for the ledger of every stored config")
     _check_names(args.model, args.backend)
-    if visits is not None and not visits.empty:
+    if not visits.empty:
         mine = ((visits["model"] == args.model) & (visits["batch_size"] == args.batch_size)
                 & (visits["dtype"] == args.dtype) & (visits["overrides"] == "{}"))
         if args.seq_len is not None:
             mine &= visits["seq_len"] == args.seq_len
         visits = visits[mine]
-    rows = ledger(visits) if visits is not None and not visits.empty else None
+    rows = ledger(visits) if not visits.empty else None
     shown = None if rows is None else rows[(rows["backend"] == args.backend) |
                                            rows["part"].str.startswith(f"{args.backend}->")]
     if shown is None or shown.empty:

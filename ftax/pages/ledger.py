@@ -28,8 +28,7 @@ FOLDER = "ledger"
 CSV_NAME = "ledger.csv"
 def rows(results_dir: str | Path) -> pd.DataFrame:
     """The ledger (`ftax.read.ledger.ledger`) of the records in `<results_dir>/ledger/`; no rows without them."""
-    files = sorted((Path(results_dir) / FOLDER).glob("*.jsonl"))
-    visits = load(files) if files else pd.DataFrame()
+    visits = load(Path(results_dir) / FOLDER)
     return ledger(visits) if not visits.empty else pd.DataFrame(columns=list(LEDGER_COLUMNS))
 
 
