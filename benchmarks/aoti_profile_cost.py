@@ -62,7 +62,7 @@ def main() -> None:
     ratios = np.array(medians[True]) / np.array(medians[False])
     point, low, high = t_interval(ratios, log=True)
     fp = env.fingerprint()
-    mid = env.machine_id(fp["cpu_model"], fp["cpu_count"], fp.get("gpu_name"))
+    mid = fp["machine_id"]
     record = {"format": 1, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime()), "machine_id": mid,
               "env": fp, "model": args.model, "batch_size": args.batch_size, "seq_len": args.seq_len,
               "rule": RULE.name, "rounds": args.rounds, "profiled_ms": medians[True], "plain_ms": medians[False],
