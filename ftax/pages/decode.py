@@ -18,7 +18,7 @@ from ftax.read import analysis
 from ftax.read.estimates import curve_columns
 from ftax.read.ratios import paired_ratios, speedups
 from ftax.read.findings import band_phrase, interval_text, knee_phrases, no_data, ratio_text, speedup_phrases, verdict_note
-from ftax.pages import PageView, decode_roofline, glue_figure, glue_markdown
+from ftax.pages import PageView, glue_figure, glue_markdown
 from ftax.read.rows import decomposed, ok_rows
 from ftax.read.text import join, markdown_table, sig
 
@@ -327,6 +327,8 @@ def fill_markdown(v: PageView) -> str:
 def glue_page(v: PageView) -> None:
     """Glue what page 09 places: the decode and speedup figures with their findings, the roofline and per-op
     sections, the prompt pass, where a step's time goes, AOTInductor's floor and each record's cache fill."""
+    from ftax.pages import decode_roofline  # the roofline reads probes and work counts (torch): only this page needs it
+
     glue_figure("rq5-decode", decode_figure(v), decode_finding(v))
     glue_figure("rq5-speedup", speedup_figure(v), speedup_finding(v))
     glue_markdown("rq5-roofline", decode_roofline.roofline_markdown(v))
