@@ -264,3 +264,20 @@ def test_measure_config_on_cuda_half_precision():
     assert record.status == "ok", record.message
     assert record.parity["ok"]
     assert record.env["gpu_name"]
+
+
+def test_compiles_decomposition_sees_inductors_kernels_and_the_timed_code_stays_unprofiled(bert_tiny_bs1_seq16,
+                                                                                          tmp_path):
+    """torch.compile's fused C++ kernels emit profiler events only when compiled with kernel profiling: the profiled
+    callable is compiled so (its split names them), and the next prepare times code compiled without them."""
+    from ftax.measure import decompose
+
+    model, inputs, _ = bert_tiny_bs1_seq16
+    prepared = backends.prepare("compile", model, inputs, cache_dir=tmp_path)
+    assert prepared.profiled is not None
+    seen = decompose.decompose(prepared.profiled(), "cpu", steps=2)
+    assert seen["method"] == decompose.INDUCTOR_METHOD, seen
+    again = backends.prepare("compile", model, inputs, cache_dir=tmp_path)
+    with torch.inference_mode(), torch.profiler.profile() as profile:
+        again.call()
+    assert not [e.name for e in profile.events() if decompose.is_inductor_kernel(e.name)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from ftax.store.errors import SelectionError
 
 LADDER_BACKENDS = "eager,torchscript,aot-inductor,onnxruntime"
+DECODER_LADDER = "eager,compile,aot-inductor --phases decode"  # TorchScript cannot run a decode step
 LEDGER_DIR = Path("results") / "ledger"  # the ledger run's own folder: its ladder is never paired with older visits
 
 
@@ -27,8 +28,11 @@ def _cell(value: object) -> str:
 
 def how_to_measure(args: argparse.Namespace) -> str:
     """The sweep that stores the ledger of the config `args` names (its ladder timed together, decomposed)."""
+    from ftax.run.models import get_spec
+
     seq = f" --seq-lens {args.seq_len}" if args.seq_len is not None else ""
-    return (f"ftax sweep --models {args.model} --backends {LADDER_BACKENDS} --dtypes {args.dtype} "
+    ladder = DECODER_LADDER if get_spec(args.model).decoder else LADDER_BACKENDS
+    return (f"ftax sweep --models {args.model} --backends {ladder} --dtypes {args.dtype} "
             f"--batch-sizes {args.batch_size}{seq} --decompose --decompose-rounds 3 --out {args.results_dir}")
 
 

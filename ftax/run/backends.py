@@ -195,23 +195,18 @@ def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: st
         _compiled_for["owner"] = owner
     compiled = torch.compile(model.module, mode=mode)
     name = "compile" if mode is None else f"compile-{mode}"
-    prepared = _torch_prepared(name, compiled, inputs, t0, warm_calls=3 if mode else 1,
-                               detail=f"mode={mode or 'default'}",
-                               count_weights=lambda: memory.module_weights_bytes(model.module))
+    detail, weights = f"mode={mode or 'default'}", lambda: memory.module_weights_bytes(model.module)
+    prepared = _torch_prepared(name, compiled, inputs, t0, warm_calls=3 if mode else 1, detail=detail,
+                               count_weights=weights)
     if mode is not None or inputs[0].device.type != "cpu":
         return prepared
 
     def profiled() -> Callable[[], object]:
-        """The same forward compiled again with kernel profiling, so that a CPU profile sees Inductor's fused
-        kernels (as for AOTInductor's profiled package: the timed code carries no profiler events). Dynamo's
-        cache would hand back the timed code, so it is reset, and the next prepare resets it again: no later
-        visit times the profiled code."""
-        torch._dynamo.reset()
-        _compiled_for["owner"] = None
-        with inductor_config.patch({"cpp.enable_kernel_profile": True}):
-            seen = torch.compile(model.module, mode=mode)
-            with torch.inference_mode():
-                seen(*inputs)
+        """The forward compiled again with kernel profiling, so a CPU profile sees Inductor's fused kernels (as
+        AOTInductor's profiled package). Its own options make it a cache entry of its own beside the timed code."""
+        seen = torch.compile(model.module, options={"cpp.enable_kernel_profile": True})
+        with torch.inference_mode():
+            seen(*inputs)
         return lambda: seen(*inputs)
 
     return replace(prepared, profiled=profiled)
