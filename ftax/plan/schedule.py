@@ -247,12 +247,12 @@ def _longest(cost: Callable[[int], float], n: int, limit: float) -> int:
 def _done(configs: Sequence[MeasureConfig], rounds: int, shared: StopRule, stored: dict, env: dict) -> dict:
     """(config, round) -> whether its stored visit is decomposed, for the visits stored under this rule and
     software (`resume.is_done`): what a sweep skips."""
-    machine_id, software_now = env["machine_id"], resume.software(env)
+    machine_id, stack_now = env["machine_id"], resume.stack(env)
     done: dict[tuple[MeasureConfig, int], bool] = {}
     for config in configs:
         for r in range(rounds):
             data = stored.get((schema.config_key(config, machine_id), r, shared.name))
-            if data is not None and resume.is_done(data, software_now=software_now):
+            if data is not None and resume.is_done(data, stack_now=stack_now):
                 done[(config, r)] = bool(data.get("decomposition"))
     return done
 

@@ -2,7 +2,9 @@
 
 A sweep resumes over the store: per config (per visit, with rounds) the newest ok record counts, and it is
 measured again only when it failed and failures are retried, a decomposition is wanted and it has none, or it
-was measured with other software.
+was measured with another stack: other software, or another host under the same machine_id (a cloud VM's masked
+CPU can hide a host change that halved a latency, so a new host starts a new series, `ftax.store.env`, and is
+measured anew; a record without a host_id, stored before hosts were told apart, counts as another host).
 """
 from __future__ import annotations
 
@@ -13,12 +15,18 @@ from typing import Iterable
 from ftax.store.jsonl import iter_records
 
 SOFTWARE_KEYS = ("torch_version", "transformers_version", "onnxruntime_version")
+HOST_KEYS = ("host_id",)
 
 
 def software(env: dict) -> tuple:
     """The software a record was measured with: records of different software are never resumed over
     nor pooled (pyperf refuses to merge runs whose checked metadata differ)."""
     return tuple(env.get(key) for key in SOFTWARE_KEYS)
+
+
+def stack(env: dict) -> tuple:
+    """What a stored visit must share with this run to be resumed over: its software and its host."""
+    return software(env) + tuple(env.get(key) for key in HOST_KEYS)
 
 
 def visit_key(data: dict) -> tuple:
@@ -39,12 +47,12 @@ def best_records(paths: str | Path | Iterable[str | Path], key=lambda data: data
     return best
 
 
-def is_done(data: dict, retry_failed: bool = False, decompose: bool = False, software_now: tuple | None = None
+def is_done(data: dict, retry_failed: bool = False, decompose: bool = False, stack_now: tuple | None = None
             ) -> bool:
     """The resume rule: a stored record means "do not measure again" unless it failed and failures
-    are retried, a decomposition is wanted and the ok record has none, or (given `software_now`) it
-    was measured with other software."""
-    if software_now is not None and software(data.get("env") or {}) != software_now:
+    are retried, a decomposition is wanted and the ok record has none, or (given `stack_now`, `stack`) it
+    was measured with other software or on another host."""
+    if stack_now is not None and stack(data.get("env") or {}) != stack_now:
         return False
     if data["status"] == "ok":
         return bool(data.get("decomposition")) or not decompose

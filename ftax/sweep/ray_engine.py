@@ -79,7 +79,7 @@ class GroupMeasurer:
 
     def __init__(self, skip_by_machine: dict[str, list[list]], options: MeasureOptions) -> None:
         self.env = fingerprint()
-        mine = list(resume.software(self.env))
+        mine = list(resume.stack(self.env))
         self.skip = {tuple(visit[:3]) for visit in skip_by_machine.get(self.env["machine_id"], ()) if visit[3:] == mine}
         self.options = replace(options, threads=options.threads or default_threads())
         self.cache = ModelCache()
@@ -99,13 +99,14 @@ class GroupMeasurer:
 
 
 def stored_keys(out_dir: str | Path, retry_failed: bool, decompose: bool) -> dict[str, list[list]]:
-    """Per machine_id, the visits not to measure again (config_key, round, rule, then the software they
-    were measured with): the local sweep's rule, over every file; the worker compares the software."""
+    """Per machine_id, the visits not to measure again (config_key, round, rule, then the software and
+    host they were measured with, `resume.stack`): the local sweep's rule, over every file; the worker compares
+    the stack."""
     skip: dict[str, list[list]] = {}
     for visit, data in resume.best_records(out_dir, key=resume.visit_key).items():
         if resume.is_done(data, retry_failed, decompose and not visit[1]):  # decomposed in round 0 only (for_round)
             machine = data.get("machine_id") or data["env"]["machine_id"]
-            skip.setdefault(machine, []).append([*visit, *resume.software(data.get("env") or {})])
+            skip.setdefault(machine, []).append([*visit, *resume.stack(data.get("env") or {})])
     return skip
 
 

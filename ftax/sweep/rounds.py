@@ -1,7 +1,7 @@
 """Sweeps: a grid of configs -> records in `results/<machine_id>.jsonl`, resumable, failure-proof.
 
-- Resume: a config already stored (any status) is skipped; `retry_failed` re-runs the non-ok
-  ones. A sweep that asks for a decomposition re-measures ok records that lack one.
+- Resume: a config already stored (any status) with this software on this host is skipped (`resume.stack`);
+  `retry_failed` re-runs the non-ok ones. A sweep that asks for a decomposition re-measures ok records that lack one.
 - Failures are rows (see ftax.run.runner); one config never stops the sweep.
 - `isolate` runs each model's configs in a child process: a crash in a native library then
   becomes an `error` row for the config in flight, and the sweep goes on with the rest.
@@ -61,13 +61,13 @@ class SweepSummary:
 
 
 def _todo(configs: Sequence[MeasureConfig], stored: dict, machine_id: str, round_: int, options: MeasureOptions,
-          retry_failed: bool, software_now: tuple, profiled: Collection[MeasureConfig]) -> list[MeasureConfig]:
-    """Configs without a stored visit in this round under this rule and software (or with a failed one, if
+          retry_failed: bool, stack_now: tuple, profiled: Collection[MeasureConfig]) -> list[MeasureConfig]:
+    """Configs without a stored visit in this round under this rule, software and host (or with a failed one, if
     retrying; or ok but without the decomposition asked for)."""
     return [c for c in configs
             if (data := stored.get((schema.config_key(c, machine_id), round_, options.rule.name))) is None
             or not resume.is_done(data, retry_failed, round_ < options.decompose_rounds and c in profiled,
-                                  software_now)]
+                                  stack_now)]
 
 
 def group_key(config: MeasureConfig) -> tuple:
@@ -225,10 +225,10 @@ def run_sweep(configs: Iterable[MeasureConfig], out_dir: str | Path = "results",
     configs = grouped(configs)
     profiled = frozenset(configs if decompose is None and options.decompose else decompose or ())
     env = fingerprint()
-    machine_id, software_now = env["machine_id"], resume.software(env)
+    machine_id, stack_now = env["machine_id"], resume.stack(env)
     path = jsonl.store_path(out_dir, machine_id)
     stored = resume.best_records(path, key=resume.visit_key)
-    plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, software_now, profiled))
+    plan = [(r, _todo(configs, stored, machine_id, r, options, retry_failed, stack_now, profiled))
             for r in range(rounds)]
     pending = sum(len(todo) for _, todo in plan)
     visits = [(c, r) for r, todo in plan for c in todo]
