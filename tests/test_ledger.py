@@ -143,3 +143,20 @@ def test_a_decoder_step_runs_the_decoders_ladder_and_names_what_is_unseen():
     assert "fused C++ kernels" in _part(rows, "compile", "kernels")["note"]
     sentence = answer(rows, "gpt2", 1)
     assert "(decode step)" in sentence and "torch.compile saves" in sentence and "AOTInductor saves" in sentence
+
+
+def test_the_kernel_parts_bounds_are_the_profilers_cost_below_and_the_unseen_self_time_above():
+    frame = _frame()
+    profiled = frame["decomposition_busy_ms"].notna()
+    frame.loc[profiled, "decomposition_wall_ms"] = 3.0
+    frame.loc[profiled, "decomposition_profiled_wall_ms"] = 3.4  # profiling added 0.4 ms to a call
+    rows = ledger(frame)
+    k = _part(rows, "eager", "kernels")
+    assert k["bound_low_ms"] == pytest.approx(1.0 - 0.4) and k["bound_high_ms"] == pytest.approx(1.0 + 0.05)
+    assert "profiling made the call 0.4 ms slower" in k["note"]
+    assert rows.loc[rows["part"] != "kernels", ["bound_low_ms", "bound_high_ms"]].isna().all().all()
+    from ftax.pages.ledger import bias_markdown
+
+    said = bias_markdown(rows)
+    assert "profiling added 0.4 ms" in said and "0.05 ms of self time" in said
+    assert bias_markdown(ledger(_frame())).count("profiling added") == 0  # no profiled walls, no lower bound

@@ -48,27 +48,31 @@ def machine_for(ledger_rows: pd.DataFrame, preferred: object = None) -> str | No
 
 
 def answer_sentence(ledger_rows: pd.DataFrame, machine_id: str, seq_len: int | None = None,
-                    label: str | None = None) -> str | None:
-    """`ftax.read.ledger.answer` for `SMALL_MODEL` at batch 1 on `machine_id` (named by `label`, a reader's name for
-    it, where given), or None where the ledger lacks it."""
+                    label: str | None = None, model: str = SMALL_MODEL) -> str | None:
+    """`ftax.read.ledger.answer` for `model` at batch 1 on `machine_id` (named by `label`, a reader's name for it,
+    where given), or None where the ledger lacks it."""
     try:
-        return answer(ledger_rows, SMALL_MODEL, 1, seq_len, machine_id, label=label)
+        return answer(ledger_rows, model, 1, seq_len, machine_id, label=label)
     except SelectionError:
         return None
 
 
 def answer_markdown(ledger_rows: pd.DataFrame, results_dir: str | Path, labels: dict | None = None) -> str:
-    """The answer for `SMALL_MODEL` at batch 1, one sentence per machine (named by `labels`, machine id -> label,
-    where given) and stored sequence length."""
+    """The answer at batch 1, one sentence per machine (named by `labels`, machine id -> label, where given) and
+    stored sequence length: for `SMALL_MODEL` first, then for each decoder's decode step (its own ladder)."""
     if ledger_rows.empty:
         return missing(results_dir)
-    small = ledger_rows[(ledger_rows["model"] == SMALL_MODEL) & (ledger_rows["batch_size"] == 1)]
+    at_one = ledger_rows[ledger_rows["batch_size"] == 1]
+    small = at_one[at_one["model"] == SMALL_MODEL]
     said = [answer_sentence(ledger_rows, str(m), int(s), (labels or {}).get(m))
             for (m, s), _ in small.groupby(["machine_id", "seq_len"], sort=True)]
     said = [s for s in said if s]
     if not said:
         return (f"The ledger holds no {SMALL_MODEL} at batch 1 (models stored: "
                 f"{join(sorted(map(str, ledger_rows['model'].unique())))}).")
+    decoders = at_one[at_one["phase"] == "decode"]
+    said += [s for (m, model, seq), _ in decoders.groupby(["machine_id", "model", "seq_len"], sort=True)
+             if (s := answer_sentence(ledger_rows, str(m), int(seq), (labels or {}).get(m), str(model)))]
     return "\n\n".join(f"**{s}**" if i == 0 else s for i, s in enumerate(said))
 
 
@@ -144,7 +148,31 @@ def ladder_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_d
         what,
         markdown_table(["config (batch 1)", "step", "saves (ms)", "of it kernels (ms)", "of it host (ms)"], table)
         if table else "",
-        ("Not split (never drawn as kernels and host): " + "; ".join(blind) + ".") if blind else "") if p)
+        ("Not split (never drawn as kernels and host): " + "; ".join(blind) + ".") if blind else "",
+        bias_markdown(mine)) if p)
+
+
+def bias_markdown(mine: pd.DataFrame) -> str:
+    """How far the profiler's known biases can move the kernel parts of one machine's rows: the range over configs
+    of what profiling added to a call (busy time may overstate the kernels by that much) and of the self time of
+    the ops not counted as compute (it may miss that much), from the kernels rows' bounds; "" without bounds."""
+    kernels = mine[(mine["part"] == "kernels") & mine["estimate_ms"].notna()]
+    over = (kernels["estimate_ms"] - kernels["bound_low_ms"]).dropna()
+    under = (kernels["bound_high_ms"] - kernels["estimate_ms"]).dropna()
+    if over.empty and under.empty:
+        return ""
+
+    def spread(values: pd.Series) -> str:
+        low, high = sig(values.min()), sig(values.max())
+        return f"{low} ms" if low == high else f"{low}-{high} ms"
+
+    said = ([f"profiling added {spread(over)} to a call, so the busy time may overstate a kernel part by up to that"]
+            if not over.empty else []) + (
+        [f"the ops not counted as compute ran {spread(under)} of self time, the most kernel time the op list can "
+         f"have missed"] if not under.empty else [])
+    return ("**How far a split can be off.** Over the " + f"{len(kernels)} split configs, " + "; ".join(said)
+            + ". These bounds do not shrink with more rounds; the CSV gives them per config "
+              "(`bound_low_ms`, `bound_high_ms`).")
 
 
 def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path,

@@ -36,8 +36,12 @@ from ftax.store.errors import SelectionError
 
 KEY_COLUMNS = ("model", "backend", "dtype", "batch_size", "seq_len", "phase", "machine_id")
 # After the parts' own columns: what else tells two configs apart (a width x depth variant, another device).
+# `bound_low_ms`/`bound_high_ms` (kernels rows only): how far the profiler's known biases can move the kernel part,
+# whatever the rounds say: down by the profiler's own cost (its callbacks land in a compute op's self time, so busy
+# time may overstate the kernels by up to what profiling added to the call), up by the self time of the ops not
+# counted as compute (the most kernel time the op list can have missed).
 LEDGER_COLUMNS = (*KEY_COLUMNS, "part", "estimate_ms", "low_ms", "high_ms", "method", "rounds", "note", "device",
-                  "overrides")
+                  "overrides", "bound_low_ms", "bound_high_ms")
 RUNTIME_NAMES = {"eager": "eager", "torchscript": "TorchScript", "compile": "torch.compile",
                  "aot-inductor": "AOTInductor", "onnxruntime": "ONNX Runtime", "cudagraph": "CUDA graphs"}
 
@@ -72,7 +76,8 @@ DECODER_LADDER = (
          changes="Inductor fuses pointwise and normalization ops into kernels of its own"),
     Step("compile", "aot-inductor",
          removes="the guards and Python wrapper of torch.compile: generated C++ runs the whole step",
-         changes="no kernel: both run the code Inductor generated"),
+         changes="both run kernels Inductor generated, but AOTInductor lowers an exported graph under its own "
+                 "options, so its kernels can differ: the step's kernel part says by how much"),
 )
 # A forward runs the encoder's ladder; a decoder's prefill and decode steps the decoder's.
 LADDERS = {"forward": ENCODER_LADDER, "prefill": DECODER_LADDER, "decode": DECODER_LADDER}
@@ -92,10 +97,10 @@ def _empty() -> pd.DataFrame:
 
 
 def _row(key: dict, part: str, point: float, low: float, high: float, method: str, rounds: int,
-         note: str = "") -> dict:
+         note: str = "", bounds: tuple[float, float] = (math.nan, math.nan)) -> dict:
     return {**{c: key.get(c) for c in KEY_COLUMNS}, "part": part, "estimate_ms": point, "low_ms": low,
             "high_ms": high, "method": method, "rounds": rounds, "note": note, "device": key.get("device"),
-            "overrides": key.get("overrides")}
+            "overrides": key.get("overrides"), "bound_low_ms": bounds[0], "bound_high_ms": bounds[1]}
 
 
 def _interval(values: np.ndarray | pd.Series, point: float | None = None, log: bool = False
@@ -119,6 +124,7 @@ class _Busy:
     method: str
     unseen_ms: float
     reason: str
+    inflation_ms: float = math.nan  # what profiling added to a call: profiled wall - the paired unprofiled wall
 
 
 def _busy(config: pd.DataFrame) -> _Busy:
@@ -140,7 +146,10 @@ def _busy(config: pd.DataFrame) -> _Busy:
     # The aten ops that are not counted as compute (views, wrappers, allocation) ran for this long in their own
     # code: the most kernel time the op list can have missed.
     unseen = float(np.nanmedian((host - busy)[seen])) if host[seen].notna().any() else math.nan
-    return _Busy(float(np.median(list(by_round.values()))), by_round, str(method[seen].iloc[-1]), unseen, "")
+    added = numbers(config, "decomposition_profiled_wall_ms") - numbers(config, "decomposition_wall_ms")
+    inflation = max(float(np.nanmedian(added[seen])), 0.0) if added[seen].notna().any() else math.nan
+    return _Busy(float(np.median(list(by_round.values()))), by_round, str(method[seen].iloc[-1]), unseen, "",
+                 inflation)
 
 
 def _runtime_rows(key: dict, walls: pd.Series, busy: _Busy) -> list[dict]:
@@ -160,10 +169,15 @@ def _runtime_rows(key: dict, walls: pd.Series, busy: _Busy) -> list[dict]:
     k_point, k_low, k_high = _interval(by_round, busy.busy_ms, log=bool((by_round > 0).all()))
     missed = (f"the op list may miss up to {sig(busy.unseen_ms)} ms of kernel time (self time of the aten ops "
               f"not counted as compute)" if math.isfinite(busy.unseen_ms) and busy.unseen_ms > 0 else "")
+    overstated = (f"profiling made the call {sig(busy.inflation_ms)} ms slower, so the busy time may overstate the "
+                  f"kernels by up to that" if math.isfinite(busy.inflation_ms) and busy.inflation_ms > 0 else "")
     fused = (UNSEEN_FUSED if str(key.get("backend", "")).startswith("compile") and busy.method == "cpu-compute-ops"
              else "")
+    bounds = (max(k_point - busy.inflation_ms, 0.0) if math.isfinite(busy.inflation_ms) else math.nan,
+              fit["point"] if fused else k_point + busy.unseen_ms if math.isfinite(busy.unseen_ms) else math.nan)
     rows.append(_row(key, "kernels", k_point, k_low, k_high, f"profiler busy time: {label}", profiled,
-                     "; ".join(n for n in (fused, ONE_ROUND if profiled < 2 else "", missed) if n)))
+                     "; ".join(n for n in (fused, ONE_ROUND if profiled < 2 else "", missed, overstated) if n),
+                     bounds))
     h_point, h_low, h_high = _interval(walls - busy.busy_ms)
     rows.append(_row(key, "host", h_point, h_low, h_high,
                      "wall per round - profiled busy time, between-round t-interval", k,
