@@ -123,7 +123,7 @@ def test_the_ladder_names_each_step_with_its_parts_and_says_which_runtime_is_not
     table = [line for line in text.splitlines() if line.startswith("| bert-tiny s16")]
     assert len(table) == len(ENCODER_LADDER)
     assert "Not split (never drawn as kernels and host): ONNX Runtime:" in text
-    assert "kernels and host each lie between 0 and the wall time" in text
+    assert "kernels and host each lie between 0 and its wall time" in text
 
 
 # --- the bottom-up model ------------------------------------------------------------------------------------------

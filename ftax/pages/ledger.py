@@ -140,8 +140,8 @@ def ladder_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_d
                           _cell(_part(config, step.name)), _cell(_part(config, f"{step.name}:kernels")),
                           _cell(_part(config, f"{step.name}:host"))])
     unsplit = mine[(mine["part"] == "kernels") & (mine["method"] == "not split")]
-    blind = [f"{RUNTIME_NAMES.get(b, b)}: {group.sort_values(['model', 'batch_size'])['note'].iloc[0]}"
-             for b, group in unsplit.groupby("backend")]
+    blind = [f"{RUNTIME_NAMES.get(b, b)}: {group['note'].iloc[0].split('; kernels and host')[0]}; kernels and host "
+             f"each lie between 0 and its wall time" for b, group in unsplit.groupby("backend")]
     return "\n\n".join(p for p in (
         f"On {name}, each step's saving is the paired wall-time difference per round; its kernel part is the "
         f"difference of the profiled busy times and its host part the rest, so kernels + host = the saving.",

@@ -343,7 +343,9 @@ def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None 
     of_which = ""
     if step is not None and faster is not None and math.isfinite(faster["estimate_ms"]):
         saves, quicker = step["estimate_ms"] >= 0, faster["estimate_ms"] >= 0
-        of_which = (f", of which {_span(faster)} comes from faster kernels" if saves and quicker else
+        straddles = faster["low_ms"] < 0 < faster["high_ms"]  # NaN bounds (one profiled round) compare False
+        of_which = (f", with a kernel part of {_span(faster)} that its interval does not tell from zero" if straddles
+                    else f", of which {_span(faster)} comes from faster kernels" if saves and quicker else
                     f", although its kernels take {_span(faster, -1.0)} longer" if saves else
                     f", although its kernels are {_span(faster)} faster" if quicker else
                     f", of which {_span(faster, -1.0)} comes from slower kernels")
