@@ -2,10 +2,13 @@
 
 The second machine is the committed records rewritten as another machine with every latency times FACTOR
 (`tests/second_machine.py`), read the way the notebooks read a results folder (`open_study(..., measure=False)`),
-so every cross-machine ratio a page computes has a known answer: FACTOR, inside its interval.
+so every cross-machine ratio a page computes has a known answer: FACTOR, inside its interval. The hardware page's
+"Your machine next to this book" section (`ftax.pages.your_machine`) is checked on the same pair, alone, and with
+the second machine moved to a GPU.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -17,7 +20,8 @@ from second_machine import write_second_machine
 
 from ftax import pages
 from fake_study import evaluate_every_claim
-from ftax.pages import explorer_selection, hardware
+from ftax.pages import explorer_selection, hardware, your_machine
+from ftax.read import compare_text
 from ftax.read.estimates import CONFIG_COLUMNS
 from ftax.store import dataframe
 from ftax.store.jsonl import iter_records
@@ -129,3 +133,61 @@ def test_ftax_compare_finds_the_known_factor_between_the_machines(two_machines, 
         assert c["verdict"] not in ("slower", "same")  # a 40% change is seen, or called too noisy to see
     assert any(c["verdict"] == "faster" for c in configs)
     assert main(["compare", str(second), str(book), "--fail-on-regression", "10"]) != 0  # the other way, slower
+
+
+@pytest.fixture(scope="module")
+def calibrated(hardware_view, tmp_path_factory):
+    """The two machines' view reading the book's stored calibration runs, so intervals carry the run spread."""
+    folder = tmp_path_factory.mktemp("calibrated")
+    calibration = SOURCE.parent / "calibration"
+    if calibration.is_dir():
+        shutil.copytree(calibration, folder / "calibration")
+    return dataclasses.replace(hardware_view, results_dir=str(folder))
+
+
+def _verdicts_said(section: str) -> dict[str, int]:
+    """The verdict counts the section's "**Verdicts.**" line states, by verdict."""
+    line = next(l for l in section.splitlines() if l.startswith("**Verdicts.**"))
+    said = line.split(": ", 1)[1].rsplit(" (", 1)[0]
+    return {v: int(n) for n, v in (part.split(" ", 1) for part in said.split(", "))}
+
+
+def test_the_your_machine_section_finds_the_known_factor_with_compares_verdicts(calibrated):
+    """The page's section sets the synthetic machine (B) against the book's (A): every summary ratio per runtime
+    and family holds FACTOR in its interval, and the verdict counts it states are `ftax compare`'s."""
+    from ftax.appendix.calibration_report import stored
+    from ftax.read import compare
+
+    spread = compare.run_spread(stored(calibrated.results_dir))
+    (pair,) = your_machine.versus(calibrated.every_visit, spread)
+    assert (pair.a.machine_id, pair.b.machine_id) == (_first(), SECOND)
+    summary = pair.comparison.summary
+    assert set(summary["by"]) == {"backend", "family"} and len(summary) > 0
+    assert ((summary["low"] <= FACTOR * (1 + 1e-9)) & (FACTOR * (1 - 1e-9) <= summary["high"])).all()
+    assert summary["ratio"].sub(FACTOR).abs().max() < 1e-9
+    visits = calibrated.every_visit
+    direct = compare.compare(visits[visits["machine_id"] == _first()], visits[visits["machine_id"] == SECOND],
+                             spread=spread)
+    section = your_machine.section_markdown(calibrated)
+    assert _verdicts_said(section) == direct.rows["verdict"].value_counts().to_dict()
+    assert section.startswith("## Your machine next to this book") and "{dropdown}" in section
+    for said in ("AMD EPYC x2 (CPU)", "Synthetic CPU x2 (CPU)", "Devices: both cpu",
+                 "cpu_model: AMD EPYC -> Synthetic CPU"):
+        assert said in section, said
+    table = compare_text.summary_markdown(direct)
+    assert table in section and f"| {FACTOR:.2f} |" in table
+
+
+def test_one_machine_has_no_your_machine_section(hardware_view):
+    visits = hardware_view.every_visit
+    alone = dataclasses.replace(hardware_view, every_visit=visits[visits["machine_id"] == _first()])
+    assert your_machine.section_markdown(alone) == ""
+
+
+def test_a_gpu_against_the_books_cpu_says_the_devices_differ(hardware_view):
+    visits = hardware_view.every_visit
+    second = visits["machine_id"] == SECOND
+    on_gpu = visits.assign(device=visits["device"].where(~second, "cuda:0"),
+                           env_gpu_name=visits["env_gpu_name"].where(~second, "Synthetic GPU"))
+    section = your_machine.section_markdown(dataclasses.replace(hardware_view, every_visit=on_gpu))
+    assert "Devices: they differ (cpu vs cuda;" in section and "gpu_name: none -> Synthetic GPU" in section

@@ -10,7 +10,7 @@ from ftax.figures import interactive, plots
 from ftax.read import analysis
 from ftax.read.findings import band_phrase, knee_phrases, latency_phrases, no_data, regime_rule
 from ftax.figures.interactive import Interactive, hint
-from ftax.pages import PageView, figure_block, glue_figure, glue_markdown, machines_section
+from ftax.pages import PageView, figure_block, glue_figure, glue_markdown, machines_section, your_machine
 from ftax.read.text import join, sig
 
 
@@ -91,10 +91,12 @@ def second_machine_markdown(v: PageView) -> str:
 
 
 def glue_page(v: PageView) -> None:
-    """Glue what page 04 places: the machines side by side where two have records, else what a second one adds."""
+    """Glue what page 04 places: the machines side by side where two have records, with each set against the
+    book's machine by `ftax compare` (`ftax.pages.your_machine`), else what a second one adds."""
     comparison = comparison_markdown(v)
     if comparison:
         glue_figure("rq4-latency", latency_chart(v), latency_finding(v))
         glue_figure("rq4-inflection", inflection_figure(v), inflection_finding(v))
     glue_markdown("rq4-comparison", comparison)
+    glue_markdown("rq4-your-machine", your_machine.section_markdown(v))
     glue_markdown("rq4-second-machine", second_machine_markdown(v))

@@ -51,7 +51,8 @@ _CONFIG_HEADER = ["config", "A ms", "B ms", "B/A", "interval", "detectable", "ve
 _SUMMARY_HEADER = ["group", "configs", "B/A (geo. mean)", "interval", "verdicts"]
 
 
-def _heading(c: Comparison) -> str:
+def heading(c: Comparison) -> str:
+    """How many configs matched and on what, the interval level, and what 'detectable' means: one paragraph."""
     level = f"{c.confidence:.0%} family-wise (Sidak over {c.corrected_over} configs)"
     unmatched = f"; {c.only_a} only on A, {c.only_b} only on B" if c.only_a or c.only_b else ""
     return (f"{len(c.rows)} configs matched on {', '.join(c.identity)}{unmatched}. Intervals {level}; "
@@ -65,22 +66,34 @@ def _aligned(header: list[str], rows: list[list[str]]) -> str:
 
 def text(c: Comparison) -> str:
     """The terminal view: one line per config, then the summaries, the differences and the notes."""
-    parts = [_heading(c), _aligned(_CONFIG_HEADER, [_config_cells(r) for _, r in c.rows.iterrows()]),
+    parts = [heading(c), _aligned(_CONFIG_HEADER, [_config_cells(r) for _, r in c.rows.iterrows()]),
              _aligned(_SUMMARY_HEADER, [_summary_cells(r) for _, r in c.summary.iterrows()]),
              "A -> B: " + ("; ".join(c.differences) or "no fingerprint differs"), *c.notes]
     return "\n\n".join(parts)
 
 
-def markdown(c: Comparison) -> str:
-    """The same as Markdown for a pull-request comment: changed configs first, then the summaries."""
+def verdict_counts(c: Comparison) -> str:
+    """The configs per verdict, in `VERDICTS` order, those with none left out: "3 faster, 9 too noisy"."""
+    counts = c.rows["verdict"].value_counts()
+    return ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts)
+
+
+def configs_markdown(c: Comparison) -> str:
+    """The per-config table as Markdown, changed configs first (by verdict, then largest ratio)."""
     order = c.rows.assign(_rank=c.rows["verdict"].map({v: i for i, v in enumerate(VERDICTS)})).sort_values(
         ["_rank", "ratio"], ascending=[True, False])
-    counts = c.rows["verdict"].value_counts()
-    said = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts)
+    return markdown_table(_CONFIG_HEADER, [_config_cells(r) for _, r in order.iterrows()])
+
+
+def summary_markdown(c: Comparison) -> str:
+    """The summaries per runtime and per model family as one Markdown table."""
+    return markdown_table(_SUMMARY_HEADER, [_summary_cells(r) for _, r in c.summary.iterrows()])
+
+
+def markdown(c: Comparison) -> str:
+    """The same as Markdown for a pull-request comment: changed configs first, then the summaries."""
     return "\n\n".join([
-        f"### ftax compare: {said}", _heading(c),
-        markdown_table(_CONFIG_HEADER, [_config_cells(r) for _, r in order.iterrows()]),
-        markdown_table(_SUMMARY_HEADER, [_summary_cells(r) for _, r in c.summary.iterrows()]),
+        f"### ftax compare: {verdict_counts(c)}", heading(c), configs_markdown(c), summary_markdown(c),
         "**A -> B:** " + ("; ".join(f"`{d}`" for d in c.differences) or "no fingerprint differs"),
         *[f"_{note}_" for note in c.notes]])
 
