@@ -12,9 +12,10 @@ A sweep profiles its first round only unless asked for more (`ftax sweep --decom
 `note` says so); a host part is the wall time of each round minus the config's busy time (the median over its
 profiled rounds), so its interval is the wall time's spread over rounds, and kernels + host = wall exactly.
 
-A runtime the profiler cannot see (onnxruntime on a CPU, an AOTInductor package compiled without kernel profiling)
-has no split: its rows say why and bound it. (ONNX Runtime's own profiler is no way out: its per-node bookkeeping
-lands inside the node times, so for bert-tiny their sum exceeded the whole unprofiled run.)
+ONNX Runtime on a CPU is split by its own profiler (`ftax.measure.ort_profile`): its per-node bookkeeping lands
+inside the node spans (for bert-tiny their sum exceeded the whole unprofiled run), which the kernels row's lower
+bound (busy minus what profiling added) covers. A runtime no profiler saw (records stored before that, an
+AOTInductor package compiled without kernel profiling) has no split: its rows say why and bound it.
 
 Read layer: pure functions over the visits of `ftax.store.dataframe.load`; they never measure and never write.
 """

@@ -43,6 +43,8 @@ BUSY_METHODS = {
                                                    "the self time of the aten operators that compute and of the "
                                                    "kernels Inductor generated or called, as a CPU has no device "
                                                    "timeline"),
+    "ort-node-kernels": BusyMethod("ONNX Runtime node-kernel time", "the union of the node kernel spans of ONNX "
+                                   "Runtime's own profile, as torch's profiler cannot see its nodes"),
 }
 
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from ftax.measure import memory
+from ftax.measure import memory, ort_profile
 from ftax.measure.devices import resolve_device, sync_for
 from ftax.store.errors import InvalidConfigError, UnsupportedError
 from ftax.run.models import BuiltModel, dynamic_axes, input_names
@@ -47,6 +47,7 @@ class Prepared:
     # builds the call a decomposition profiles where it differs from `call` (AOTInductor: a package whose kernels the
     # profiler sees, too slow to time); None: `call` itself
     profiled: Callable[[], Callable[[], object]] | None = None
+    own_split: Callable[[], dict] | None = None  # a runtime torch's profiler cannot see splits its time (ONNX Runtime)
 
 
 def dtype_of(name: str) -> torch.dtype:
@@ -170,21 +171,19 @@ def _prepare_torchscript(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
 
 
 _compiled_for: dict[str, object] = {}
+PROFILED_WARM_S = 3.0  # calls right after a compile ran 200x slower for about a second (bert-tiny, 2-core CPU)
 
 
 def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: str | None = None) -> Prepared:
-    """torch.compile as a user gets it (inductor, automatic dynamic shapes); the first call of a
-    shape compiles, which counts as prepare time (the inductor cache on disk makes reruns cheaper).
-
-    Dynamo's caches are reset whenever the model or mode changes, so compiled code of an earlier
-    model never counts against the recompile limit (hitting it would silently fall back to eager).
-    Within one model, a new shape first recompiles with dynamic shapes, then reuses that graph.
-    """
+    """torch.compile as a user gets it (inductor, automatic dynamic shapes); the first call of a shape compiles,
+    which counts as prepare time (the inductor cache on disk makes reruns cheaper). Dynamo's caches are reset
+    whenever the model or mode changes, so compiled code of an earlier model never counts against the recompile
+    limit (hitting it would silently fall back to eager). Within one model, a new shape first recompiles with
+    dynamic shapes, then reuses that graph."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "inductor"))
-    # Inductor compiles C++ in a pool of worker processes that outlive the compile: their start-up and
-    # compiles then compete with whatever is timed next (on a 2-core CPU, bert-tiny at batch 64 ran about 4x
-    # slower in the round that compiled than in the later rounds, eager and ONNX Runtime alike). One thread
-    # compiles in this process, so nothing runs behind a measurement.
+    # Inductor compiles C++ in a pool of worker processes that outlive the compile and compete with whatever is
+    # timed next (on a 2-core CPU, bert-tiny at batch 64 ran about 4x slower in the round that compiled than in the
+    # later rounds, eager and ONNX Runtime alike). One thread compiles in this process.
     import torch._inductor.config as inductor_config
 
     inductor_config.compile_threads = 1
@@ -195,18 +194,19 @@ def _prepare_compile(model: BuiltModel, inputs: tuple, cache_dir: Path, mode: st
         _compiled_for["owner"] = owner
     compiled = torch.compile(model.module, mode=mode)
     name = "compile" if mode is None else f"compile-{mode}"
-    detail, weights = f"mode={mode or 'default'}", lambda: memory.module_weights_bytes(model.module)
-    prepared = _torch_prepared(name, compiled, inputs, t0, warm_calls=3 if mode else 1, detail=detail,
-                               count_weights=weights)
+    prepared = _torch_prepared(name, compiled, inputs, t0, 3 if mode else 1, f"mode={mode or 'default'}",
+                               lambda: memory.module_weights_bytes(model.module))
     if mode is not None or inputs[0].device.type != "cpu":
         return prepared
 
     def profiled() -> Callable[[], object]:
-        """The forward compiled again with kernel profiling, so a CPU profile sees Inductor's fused kernels (as
-        AOTInductor's profiled package). Its own options make it a cache entry of its own beside the timed code."""
+        """The forward compiled again with kernel profiling (a CPU profile then sees Inductor's fused kernels); its own
+        options keep it a Dynamo cache entry apart from the timed code."""
         seen = torch.compile(model.module, options={"cpp.enable_kernel_profile": True})
         with torch.inference_mode():
-            seen(*inputs)
+            warm_until = time.perf_counter() + PROFILED_WARM_S
+            while time.perf_counter() < warm_until:
+                seen(*inputs)
         return lambda: seen(*inputs)
 
     return replace(prepared, profiled=profiled)
@@ -266,15 +266,11 @@ def _export_onnx(model: BuiltModel, inputs: tuple, path: Path) -> None:
 
 
 def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> Prepared:
-    """Export once (cached), then an ORT session with as many intra-op threads as torch uses, not spinning.
-
-    ORT's threads spin after each call by default, holding the cores for whatever runs next: timed
-    in alternation with ORT on 2 cores, eager bert-tiny at batch 1 took 3.3-8.4 ms with spinning and
-    2.1-3.4 ms without (6 rounds each), which would have credited ORT with eager's lost time.
-
-    Inputs are bound as numpy arrays once; on CUDA the host<->device copies of inputs and
-    outputs are part of every call, as they are for a user of `session.run`.
-    """
+    """Export once (cached), then an ORT session with as many intra-op threads as torch uses, not spinning: ORT's
+    threads spin after each call by default, holding the cores for whatever runs next (timed in alternation with
+    ORT on 2 cores, eager bert-tiny at batch 1 took 3.3-8.4 ms with spinning and 2.1-3.4 ms without, 6 rounds each).
+    Inputs are bound as numpy arrays once; on CUDA the host<->device copies of inputs and outputs are part of every
+    call, as for a user of `session.run`. On a CPU its split is ONNX Runtime's own profile, of a second session."""
     import onnxruntime as ort
 
     t0 = time.perf_counter()
@@ -283,30 +279,36 @@ def _prepare_onnxruntime(model: BuiltModel, inputs: tuple, cache_dir: Path) -> P
     cached = path.exists()
     if not cached:
         _export_onnx(model, inputs, path)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
     providers = ["CUDAExecutionProvider"] if model.device.type == "cuda" else ["CPUExecutionProvider"]
-    session = ort.InferenceSession(str(path), options, providers=providers)
-    feed = {name: x.detach().cpu().numpy() for name, x in zip(input_names(model.spec), inputs)}
+
+    def session(profile: bool = False) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.log_severity_level = torch.get_num_threads(), 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.enable_profiling, options.profile_file_prefix = profile, str(path.parent / f"profile-{os.getpid()}")
+        return ort.InferenceSession(str(path), options, providers=providers)
+
+    timed, feed = session(), {name: x.detach().cpu().numpy() for name, x in zip(input_names(model.spec), inputs)}
     last: dict[str, object] = {}
 
     def call() -> object:
-        last["out"] = session.run(None, feed)
+        last["out"] = timed.run(None, feed)
         return last["out"]
+
+    def own_split() -> dict:
+        seen = session(profile=True)
+        return ort_profile.decompose_ort(call, lambda: seen.run(None, feed), seen.end_profiling)
 
     first_call_ms = timed_call_ms(call)
     return Prepared("onnxruntime", call, lambda: torch.from_numpy(last["out"][0]), time.perf_counter() - t0,
                     detail=f"{'cached' if cached else 'exported'} {path.name}, no spinning",
-                    first_call_ms=first_call_ms, count_weights=lambda: memory.onnx_weights_bytes(path))
+                    first_call_ms=first_call_ms, count_weights=lambda: memory.onnx_weights_bytes(path),
+                    own_split=own_split if model.device.type == "cpu" else None)
 
 
-# AOTInductor's kernels open a profiler event each only in a package compiled with `cpp.enable_kernel_profile`,
-# without which a CPU profile sees none of them (`ftax.measure.profiler_blind`). Those events are not free: on the
-# 2-core AMD EPYC a bert-tiny forward took 1.96x [1.62, 2.24] as long with them as without
-# (`benchmarks/aoti_profile_cost.py`, results/aoti-profile-cost). So the timed package is compiled without them, and
-# a decomposition profiles a second package compiled with them (`Prepared.profiled`), built only when one is asked.
+# AOTInductor's kernels open a profiler event each only in a package compiled with `cpp.enable_kernel_profile`, and
+# those events cost a bert-tiny forward 1.96x [1.62, 2.24] on the 2-core AMD EPYC (results/aoti-profile-cost): the
+# timed package is compiled without them; a decomposition profiles a second one with them (`Prepared.profiled`).
 
 
 def aoti_path(model: BuiltModel, dtype: str, inputs: tuple, cache_dir: Path, kernel_profile: bool = False) -> Path:

@@ -373,6 +373,8 @@ def _decomposition_fields(config: MeasureConfig, prepared: backends.Prepared, op
     blind = blind_reason(config.backend, config.device)
     if blind:
         return {"decomposition": decompose.not_measured("unavailable", blind)}
+    if prepared.own_split is not None:  # ONNX Runtime on a CPU: its own profiler sees the nodes torch's cannot
+        return {"decomposition": prepared.own_split()}
     call = prepared.profiled() if prepared.profiled else prepared.call
     return {"decomposition": decompose.decompose(call, config.device, trace_dir=options.trace_dir,
                                                  trace_name=config.label().replace(" ", "_"))}
