@@ -117,8 +117,14 @@ def measured_line(v: PageView) -> str:
     pooled = (f", {plural(int(rounds.min()), 'round')} per estimate" if len(rounds) and rounds.min() == rounds.max()
               else f", {int(rounds.min())}-{int(rounds.max())} rounds per estimate" if len(rounds) else "")
     failed = len(v.frame) - len(ok)
+    shapes = set(zip(v.frame["model"], v.frame["backend"], v.frame["dtype"], v.frame["batch_size"],
+                     v.frame["seq_len"])) if not v.frame.empty else set()
+    cut = [g.name for g in v.grid_rows if g.configs and not any(
+        (c.model, c.backend, c.dtype, c.batch_size, c.seq_len) in shapes for c in g.configs)]
     return (f"This page reads {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
-            + (f"; {failed} more did not run (listed below)" if failed else "") + ".")
+            + (f"; {failed} more did not run (listed below)" if failed else "")
+            + (f"; not measured yet: {join([f'`{n}`' for n in dict.fromkeys(cut)])} (a budgeted first run cut "
+               "them; `make book` again measures them)" if cut else "") + ".")
 
 
 def measured_detail(v: PageView, rounds: str = "") -> str:
