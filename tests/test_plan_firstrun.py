@@ -180,10 +180,12 @@ def test_a_page_whose_grid_was_cut_says_so_in_a_line(tmp_path):
     from ftax.study.studies import open_study
 
     grids = study_grids("model-design", "smoke", "cpu")
-    kept = study_configs(grids[:1])
+    kept = study_configs(grids[:1]) + grids[1].configs()[:1]  # the second grid cut inside
     for config in kept:
         jsonl.append(jsonl.store_path(tmp_path, fingerprint()["machine_id"]), _record(config, 0, 0.0, 1.0, 0.1, 0.1))
     data = open_study("model-design", "smoke", "cpu", tmp_path, measure=False)
     line = pages.measured_line(pages.view(data, "cpu"))
-    assert grids[1].name in line and "not measured" in line and "make book" in line
+    total = len(grids[1].configs())
+    assert f"`{grids[1].name}` ({total - 1} of {total} configs)" in line and "make book" in line
+    assert f"`{grids[0].name}`" not in line
     assert len(line.splitlines()) == 1
