@@ -7,8 +7,8 @@ papermill with this run's parameters (profile, device, results_dir, measure), cw
 repository root, after one sweep of every case study's grids (`ftax.study.studies.measure_studies`), so
 each page finds its records stored; quick's first run is that sweep in priority tiers cut at a time budget
 (`BUDGET_S`, `--budget-s`), and a page whose grid it cut says so instead of measuring it. `jupyter-book build`
-then renders that tree (execution off: the copies are already executed) to `<out>/_build/html/`. Pages that only summarize (`00-*`) run last, so
-they see everything the case studies just measured.
+then renders that tree (execution off: the copies are already executed) to `<out>/_build/html/`. Pages that
+only summarize (`00-*`) run last, so they see everything the case studies just measured.
 
 A page parses its own parameters (`ftax.study.studies.open_study`); what it states about its
 records is the read layer's (`ftax.read.findings` and the page modules). `ftax book` is `ftax.cli`.
