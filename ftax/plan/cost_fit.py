@@ -80,8 +80,9 @@ def calibrate(frame: pd.DataFrame, device: str, machine_id: str | None = None) -
         cal.figures["export_s"] = Figure(float(host[exported].median()), f"{src}: prepare of exporting visits")
     if packaged.any():
         loaded = host[(ok["backend"] == "aot-inductor") & ~packaged]
-        extra = host[packaged] - (float(loaded.median()) if len(loaded) else 0.0)
-        cal.figures["aoti_package_s"] = Figure(float(extra.clip(lower=0).mean()), f"{src}: prepare of visits "
+        extra = (host[packaged] - (float(loaded.median()) if len(loaded) else 0.0)).clip(lower=0)
+        cal.package_s = extra.groupby(ok["model"][packaged]).mean().to_dict()  # a package grows with its model
+        cal.figures["aoti_package_s"] = Figure(float(extra.mean()), f"{src}: prepare of visits "
                                                f"that compiled their package less a cached one's, "
                                                f"{int(packaged.sum())} visits")
     cal.figures.update(_compile_costs(ok, host, src))

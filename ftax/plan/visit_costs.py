@@ -97,6 +97,7 @@ class Calibration:
     build_s: dict[tuple, float] = field(default_factory=dict)  # (model, overrides) -> seconds
     prepare_host_s: dict[tuple, float] = field(default_factory=dict)  # (backend, model) -> s besides its calls
     backend_ratio: dict[str, float] = field(default_factory=dict)  # backend -> latency / eager's, same shape
+    package_s: dict[str, float] = field(default_factory=dict)  # model -> an AOTInductor package's compile, stored
     figures: dict[str, Figure] = field(default_factory=dict)
 
     def figure(self, name: str) -> Figure:
@@ -256,7 +257,7 @@ def prepare_terms(config: MeasureConfig, t: float, cal: Calibration, state: dict
         }.get(config.backend, cal.figure("prepare_host_s").value)
     terms["prepare"] += host
     if config.backend == "aot-inductor" and not seen:
-        terms["compile"] = cal.figure("aoti_package_s").value
+        terms["compile"] = cal.package_s.get(config.model, cal.figure("aoti_package_s").value)
     if config.backend == "onnxruntime" and (config.model, config.dtype) not in state["exported"]:
         state["exported"].add((config.model, config.dtype))
         if not _onnx_cached(config):
