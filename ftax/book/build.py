@@ -5,15 +5,17 @@ The build tree is assembled under `<out>/_build/source/`: a copy of the config, 
 `book/`, plus each notebook the toc names (`book/_executed/<stem>`) executed there by
 papermill with this run's parameters (profile, device, results_dir, measure), cwd at the
 repository root, after one sweep of every case study's grids (`ftax.study.studies.measure_studies`), so
-each page finds its records stored. `jupyter-book build` then renders that tree (execution off: the copies are
-already executed) to `<out>/_build/html/`. Pages that only summarize (`00-*`) run last, so
-they see everything the case studies just measured.
+each page finds its records stored; quick's first run is that sweep in priority tiers cut at a time budget
+(`BUDGET_S`, `--budget-s`), and a page whose grid it cut says so instead of measuring it. `jupyter-book build`
+then renders that tree (execution off: the copies are already executed) to `<out>/_build/html/`. Pages that
+only summarize (`00-*`) run last, so they see everything the case studies just measured.
 
 A page parses its own parameters (`ftax.study.studies.open_study`); what it states about its
 records is the read layer's (`ftax.read.findings` and the page modules). `ftax book` is `ftax.cli`.
 """
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,9 @@ from ftax.store.errors import FtaxError, InvalidConfigError
 from ftax.store.redirect import stderr_fd_to
 
 EXECUTED_DIR = "book/_executed"
+# Seconds of measuring a profile's first run gets by default: quick's, with the pages' few minutes, fits about a
+# quarter of an hour on a 2-core CPU; smoke is seconds, and full (a GPU) measures everything unless given a budget.
+BUDGET_S = {"quick": 720.0}
 COPIED = ("_config.yml", "_toc.yml", "book")
 
 
@@ -133,15 +138,39 @@ def build_html(source: Path, out: Path, strict: bool) -> Path:
     return out / "_build" / "html" / "index.html"
 
 
-def _measure_studies(profile: str, device: str, results_dir: Path, log: Callable[[str], None]) -> float:
+def parse_budget(text: str | None) -> float | None:
+    """`--budget-s`: seconds (a positive number), `0` or `none` for no budget (`math.inf`), None for the
+    profile's default (`BUDGET_S`)."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("0", "none", "inf"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0):
+        raise InvalidConfigError(f"--budget-s takes seconds (a positive number), or 0 or none for no budget; "
+                                 f"got {text!r}")
+    return value
+
+
+def _measure_studies(profile: str, device: str, results_dir: Path, log: Callable[[str], None],
+                     budget_s: float) -> float:
     """Every case study's grids in one sweep before the pages run (seconds taken): a page's comparisons then
-    pair configs that another page names (page 02's eager runtime is page 01's batch sweep), timed together."""
+    pair configs that another page names (page 02's eager runtime is page 01's batch sweep), timed together;
+    with a finite `budget_s`, in priority tiers cut at it."""
     from ftax.sweep.profiles import ROUNDS
-    from ftax.study.studies import measure_studies
+    from ftax.study.studies import book_grids, measure_studies
+    from ftax.study.tiered_run import run_budgeted
 
     log(f"measuring the case studies (profile {profile}, {ROUNDS[profile]} rounds; stored visits are kept) ...")
     start = time.perf_counter()
-    log(str(measure_studies(profile=profile, device=device, results_dir=results_dir, progress=True)))
+    if math.isinf(budget_s):
+        log(str(measure_studies(profile=profile, device=device, results_dir=results_dir, progress=True)))
+    else:
+        log(str(run_budgeted(book_grids(profile=profile, device=device), results_dir, ROUNDS[profile], budget_s,
+                             log=lambda line: print(line, file=sys.stderr, flush=True))))
     return time.perf_counter() - start
 
 
@@ -154,8 +183,10 @@ def _shown_path(path: Path, root: Path) -> str:
 
 def build(profile: str = "quick", device: str = "auto", results_dir: str | Path = "results", measure: bool = True,
           out: str | Path | None = None, strict: bool = False, root: Path | None = None,
-          log: Callable[[str], None] = print) -> BuildResult:
-    """Execute every page the toc names, then build the HTML; see the module docstring for the layout."""
+          log: Callable[[str], None] = print, budget_s: float | None = None) -> BuildResult:
+    """Execute every page the toc names, then build the HTML; see the module docstring for the layout.
+    `budget_s`: the measuring's budget (None: the profile's, `BUDGET_S`; `math.inf`: none). A budgeted run's pages
+    read what it measured and measure nothing themselves: a grid it cut stays cut until a rerun measures it."""
     from ftax.sweep.profiles import PROFILES
 
     if profile not in PROFILES:
@@ -165,11 +196,12 @@ def build(profile: str = "quick", device: str = "auto", results_dir: str | Path 
     source = out / "_build" / "source"
     pages = notebooks(root, log)
     assemble(root, source)
+    budget = BUDGET_S.get(profile, math.inf) if budget_s is None else budget_s
     parameters = {"profile": profile, "device": device, "results_dir": _shown_path(Path(results_dir), root),
-                  "measure": measure}
+                  "measure": measure and math.isinf(budget)}
     result = BuildResult(html=out / "_build" / "html" / "index.html")
     if measure:
-        result.seconds["measure"] = _measure_studies(profile, device, Path(results_dir).resolve(), log)
+        result.seconds["measure"] = _measure_studies(profile, device, Path(results_dir).resolve(), log, budget)
     for i, notebook in enumerate(pages, start=1):
         target = source / EXECUTED_DIR / notebook.name
         log(f"[{i}/{len(pages)}] {notebook.stem}: running (profile {profile}, device {device}"

@@ -169,6 +169,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ftax.store.errors import InvalidConfigError
     from ftax.run.runner import MeasureOptions
     from ftax.sweep.profiles import ROUNDS
+    from ftax.study.catalogue import RUNS
     from ftax.study.studies import measure_grids
 
     grids = grids_from_args(args)
@@ -180,7 +181,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InvalidConfigError(f"--decompose-rounds must be a positive integer, got {args.decompose_rounds}")
     if args.budget_s is not None and not (math.isfinite(args.budget_s) and args.budget_s > 0):
         raise InvalidConfigError(f"--budget-s must be a positive number of seconds, got {args.budget_s:g}")
-    tiered = args.plan or args.budget_s is not None or len({grid.tier for grid in grids}) > 1
+    # A run's tiers (gpu-reference) are its plan; a study's tiers order only the book's budgeted first run.
+    tiered = args.plan or args.budget_s is not None or (args.study in RUNS and len({g.tier for g in grids}) > 1)
     if tiered:
         if args.engine == "ray":
             raise InvalidConfigError("--plan, --budget-s and tiered studies run with --engine local")
@@ -271,10 +273,11 @@ def _add_sweep_parser(sub) -> None:
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from ftax.book.build import BookError, build
+    from ftax.book.build import BookError, build, parse_budget
 
     try:
-        build(args.profile, args.device, args.results_dir, not args.no_measure, args.out, args.strict)
+        build(args.profile, args.device, args.results_dir, not args.no_measure, args.out, args.strict,
+              budget_s=parse_budget(args.budget_s))
     except BookError as exc:
         print(f"ftax book: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -292,6 +295,9 @@ def _add_book_parser(sub) -> None:
     p.add_argument("--no-measure", action="store_true", help="only report what results/ already holds")
     p.add_argument("--out", type=Path, help="build under OUT/_build (default: the repository root)")
     p.add_argument("--strict", action="store_true", help="warnings fail the build (-W --keep-going)")
+    p.add_argument("--budget-s", metavar="SECONDS", help="measure in priority tiers cut at this many seconds (0 or "
+                   "none: no budget; default: quick's first-run budget, none for smoke and full); a rerun measures "
+                   "what was cut")
     p.set_defaults(func=cmd_book)
 
 

@@ -31,6 +31,7 @@ from ftax.read.load_notes import (grid_table, loaded, loaded_machine_note, not_o
                                   target_note, where)
 from ftax.read.rows import focus, on_device, with_columns
 from ftax.read.text import join, plural
+from ftax.store.dataframe import overrides_json
 from ftax.store.grid_rows import GridRows
 
 
@@ -118,7 +119,25 @@ def measured_line(v: PageView) -> str:
               else f", {int(rounds.min())}-{int(rounds.max())} rounds per estimate" if len(rounds) else "")
     failed = len(v.frame) - len(ok)
     return (f"This page reads {plural(len(ok), 'config')} of {v.here} from `{v.results_dir}`{pooled}"
-            + (f"; {failed} more did not run (listed below)" if failed else "") + ".")
+            + (f"; {failed} more did not run (listed below)" if failed else "") + _not_measured(v) + ".")
+
+
+def _not_measured(v: PageView) -> str:
+    """'; not measured yet: ...' naming the page's grids with configs no record holds (a budgeted first run cut
+    them), each cut inside with its count, or nothing."""
+    columns = ["model", "backend", "dtype", "batch_size", "seq_len", "overrides", "phase"]
+    have = set(v.frame[columns].itertuples(index=False, name=None)) if not v.frame.empty else set()
+    cut: dict[str, list[int]] = {}
+    for grid in v.grid_rows:
+        missing = sum((c.model, c.backend, c.dtype, c.batch_size, c.seq_len, overrides_json(dict(c.overrides)),
+                       c.phase) not in have for c in grid.configs)
+        if missing:
+            counts = cut.setdefault(grid.name, [0, 0])
+            counts[0], counts[1] = counts[0] + missing, counts[1] + len(grid.configs)
+    if not cut:
+        return ""
+    named = [f"`{name}`" + ("" if n == total else f" ({n} of {total} configs)") for name, (n, total) in cut.items()]
+    return f"; not measured yet: {join(named)} (a budgeted first run cut them; `make book` again measures them)"
 
 
 def measured_detail(v: PageView, rounds: str = "") -> str:

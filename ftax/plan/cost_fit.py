@@ -71,25 +71,25 @@ def calibrate(frame: pd.DataFrame, device: str, machine_id: str | None = None) -
         cal.figures["import_s"] = Figure(max(cold, 0.0), f"{src}: first build of the sweep minus its median")
     calls = ok["backend"].map(PREPARE_CALLS).fillna(1) * ok["median_ms"] / 1e3
     host = (ok["prepare_s"] - calls).clip(lower=0)
-    plain = ~ok["backend"].isin(list(COMPILE_BACKENDS)) & ~ok["backend_detail"].astype(str).str.startswith("exported")
+    detail = ok["backend_detail"].astype(str)
+    exported, packaged = detail.str.startswith("exported"), (ok["backend"] == "aot-inductor") & detail.str.startswith(
+        "compiled")
+    plain = ~ok["backend"].isin(list(COMPILE_BACKENDS)) & ~exported & ~packaged
     cal.prepare_host_s = host[plain].groupby([ok["backend"][plain], ok["model"][plain]]).median().to_dict()
-    exported = ok["backend_detail"].astype(str).str.startswith("exported")
     if exported.any():
         cal.figures["export_s"] = Figure(float(host[exported].median()), f"{src}: prepare of exporting visits")
-    graphs = _stored_graphs(ok)
-    if graphs:
-        total_s, count = sum(s for s, _ in graphs), sum(n for _, n in graphs)
-        if count:
-            cal.figures["compile_graph_s"] = Figure(total_s / count, f"{src}: compile prepare / graphs predicted")
-    shares = []
-    for rule, t, spent in zip(ok["rule"].map(parse_rule), ok["median_ms"] / 1e3, ok["total_time_s"]):
-        floor, limit = (max(rule.min_time_s, rule.min_iters * t), max(rule.max_time_s, rule.min_iters * t)) if rule \
-            else (0.0, 0.0)
-        if limit > floor:
-            shares.append((spent - floor) / (limit - floor))
-    if shares:
-        cal.figures["sampling_share"] = Figure(float(np.median(shares)), f"{src}: median of (sampling time - "
-                                               f"floor) / (limit - floor), {len(shares)} visits")
+    if packaged.any():
+        loaded = host[(ok["backend"] == "aot-inductor") & ~packaged]
+        extra = (host[packaged] - (float(loaded.median()) if len(loaded) else 0.0)).clip(lower=0)
+        cal.package_s = extra.groupby(ok["model"][packaged]).mean().to_dict()  # a package grows with its model
+        cal.figures["aoti_package_s"] = Figure(float(extra.mean()), f"{src}: prepare of visits "
+                                               f"that compiled their package less a cached one's, "
+                                               f"{int(packaged.sum())} visits")
+    cal.figures.update(_compile_costs(ok, host, src))
+    shares = _sampling_share(ok)
+    if shares is not None:
+        cal.figures["sampling_share"] = Figure(shares[0], f"{src}: (sampling time - floor) / (limit - floor), summed "
+                                               f"over {shares[1]} visits")
     cal.figures.update(_fixed_costs(ok, rows, cal, src))
     return cal
 
@@ -103,20 +103,50 @@ def calibration_for(grids: Sequence[Grid], results_dir, calibration_dir) -> tupl
     return calibrate(frame, device, env["machine_id"]), env
 
 
-def _stored_graphs(ok: pd.DataFrame) -> list[tuple[float, int]]:
-    """(compile prepare seconds, graphs `compile_graphs` predicts) per stored model group and round, in the
-    order the visits were stored; Dynamo resets on a new model or mode, as `backends` does."""
-    out = []
+def _compile_costs(ok: pd.DataFrame, host: pd.Series, src: str) -> dict[str, Figure]:
+    """torch.compile's seconds per graph, cold (the first visit of its config in the records: Inductor generates
+    and compiles its code) and warm (a later visit: Dynamo traces again and Inductor loads the code from its cache
+    on disk), fitted by non-negative least squares to the compile visits' prepare seconds besides their calls,
+    the graphs of each predicted as the planner does (`compile_graphs`, Dynamo reset on a new model or mode)."""
+    cold, warm, seconds = [], [], []
     part = ok[ok["backend"].isin(list(COMPILE_BACKENDS))]
-    for _, group in part.groupby(["machine_id", "rule", "round", "model", "dtype", "overrides"], sort=False):
+    seen: set = set()
+    for _, group in part.groupby(["machine_id", "rule", "round", "model", "dtype", "overrides", "phase"], sort=False):
         mode, shapes = None, []
-        for backend, batch, seq, prepare in zip(group["backend"], group["batch_size"], group["seq_len"],
-                                                group["prepare_s"]):
+        for i, backend, batch, seq in zip(group.index, group["backend"], group["batch_size"], group["seq_len"]):
             if backend != mode:
                 mode, shapes = backend, []
             shapes.append((batch, seq))
-            out.append((float(prepare), int(compile_graphs(shapes)[-1])))
-    return out
+            graph = float(compile_graphs(shapes)[-1])
+            key = tuple(group.loc[i, ["machine_id", "model", "dtype", "overrides", "phase", "backend", "batch_size",
+                                      "seq_len"]])
+            cold.append(graph * (key not in seen))
+            warm.append(graph * (key in seen))
+            seen.add(key)
+            seconds.append(float(host[i]))
+    if not sum(cold) or not sum(warm):
+        graphs = sum(cold) + sum(warm)
+        return {"compile_graph_s": Figure(sum(seconds) / graphs, f"{src}: compile prepare / graphs predicted")} \
+            if graphs else {}
+    coef, _ = nnls(np.array([cold, warm]).T, np.array(seconds))
+    why = (f"{src}: fitted to {len(seconds)} compile visits' prepare, {int(sum(cold))} cold and {int(sum(warm))} "
+           "warm graphs")
+    return {"compile_graph_s": Figure(float(coef[0]), why), "compile_warm_s": Figure(float(coef[1]), why)}
+
+
+def _sampling_share(ok: pd.DataFrame) -> tuple[float, int] | None:
+    """(share, visits): how far past the stop rule's floor sampling went, as a share of the way to its time limit,
+    the ratio of the sums over the records (the share that makes the planned sampling seconds add up to the stored
+    ones; a median of per-visit shares would miss the few visits that run to the limit)."""
+    past, room = [], []
+    for rule, t, spent in zip(ok["rule"].map(parse_rule), ok["median_ms"] / 1e3, ok["total_time_s"]):
+        if rule is None or spent != spent:
+            continue
+        floor, limit = max(rule.min_time_s, rule.min_iters * t), max(rule.max_time_s, rule.min_iters * t)
+        if limit > floor:
+            past.append(spent - floor)
+            room.append(limit - floor)
+    return (max(float(sum(past) / sum(room)), 0.0), len(past)) if room else None
 
 
 def _fixed_costs(ok: pd.DataFrame, rows: pd.DataFrame, cal: Calibration, src: str) -> dict[str, Figure]:
@@ -131,7 +161,9 @@ def _fixed_costs(ok: pd.DataFrame, rows: pd.DataFrame, cal: Calibration, src: st
         end = block["timestamp"].max().timestamp()
         live = block[block["status"] == "ok"]
         start = block.index.min()
-        if previous_end is not None and 0 < end - previous_end < 120 and len(live):
+        # Stored timestamps are whole seconds: a gap of 0 is a block shorter than a second, kept, or the blocks
+        # that took under a second would be dropped and the rest fitted as though every block took one or more.
+        if previous_end is not None and 0 <= end - previous_end < 120 and len(live):
             modeled, calls = 0.0, 0.0
             for r in live.itertuples():
                 rule = parse_rule(r.rule) or RULES["quick"]
@@ -141,12 +173,16 @@ def _fixed_costs(ok: pd.DataFrame, rows: pd.DataFrame, cal: Calibration, src: st
                 modeled += float(live["model_build_s"].iloc[0])
             round0 = float(live["round"].iloc[0] == 0)
             decomposed = float(live["decomposition_method"].notna().any()) if "decomposition_method" in live else 0.0
+            opens = float(start > 0 and group[start][:2] != group[start - 1][:2])  # a new round: the probes first
+            step = float((live["phase"] != "forward").any())  # a decoder's step: its KV cache set up around it
             blocks.append(end - previous_end - modeled)
-            feats.append([len(live), round0 * len(live), round0 * calls, decomposed * len(live), decomposed * calls])
+            feats.append([len(live), round0 * len(live), round0 * calls, decomposed * len(live), decomposed * calls,
+                          opens, step * len(live), step * calls])
         previous_end = end
     if len(blocks) < 8:
         return {}
     coef, _ = nnls(np.array(feats), np.array(blocks))
-    names = ("visit_s", "round0_s", "round0_calls", "decompose_s", "decompose_calls")
+    names = ("visit_s", "round0_s", "round0_calls", "decompose_s", "decompose_calls", "round_s", "step_s",
+             "step_calls")
     why = f"{src}: fitted to {len(blocks)} blocks' wall time"
     return {n: Figure(float(c), why) for n, c in zip(names, coef)}

@@ -26,7 +26,7 @@ from ftax.sweep.grids import Grid, study_configs
 from ftax.store.schema import MeasureConfig
 from ftax.measure.timing import StopRule
 from ftax.plan.cost_fit import calibration_for
-from ftax.plan.visit_costs import Calibration, build_s, latency_s, prepare_s, timing_s
+from ftax.plan.visit_costs import Calibration, copy_state, new_state, visit_terms
 
 # A lease of about 15 minutes holds the machine's start-up, the install, the GPU tests and one rerun of a cut-short
 # sweep besides the sweep itself; one command may run 10 minutes.
@@ -49,6 +49,31 @@ def tiers(grids: Sequence[Grid]) -> list[tuple[str, list[Grid]]]:
     for grid in grids:
         out.setdefault(grid.tier, []).append(grid)
     return list(out.items())
+
+
+def closed_tiers(grids: Sequence[Grid]) -> list[Grid]:
+    """`grids` with each grid's tier moved up to the earliest tier (`tiers` order) of any grid it shares a shape
+    with, directly or through others, then in tier order (stable): a shape whose backends grids of two tiers name
+    is measured in one tier, its backends timed together, and a grid is never split across tiers."""
+    rank = {name: i for i, (name, _) in enumerate(tiers(grids))}
+    parent = list(range(len(grids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple, int] = {}
+    for i, grid in enumerate(grids):
+        for shape in shapes([grid]):
+            parent[root(i)] = root(owner.setdefault(shape, i))
+    best: dict[int, int] = {}
+    for i, grid in enumerate(grids):
+        best[root(i)] = min(best.get(root(i), len(rank)), rank[grid.tier])
+    names = list(rank)
+    moved = [replace(grid, tier=names[best[root(i)]]) for i, grid in enumerate(grids)]
+    return sorted(moved, key=lambda grid: rank[grid.tier])
 
 
 def shape_of(config: MeasureConfig) -> tuple:
@@ -126,6 +151,24 @@ class SweepPlan:
         return (f"{visits} visits to make, estimated {self.seconds / 60:.1f} min on this machine (costs from "
                 f"{self.calibration.source}); `ftax sweep --plan` lists each")
 
+    def tier_lines(self, grid_names: bool = False) -> list[str]:
+        """`tiers:` then one line per tier: its configs, estimated seconds, the cumulative estimate and what the
+        budget does to it (cut inside, not started); with `grid_names`, the names of its grids."""
+        lines, running = ["tiers:"], 0.0
+        for index, ((name, seconds, n), kept_grids) in enumerate(zip(self.tier_seconds(), self.kept)):
+            running += seconds
+            n_kept = len(set(study_configs(kept_grids)) & {v.config for v in self.tiers[index][2]})
+            if index == self.cut_at and n_kept:
+                note = f"  (cut: {n_kept} of {n} configs started)"
+            elif self.cut_at is not None and index >= self.cut_at:
+                note = "  (over budget: not started)"
+            else:
+                note = ""
+            named = f"  [{', '.join(dict.fromkeys(g.name for g in self.tiers[index][1]))}]" if grid_names else ""
+            lines.append(f"  {name or '-':<12} {n:>4} configs {seconds:>8.1f} s  cumulative {running:>8.1f} s"
+                         f"{note}{named}")
+        return lines
+
     def format(self) -> str:
         """Configs in priority order (tier, then shape: `shapes`), each with its seconds over all rounds and the
         cumulative estimate; a line where the budget cuts; then each tier's total and where the figures came from."""
@@ -150,18 +193,7 @@ class SweepPlan:
                 total += seconds
                 how = vs[0].how if vs[0].runs else "unsupported here: a row, not measured"
                 lines.append(f"{name or '-':<12} {config.label():<58} {seconds:>7.1f} {total:>8.1f}  {how}")
-        lines.append("tiers:")
-        running = 0.0
-        for index, ((name, seconds, n), kept_grids) in enumerate(zip(self.tier_seconds(), self.kept)):
-            running += seconds
-            n_kept = len(set(study_configs(kept_grids)) & {v.config for v in self.tiers[index][2]})
-            if index == self.cut_at and n_kept:
-                note = f"  (cut: {n_kept} of {n} configs started)"
-            elif self.cut_at is not None and index >= self.cut_at:
-                note = "  (over budget: not started)"
-            else:
-                note = ""
-            lines.append(f"  {name or '-':<12} {n:>4} configs {seconds:>8.1f} s  cumulative {running:>8.1f} s{note}")
+        lines += self.tier_lines()
         lines.append("cost model:")
         lines += self.calibration.describe()
         return "\n".join(lines)
@@ -202,14 +234,14 @@ def estimate(grids: Sequence[Grid], rounds: int, rule: StopRule, cal: Calibratio
     done = _done(study_configs(grids), rounds, shared, stored or {}, env)
     energy_s = memory.MIN_ENERGY_WINDOW_S if (energy if energy is not None else
                                               memory.energy_source(cal.device)[0] is not None) else 0.0
-    state = {"imported": imported, "exported": set(), "owner": None, "shapes": []}
+    state = new_state(imported, {config for config, _ in done})
 
     def walk(name: str, tier_grids: Sequence[Grid], done: dict, state: dict) -> list[Visit]:
         return _tier_visits(name, tier_grids, done, state, rounds, shared, cal, decompose_all, seed, energy_s)
 
     out, kept, remaining, kept_s, cut_at = [], [], budget_s, 0.0, None
     for index, (name, tier_grids) in enumerate(tiers(grids)):
-        before = (dict(done), {**state, "exported": set(state["exported"]), "shapes": list(state["shapes"])})
+        before = (dict(done), copy_state(state))
         visits = walk(name, tier_grids, done, state)
         out.append((name, list(tier_grids), visits))
         seconds = sum(v.seconds for v in visits)
@@ -224,8 +256,8 @@ def estimate(grids: Sequence[Grid], rounds: int, rule: StopRule, cal: Calibratio
         order = [s for s in shapes(tier_grids) if s in todo]
 
         def cost(k: int) -> float:
-            copied = {**before[1], "exported": set(before[1]["exported"]), "shapes": list(before[1]["shapes"])}
-            return sum(v.seconds for v in walk(name, restrict(tier_grids, order[:k]), dict(before[0]), copied))
+            return sum(v.seconds for v in walk(name, restrict(tier_grids, order[:k]), dict(before[0]),
+                                               copy_state(before[1])))
 
         k = _longest(cost, len(order), remaining)
         if k == 0 and at_least_one and kept_s == 0:
@@ -261,31 +293,23 @@ def _tier_visits(name: str, tier_grids: Sequence[Grid], done: dict, state: dict,
                  shared: StopRule, cal: Calibration, decompose_all: bool, seed: int, energy_s: float) -> list[Visit]:
     """One tier's visits in `sweep.run_sweep`'s order, each with its seconds; marks them in `done` and carries
     the process's state (imports paid, exports cached, the compile graphs of the current model) in `state`."""
-    factor = cal.figure("sampling_share").value
-    fig = lambda name: cal.figure(name).value  # noqa: E731
     configs = sweep.grouped(study_configs(tier_grids))
     profiled = set(configs if decompose_all else study_configs(g for g in tier_grids if g.decompose))
     visits: list[Visit] = []
     for r in range(rounds):
         todo = [c for c in configs if (c, r) not in done or (r == 0 and c in profiled and not done[(c, r)])]
+        opening = cal.figure("round_s").value if todo else 0.0  # on the round's first visit
         for index, (_, group) in enumerate(_groups(sweep.interleaved(todo, seed + r))):
-            built = False
+            first = True
             for together in sweep.compared(group):
                 decomposing = r == 0 and any(c in profiled for c in together)
                 for config in together:
-                    seconds, runs, how = fig("visit_s"), _runs_there(config), ""
+                    seconds, how, runs = opening, "", _runs_there(config)  # an unsupported row: a record only
                     if runs:
-                        t, how = latency_s(config, cal)
-                        if not built:
-                            seconds += build_s(config, cal) + (0.0 if state["imported"] else fig("import_s"))
-                            state["imported"], built = True, True
-                            if config.dtype != "fp32" and r == 0:
-                                seconds += build_s(config, cal)  # the fp32 twin for parity
-                        seconds += prepare_s(config, t, cal, state, (name, r, index)) + timing_s(shared, t, factor)
-                        if r == 0:
-                            seconds += fig("round0_s") + fig("round0_calls") * t + energy_s
-                        if decomposing:
-                            seconds += fig("decompose_s") + fig("decompose_calls") * t
+                        terms, how = visit_terms(config, r, cal, shared, state, (name, r, index), first, decomposing,
+                                                 energy_s)
+                        seconds, first = opening + sum(terms.values()), False
+                    opening = 0.0
                     visits.append(Visit(name, r, config, seconds, runs, how))
                     done[(config, r)] = done.get((config, r), False) or decomposing
     return visits

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -44,11 +44,18 @@ DEFAULTS: dict[str, tuple[float, str]] = {
     "torchscript_s": (1.5, "trace + freeze of a BERT-base-sized graph"),
     "cudagraph_s": (0.3, "CUDA graph capture besides its 5 calls"),
     "export_s": (8.0, "ONNX export of a BERT-base-sized model, once per model and dtype"),
-    "compile_graph_s": (25.0, "one torch.compile graph on CUDA: Dynamo + Inductor + Triton kernels, in-process "
-                              "(compile_threads=1)"),
+    "compile_graph_s": (25.0, "one torch.compile graph on CUDA compiled cold: Dynamo + Inductor + Triton kernels, "
+                              "in-process (compile_threads=1)"),
+    "compile_warm_s": (3.0, "one torch.compile graph whose Inductor code the on-disk cache holds: Dynamo's trace "
+                            "and the cache's load"),
+    "aoti_package_s": (30.0, "one AOTInductor package: torch.export, Inductor and the C++ compiler, once per shape "
+                             "(then cached on disk)"),
     "sampling_share": (0.5, "sampling time's share of the way from the rule's floor to its time limit (a GPU's "
                             "steadier timings meet the CI target sooner than a shared CPU's)"),
     "visit_s": (0.05, "fixed cost of a visit: fingerprint, record, append"),
+    "step_s": (0.0, "a decoder step's visit besides a forward's: its KV cache set up around the timing"),
+    "step_calls": (0.0, "a decoder step's visit besides a forward's, in calls"),
+    "round_s": (0.0, "a round's start besides its visits: the probes a book's sweep takes between its rounds"),
     "round0_s": (0.1, "round 0's fixed extras: FLOP count, parity, memory baseline"),
     "round0_calls": (6.0, "round 0's extra forward calls: FLOP and GEMM counting, parity"),
     "decompose_s": (1.0, "a profiled decomposition besides its calls"),
@@ -60,6 +67,8 @@ DEFAULTS: dict[str, tuple[float, str]] = {
                                 "788 TFLOP/s bf16 GEMM read on an H200 in the device notes)"),
 }
 # Host cost per op relative to eager (CUDA defaults): what each runtime removes of the dispatch.
+# A visit's seconds by term, in the order a sweep spends them (`visit_terms`); the back-test compares each.
+TERMS = ("import", "build", "prepare", "compile", "export", "sampling", "timing", "round0", "decompose", "visit")
 HOST_FACTOR = {"eager": 1.0, "torchscript": 0.7, "compile": 0.3, "compile-reduce-overhead": 0.05,
                "cudagraph": 0.03, "onnxruntime": 0.5}
 
@@ -88,6 +97,7 @@ class Calibration:
     build_s: dict[tuple, float] = field(default_factory=dict)  # (model, overrides) -> seconds
     prepare_host_s: dict[tuple, float] = field(default_factory=dict)  # (backend, model) -> s besides its calls
     backend_ratio: dict[str, float] = field(default_factory=dict)  # backend -> latency / eager's, same shape
+    package_s: dict[str, float] = field(default_factory=dict)  # model -> an AOTInductor package's compile, stored
     figures: dict[str, Figure] = field(default_factory=dict)
 
     def figure(self, name: str) -> Figure:
@@ -100,19 +110,27 @@ class Calibration:
 
 # --- the stop rule's part -------------------------------------------------------------------
 
-def timing_s(rule: StopRule, t_s: float, sampling_share: float = 1.0, spent_s: float | None = None) -> float:
-    """Seconds `timing.measure_alternating` spends on one callable of `t_s` seconds per call under `rule`:
-    warm-up, samples (`spent_s` if known, else the rule's floor plus `sampling_share` of the way from it to
-    the rule's time limit: 0 stops at the floor, 1 at `max_time_s`), the dropped first call of each
-    alternating block, the pipelined rounds."""
+def timing_parts(rule: StopRule, t_s: float, sampling_share: float = 1.0,
+                 spent_s: float | None = None) -> tuple[float, float]:
+    """(sampling, the rest) of the seconds `timing.measure_alternating` spends on one callable of `t_s` seconds
+    per call under `rule`. Sampling is `spent_s` if known, else the rule's floor plus `sampling_share` of the way
+    from it to the rule's time limit (0 stops at the floor, 1 at `max_time_s`); the rest is the warm-up, the
+    dropped first call of each alternating block and the pipelined rounds."""
     t = max(t_s, 1e-6)
-    warm_calls = max(1, min(max(rule.warmup_iters, math.ceil(rule.warmup_time_s / t)), math.ceil(rule.warmup_max_s / t)))
+    warm_calls = max(1, min(max(rule.warmup_iters, math.ceil(rule.warmup_time_s / t)),
+                            math.ceil(rule.warmup_max_s / t)))
     floor = max(rule.min_time_s, rule.min_iters * t)
     limit = max(rule.max_time_s, rule.min_iters * t)
     spent = spent_s if spent_s is not None else floor + max(sampling_share, 0.0) * (limit - floor)
     dropped = math.ceil(spent / max(rule.block_s, t)) * t
     pipelined_calls = max(1, min(rule.pipelined_calls, int(rule.pipelined_max_s / (t * rule.pipelined_rounds))))
-    return warm_calls * t + spent + dropped + rule.pipelined_rounds * pipelined_calls * t
+    return spent, warm_calls * t + dropped + rule.pipelined_rounds * pipelined_calls * t
+
+
+def timing_s(rule: StopRule, t_s: float, sampling_share: float = 1.0, spent_s: float | None = None) -> float:
+    """Seconds `timing.measure_alternating` spends on one callable of `t_s` seconds per call under `rule`
+    (`timing_parts`, added up)."""
+    return sum(timing_parts(rule, t_s, sampling_share, spent_s))
 
 
 # --- how many torch.compile graphs ------------------------------------------------------------
@@ -213,30 +231,75 @@ def build_s(config: MeasureConfig, cal: Calibration) -> float:
     return mparams * cal.figure("build_s_per_mparam").value
 
 
-def prepare_s(config: MeasureConfig, t: float, cal: Calibration, state: dict, group: tuple) -> float:
-    """A visit's prepare: the backend's own work (stored median, else a default) plus its calls; torch.compile's
-    graphs (`compile_graphs`, Dynamo reset on a new model or mode); an export on the first ONNX visit. `state`
-    is the planned process's (the current compile owner and its shapes, the exports made so far): what one
-    visit leaves the next, updated here."""
-    calls = PREPARE_CALLS.get(config.backend, 1) * t
+def prepare_terms(config: MeasureConfig, t: float, cal: Calibration, state: dict, group: tuple) -> dict[str, float]:
+    """A visit's prepare by term: `prepare`, the backend's own work (stored median, else a default) plus its calls;
+    `compile`, torch.compile's graphs (`compile_graphs`, Dynamo reset on a new model or mode), each cold the first
+    time its config is visited and warm after (Inductor's cache on disk holds its code), or AOTInductor's package,
+    compiled on its config's first visit (then cached on disk); `export`, the ONNX export on the first ONNX visit of
+    a model and dtype. `state` is the planned process's (the current compile owner and its shapes, the exports
+    made, the configs visited, stored ones included): what one visit leaves the next, updated here."""
+    terms = {"prepare": PREPARE_CALLS.get(config.backend, 1) * t, "compile": 0.0, "export": 0.0}
+    seen = config in state["seen"]
+    state["seen"].add(config)
     if config.backend in COMPILE_BACKENDS:
         owner = (group, COMPILE_BACKENDS[config.backend])
         if state["owner"] != owner:
             state["owner"], state["shapes"] = owner, []
         state["shapes"].append((config.batch_size, config.seq_len))
-        graphs = compile_graphs(state["shapes"])[-1]
-        return calls + (cal.figure("compile_graph_s").value if graphs else 0.0)
+        if compile_graphs(state["shapes"])[-1]:
+            terms["compile"] = cal.figure("compile_warm_s" if seen else "compile_graph_s").value
+        return terms
     host = cal.prepare_host_s.get((config.backend, config.model))
     if host is None:
         stored = [v for (b, _), v in cal.prepare_host_s.items() if b == config.backend]
         host = float(np.median(stored)) if stored else {
             "torchscript": cal.figure("torchscript_s").value, "cudagraph": cal.figure("cudagraph_s").value,
         }.get(config.backend, cal.figure("prepare_host_s").value)
+    terms["prepare"] += host
+    if config.backend == "aot-inductor" and not seen:
+        terms["compile"] = cal.package_s.get(config.model, cal.figure("aoti_package_s").value)
     if config.backend == "onnxruntime" and (config.model, config.dtype) not in state["exported"]:
         state["exported"].add((config.model, config.dtype))
         if not _onnx_cached(config):
-            host += cal.figure("export_s").value
-    return calls + host
+            terms["export"] = cal.figure("export_s").value
+    return terms
+
+
+def new_state(imported: bool = False, seen: Iterable[MeasureConfig] = ()) -> dict:
+    """What a planned process carries from visit to visit: imports paid, exports made, the current compile owner
+    and its shapes, the configs visited (those of stored visits too: their compiled code is cached on disk)."""
+    return {"imported": imported, "exported": set(), "owner": None, "shapes": [], "seen": set(seen)}
+
+
+def copy_state(state: dict) -> dict:
+    return {**state, "exported": set(state["exported"]), "shapes": list(state["shapes"]), "seen": set(state["seen"])}
+
+
+def visit_terms(config: MeasureConfig, round_: int, cal: Calibration, rule: StopRule, state: dict, group: tuple,
+                first: bool, decomposing: bool, energy_s: float = 0.0) -> tuple[dict[str, float], str]:
+    """(seconds by term of the cost model, how its latency was estimated) of one visit that runs, in the order a
+    sweep spends them: `import` and `build` on the first visit of a model group in a round (`first`; imports once
+    a process, the fp32 twin in round 0 of a half-precision model), `prepare`, `compile` and `export`
+    (`prepare_terms`), `sampling` and `timing` (the rest of `timing_parts`), `round0` (round 0's extras and energy
+    window), `decompose` (a profiled decomposition), `visit` (the fixed cost of any visit). `group` names the model
+    group's visit in its round (Dynamo resets between groups); `state` is `new_state()`'s, carried visit to visit."""
+    fig = lambda name: cal.figure(name).value  # noqa: E731
+    t, how = latency_s(config, cal)
+    terms = dict.fromkeys(TERMS, 0.0)
+    terms["visit"] = fig("visit_s")
+    if first:
+        terms["build"] = build_s(config, cal) * (2 if config.dtype != "fp32" and round_ == 0 else 1)
+        if not state["imported"]:
+            terms["import"], state["imported"] = fig("import_s"), True
+    terms.update(prepare_terms(config, t, cal, state, group))
+    terms["sampling"], terms["timing"] = timing_parts(rule, t, fig("sampling_share"))
+    if round_ == 0:
+        terms["round0"] = fig("round0_s") + fig("round0_calls") * t + energy_s
+    if decomposing:
+        terms["decompose"] = fig("decompose_s") + fig("decompose_calls") * t
+    if config.phase != "forward":
+        terms["visit"] += fig("step_s") + fig("step_calls") * t
+    return terms, how
 
 
 def _onnx_cached(config: MeasureConfig) -> bool:

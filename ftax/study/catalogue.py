@@ -186,7 +186,7 @@ def _smallest_shapes(profile: str) -> list[Grid]:
     """Batch 1 at the shortest sequence, for every text model's batch curve in the profile's studies: the
     latency with almost no work, one of `ftax.read.tax_model`'s estimates of the host cost, measured per curve
     (model, runtime, precision, overrides) so every curve on the model's validation page has one."""
-    curves: dict[tuple, None] = {}
+    curves: dict[tuple, str] = {}  # curve -> the tier of the first grid that sweeps it: a first run's order
     for study in STUDIES:
         for grid in (_CATALOGUE.studies[study][profile] if study != "tax-model" else ()):
             if len(grid.batch_sizes) < 2 or grid.phases != ("forward",):
@@ -194,9 +194,10 @@ def _smallest_shapes(profile: str) -> list[Grid]:
             for model, backend, dtype, over in itertools.product(grid.models, grid.backends, grid.dtypes,
                                                                  grid.overrides):
                 if models.get_spec(model).modality == "text":
-                    curves[(model, backend, dtype, over)] = None
-    curves.update({(m, b, "fp32", ()): None for m in ("bert-tiny", "bert-mini", "bert-base")
-                   for b in ("eager", "torchscript")})
+                    curves.setdefault((model, backend, dtype, over), grid.tier)
+    tax_tier = next((g.tier for g in _CATALOGUE.studies["tax-model"][profile]), "")
+    for key in ((m, b, "fp32", ()) for m in ("bert-tiny", "bert-mini", "bert-base") for b in ("eager", "torchscript")):
+        curves.setdefault(key, tax_tier)
     return [Grid("tax-smallest", models=(m,), backends=(b,), dtypes=(d,), overrides=(o,), batch_sizes=(1,),
-                 seq_lens=(models.get_spec(m).min_seq_len,)) for m, b, d, o in curves]
+                 seq_lens=(models.get_spec(m).min_seq_len,), tier=tier) for (m, b, d, o), tier in curves.items()]
 

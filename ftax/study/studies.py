@@ -97,12 +97,18 @@ def batch_curve_grids(profile: str = "quick", device: str = "auto", among: Seque
     return curves + smallest
 
 
+def book_grids(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto") -> list[Grid]:
+    """Every grid the case studies of `profile` measure, in the catalogue's order: what the book sweeps."""
+    return [grid for study in studies for grid in study_grids(study, profile, device)]
+
+
 def measure_studies(studies: Sequence[str] = STUDIES, profile: str = "quick", device: str = "auto",
                     results_dir: str | Path = "results", progress: bool = True) -> sweep.SweepSummary:
     """Everything the case studies of `profile` measure, in one sweep: what `ftax book` runs before its pages,
-    so a page's comparisons include configs another page measures (page 02's eager is page 01's)."""
-    grids = [grid for study in studies for grid in study_grids(study, profile, device)]
-    return measure_grids(grids, results_dir, ROUNDS[profile], progress=progress, probes=True)
+    so a page's comparisons include configs another page measures (page 02's eager is page 01's). A budgeted
+    first run sweeps the same grids in priority tiers instead (`tiered_run.run_budgeted`)."""
+    return measure_grids(book_grids(studies, profile, device), results_dir, ROUNDS[profile], progress=progress,
+                         probes=True)
 
 
 @dataclass
