@@ -160,3 +160,16 @@ def test_the_kernel_parts_bounds_are_the_profilers_cost_below_and_the_unseen_sel
     said = bias_markdown(rows)
     assert "profiling added 0.4 ms" in said and "0.05 ms of self time" in said
     assert bias_markdown(ledger(_frame())).count("profiling added") == 0  # no profiled walls, no lower bound
+
+
+def test_a_runtime_whose_kernel_part_exceeds_its_wall_is_named_with_the_profilers_cost():
+    from ftax.pages.ledger import above_wall
+
+    frame = _frame()
+    inflated = frame["decomposition_busy_ms"].notna() & (frame["backend"] == "torchscript")
+    frame.loc[inflated, "decomposition_busy_ms"] = 2.0  # above torchscript's 1.4 ms wall
+    frame.loc[inflated, "decomposition_wall_ms"] = 1.4
+    frame.loc[inflated, "decomposition_profiled_wall_ms"] = 2.3
+    said = above_wall(ledger(frame))
+    assert "TorchScript's kernel part exceeds its wall time in 1 of 1 configs" in said and "0.9 ms slower" in said
+    assert "eager" not in said and above_wall(ledger(_frame())) == ""

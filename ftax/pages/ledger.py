@@ -162,17 +162,39 @@ def bias_markdown(mine: pd.DataFrame) -> str:
     if over.empty and under.empty:
         return ""
 
-    def spread(values: pd.Series) -> str:
-        low, high = sig(values.min()), sig(values.max())
-        return f"{low} ms" if low == high else f"{low}-{high} ms"
-
-    said = ([f"profiling added {spread(over)} to a call, so the busy time may overstate a kernel part by up to that"]
+    said = ([f"profiling added {_range(over)} to a call, so the busy time may overstate a kernel part by up to that"]
             if not over.empty else []) + (
-        [f"the ops not counted as compute ran {spread(under)} of self time, the most kernel time the op list can "
+        [f"the ops not counted as compute ran {_range(under)} of self time, the most kernel time the op list can "
          f"have missed"] if not under.empty else [])
     return ("**How far a split can be off.** Over the " + f"{len(kernels)} split configs, " + "; ".join(said)
             + ". These bounds do not shrink with more rounds; the CSV gives them per config "
-              "(`bound_low_ms`, `bound_high_ms`).")
+              "(`bound_low_ms`, `bound_high_ms`)." + above_wall(mine))
+
+
+def _range(values: pd.Series) -> str:
+    low, high = sig(values.min()), sig(values.max())
+    return f"{low} ms" if low == high else f"{low}-{high} ms"
+
+
+def above_wall(mine: pd.DataFrame) -> str:
+    """" A runtime's kernel part exceeds its wall time in N of M configs ...": where the profiler's own cost shows,
+    per runtime, with the range of what profiling added to its calls; "" where no kernel part exceeds its wall."""
+    parts = mine[mine["part"].isin(["kernels", "wall"])].pivot_table(
+        index=["model", "backend", "batch_size", "seq_len", "phase"], columns="part", values=["estimate_ms",
+                                                                                              "bound_low_ms"])
+    if parts.empty or ("estimate_ms", "kernels") not in parts:
+        return ""
+    said = []
+    for backend, group in parts.groupby(level="backend"):
+        over = group[group[("estimate_ms", "kernels")] > group[("estimate_ms", "wall")]]
+        if over.empty:
+            continue
+        added = (over[("estimate_ms", "kernels")] - over[("bound_low_ms", "kernels")]).dropna()
+        said.append(f"{RUNTIME_NAMES.get(backend, backend)}'s kernel part exceeds its wall time in {len(over)} of "
+                    f"{len(group)} configs" + (f" (profiling made its calls {_range(added)} slower)"
+                                                                             if not added.empty else ""))
+    return (" " + "; ".join(said) + ": there the profiler's own cost, not the runtime, decides the split, and the host "
+            "part says only that the runtime's time outside its kernels is within that cost.") if said else ""
 
 
 def bottom_up_markdown(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir: str | Path,
