@@ -108,7 +108,7 @@ def test_the_chart_has_a_runtime_menu_and_carries_every_drawn_part(rows, tmp_pat
     models = next(p for p in spec["params"] if p["name"] == "model")["bind"]["options"]
     assert models == [ledger_plot.ALL_MODELS, "bert-tiny"]
     assert len(spec["data"]["values"]) == len(ledger_plot.stacked_data(rows, MACHINE))
-    assert "Grey: ONNX Runtime" in caption and "profile `quick`" in caption and json.dumps(spec, allow_nan=False)
+    assert "Grey: the wall time alone, for ONNX Runtime" in caption and "profile `quick`" in caption and json.dumps(spec, allow_nan=False)
     assert len(shown.figure.axes) == len(PARTS)  # the static twin: one panel per runtime
 
 
@@ -184,3 +184,16 @@ def test_the_intro_falls_back_to_the_paired_speedup_without_the_machines_ledger(
     monkeypatch.setattr(page, "rows", lambda results_dir: rows.assign(machine_id="elsewhere"))
     assert intro.ledger_answer(studies, "cpu") is None
     assert intro.tax_markdown(studies, "cpu").startswith("On **Test CPU (CPU)**, for bert-tiny")
+
+
+def test_a_kernel_part_above_the_wall_is_drawn_as_the_wall_alone_and_says_why(rows):
+    above = rows.copy()
+    kernels = (above["backend"] == "torchscript") & (above["part"] == "kernels")
+    host = (above["backend"] == "torchscript") & (above["part"] == "host")
+    above.loc[kernels, "estimate_ms"] += 5.0  # the profiler's cost: kernels above the wall, host below zero
+    above.loc[host, "estimate_ms"] -= 5.0
+    data = ledger_plot.stacked_data(above, MACHINE)
+    drawn = data[data["backend"] == "torchscript"]
+    assert set(drawn["part"]) == {ledger_plot.NOT_SPLIT} and (drawn["value"] == drawn["wall"]).all()
+    assert drawn["note"].str.startswith(ledger_plot.ABOVE_WALL).all()
+    assert set(data.loc[data["backend"] == "eager", "part"]) == {"kernels", "host"}

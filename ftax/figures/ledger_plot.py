@@ -21,6 +21,7 @@ from ftax.figures.plot_style import backend_order, empty_figure
 from ftax.read.ledger import RUNTIME_NAMES
 
 NOT_SPLIT = "wall, not split"
+ABOVE_WALL = "its kernel part exceeds the wall time: the profiler's own cost decides the split"
 ALL_MODELS = "all models"
 PART_COLORS = {"kernels": "#1f77b4", "host": "#ff7f0e", NOT_SPLIT: "#bbbbbb"}
 CONFIG = ["model", "dtype", "seq_len", "phase", "batch_size"]
@@ -49,9 +50,15 @@ def stacked_data(rows: pd.DataFrame, machine_id: str) -> pd.DataFrame:
         base["runtime"] = RUNTIME_NAMES.get(base["backend"], base["backend"])
         base["config"] = _label(pd.Series(base))
         split = all(p in parts and math.isfinite(parts[p]["estimate_ms"]) for p in ("kernels", "host"))
-        drawn = [(p, parts[p]) for p in ("kernels", "host")] if split else [(NOT_SPLIT, wall)]
+        # a negative host part stacked under its kernels would read as a host part: the wall alone is drawn
+        above = split and parts["host"]["estimate_ms"] < 0
+        drawn = [(p, parts[p]) for p in ("kernels", "host")] if split and not above else [(NOT_SPLIT, wall)]
         for order, (part, r) in enumerate(drawn):
-            note = (r.get("note") or "") if split else ((parts.get("host") or {}).get("note") or "")
+            k = parts.get("kernels") or {}
+            above_note = (f"{ABOVE_WALL} (kernels {estimate_text(k['estimate_ms'], k['low_ms'], k['high_ms'], ' ms')})"
+                          if above else "")
+            note = ((r.get("note") or "") if split and not above else above_note if above
+                    else ((parts.get("host") or {}).get("note") or ""))
             out.append({**base, "part": part, "order": order, "value": r["estimate_ms"], "low": r["low_ms"],
                         "high": r["high_ms"], "note": note or "",
                         "estimate": estimate_text(r["estimate_ms"], r["low_ms"], r["high_ms"], " ms")})

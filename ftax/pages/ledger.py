@@ -95,7 +95,8 @@ def ledger_chart(ledger_rows: pd.DataFrame, machine_id: str | None, results_dir:
                f"busy time "
                f"(kernels) and the rest of the wall time (host), stacked to the wall time; black: the wall time's "
                f"95% interval over rounds."
-               + (f" Grey: {join(unsplit)}, whose split the profiler cannot see, drawn as its wall time only."
+               + (f" Grey: the wall time alone, for {join(unsplit)} where the profiler cannot see the split or its "
+                  f"own cost exceeds the time outside the kernels (the kernel part above the wall time)."
                   if unsplit else "")
                + " On the hosted page the menus pick the runtime and the model, and a bar's tooltip gives each part's "
                  "interval.")
@@ -281,8 +282,9 @@ def intro_figure(ledger_rows: pd.DataFrame, machine_id: str, label: str | None =
     where = label or machine_id
     figure = ledger_plot.stacked_figure(data, f"{SMALL_MODEL}, kernels and host per call: {where}")
     return figure, (f"Time per call of {SMALL_MODEL if not small.empty else 'each model'} on {where}: kernels (the "
-                    f"profiler's busy time) and host (the rest), per runtime, sequence length and batch; grey where "
-                    f"the profiler cannot split a runtime; bars: the wall time's 95% interval.")
+                    f"profiler's busy time) and host (the rest), per runtime, sequence length and batch; grey: the wall "
+                    f"time alone, where the profiler cannot see the split or its own cost exceeds the time outside the "
+                    f"kernels; bars: the wall time's 95% interval.")
 
 
 def glue_ledger(results_dir: str | Path, v: PageView) -> None:
