@@ -123,8 +123,8 @@ def test_stored_keys_follow_the_local_resume_rule_per_machine(tmp_path):
 
     assert keys(ray_engine.stored_keys(tmp_path, False, False)) == {"m1": {ok, failed}, "m2": {decomposed}}
     assert keys(ray_engine.stored_keys(tmp_path, True, True)) == {"m2": {decomposed}}
-    # each visit travels with its round, rule and software, for the worker to compare with its own
-    assert all(len(visit) == 3 + len(resume.SOFTWARE_KEYS)
+    # each visit travels with its round, rule, software and host, for the worker to compare with its own
+    assert all(len(visit) == 3 + len(resume.SOFTWARE_KEYS) + len(resume.HOST_KEYS)
                for visits in ray_engine.stored_keys(tmp_path, False, False).values() for visit in visits)
 
 
