@@ -308,21 +308,12 @@ def _saving(name: str, row: pd.Series | None, source: str) -> str:
     return f"{name} saves {_span(row)}"
 
 
-def _above_wall(mine: pd.DataFrame, backend: str) -> bool:
-    """Whether `backend`'s profiled kernel part exceeds its wall time in `mine` (one config's rows): its split is
-    then decided by what profiling added to the call, not by the runtime."""
-    def estimate(part: str) -> float:
-        found = mine.loc[(mine["backend"] == backend) & (mine["part"] == part), "estimate_ms"]
-        return float(found.iloc[0]) if len(found) else math.nan
-    return estimate("kernels") > estimate("wall")
-
-
 def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None = None,
            machine_id: str | None = None, dtype: str = "fp32", label: str | None = None) -> str:
     """The ledger's answer for one config, from `ledger` rows: "eager spends X [lo, hi] ms in kernels and Y outside
     them; TorchScript saves A, AOTInductor saves B, of which C comes from faster kernels." (a decoder's: torch.compile
     for TorchScript), on the named machine. A and B are the ladder's two steps (B is the second step's saving, C
-    that step's kernel difference, with a caveat where either side's profiled kernels exceed its wall time), for the
+    that step's kernel difference, with a caveat where either side's host part is not told from zero), for the
     registry's model (no overrides) in `dtype`. `seq_len` defaults to the
     shortest stored, `machine_id` to the only machine;
     raises SelectionError (one line) when the rows hold no such config or several machines."""
@@ -360,10 +351,16 @@ def answer(rows: pd.DataFrame, model: str, batch_size: int, seq_len: int | None 
                     f", although its kernels take {_span(faster, -1.0)} longer" if saves else
                     f", although its kernels are {_span(faster)} faster" if quicker else
                     f", of which {_span(faster, -1.0)} comes from slower kernels")
-        over = [RUNTIME_NAMES.get(b, b) for b in (second.source, second.target) if _above_wall(mine, b)]
-        if over and not straddles:  # the kernel difference then holds the two profilers' costs as well
-            of_which += (f" (a difference of profiled busy times that exceed the wall time of {' and '.join(over)}, "
-                         f"so it holds the profiler's own cost too)")
+        # a side whose host part is not told from zero has its split decided by what profiling added to its call,
+        # so the kernel difference may hold the two profilers' costs (an interval, not a point, so a re-run agrees)
+        unresolved = [RUNTIME_NAMES.get(b, b) for b in (second.source, second.target)
+                      if (h := part(b, "host")) is not None
+                      and (h["low_ms"] if math.isfinite(h["low_ms"]) else h["estimate_ms"]) <= 0]
+        if unresolved and not straddles:
+            parts = "part of" if len(unresolved) == 1 else "parts of"
+            verb = "is" if len(unresolved) == 1 else "are"
+            of_which += (f" (a difference of profiled busy times; the host {parts} {' and '.join(unresolved)} {verb} "
+                         f"not told from zero, so the profiler's own cost may be in it)")
     where = f"On {label or machine}, {model} at batch {batch_size} and sequence {seq}" + (
         f" ({phase} step)" if phase != "forward" else "")
     return (f"{where}: eager spends {_span(kernels)} in kernels and {_span(host)} outside them; "
